@@ -1,0 +1,87 @@
+"""Error types shared by every layer.
+
+Each error names the entity it concerns and says what to do next. ``retryable`` tells the pipeline
+whether to re-raise (the platform redelivers) or to record a terminal failure and acknowledge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EventPulseError(Exception):
+    """Base error: a stable ``code``, a human ``message``, a ``hint`` with the next step."""
+
+    code = "error"
+    http_status = 500
+    retryable = False
+
+    def __init__(self, message: str, *, hint: str = "", details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class TerminalError(EventPulseError):
+    """Processing cannot succeed by retrying: record it and acknowledge the task."""
+
+    code = "terminal"
+
+
+class RetryableError(EventPulseError):
+    """A transient failure (database, network, storage): re-raise so the task is redelivered."""
+
+    code = "retryable"
+    retryable = True
+
+
+class BadRequest(EventPulseError):
+    code = "bad_request"
+    http_status = 400
+
+
+class Unauthorized(EventPulseError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class NotFound(EventPulseError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(EventPulseError):
+    code = "conflict"
+    http_status = 409
+
+
+class PayloadTooLarge(EventPulseError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaType(EventPulseError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class ReadError(TerminalError):
+    """The file cannot be parsed: wrong encoding, empty, malformed."""
+
+    code = "read_error"
+
+
+class ContractError(TerminalError):
+    """A contract file is missing or invalid."""
+
+    code = "contract_error"
+    http_status = 422

@@ -1,0 +1,63 @@
+"""The ingestion state machine: states, allowed transitions, and which states a worker may claim (pure)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    RECEIVED = "RECEIVED"
+    PROCESSING = "PROCESSING"
+    LOADED = "LOADED"
+    QUARANTINED = "QUARANTINED"
+    REJECTED = "REJECTED"
+    FAILED_DRIFT = "FAILED_DRIFT"
+    FAILED_QUALITY = "FAILED_QUALITY"
+    FAILED_EXCEPTION = "FAILED_EXCEPTION"
+    FAILED_MAX_ATTEMPTS = "FAILED_MAX_ATTEMPTS"
+
+
+CLAIMABLE: frozenset[Status] = frozenset({Status.RECEIVED, Status.FAILED_EXCEPTION})
+"""Only these may move to PROCESSING; everything else is either in flight or final."""
+
+TERMINAL: frozenset[Status] = frozenset(
+    {
+        Status.LOADED,
+        Status.REJECTED,
+        Status.FAILED_DRIFT,
+        Status.FAILED_QUALITY,
+        Status.FAILED_MAX_ATTEMPTS,
+    }
+)
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.RECEIVED: frozenset({Status.PROCESSING}),
+    Status.PROCESSING: frozenset(
+        {
+            Status.LOADED,
+                Status.QUARANTINED,
+            Status.FAILED_DRIFT,
+            Status.FAILED_QUALITY,
+            Status.FAILED_EXCEPTION,
+            Status.FAILED_MAX_ATTEMPTS,
+        }
+    ),
+    Status.FAILED_EXCEPTION: frozenset({Status.PROCESSING, Status.FAILED_MAX_ATTEMPTS}),
+    # A held schema is approved (processing resumes from RECEIVED) or rejected by an operator.
+    Status.QUARANTINED: frozenset({Status.RECEIVED, Status.REJECTED}),
+}
+
+
+def is_allowed(current: Status, target: Status) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def ensure_allowed(current: Status, target: Status) -> None:
+    if not is_allowed(current, target):
+        allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none (final state)"
+        raise ValueError(f"transition {current} -> {target} is not allowed; from {current}: {allowed}")
+
+
+def status_after_exception(attempts: int, max_attempts: int) -> Status:
+    """A retryable failure becomes FAILED_EXCEPTION until the attempts are used up."""
+    return Status.FAILED_MAX_ATTEMPTS if attempts >= max_attempts else Status.FAILED_EXCEPTION
