@@ -11,7 +11,15 @@ from typing import Any, Literal, cast
 LogicalType = Literal["null", "boolean", "integer", "number", "date", "datetime", "string"]
 """``null`` means no value was seen (an all-null column): it is compatible with every other type."""
 
-LOGICAL_TYPES: tuple[LogicalType, ...] = ("null", "boolean", "integer", "number", "date", "datetime", "string")
+LOGICAL_TYPES: tuple[LogicalType, ...] = (
+    "null",
+    "boolean",
+    "integer",
+    "number",
+    "date",
+    "datetime",
+    "string",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,266 @@
+"""Schema drift: compare an observed schema with the accepted one under a policy (pure, no I/O).
+
+In the spirit of dlt's ``apply_schema_contract``: the caller loads the known schema, calls
+``decide_drift`` and acts on the decision (and saves ``baseline`` only when the outcome is accept).
+The semantics are tabled in docs/SCHEMA_DRIFT.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal, cast, get_args
+
+from eventpulse.errors import ContractError
+from eventpulse.schema.model import Column, LogicalType, TableSchema
+
+DriftMode = Literal["allow", "warn", "evolve", "freeze", "fail", "discard_row", "discard_value", "quarantine"]
+ChangeKind = Literal[
+    "column_added",
+    "column_removed",
+    "type_widened",
+    "type_narrowed",
+    "type_incompatible",
+    "nullability_relaxed",
+]
+Outcome = Literal["accept", "reject", "quarantine"]
+DRIFT_MODES: tuple[DriftMode, ...] = get_args(DriftMode)
+_REJECTING: frozenset[DriftMode] = frozenset(("fail", "freeze"))
+_BLOCKING: frozenset[DriftMode] = _REJECTING | {"quarantine"}  # the file cannot load as it is
+
+# Partial order of logical types: a value of the key type always fits the listed wider types.
+_WIDER: dict[LogicalType, frozenset[LogicalType]] = {
+    "boolean": frozenset(("number", "string")),
+    "integer": frozenset(("number", "string")),
+    "number": frozenset(("string",)),
+    "date": frozenset(("datetime", "string")),
+    "datetime": frozenset(("string",)),
+    "string": frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class DriftPolicy:
+    new_columns: DriftMode = "evolve"
+    removed_columns: DriftMode = "fail"
+    type_changes: DriftMode = "fail"
+    nullability: DriftMode = "warn"
+
+    @classmethod
+    def from_meta(cls, value: str | Mapping[str, str] | None) -> DriftPolicy:
+        """Build a policy from a contract's ``meta``: one mode for every kind, or a mapping of kinds."""
+        if value is None:
+            return cls()
+        if isinstance(value, str):
+            mode = _ensure_mode(value, "drift_policy")
+            return cls(mode, mode, mode, mode)
+        keys = [f.name for f in fields(cls)]
+        unknown = sorted(set(value) - set(keys))
+        if unknown:
+            raise ContractError(f"unknown drift policy keys {unknown}", hint=f"valid keys: {', '.join(keys)}")
+        return cls(**{k: _ensure_mode(v, k) for k, v in value.items()})
+
+    def to_dict(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _ensure_mode(value: object, key: str) -> DriftMode:
+    if value not in DRIFT_MODES:
+        raise ContractError(
+            f"drift policy {key}: unknown mode {value!r}", hint=f"valid modes: {', '.join(DRIFT_MODES)}"
+        )
+    return cast(DriftMode, value)
+
+
+@dataclass(frozen=True)
+class DriftChange:
+    kind: ChangeKind
+    column: str
+    before: LogicalType | None
+    after: LogicalType | None
+    mode: DriftMode
+    breaking: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DriftDecision:
+    outcome: Outcome
+    changes: tuple[DriftChange, ...]
+    baseline: TableSchema
+    evolved: bool
+    drop_columns: frozenset[str] = frozenset()
+    discard_rows_with_values_in: frozenset[str] = frozenset()
+    discard_rows_on_cast_failure: frozenset[str] = frozenset()
+    null_on_cast_failure: frozenset[str] = frozenset()
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "changes": [c.to_dict() for c in self.changes],
+            "baseline": self.baseline.to_dict(),
+            "evolved": self.evolved,
+            "drop_columns": sorted(self.drop_columns),
+            "discard_rows_with_values_in": sorted(self.discard_rows_with_values_in),
+            "discard_rows_on_cast_failure": sorted(self.discard_rows_on_cast_failure),
+            "null_on_cast_failure": sorted(self.null_on_cast_failure),
+            "reason": self.reason,
+        }
+
+
+def is_subtype(narrow: LogicalType, wide: LogicalType) -> bool:
+    """True when every value of ``narrow`` fits ``wide`` (null fits everything)."""
+    return narrow == wide or narrow == "null" or wide in _WIDER.get(narrow, frozenset())
+
+
+def widen(a: LogicalType, b: LogicalType) -> LogicalType:
+    """The narrowest type that holds both ``a`` and ``b``."""
+    if is_subtype(a, b):
+        return b
+    if is_subtype(b, a):
+        return a
+    return "number" if {a, b} == {"boolean", "integer"} else "string"
+
+
+def classify_type_change(known: LogicalType, observed: LogicalType) -> ChangeKind | None:
+    if is_subtype(observed, known):
+        return None if observed in (known, "null") else "type_narrowed"
+    return "type_widened" if is_subtype(known, observed) else "type_incompatible"
+
+
+@dataclass
+class _Plan:
+    """Mutable scratch state while deciding; frozen into a DriftDecision at the end."""
+
+    columns: dict[str, Column]
+    changes: list[DriftChange]
+    drop: set[str]
+    discard_with_values: set[str]
+    discard_on_failure: set[str]
+    null_on_failure: set[str]
+
+    def add(self, kind: ChangeKind, col: str, before: LogicalType | None, after: LogicalType | None,
+            mode: DriftMode, breaking: bool) -> None:
+        self.changes.append(DriftChange(kind, col, before, after, mode, breaking))
+
+
+def decide_drift(known: TableSchema | None, observed: TableSchema, policy: DriftPolicy) -> DriftDecision:
+    """Compare ``observed`` with ``known`` under ``policy``; never mutates, never reads storage."""
+    if known is None:
+        return DriftDecision("accept", (), observed, evolved=True)
+    plan = _Plan({c.name: c for c in known}, [], set(), set(), set(), set())
+    seen = {c.name for c in observed}
+    for col in observed:
+        before = known.get(col.name)
+        if before is None:
+            _decide_added(plan, col, policy.new_columns)
+        else:
+            _decide_type(plan, before, col, policy.type_changes)
+            _decide_nullability(plan, before, col, policy.nullability)
+    for col in known:
+        if col.name not in seen:
+            _decide_removed(plan, col, policy.removed_columns)
+    baseline = TableSchema.of(plan.columns.values())
+    outcome = _outcome(plan.changes)
+    return DriftDecision(
+        outcome=outcome,
+        changes=tuple(plan.changes),
+        baseline=baseline,
+        evolved=baseline != known,
+        drop_columns=frozenset(plan.drop),
+        discard_rows_with_values_in=frozenset(plan.discard_with_values),
+        discard_rows_on_cast_failure=frozenset(plan.discard_on_failure),
+        null_on_cast_failure=frozenset(plan.null_on_failure),
+        reason=_reason(outcome, plan.changes),
+    )
+
+
+def _decide_added(plan: _Plan, col: Column, mode: DriftMode) -> None:
+    plan.add("column_added", col.name, None, col.type, mode, breaking=mode in _BLOCKING)
+    if mode == "evolve":
+        plan.columns[col.name] = Column(col.name, col.type, nullable=True)  # older rows have no value
+    elif mode == "discard_row":
+        plan.discard_with_values.add(col.name)
+        plan.drop.add(col.name)
+    else:
+        plan.drop.add(col.name)
+
+
+def _decide_type(plan: _Plan, before: Column, col: Column, mode: DriftMode) -> None:
+    kind = classify_type_change(before.type, col.type)
+    if kind is None:
+        return
+    if kind == "type_narrowed":
+        plan.add(kind, col.name, before.type, col.type, mode, breaking=False)
+        return
+    plan.add(kind, col.name, before.type, col.type, mode, breaking=mode in _BLOCKING)
+    if mode == "evolve":
+        current = plan.columns[col.name]
+        plan.columns[col.name] = replace(current, type=widen(before.type, col.type))
+    elif mode == "discard_row":
+        plan.discard_on_failure.add(col.name)
+    elif mode == "discard_value":
+        plan.null_on_failure.add(col.name)
+    # allow / warn: the known type stays; values that do not cast become quality failures.
+
+
+def _decide_nullability(plan: _Plan, before: Column, col: Column, mode: DriftMode) -> None:
+    if before.nullable or not col.nullable:
+        return
+    plan.add("nullability_relaxed", col.name, before.type, col.type, mode, breaking=mode in _BLOCKING)
+    if mode == "evolve":
+        plan.columns[col.name] = replace(plan.columns[col.name], nullable=True)
+
+
+def _decide_removed(plan: _Plan, col: Column, mode: DriftMode) -> None:
+    if mode not in _BLOCKING and mode != "evolve" and not col.nullable:
+        # The column would load as null, which a NOT NULL column cannot hold.
+        plan.add("column_removed", col.name, col.type, None, "fail", breaking=True)
+        return
+    plan.add("column_removed", col.name, col.type, None, mode, breaking=mode in _BLOCKING)
+    if mode == "evolve" and not col.nullable:
+        plan.columns[col.name] = replace(col, nullable=True)
+
+
+def _outcome(changes: list[DriftChange]) -> Outcome:
+    if any(c.breaking and c.mode in _REJECTING for c in changes):
+        return "reject"
+    if any(c.breaking and c.mode == "quarantine" for c in changes):
+        return "quarantine"
+    return "accept"
+
+
+def _reason(outcome: Outcome, changes: list[DriftChange]) -> str:
+    if outcome == "accept":
+        return ""
+    modes = _REJECTING if outcome == "reject" else frozenset({"quarantine"})
+    blocking = [c for c in changes if c.breaking and c.mode in modes]
+    listed = "; ".join(_describe(c) for c in blocking)
+    action = "rejected" if outcome == "reject" else "quarantined"
+    return (f"The file was {action} because of schema drift ({listed}): fix the file, or change the "
+            f"dataset's drift policy and replay it.")
+
+
+def _describe(change: DriftChange) -> str:
+    if change.kind == "column_added":
+        return f"new column {change.column!r} ({change.after})"
+    if change.kind == "column_removed":
+        return f"column {change.column!r} is missing"
+    if change.kind == "nullability_relaxed":
+        return f"column {change.column!r} has empty values but is required"
+    return f"column {change.column!r} changed from {change.before} to {change.after}"
+
+
+def merge_for_history(schemas: list[TableSchema]) -> TableSchema:
+    """One schema that holds every given schema: union of columns (first-seen order), widened types."""
+    merged: dict[str, Column] = {}
+    for schema in schemas:
+        for col in schema:
+            old = merged.get(col.name)
+            merged[col.name] = col if old is None else Column(
+                col.name, widen(old.type, col.type), old.nullable or col.nullable
+            )
+    return TableSchema.of(merged.values())
