@@ -123,7 +123,9 @@ class Settings:
         if self.mode not in ("local", "cloud"):
             raise SettingsError(f"{PREFIX}MODE must be 'local' or 'cloud', not {self.mode!r}")
         if self.mode == "cloud" and self.auth_disabled:
-            raise SettingsError(f"{PREFIX}AUTH_DISABLED is for local development only; unset it in cloud mode")
+            raise SettingsError(
+                f"{PREFIX}AUTH_DISABLED is for local development only; unset it in cloud mode"
+            )
         if self.max_attempts < 1:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS must be at least 1")
         if self.batch_rows < 1:
@@ -152,5 +154,3 @@ def _parse(key: str, raw: str, f: dataclasses.Field[object]) -> object:
         return raw
     except ValueError as exc:
         raise SettingsError(f"{key}={raw!r} is not valid: {exc}") from None
-
-

@@ -35,7 +35,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PROCESSING: frozenset(
         {
             Status.LOADED,
-                Status.QUARANTINED,
+            Status.QUARANTINED,
             Status.FAILED_DRIFT,
             Status.FAILED_QUALITY,
             Status.FAILED_EXCEPTION,

@@ -1,0 +1,80 @@
+"""Filesystem raw landing: content-addressed, create-only (hard link), atomic (temp file + link)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from eventpulse.errors import PayloadTooLarge
+from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key, iter_chunks
+
+
+class FilesystemLanding:
+    def __init__(self, root: Path, tmp_dir: Path):
+        self.root = root.resolve()
+        self.tmp_dir = tmp_dir.resolve()
+
+    def put_stream(
+        self, dataset: str, filename: str, stream: BinaryIO, *, max_bytes: int | None
+    ) -> RawObject:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "xb") as out:
+                for chunk in iter_chunks(stream):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise PayloadTooLarge(
+                            f"file {filename!r} is larger than the {max_bytes}-byte limit",
+                            hint="split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES",
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(tmp, dataset, filename, digest.hexdigest(), size)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_file(self, dataset: str, filename: str, path: Path) -> RawObject:
+        with open(path, "rb") as src:
+            return self.put_stream(dataset, filename, src, max_bytes=None)
+
+    def _commit(self, tmp: Path, dataset: str, filename: str, sha256: str, size: int) -> RawObject:
+        key = build_raw_key(dataset, sha256, filename)
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        try:
+            # link() fails when the target exists: the create-only guarantee, atomic on POSIX.
+            os.link(tmp, final)
+            created = True
+        except FileExistsError:
+            created = False
+        return RawObject(key=key, sha256=sha256, size_bytes=size, created=created, uri=self.uri(key))
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / ensure_safe_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"raw key {key!r} escapes the landing root")
+        return path
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    @contextlib.contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        yield self._path(key)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()

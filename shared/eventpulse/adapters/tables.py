@@ -1,0 +1,122 @@
+"""SQLAlchemy Core table definitions of the metadata schema (migrations create them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+NOW = text("now()")
+
+ingestions = Table(
+    "ingestions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("dataset", Text, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("raw_key", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False),
+    Column("replay_of", Uuid, ForeignKey("ingestions.id"), nullable=True),
+    Column("options", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("claimed_by", Text),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("enqueued_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("created_by", Text, nullable=False),
+    Column("error", JSONB),
+    Column("contract_version", Text),
+    Column("schema_fingerprint", Text),
+    Column("rows_total", BigInteger),
+    Column("rows_loaded", BigInteger),
+    Column("rows_rejected", BigInteger),
+    Column("rows_processed", BigInteger),
+    Index("ix_ingestions_dataset_created", "dataset", "created_at"),
+    Index("ix_ingestions_status", "status"),
+    Index(
+        "ux_ingestions_dataset_sha256_original",
+        "dataset",
+        "sha256",
+        unique=True,
+        postgresql_where=text("replay_of IS NULL"),
+    ),
+)
+
+ingestion_artifacts = Table(
+    "ingestion_artifacts",
+    metadata,
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("body", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("curated_table", Text, nullable=False),
+    Column("curated_schema", JSONB),
+    Column("primary_key", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("contract_version", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+dataset_schemas = Table(
+    "dataset_schemas",
+    metadata,
+    Column("dataset", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("schema", JSONB, nullable=False),
+    Column("contract_version", Text),
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="SET NULL")),
+    Column("reason", Text, nullable=False),
+    Column("accepted_by", Text, nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+contract_versions = Table(
+    "contract_versions",
+    metadata,
+    Column("dataset", Text, primary_key=True),
+    Column("version", Text, primary_key=True),
+    Column("body", JSONB, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("entity_type", Text, nullable=False),
+    Column("entity_id", Text, nullable=False),
+    Column("dataset", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Index("ix_audit_events_at", "at"),
+    Index("ix_audit_events_entity", "entity_type", "entity_id"),
+    Index("ix_audit_events_dataset_at", "dataset", "at"),
+)
