@@ -1,0 +1,144 @@
+"""Registration: land the exact bytes, record the ingestion, hand it to the queue."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from eventpulse.adapters import repository as repo
+from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
+from eventpulse.landing.port import extension_of
+from eventpulse.schema.naming import ensure_dataset_name
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import Services
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Registration:
+    ingestion: repo.Row
+    deduplicated: bool
+    """True when the same bytes were already registered for this dataset (nothing new was queued)."""
+
+
+def clean_filename(filename: str | None) -> str:
+    """The display name of a client file: its last path segment, without control characters."""
+    base = PurePosixPath((filename or "").replace("\\", "/")).name
+    base = unicodedata.normalize("NFC", _CONTROL.sub("", base)).strip()
+    if not base or base in (".", ".."):
+        raise BadRequest("filename is missing", hint="pass the original file name, e.g. ?filename=sales.csv")
+    return base[:255]
+
+
+def ensure_allowed_extension(services: Services, filename: str) -> str:
+    ext = extension_of(filename)
+    allowed = services.settings.allowed_extensions
+    if ext not in allowed:
+        raise UnsupportedMediaType(
+            f"file {filename!r} has extension {ext or '(none)'!r}, which is not accepted",
+            hint=f"accepted extensions: {', '.join(allowed)}",
+        )
+    return ext
+
+
+def ensure_contract_exists(services: Services, dataset: str) -> None:
+    path = services.settings.contracts_dir / f"{dataset}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in services.settings.contracts_dir.glob("*.json"))
+        raise NotFound(
+            f"dataset {dataset!r} has no contract",
+            hint=f"add contracts/{dataset}.json; datasets with a contract: {', '.join(known) or 'none'}",
+        )
+
+
+def register_stream(
+    services: Services,
+    *,
+    dataset: str,
+    filename: str,
+    source: str,
+    stream: BinaryIO,
+    actor: str,
+    options: Mapping[str, Any] | None = None,
+    max_bytes: int | None = None,
+) -> Registration:
+    """Validate, land the bytes (streamed), register the ingestion and enqueue it when new."""
+    dataset = ensure_dataset_name(dataset or "")
+    filename = clean_filename(filename)
+    ensure_allowed_extension(services, filename)
+    ensure_contract_exists(services, dataset)
+    raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes)
+    new = repo.NewIngestion(
+        dataset=dataset,
+        filename=filename,
+        source=(source or "api")[:100],
+        raw_key=raw.key,
+        sha256=raw.sha256,
+        size_bytes=raw.size_bytes,
+        max_attempts=services.settings.max_attempts,
+        created_by=actor,
+        options=options,
+    )
+    with services.engine.begin() as conn:
+        row, created = repo.insert_ingestion(conn, new)
+    if created:
+        enqueue(services, row["id"])
+    return Registration(ingestion=row, deduplicated=not created)
+
+
+def register_path(
+    services: Services, *, path: Path, dataset: str, source: str, actor: str, filename: str | None = None
+) -> Registration:
+    with open(path, "rb") as stream:
+        return register_stream(
+            services,
+            dataset=dataset,
+            filename=filename or path.name,
+            source=source,
+            stream=stream,
+            actor=actor,
+        )
+
+
+def enqueue(services: Services, ingestion_id: uuid.UUID) -> None:
+    """Hand to the queue, then remember it was handed over (reclaim re-enqueues those never handed)."""
+    services.queue.enqueue(ingestion_id)
+    with services.engine.begin() as conn:
+        repo.mark_enqueued(conn, ingestion_id)
+
+
+def replay(services: Services, ingestion_id: uuid.UUID, *, actor: str) -> repo.Row:
+    """A new ingestion over the same raw object; the original is left as it was."""
+    with services.engine.begin() as conn:
+        original = repo.get_ingestion(conn, ingestion_id)
+        if original is None:
+            raise NotFound(f"ingestion {ingestion_id} does not exist")
+        if not services.landing.exists(original["raw_key"]):
+            raise NotFound(
+                f"raw object {original['raw_key']!r} of ingestion {ingestion_id} is missing",
+                hint="it may have been pruned by the retention job; re-upload the file",
+            )
+        row, _ = repo.insert_ingestion(
+            conn,
+            repo.NewIngestion(
+                dataset=original["dataset"],
+                filename=original["filename"],
+                source="replay",
+                raw_key=original["raw_key"],
+                sha256=original["sha256"],
+                size_bytes=original["size_bytes"],
+                max_attempts=services.settings.max_attempts,
+                created_by=actor,
+                replay_of=original["replay_of"] or original["id"],
+                options=original["options"],
+            ),
+        )
+    enqueue(services, row["id"])
+    return row
