@@ -1,0 +1,63 @@
+"""The composition root: the one place that builds adapters from settings."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from eventpulse.adapters.db import build_engine
+from eventpulse.adapters.landing_fs import FilesystemLanding
+from eventpulse.landing.port import RawLanding
+from eventpulse.pipeline.queue import InlineQueue, TaskQueue
+from eventpulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    landing: RawLanding
+    queue: TaskQueue = field(init=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        close = getattr(self.queue, "close", None)
+        if close is not None:
+            close()
+        self.engine.dispose()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured DATABASE_URL, else the embedded server under the data folder (local mode only)."""
+    if settings.database_url:
+        return settings.database_url
+    if settings.mode != "local":
+        raise RuntimeError("DATABASE_URL must be set in cloud mode (the embedded server is local-only)")
+    from eventpulse.adapters.embedded_pg import start_embedded_postgres
+
+    return start_embedded_postgres(settings.pgdata_dir)
+
+
+def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> Services:
+    """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
+    from eventpulse.pipeline.processor import process_ingestion
+
+    engine = build_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+    if migrate:
+        from eventpulse.adapters.migrate import upgrade
+
+        upgrade(engine)
+    landing = FilesystemLanding(settings.raw_dir, settings.tmp_dir)
+    services = Services(settings=settings, engine=engine, landing=landing)
+
+    def handle(ingestion_id: uuid.UUID) -> object:
+        return process_ingestion(services, ingestion_id)
+
+    services.queue = InlineQueue(handle, background=background)
+    return services

@@ -1,0 +1,55 @@
+"""A background heartbeat that proves a worker is alive while it processes one ingestion."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from types import TracebackType
+
+from sqlalchemy import Engine
+
+from eventpulse.adapters import repository as repo
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Refreshes ``heartbeat_at`` (and the progress counter) on its own pooled connection."""
+
+    def __init__(self, engine: Engine, ingestion_id: uuid.UUID, worker: str, interval: float):
+        self._engine = engine
+        self._id = ingestion_id
+        self._worker = worker
+        self._interval = interval
+        self._stop = threading.Event()
+        self._rows = 0
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{ingestion_id}", daemon=True)
+
+    def progress(self, rows_processed: int) -> None:
+        self._rows = rows_processed
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._interval + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.beat()
+            except Exception:  # a missed beat is not fatal; a long outage gets the claim reclaimed
+                log.warning("heartbeat for ingestion %s failed", self._id, exc_info=True)
+
+    def beat(self) -> None:
+        with self._engine.begin() as conn:
+            repo.heartbeat(conn, self._id, worker=self._worker, rows_processed=self._rows)

@@ -1,0 +1,259 @@
+"""The transactional part of processing: DDL when needed, gate and COPY per batch, upsert, record.
+
+Everything here runs in ONE database transaction. A failing quality gate raises QualityFailed so
+the transaction rolls back; a crash at any point leaves the curated table as it was.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection
+
+from eventpulse.adapters import repository as repo
+from eventpulse.contracts.model import Contract
+from eventpulse.curate.ddl import curated_table_name, plan_table_changes
+from eventpulse.curate.pg_loader import CuratedLoad, LineageValues, LoadStats
+from eventpulse.parse.readers import TabularSource
+from eventpulse.pipeline.heartbeat import Heartbeat
+from eventpulse.pipeline.records import build_lineage
+from eventpulse.pipeline.states import Status
+from eventpulse.quality.gate import QualityGate, QualityReport
+from eventpulse.schema.cast import cast_batch
+from eventpulse.schema.drift import DriftDecision
+from eventpulse.schema.model import TableSchema
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import Services
+
+UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
+class QualityFailed(Exception):
+    """Raised inside the load transaction so that it rolls back."""
+
+    def __init__(self, report: QualityReport, rows_total: int):
+        super().__init__("quality gate failed")
+        self.report = report
+        self.rows_total = rows_total
+
+    def summary(self) -> str:
+        failed = [r for r in self.report.results if not r.success and r.severity == "critical"]
+        names = ", ".join(
+            f"{r.expectation_type}({r.kwargs.get('column') or r.kwargs.get('column_list') or ''})"
+            for r in failed[:3]
+        )
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        return f"{len(failed)} critical expectation(s) failed: {names}{more}"
+
+
+class LostClaim(Exception):
+    """Another worker took this ingestion over (our heartbeat went stale): roll back our load."""
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    status: Status
+    stats: LoadStats
+    rows_total: int
+    rows_discarded: int
+
+
+@dataclass
+class _BatchPreparer:
+    """Turns a raw batch into typed rows for the gate and the loader, applying the drift decision."""
+
+    decision: DriftDecision
+    target: TableSchema
+    gate: QualityGate
+    rows_seen: int = 0
+    rows_discarded: int = 0
+    values_nulled: int = 0
+
+    def prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        n = batch.num_rows
+        source_rows = pa.array(np.arange(self.rows_seen + 1, self.rows_seen + n + 1, dtype=np.int64))
+        self.rows_seen += n
+        keep = self._rows_without_new_values(batch)
+        cast = cast_batch(batch, self.target)
+        for column, failed_rows in cast.failures.items():
+            if column in self.decision.null_on_cast_failure:
+                self.values_nulled += len(failed_rows)
+            elif column in self.decision.discard_rows_on_cast_failure:
+                dropped = pc.is_in(pa.array(np.arange(n, dtype=np.int64)), value_set=failed_rows)
+                keep = pc.and_(keep, pc.invert(dropped))
+            else:
+                self.gate.add_cast_failures(
+                    column, source_rows.take(failed_rows).to_pylist(), cast.samples.get(column, [])
+                )
+        typed = cast.batch.append_column("_source_row", source_rows)
+        kept = typed.filter(keep)
+        self.rows_discarded += n - kept.num_rows
+        return kept
+
+    def _rows_without_new_values(self, batch: pa.RecordBatch) -> pa.Array:
+        keep = pa.array([True] * batch.num_rows, pa.bool_())
+        for column in self.decision.discard_rows_with_values_in:
+            if column in batch.schema.names:
+                keep = pc.and_(keep, pc.is_null(batch.column(column)))
+        return keep
+
+
+def keys_verified_unique(contract: Contract) -> bool:
+    """True when a critical uniqueness expectation covers exactly the primary key."""
+    pk = set(contract.primary_key)
+    for exp in contract.expectations:
+        if exp.type in UNIQUE_TYPES and exp.severity == "critical" and set(exp.columns) == pk:
+            return True
+    return False
+
+
+def load_curated(
+    services: Services,
+    row: repo.Row,
+    worker: str,
+    beat: Heartbeat,
+    *,
+    contract: Contract,
+    source: TabularSource,
+    observed: TableSchema,
+    decision: DriftDecision,
+    drift: dict[str, Any],
+    first_schema: bool,
+) -> LoadOutcome:
+    """Gate and load in one transaction; raises QualityFailed (rolled back) when the gate fails."""
+    ingestion_id = uuid.UUID(str(row["id"]))
+    dataset = str(row["dataset"])
+    table = curated_table_name(dataset)
+    target = decision.baseline
+    with services.engine.begin() as conn:
+        _ensure_table(conn, dataset, table, target, contract)
+        gate = QualityGate(contract)
+        preparer = _BatchPreparer(decision, target, gate)
+        lineage_values = LineageValues(
+            ingestion_id=str(ingestion_id),
+            source_sha256=str(row["sha256"]),
+            contract_version=contract.version,
+            loaded_at=datetime.now(UTC),
+        )
+        load = CuratedLoad(
+            conn.connection.driver_connection,
+            table,
+            target,
+            contract.primary_key,
+            lineage_values,
+            keys_verified_unique=keys_verified_unique(contract),
+        )
+        load.start()
+        for batch in source.batches():
+            typed = preparer.prepare(batch)
+            gate.feed(typed)
+            load.write(typed)
+            beat.progress(preparer.rows_seen)
+        report = gate.finish()
+        if not report.passed:
+            raise QualityFailed(report, preparer.rows_seen)
+        stats = load.finish()
+        beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
+        _record_success(
+            conn, row, worker, contract, observed, decision, drift, report, stats, preparer, first_schema
+        )
+    return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
+
+
+def _ensure_table(
+    conn: Connection, dataset: str, table: str, target: TableSchema, contract: Contract
+) -> None:
+    """Lock the dataset, then run DDL only when the curated schema actually changes."""
+    current_row = repo.lock_dataset(conn, dataset, table)
+    current = TableSchema.from_dict(current_row["curated_schema"]) if current_row["curated_schema"] else None
+    statements = plan_table_changes(table, target, contract.primary_key, current)
+    for statement in statements:
+        conn.exec_driver_sql(statement)
+    if statements or current_row["contract_version"] != contract.version:
+        repo.update_dataset(
+            conn,
+            dataset,
+            curated_schema=target.to_dict(),
+            primary_key=list(contract.primary_key),
+            contract_version=contract.version,
+        )
+
+
+def _record_success(
+    conn: Connection,
+    row: repo.Row,
+    worker: str,
+    contract: Contract,
+    observed: TableSchema,
+    decision: DriftDecision,
+    drift: dict[str, Any],
+    report: QualityReport,
+    stats: LoadStats,
+    preparer: _BatchPreparer,
+    first_schema: bool,
+) -> None:
+    ingestion_id = uuid.UUID(str(row["id"]))
+    dataset = str(row["dataset"])
+    repo.remember_contract_version(
+        conn, dataset=dataset, version=contract.version, body=dict(contract.suite), actor=worker
+    )
+    if first_schema or decision.evolved:
+        repo.append_schema(
+            conn,
+            dataset=dataset,
+            schema=decision.baseline,
+            contract_version=contract.version,
+            ingestion_id=ingestion_id,
+            reason="initial" if first_schema else "evolved: " + ", ".join(c.column for c in decision.changes),
+            actor=worker,
+        )
+    quality = report.to_dict()
+    lineage = build_lineage(
+        row,
+        "COMPLETE",
+        observed=observed,
+        contract=contract,
+        drift=drift,
+        quality=quality,
+        output_schema=decision.baseline,
+        rows_in=preparer.rows_seen,
+        rows_out=stats.rows_staged,
+    )
+    moved = repo.transition(
+        conn,
+        ingestion_id,
+        expected=[Status.PROCESSING],
+        target=Status.LOADED,
+        actor=worker,
+        details={**stats.to_dict(), "rows_discarded": preparer.rows_discarded},
+        contract_version=contract.version,
+        schema_fingerprint=observed.fingerprint(),
+        rows_total=preparer.rows_seen,
+        rows_loaded=stats.rows_staged,
+        rows_rejected=preparer.rows_discarded,
+        rows_processed=preparer.rows_seen,
+        finished_at=datetime.now(UTC),
+        holder=worker,
+    )
+    if moved is None:
+        raise LostClaim(f"ingestion {ingestion_id} is no longer claimed by {worker}")
+    repo.save_artifact(conn, ingestion_id, "quality", quality)
+    repo.save_artifact(conn, ingestion_id, "drift", drift)
+    repo.save_artifact(conn, ingestion_id, "lineage", lineage)
+    repo.save_artifact(
+        conn,
+        ingestion_id,
+        "load",
+        {
+            **stats.to_dict(),
+            "rows_discarded": preparer.rows_discarded,
+            "values_nulled": preparer.values_nulled,
+        },
+    )

@@ -1,0 +1,293 @@
+"""Process one ingestion end to end: claim, read, infer, decide drift, gate, load, record.
+
+Idempotent and at-least-once safe: only a claimable ingestion is processed; the curated load, the
+new schema version, the artifacts and the final state commit in ONE transaction, and that commit is
+conditional on this worker still holding the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from eventpulse.adapters import repository as repo
+from eventpulse.contracts.loader import load_contract
+from eventpulse.contracts.model import Contract
+from eventpulse.errors import EventPulseError, ReadError, TerminalError
+from eventpulse.parse.formats import detect_format
+from eventpulse.parse.readers import ReadOptions, TabularSource, open_source
+from eventpulse.pipeline.heartbeat import Heartbeat
+from eventpulse.pipeline.loading import LoadOutcome, QualityFailed, load_curated
+from eventpulse.pipeline.records import build_lineage, drift_artifact
+from eventpulse.pipeline.states import CLAIMABLE, Status, status_after_exception
+from eventpulse.schema.drift import DriftDecision, decide_drift
+from eventpulse.schema.inference import SchemaInferrer
+from eventpulse.schema.model import TableSchema
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    ingestion_id: uuid.UUID
+    status: Status | None
+    """The state this call left the ingestion in; None when it does not exist."""
+    processed: bool
+    """False when the ingestion was not claimable (already done, or in flight elsewhere)."""
+    retry: bool = False
+    """A retryable failure: a queue should redeliver."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    services: Services
+    row: repo.Row
+    worker: str
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(str(self.row["id"]))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.row["dataset"])
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_ingestion(
+    services: Services, ingestion_id: uuid.UUID, *, worker: str | None = None
+) -> ProcessResult:
+    """Process the ingestion if it can be claimed; never raises for a failure it recorded."""
+    worker = worker or default_worker_id()
+    with services.engine.begin() as conn:
+        row = repo.claim(conn, ingestion_id, worker=worker)
+    if row is None:
+        return _not_claimed(services, ingestion_id, worker)
+    ctx = _Context(services, row, worker)
+    with Heartbeat(services.engine, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
+        try:
+            return _process(ctx, beat)
+        except ReadError as exc:
+            return _fail(ctx, Status.FAILED_QUALITY, exc.to_dict())
+        except TerminalError as exc:
+            # e.g. a broken contract: retrying the same bytes cannot help until someone fixes it.
+            status = status_after_exception(row["attempts"], row["max_attempts"])
+            return _fail(ctx, status, exc.to_dict())
+        except Exception as exc:
+            log.exception("ingestion %s failed (attempt %s)", ctx.id, row["attempts"])
+            status = status_after_exception(row["attempts"], row["max_attempts"])
+            error = _error_of(exc)
+            return _fail(ctx, status, error, retry=status is Status.FAILED_EXCEPTION)
+
+
+def _error_of(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, EventPulseError):
+        return exc.to_dict()
+    return {
+        "code": "exception",
+        "message": f"{type(exc).__name__}: {str(exc)[:500]}",
+        "hint": "the attempt is retried; if it keeps failing, check the worker log for this ingestion id",
+    }
+
+
+def _not_claimed(services: Services, ingestion_id: uuid.UUID, worker: str) -> ProcessResult:
+    with services.engine.begin() as conn:
+        row = repo.get_ingestion(conn, ingestion_id)
+        if row is None:
+            return ProcessResult(ingestion_id, None, processed=False)
+        status = Status(row["status"])
+        if status in CLAIMABLE and row["attempts"] >= row["max_attempts"]:
+            moved = repo.transition(
+                conn,
+                ingestion_id,
+                expected=[status],
+                target=Status.FAILED_MAX_ATTEMPTS,
+                actor=worker,
+                details={"attempts": row["attempts"]},
+                finished_at=datetime.now(UTC),
+            )
+            if moved is not None:
+                status = Status.FAILED_MAX_ATTEMPTS
+    return ProcessResult(ingestion_id, status, processed=False)
+
+
+def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
+    settings = ctx.services.settings
+    contract = load_contract(settings.contracts_dir, ctx.dataset)
+    fmt = detect_format(str(ctx.row["filename"]))
+    options = dict(ctx.row.get("options") or {})
+    read_options = ReadOptions(sheet=options.get("sheet", contract.sheet), batch_rows=settings.batch_rows)
+    with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
+        source = open_source(path, fmt, read_options)
+        observed = _infer(source)
+        with ctx.services.engine.connect() as conn:
+            history = repo.load_latest_schema(conn, ctx.dataset)
+        known = known_schema(contract, history[1] if history else None)
+        decision = decide_drift(known, observed, contract.drift_policy)
+        drift = drift_artifact(known, observed, decision, contract)
+        if decision.outcome == "reject":
+            return _finish_without_load(ctx, Status.FAILED_DRIFT, decision, drift, observed, contract)
+        if decision.outcome == "quarantine":
+            return _finish_without_load(ctx, Status.QUARANTINED, decision, drift, observed, contract)
+        try:
+            outcome = load_curated(
+                ctx.services,
+                ctx.row,
+                ctx.worker,
+                beat,
+                contract=contract,
+                source=source,
+                observed=observed,
+                decision=decision,
+                drift=drift,
+                first_schema=history is None,
+            )
+        except QualityFailed as failed:
+            return _finish_quality_failure(ctx, failed, decision, drift, observed, contract)
+    return _result_of(ctx, outcome)
+
+
+def _infer(source: TabularSource) -> TableSchema:
+    inferrer = SchemaInferrer.for_format(source.format)
+    for batch in source.batches():
+        inferrer.feed(batch)
+    return inferrer.result()
+
+
+def known_schema(contract: Contract, accepted: TableSchema | None) -> TableSchema:
+    """The contract's columns, widened and extended by what the history accepted through evolution."""
+    if accepted is None:
+        return contract.schema
+    columns = []
+    for col in contract.schema:
+        evolved = accepted.get(col.name)
+        columns.append(evolved if evolved is not None else col)
+    declared = set(contract.schema.names)
+    columns.extend(col for col in accepted if col.name not in declared)
+    return TableSchema.of(columns)
+
+
+def _result_of(ctx: _Context, outcome: LoadOutcome) -> ProcessResult:
+    return ProcessResult(ctx.id, outcome.status, processed=True)
+
+
+def _finish_without_load(
+    ctx: _Context,
+    status: Status,
+    decision: DriftDecision,
+    drift: dict[str, Any],
+    observed: TableSchema,
+    contract: Contract,
+) -> ProcessResult:
+    error = {
+        "code": "schema_drift" if status is Status.FAILED_DRIFT else "schema_held",
+        "message": decision.reason,
+        "hint": (
+            f"change the file, or the drift_policy in contracts/{ctx.dataset}.json, then replay"
+            if status is Status.FAILED_DRIFT
+            else "approve or reject the new schema (POST /api/ingestions/<id>/approve or /reject)"
+        ),
+    }
+    lineage = build_lineage(ctx.row, "FAIL", observed=observed, contract=contract, drift=drift, error=error)
+    with ctx.services.engine.begin() as conn:
+        moved = repo.transition(
+            conn,
+            ctx.id,
+            expected=[Status.PROCESSING],
+            target=status,
+            actor=ctx.worker,
+            holder=ctx.worker,
+            details={"reason": decision.reason},
+            error=error,
+            contract_version=contract.version,
+            schema_fingerprint=observed.fingerprint(),
+            finished_at=datetime.now(UTC) if status is Status.FAILED_DRIFT else None,
+        )
+        if moved is None:
+            return ProcessResult(ctx.id, None, processed=False)
+        repo.save_artifact(conn, ctx.id, "drift", drift)
+        repo.save_artifact(conn, ctx.id, "lineage", lineage)
+    return ProcessResult(ctx.id, status, processed=True)
+
+
+def _finish_quality_failure(
+    ctx: _Context,
+    failed: QualityFailed,
+    decision: DriftDecision,
+    drift: dict[str, Any],
+    observed: TableSchema,
+    contract: Contract,
+) -> ProcessResult:
+    report = failed.report.to_dict()
+    error = {
+        "code": "quality_gate_failed",
+        "message": failed.summary(),
+        "hint": "see the quality report for failing expectations and source rows; fix the file, upload again",
+    }
+    lineage = build_lineage(
+        ctx.row,
+        "FAIL",
+        observed=observed,
+        contract=contract,
+        drift=drift,
+        quality=report,
+        error=error,
+        rows_in=failed.rows_total,
+    )
+    with ctx.services.engine.begin() as conn:
+        moved = repo.transition(
+            conn,
+            ctx.id,
+            expected=[Status.PROCESSING],
+            target=Status.FAILED_QUALITY,
+            actor=ctx.worker,
+            holder=ctx.worker,
+            details={"critical_failures": failed.report.critical_failures},
+            error=error,
+            contract_version=contract.version,
+            schema_fingerprint=observed.fingerprint(),
+            rows_total=failed.rows_total,
+            rows_loaded=0,
+            rows_processed=failed.rows_total,
+            finished_at=datetime.now(UTC),
+        )
+        if moved is None:
+            return ProcessResult(ctx.id, None, processed=False)
+        repo.save_artifact(conn, ctx.id, "quality", report)
+        repo.save_artifact(conn, ctx.id, "drift", drift)
+        repo.save_artifact(conn, ctx.id, "lineage", lineage)
+    return ProcessResult(ctx.id, Status.FAILED_QUALITY, processed=True)
+
+
+def _fail(ctx: _Context, status: Status, error: dict[str, Any], *, retry: bool = False) -> ProcessResult:
+    """Record a failure with its lineage artifact."""
+    lineage = build_lineage(ctx.row, "FAIL", error=error)
+    fields: dict[str, Any] = {"error": error}
+    if status is not Status.FAILED_EXCEPTION:
+        fields["finished_at"] = datetime.now(UTC)
+    with ctx.services.engine.begin() as conn:
+        moved = repo.transition(
+            conn,
+            ctx.id,
+            expected=[Status.PROCESSING],
+            target=status,
+            actor=ctx.worker,
+            holder=ctx.worker,
+            details=error,
+            **fields,
+        )
+        if moved is None:
+            return ProcessResult(ctx.id, None, processed=False)
+        repo.save_artifact(conn, ctx.id, "lineage", lineage)
+    return ProcessResult(ctx.id, status, processed=True, retry=retry)

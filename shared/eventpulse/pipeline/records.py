@@ -1,0 +1,61 @@
+"""The artifacts each ingestion leaves behind: the drift record and the OpenLineage run event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from eventpulse.adapters import repository as repo
+from eventpulse.contracts.model import Contract
+from eventpulse.curate.ddl import curated_table_name
+from eventpulse.lineage.openlineage import build_run_event
+from eventpulse.schema.drift import DriftDecision
+from eventpulse.schema.model import TableSchema
+
+
+def drift_artifact(
+    known: TableSchema, observed: TableSchema, decision: DriftDecision, contract: Contract
+) -> dict[str, Any]:
+    return {
+        "decision": decision.to_dict(),
+        "known_schema": known.to_dict(),
+        "known_fingerprint": known.fingerprint(),
+        "observed_schema": observed.to_dict(),
+        "observed_fingerprint": observed.fingerprint(),
+        "policy": contract.drift_policy.to_dict(),
+        "contract_version": contract.version,
+    }
+
+
+def build_lineage(
+    row: repo.Row,
+    event_type: Literal["COMPLETE", "FAIL"],
+    *,
+    observed: TableSchema | None = None,
+    contract: Contract | None = None,
+    drift: Mapping[str, Any] | None = None,
+    quality: Mapping[str, Any] | None = None,
+    error: Mapping[str, Any] | None = None,
+    output_schema: TableSchema | None = None,
+    rows_in: int | None = None,
+    rows_out: int | None = None,
+) -> dict[str, Any]:
+    dataset = str(row["dataset"])
+    return build_run_event(
+        ingestion_id=str(row["id"]),
+        dataset=dataset,
+        event_type=event_type,
+        event_time=datetime.now(UTC),
+        raw_uri=f"raw://{row['raw_key']}",
+        source_sha256=str(row["sha256"]),
+        input_schema=observed,
+        output_table=curated_table_name(dataset) if output_schema is not None else None,
+        output_schema=output_schema,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        quality=quality,
+        drift=drift,
+        error=error,
+        contract_version=contract.version if contract else None,
+    )
