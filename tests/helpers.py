@@ -1,0 +1,59 @@
+"""Small test helpers that drive the real pipeline (no fakes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from eventpulse.adapters import repository as repo
+from eventpulse.landing.register import register_path
+
+
+def ingest(services: Any, path: Path, dataset: str, *, actor: str = "test") -> dict[str, Any]:
+    """Register a file (the inline queue processes it synchronously) and return its final row."""
+    registration = register_path(services, path=path, dataset=dataset, source="test", actor=actor)
+    with services.engine.connect() as conn:
+        row = repo.get_ingestion(conn, registration.ingestion["id"])
+    assert row is not None
+    return row
+
+
+def artifacts(services: Any, ingestion_id: Any) -> dict[str, Any]:
+    with services.engine.connect() as conn:
+        return repo.load_artifacts(conn, ingestion_id)
+
+
+def set_contract_meta(contracts_dir: Path, dataset: str, **meta: Any) -> None:
+    """Edit ``meta.eventpulse`` keys of a test's private contract copy."""
+    path = contracts_dir / f"{dataset}.json"
+    suite = json.loads(path.read_text())
+    suite["meta"]["eventpulse"].update(meta)
+    path.write_text(json.dumps(suite, indent=2))
+
+
+def curated_count(services: Any, dataset: str) -> int:
+    with services.engine.connect() as conn:
+        exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": f"curated_{dataset}"}).scalar()
+        if exists is None:
+            return 0
+        return int(conn.execute(text(f'SELECT count(*) FROM "curated_{dataset}"')).scalar_one())
+
+
+def curated_columns(services: Any, dataset: str) -> dict[str, str]:
+    with services.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = :t ORDER BY ordinal_position"
+            ),
+            {"t": f"curated_{dataset}"},
+        ).all()
+    return {r.column_name: r.data_type for r in rows}
+
+
+def schema_versions(services: Any, dataset: str) -> int:
+    with services.engine.connect() as conn:
+        return len(repo.list_schemas(conn, dataset))
