@@ -1,0 +1,317 @@
+"""The streaming quality gate: feed typed record batches, get one QualityReport at the end.
+
+Memory stays bounded by the batch size plus the columns that ``columns`` expectations need:
+``row`` expectations run through GX on each batch and their counts and failing rows are merged;
+``columns`` expectations run once at the end on only the columns they name (plus ``_source_row``);
+``table`` expectations run at the end on a one-column frame (row count) or an empty frame (names).
+Failing rows are always source row numbers, read from the batch's ``_source_row`` column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from eventpulse.contracts.expectation_types import TABLE_ROW_COUNT_TYPES
+from eventpulse.contracts.model import Contract, Expectation, Severity
+
+SOURCE_ROW = "_source_row"
+CAST_FAILURE_TYPE = "eventpulse_values_match_declared_type"
+
+
+@dataclass
+class ExpectationResult:
+    expectation_type: str
+    kwargs: dict[str, Any]
+    severity: Severity
+    success: bool
+    observed_value: Any
+    unexpected_count: int
+    """Rows that failed a row-level check; 0 for aggregates (see observed_value)."""
+    unexpected_percent: float | None
+    failing_rows: list[int]
+    """1-based source data row numbers, at most ``max_failing_rows``."""
+    sample_values: list[Any]
+    exception: str | None = None
+    """The error GX raised while evaluating (the expectation then fails)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class QualityReport:
+    passed: bool
+    results: list[ExpectationResult]
+    rows_evaluated: int
+    critical_failures: int
+    warnings: int
+    """Failing expectations of severity ``warning``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "rows_evaluated": self.rows_evaluated,
+            "critical_failures": self.critical_failures,
+            "warnings": self.warnings,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+@dataclass
+class _RowTally:
+    """Merged outcome of one ``row`` expectation across batches."""
+
+    success: bool = True
+    elements: int = 0
+    missing: int = 0
+    unexpected: int = 0
+    failing_rows: list[int] = field(default_factory=list)
+    samples: list[Any] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+
+
+class QualityGate:
+    """Evaluate a contract's expectations over a stream of record batches."""
+
+    def __init__(self, contract: Contract, *, max_failing_rows: int = 20):
+        from eventpulse.quality.gx_runner import GxRunner
+
+        self.contract = contract
+        self.max_failing_rows = max_failing_rows
+        by_class = _indices_by_class(contract.expectations)
+        self._row_indices = by_class["row"]
+        self._column_indices = by_class["columns"]
+        self._count_indices = [
+            i for i in by_class["table"] if contract.expectations[i].type in TABLE_ROW_COUNT_TYPES
+        ]
+        self._names_indices = [i for i in by_class["table"] if i not in self._count_indices]
+        self._runners = {
+            name: GxRunner(contract, indices, partial_count=max_failing_rows)
+            for name, indices in (
+                ("row", self._row_indices),
+                ("columns", self._column_indices),
+                ("count", self._count_indices),
+                ("names", self._names_indices),
+            )
+        }
+        self._row_columns = _columns_of(contract, self._row_indices)
+        self._kept_columns = _columns_of(contract, self._column_indices)
+        self._kept: dict[str, list[pa.Array]] = {name: [] for name in [*self._kept_columns, SOURCE_ROW]}
+        self._tallies = {i: _RowTally() for i in self._row_indices}
+        self._cast_failures: dict[str, _RowTally] = {}
+        self._observed_columns: list[str] = []
+        self._rows = 0
+
+    def feed(self, batch: pa.RecordBatch) -> None:
+        """Evaluate ``row`` expectations on ``batch`` and keep what the end-of-stream checks need."""
+        if SOURCE_ROW not in batch.schema.names:
+            raise ValueError(f"record batch has no {SOURCE_ROW!r} column: the reader must add it")
+        for name in batch.schema.names:
+            if name != SOURCE_ROW and name not in self._observed_columns:
+                self._observed_columns.append(name)
+        self._rows += batch.num_rows
+        if batch.num_rows == 0:
+            return
+        if self._row_indices:
+            frame = _to_frame(batch, self._row_columns)
+            for outcome in self._runners["row"].validate(frame):
+                self._merge(self._tallies[outcome.index], outcome)
+        for name in self._kept:
+            if name in batch.schema.names:
+                self._kept[name].append(batch.column(name))
+
+    def add_cast_failures(
+        self, column: str, source_rows: Sequence[int], sample_values: Sequence[str]
+    ) -> None:
+        """Record values of ``column`` that could not be converted to the declared type (critical)."""
+        tally = self._cast_failures.setdefault(column, _RowTally(success=False))
+        tally.unexpected += len(source_rows)
+        room = self.max_failing_rows - len(tally.failing_rows)
+        tally.failing_rows.extend(int(r) for r in source_rows[:room])
+        tally.samples.extend(list(sample_values)[: self.max_failing_rows - len(tally.samples)])
+
+    def finish(self) -> QualityReport:
+        """Run the end-of-stream checks and return the report; passed = no failing critical result."""
+        results: dict[int, ExpectationResult] = {i: self._row_result(i) for i in self._row_indices}
+        results.update(self._finish_columns())
+        results.update(self._finish_table())
+        ordered = [results[i] for i in sorted(results)] + self._cast_results()
+        critical = sum(1 for r in ordered if r.severity == "critical" and not r.success)
+        return QualityReport(
+            passed=critical == 0,
+            results=ordered,
+            rows_evaluated=self._rows,
+            critical_failures=critical,
+            warnings=sum(1 for r in ordered if r.severity == "warning" and not r.success),
+        )
+
+    def _merge(self, tally: _RowTally, outcome: Any) -> None:
+        result = outcome.result
+        tally.success = tally.success and outcome.success
+        tally.elements += int(result.get("element_count") or 0)
+        tally.missing += int(result.get("missing_count") or 0)
+        tally.unexpected += int(result.get("unexpected_count") or 0)
+        if outcome.exception:
+            tally.exceptions.append(outcome.exception)
+        rows, samples = _failing_rows(result)
+        room = self.max_failing_rows - len(tally.failing_rows)
+        tally.failing_rows.extend(rows[:room])
+        tally.samples.extend(samples[:room])
+
+    def _row_result(self, index: int) -> ExpectationResult:
+        exp, tally = self.contract.expectations[index], self._tallies[index]
+        denominator = tally.elements - tally.missing
+        mostly = float(exp.kwargs.get("mostly", 1))
+        success = (
+            tally.success
+            if mostly >= 1
+            else not tally.exceptions
+            and (denominator == 0 or (denominator - tally.unexpected) / denominator >= mostly)
+        )
+        return _result(
+            exp,
+            success=success,
+            observed=None,
+            unexpected=tally.unexpected,
+            percent=100.0 * tally.unexpected / denominator if denominator else None,
+            rows=tally.failing_rows,
+            samples=tally.samples,
+            exception="; ".join(dict.fromkeys(tally.exceptions)) or None,
+        )
+
+    def _finish_columns(self) -> dict[int, ExpectationResult]:
+        if not self._column_indices:
+            return {}
+        arrays = {name: pa.chunked_array(chunks) for name, chunks in self._kept.items() if chunks}
+        frame = _to_frame(pa.table(arrays), list(arrays)) if arrays else _empty_frame(self._kept_columns)
+        return self._outcomes_to_results("columns", frame)
+
+    def _finish_table(self) -> dict[int, ExpectationResult]:
+        import numpy as np
+        import pandas as pd
+
+        out: dict[int, ExpectationResult] = {}
+        if self._count_indices:
+            counted = pd.DataFrame({SOURCE_ROW: np.zeros(self._rows, dtype=np.int8)})
+            out.update(self._outcomes_to_results("count", counted))
+        if self._names_indices:
+            out.update(
+                self._outcomes_to_results("names", _empty_frame(self._observed_columns, source_row=False))
+            )
+        return out
+
+    def _outcomes_to_results(self, runner: str, frame: Any) -> dict[int, ExpectationResult]:
+        out = {}
+        for outcome in self._runners[runner].validate(frame):
+            rows, samples = _failing_rows(outcome.result)
+            out[outcome.index] = _result(
+                self.contract.expectations[outcome.index],
+                success=outcome.success,
+                observed=outcome.result.get("observed_value"),
+                unexpected=int(outcome.result.get("unexpected_count") or 0),
+                percent=outcome.result.get("unexpected_percent"),
+                rows=rows[: self.max_failing_rows],
+                samples=samples[: self.max_failing_rows],
+                exception=outcome.exception,
+            )
+        return out
+
+    def _cast_results(self) -> list[ExpectationResult]:
+        out = []
+        for column, tally in self._cast_failures.items():
+            declared = self.contract.schema.get(column)
+            out.append(
+                ExpectationResult(
+                    expectation_type=CAST_FAILURE_TYPE,
+                    kwargs={"column": column, "type": declared.type if declared else None},
+                    severity="critical",
+                    success=False,
+                    observed_value=None,
+                    unexpected_count=tally.unexpected,
+                    unexpected_percent=100.0 * tally.unexpected / self._rows if self._rows else None,
+                    failing_rows=tally.failing_rows,
+                    sample_values=tally.samples,
+                )
+            )
+        return out
+
+
+def _indices_by_class(expectations: Sequence[Expectation]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {"row": [], "columns": [], "table": []}
+    for i, exp in enumerate(expectations):
+        out[exp.stream_class].append(i)
+    return out
+
+
+def _columns_of(contract: Contract, indices: Sequence[int]) -> list[str]:
+    names: list[str] = []
+    for i in indices:
+        names.extend(c for c in contract.expectations[i].columns if c not in names)
+    return names
+
+
+def _to_frame(data: pa.RecordBatch | pa.Table, columns: Sequence[str]) -> Any:
+    # Only the needed columns are converted; dates become datetime64 so GX can compare them.
+    present = [c for c in columns if c in data.schema.names and c != SOURCE_ROW]
+    return data.select([*present, SOURCE_ROW]).to_pandas(date_as_object=False)
+
+
+def _empty_frame(columns: Sequence[str], *, source_row: bool = True) -> Any:
+    import pandas as pd
+
+    names = [*columns, SOURCE_ROW] if source_row else list(columns)
+    return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
+
+
+def _failing_rows(result: dict[str, Any]) -> tuple[list[int], list[Any]]:
+    rows: list[int] = []
+    samples: list[Any] = []
+    for entry in result.get("partial_unexpected_index_list") or []:
+        if not isinstance(entry, dict) or entry.get(SOURCE_ROW) is None:
+            continue
+        rows.append(int(entry[SOURCE_ROW]))
+        values = {k: v for k, v in entry.items() if k != SOURCE_ROW}
+        samples.append(next(iter(values.values())) if len(values) == 1 else values)
+    return rows, samples
+
+
+def _result(
+    exp: Expectation,
+    *,
+    success: bool,
+    observed: Any,
+    unexpected: int,
+    percent: float | None,
+    rows: list[int],
+    samples: list[Any],
+    exception: str | None,
+) -> ExpectationResult:
+    return ExpectationResult(
+        expectation_type=exp.type,
+        kwargs=dict(exp.kwargs),
+        severity=exp.severity,
+        success=success,
+        observed_value=observed,
+        unexpected_count=unexpected,
+        unexpected_percent=percent,
+        failing_rows=rows,
+        sample_values=samples,
+        exception=exception,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
