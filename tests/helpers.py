@@ -34,12 +34,16 @@ def set_contract_meta(contracts_dir: Path, dataset: str, **meta: Any) -> None:
     path.write_text(json.dumps(suite, indent=2))
 
 
-def curated_count(services: Any, dataset: str) -> int:
+def curated_count(services: Any, dataset: str, *, ingestion_id: Any = None) -> int:
+    """Rows in the curated table (0 when it does not exist), optionally of one ingestion only."""
     with services.engine.connect() as conn:
         exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": f"curated_{dataset}"}).scalar()
         if exists is None:
             return 0
-        return int(conn.execute(text(f'SELECT count(*) FROM "curated_{dataset}"')).scalar_one())
+        sql = f'SELECT count(*) FROM "curated_{dataset}"'
+        if ingestion_id is None:
+            return int(conn.execute(text(sql)).scalar_one())
+        return int(conn.execute(text(sql + " WHERE _ingestion_id = :i"), {"i": ingestion_id}).scalar_one())
 
 
 def curated_columns(services: Any, dataset: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from eventpulse.adapters import repository as repo
-from eventpulse.demo.generator import columns_for, write_case
+from eventpulse.demo.generator import TYPE_CHANGE_COLUMN, columns_for, write_case
 from eventpulse.landing.register import register_path, replay
 from eventpulse.pipeline.states import Status
 from tests.helpers import (
@@ -99,31 +99,44 @@ def test_added_column_follows_the_policy(
     assert (new_column in curated_columns(services, dataset)) is column_added
     assert schema_versions(services, dataset) == (2 if column_added else 1)
     if expected is Status.LOADED:
-        assert curated_count(services, dataset) == 2 * ROWS
+        # The same keys again: every curated row now comes from the second ingestion.
+        assert curated_count(services, dataset) == ROWS
+        assert curated_count(services, dataset, ingestion_id=row["id"]) == ROWS
 
 
 def test_added_column_discard_row_drops_rows_that_use_it(services, case, contracts_dir: Path) -> None:
     dataset = "edge_telemetry"
     ingest(services, case(dataset, "baseline", "csv"), dataset)
     set_contract_meta(contracts_dir, dataset, drift_policy={"new_columns": "discard_row"})
-    row = ingest(services, case(dataset, "add_column", "csv", seed=8), dataset)
+    added = case(dataset, "add_column", "csv", seed=8)
+    lines = added.read_text().splitlines()
+    # Leave the new (last) column empty on every other row: only rows that use it are dropped.
+    edited = [lines[0]] + [ln if i % 2 else ln.rsplit(",", 1)[0] + "," for i, ln in enumerate(lines[1:])]
+    added.write_text("\n".join(edited) + "\n")
+    row = ingest(services, added, dataset)
     assert row["status"] == Status.LOADED, row["error"]
-    assert row["rows_rejected"] > 0
-    assert row["rows_loaded"] + row["rows_rejected"] == ROWS
+    assert row["rows_rejected"] == ROWS // 2
+    assert row["rows_loaded"] == ROWS - ROWS // 2
+
+
+TYPE_CHANGE_OUTCOMES = [
+    ("parcels", "fail", Status.FAILED_DRIFT),
+    ("parcels", "freeze", Status.FAILED_DRIFT),
+    ("parcels", "quarantine", Status.QUARANTINED),
+    # sale_price becomes text: its numeric expectations cannot hold, so the gate stops the file.
+    ("parcels", "evolve", Status.FAILED_QUALITY),
+    # sale_price is required: nulling the unconvertible values fails its not-null expectation.
+    ("parcels", "discard_value", Status.FAILED_QUALITY),
+    ("edge_telemetry", "fail", Status.FAILED_DRIFT),
+    ("edge_telemetry", "quarantine", Status.QUARANTINED),
+    ("edge_telemetry", "evolve", Status.LOADED),
+    ("edge_telemetry", "discard_value", Status.LOADED),
+    ("edge_telemetry", "discard_row", Status.LOADED),
+]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("dataset", DATASETS)
-@pytest.mark.parametrize(
-    ("policy", "expected"),
-    [
-        ("fail", Status.FAILED_DRIFT),
-        ("freeze", Status.FAILED_DRIFT),
-        ("quarantine", Status.QUARANTINED),
-        ("evolve", Status.LOADED),
-        ("discard_value", Status.LOADED),
-    ],
-)
+@pytest.mark.parametrize(("dataset", "policy", "expected"), TYPE_CHANGE_OUTCOMES)
 def test_type_change_follows_the_policy(
     services, case, contracts_dir: Path, dataset: str, fmt: str, policy: str, expected: Status
 ) -> None:
@@ -131,14 +144,20 @@ def test_type_change_follows_the_policy(
     set_contract_meta(contracts_dir, dataset, drift_policy={"type_changes": policy})
     row = ingest(services, case(dataset, "type_change", fmt, seed=8), dataset)
     assert row["status"] == expected, row["error"]
-    kinds = {c["kind"] for c in artifacts(services, row["id"])["drift"]["decision"]["changes"]}
-    assert kinds & {"type_widened", "type_incompatible"}
-    if expected is Status.FAILED_DRIFT:
+    changes = artifacts(services, row["id"])["drift"]["decision"]["changes"]
+    changed = {c["column"] for c in changes if c["kind"] in ("type_widened", "type_incompatible")}
+    assert changed == {TYPE_CHANGE_COLUMN[dataset]}
+    if expected is not Status.LOADED:
         assert schema_versions(services, dataset) == 1
-        assert curated_count(services, dataset) == ROWS
-    if policy == "evolve":
+        assert curated_count(services, dataset, ingestion_id=row["id"]) == 0
+    elif policy == "evolve":
         assert schema_versions(services, dataset) == 2
-        assert "text" in curated_columns(services, dataset).values()
+        assert curated_columns(services, dataset)[TYPE_CHANGE_COLUMN[dataset]] == "text"
+    elif policy == "discard_row":
+        assert 0 < row["rows_rejected"] < ROWS  # readings carry the text values; heartbeats stay
+        assert row["rows_loaded"] == ROWS - row["rows_rejected"]
+    else:
+        assert row["rows_loaded"] == ROWS
 
 
 def test_drifted_file_sent_twice_under_fail_fails_twice(services, case, contracts_dir: Path) -> None:

@@ -49,11 +49,20 @@ class SchemaInferrer:
             text rules to them. When False (XLSX, Parquet) a string column is a string column.
         whole_floats_are_integers: a float column whose values are all whole numbers is ``integer``
             (XLSX: Excel has no integer cells).
+        midnight_datetimes_are_dates: a timestamp column whose values are all at midnight is
+            ``date`` (XLSX: Excel has no date-only cells; a date cell reads as a midnight datetime).
     """
 
-    def __init__(self, *, text_typed: bool, whole_floats_are_integers: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        text_typed: bool,
+        whole_floats_are_integers: bool = False,
+        midnight_datetimes_are_dates: bool = False,
+    ) -> None:
         self.text_typed = text_typed
         self.whole_floats_are_integers = whole_floats_are_integers
+        self.midnight_datetimes_are_dates = midnight_datetimes_are_dates
         self._types: dict[str, LogicalType] = {}
         self._nulls: dict[str, bool] = {}
         self._rows = 0
@@ -61,7 +70,11 @@ class SchemaInferrer:
     @classmethod
     def for_format(cls, fmt: FileFormat) -> SchemaInferrer:
         """The inferrer with the rules of one file format."""
-        return cls(text_typed=fmt in ("csv", "json", "ndjson"), whole_floats_are_integers=fmt == "xlsx")
+        return cls(
+            text_typed=fmt in ("csv", "json", "ndjson"),
+            whole_floats_are_integers=fmt == "xlsx",
+            midnight_datetimes_are_dates=fmt == "xlsx",
+        )
 
     def feed(self, batch: pa.RecordBatch) -> None:
         self._rows += batch.num_rows
@@ -96,7 +109,9 @@ class SchemaInferrer:
                 return "integer"
             return "number"
         if pa.types.is_timestamp(kind):
-            return "datetime"  # even when every value is at midnight: an Excel date cell is a datetime
+            if self.midnight_datetimes_are_dates and is_midnight(values.drop_null()):
+                return "date"
+            return "datetime"  # Parquet and JSON keep their declared timestamp type
         if pa.types.is_date(kind):
             return "date"
         return "string"
@@ -107,6 +122,12 @@ def is_whole(values: pa.Array) -> bool:
     floats = pc.cast(values, pa.float64())
     whole = pc.and_(pc.equal(pc.floor(floats), floats), pc.less_equal(pc.abs(floats), _MAX_EXACT_FLOAT))
     return bool(pc.all(whole).as_py())
+
+
+def is_midnight(values: pa.Array) -> bool:
+    """True when every timestamp falls exactly on midnight (the time part is zero)."""
+    day_start = pc.floor_temporal(values, unit="day")
+    return bool(pc.all(pc.equal(day_start, values)).as_py())
 
 
 def _all(values: pa.Array, pattern: str) -> bool:
