@@ -1,0 +1,23 @@
+"""The HTTP application factory: ``create_app(services)`` builds a Flask app over already-built services."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from eventpulse.api import auth, demo, errors, health, ingest, read
+from eventpulse.api.context import EXTENSION_KEY
+from eventpulse.api.present import ApiJSONProvider
+from eventpulse.bootstrap import Services
+
+
+def create_app(services: Services) -> Flask:
+    """A Flask app serving the REST API over ``services`` (no globals: tests build one per test)."""
+    app = Flask("eventpulse")
+    app.json = ApiJSONProvider(app)
+    app.config["EVENTPULSE_SETTINGS"] = services.settings
+    app.extensions[EXTENSION_KEY] = services
+    errors.install(app)
+    auth.install(app, services.settings)
+    for blueprint in (health.bp, ingest.bp, read.bp, demo.bp):
+        app.register_blueprint(blueprint)
+    return app

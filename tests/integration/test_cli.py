@@ -1,0 +1,84 @@
+"""The CLI through click's CliRunner, on the real session database."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from eventpulse.cli import ensure_local_api_token, main
+from tests.integration.api_support import edge_csv
+
+
+@pytest.fixture
+def env(services) -> dict[str, str]:
+    s = services.settings
+    return {
+        "EVENTPULSE_DATA_DIR": str(s.data_dir),
+        "DATABASE_URL": str(s.database_url),
+        "EVENTPULSE_CONTRACTS_DIR": str(s.contracts_dir),
+    }
+
+
+def test_ingest_wait_exits_0_when_loaded(env, tmp_path) -> None:
+    args = ["ingest", str(edge_csv(tmp_path)), "--dataset", "edge_telemetry", "--wait"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "status: LOADED" in result.output and "rows loaded: 5" in result.output
+
+
+def test_ingest_exits_1_when_the_file_fails(env, tmp_path) -> None:
+    bad = edge_csv(tmp_path, case="duplicate_pk")  # the last row repeats the first primary key
+    result = CliRunner().invoke(main, ["ingest", str(bad), "--dataset", "edge_telemetry", "--wait"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "status: " in result.output and "LOADED" not in result.output
+    assert "error: " in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dataset", "../x"],  # invalid dataset
+        ["--dataset", "nope"],  # no contract
+        [],  # --dataset missing
+    ],
+)
+def test_ingest_usage_errors_exit_2(env, tmp_path, args) -> None:
+    result = CliRunner().invoke(main, ["ingest", str(edge_csv(tmp_path)), *args], env=env)
+    assert result.exit_code == 2, result.output
+
+
+def test_ingest_of_a_missing_file_or_bad_extension_exits_2(env, tmp_path) -> None:
+    runner = CliRunner()
+    missing_file = str(tmp_path / "nope.csv")
+    missing = runner.invoke(main, ["ingest", missing_file, "--dataset", "edge_telemetry"], env=env)
+    assert missing.exit_code == 2
+    exe = tmp_path / "x.exe"
+    exe.write_bytes(b"MZ")
+    assert runner.invoke(main, ["ingest", str(exe), "--dataset", "edge_telemetry"], env=env).exit_code == 2
+
+
+def test_list_show_and_replay(env, tmp_path) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["ingest", str(edge_csv(tmp_path)), "--dataset", "edge_telemetry"], env=env)
+    listed = runner.invoke(main, ["ingestions", "list", "--status", "LOADED"], env=env)
+    assert listed.exit_code == 0 and "edge_telemetry" in listed.output
+    ingestion_id = listed.output.split()[0]
+    shown = runner.invoke(main, ["ingestions", "show", ingestion_id], env=env)
+    assert shown.exit_code == 0 and '"lineage"' in shown.output
+    replayed = runner.invoke(main, ["replay", ingestion_id, "--wait"], env=env)
+    assert replayed.exit_code == 0 and "status: LOADED" in replayed.output
+    assert runner.invoke(main, ["ingestions", "show", "not-a-uuid"], env=env).exit_code == 2
+
+
+def test_local_serve_token_is_created_once_with_mode_0600(settings) -> None:
+    bare = settings.with_overrides(api_token_sha256=())
+    first = ensure_local_api_token(bare)
+    second = ensure_local_api_token(bare)
+    token_file = settings.secrets_dir / "api_token"
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    assert first.api_token_sha256 == second.api_token_sha256 and len(first.api_token_sha256) == 1
+    cloud = settings.with_overrides(mode="cloud", api_token_sha256=())
+    assert ensure_local_api_token(cloud).api_token_sha256 == ()
