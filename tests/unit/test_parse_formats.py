@@ -6,8 +6,15 @@ from eventpulse.parse.formats import detect_format
 
 @pytest.mark.parametrize(
     ("name", "fmt"),
-    [("a.csv", "csv"), ("A.TSV", "csv"), ("b.xlsx", "xlsx"), ("c.json", "json"), ("d.ndjson", "ndjson"),
-     ("e.jsonl", "ndjson"), ("f.parquet", "parquet")],
+    [
+        ("a.csv", "csv"),
+        ("A.TSV", "csv"),
+        ("b.xlsx", "xlsx"),
+        ("c.json", "json"),
+        ("d.ndjson", "ndjson"),
+        ("e.jsonl", "ndjson"),
+        ("f.parquet", "parquet"),
+    ],
 )
 def test_detect_format_by_extension(name, fmt):
     assert detect_format(name) == fmt

@@ -16,15 +16,25 @@ def test_zip_code_infers_string_and_keeps_its_leading_zero():
 
 
 def test_text_casts_and_failures_are_reported():
-    batch = pa.record_batch({
-        "n": ["12", "12.0", "x", None],
-        "f": ["1.5e3", "007", "abc", "2"],
-        "b": ["TRUE", "false", "1", None],
-        "d": ["2024-03-12", "2024-02-30", None, "2024-01-01"],
-        "t": ["2024-03-12T10:00:00+02:00", "2024-03-12 10:00:00", "2024-03-12", "noon"],
-    })
-    target = TableSchema.of([Column("n", "integer"), Column("f", "number"), Column("b", "boolean"),
-                             Column("d", "date"), Column("t", "datetime"), Column("gone", "string")])
+    batch = pa.record_batch(
+        {
+            "n": ["12", "12.0", "x", None],
+            "f": ["1.5e3", "007", "abc", "2"],
+            "b": ["TRUE", "false", "1", None],
+            "d": ["2024-03-12", "2024-02-30", None, "2024-01-01"],
+            "t": ["2024-03-12T10:00:00+02:00", "2024-03-12 10:00:00", "2024-03-12", "noon"],
+        }
+    )
+    target = TableSchema.of(
+        [
+            Column("n", "integer"),
+            Column("f", "number"),
+            Column("b", "boolean"),
+            Column("d", "date"),
+            Column("t", "datetime"),
+            Column("gone", "string"),
+        ]
+    )
     result = cast_batch(batch, target)
     out = result.batch
     assert out.schema.names == target.names
@@ -33,23 +43,40 @@ def test_text_casts_and_failures_are_reported():
     assert out.column("f").to_pylist() == [1500.0, 7.0, None, 2.0]
     assert out.column("b").to_pylist() == [True, False, None, None]
     assert out.column("d").to_pylist() == [dt.date(2024, 3, 12), None, None, dt.date(2024, 1, 1)]
-    assert out.column("t").to_pylist() == [dt.datetime(2024, 3, 12, 8), dt.datetime(2024, 3, 12, 10),
-                                           dt.datetime(2024, 3, 12), None]
+    assert out.column("t").to_pylist() == [
+        dt.datetime(2024, 3, 12, 8),
+        dt.datetime(2024, 3, 12, 10),
+        dt.datetime(2024, 3, 12),
+        None,
+    ]
     assert out.column("gone").null_count == 4
     assert {k: v.to_pylist() for k, v in result.failures.items()} == {
-        "n": [2], "f": [2], "b": [2], "d": [1], "t": [3]}
+        "n": [2],
+        "f": [2],
+        "b": [2],
+        "d": [1],
+        "t": [3],
+    }
     assert result.samples == {"n": ["x"], "f": ["abc"], "b": ["1"], "d": ["2024-02-30"], "t": ["noon"]}
 
 
 def test_native_casts():
-    batch = pa.record_batch({
-        "whole": pa.array([1.0, 2.5, None]),
-        "aware": pa.array([dt.datetime(2024, 1, 1, 12)] * 3, pa.timestamp("ms", tz="Europe/Paris")),
-        "midnight": pa.array([dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 5), None]),
-        "price": pa.array([1.5, 2.0, None]),
-    })
-    target = TableSchema.of([Column("whole", "integer"), Column("aware", "datetime"),
-                             Column("midnight", "date"), Column("price", "string")])
+    batch = pa.record_batch(
+        {
+            "whole": pa.array([1.0, 2.5, None]),
+            "aware": pa.array([dt.datetime(2024, 1, 1, 12)] * 3, pa.timestamp("ms", tz="Europe/Paris")),
+            "midnight": pa.array([dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 5), None]),
+            "price": pa.array([1.5, 2.0, None]),
+        }
+    )
+    target = TableSchema.of(
+        [
+            Column("whole", "integer"),
+            Column("aware", "datetime"),
+            Column("midnight", "date"),
+            Column("price", "string"),
+        ]
+    )
     result = cast_batch(batch, target)
     assert result.batch.column("whole").to_pylist() == [1, None, None]
     assert result.batch.column("aware")[0].as_py() == dt.datetime(2024, 1, 1, 12)  # stored UTC instant

@@ -18,8 +18,9 @@ def test_first_file_is_accepted_as_baseline():
 
 
 def test_fail_policy_rejects_replayed_drifted_file_every_time():
-    observed = schema(("id", "string", False), ("price", "number", True), ("n", "integer", True),
-                      ("extra", "string", True))
+    observed = schema(
+        ("id", "string", False), ("price", "number", True), ("n", "integer", True), ("extra", "string", True)
+    )
     policy = DriftPolicy.from_meta("fail")
     for _ in range(3):  # the known schema is never replaced by the observed one
         decision = decide_drift(KNOWN, observed, policy)
@@ -36,9 +37,15 @@ def test_evolve_appends_new_column_nullable():
     assert decision.baseline.get("extra") == Column("extra", "integer", True)
 
 
-@pytest.mark.parametrize(("mode", "drop", "discard"), [("allow", {"x"}, set()), ("warn", {"x"}, set()),
-                                                       ("discard_value", {"x"}, set()),
-                                                       ("discard_row", {"x"}, {"x"})])
+@pytest.mark.parametrize(
+    ("mode", "drop", "discard"),
+    [
+        ("allow", {"x"}, set()),
+        ("warn", {"x"}, set()),
+        ("discard_value", {"x"}, set()),
+        ("discard_row", {"x"}, {"x"}),
+    ],
+)
 def test_new_column_modes_that_do_not_load_it(mode, drop, discard):
     observed = schema(("id", "string", False), ("x", "string", True))
     decision = decide_drift(schema(("id", "string", False)), observed, DriftPolicy(new_columns=mode))
@@ -106,8 +113,9 @@ def test_removed_column_rules():
 
 
 def test_quarantine_outcome_and_fail_wins():
-    observed = schema(("id", "string", False), ("price", "string", True), ("n", "integer", True),
-                      ("x", "string", True))
+    observed = schema(
+        ("id", "string", False), ("price", "string", True), ("n", "integer", True), ("x", "string", True)
+    )
     q = decide_drift(KNOWN, observed, DriftPolicy(type_changes="quarantine"))
     assert q.outcome == "quarantine" and q.reason
     both = decide_drift(KNOWN, observed, DriftPolicy(type_changes="quarantine", new_columns="freeze"))

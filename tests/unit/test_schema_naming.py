@@ -18,7 +18,13 @@ def test_invalid_dataset_name_states_the_rule(name):
 def test_hostile_and_odd_headers_become_safe_identifiers():
     names = ["Sale Price ($)", "drop table x;--", "2024 total", "_ingestion_id", "Café", "", "  ", "Straße"]
     assert normalize_column_names(names) == [
-        "sale_price", "drop_table_x", "c_2024_total", "c_ingestion_id", "cafe", "column_6", "column_7",
+        "sale_price",
+        "drop_table_x",
+        "c_2024_total",
+        "c_ingestion_id",
+        "cafe",
+        "column_6",
+        "column_7",
         "stra_e",
     ]
 
