@@ -1,0 +1,207 @@
+"""DDL planning for curated tables (pure: builds SQL text, never executes it).
+
+The caller runs the planned statements inside the same transaction as the load, and only when the
+plan is not empty: DDL happens when a dataset's schema changes, never on every ingestion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+from eventpulse.schema.model import Column, LogicalType, TableSchema
+
+PG_IDENTIFIER_MAX_BYTES = 63
+"""Postgres silently truncates longer identifiers (NAMEDATALEN - 1), so we refuse them instead."""
+
+_DATASET_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TABLE_PREFIX = "curated_"
+
+PG_TYPES: dict[LogicalType, str] = {
+    "integer": "bigint",
+    "number": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamptz",  # values are UTC instants
+    "string": "text",
+    "null": "text",  # an all-null column: text accepts anything a later file widens it to
+}
+
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("_ingestion_id", "uuid"),
+    ("_loaded_at", "timestamptz"),
+    ("_source_sha256", "text"),
+    ("_source_row", "bigint"),
+    ("_contract_version", "text"),
+)
+"""Columns every curated row carries (all NOT NULL), appended after the data columns."""
+
+LINEAGE_COLUMN_NAMES: frozenset[str] = frozenset(name for name, _ in LINEAGE_COLUMNS)
+
+# format_type() spells some types differently from PG_TYPES; used to compare introspected types.
+_PG_TYPE_ALIASES = {"timestamp with time zone": "timestamptz"}
+
+# Logical widenings a curated column may go through (anything may also widen to string).
+_WIDENINGS: dict[LogicalType, frozenset[LogicalType]] = {
+    "integer": frozenset({"number"}),
+    "date": frozenset({"datetime"}),
+}
+
+
+def curated_table_name(dataset: str) -> str:
+    """Name of a dataset's curated table: ``curated_<dataset>``, shortened with a hash past 63 bytes.
+
+    A dataset name of up to 55 characters maps to ``curated_<dataset>`` unchanged. A longer one keeps its
+    first 46 characters and appends ``_`` and the first 8 hex digits of its sha256, so the result is
+    exactly 63 characters, stable, and distinct for names that share a long prefix.
+    """
+    if not _DATASET_RE.match(dataset):
+        raise ValueError(f"dataset name {dataset!r} must match {_DATASET_RE.pattern}")
+    name = _TABLE_PREFIX + dataset
+    if len(name) <= PG_IDENTIFIER_MAX_BYTES:
+        return name
+    digest = hashlib.sha256(dataset.encode()).hexdigest()[:8]
+    keep = PG_IDENTIFIER_MAX_BYTES - len(_TABLE_PREFIX) - 1 - len(digest)
+    return f"{_TABLE_PREFIX}{dataset[:keep]}_{digest}"
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier for Postgres: always double-quoted, embedded quotes doubled."""
+    if not name:
+        raise ValueError("an identifier cannot be empty")
+    if "\x00" in name:
+        raise ValueError(f"identifier {name!r} contains a NUL character, which Postgres cannot store")
+    if len(name.encode("utf-8")) > PG_IDENTIFIER_MAX_BYTES:
+        raise ValueError(
+            f"identifier {name!r} is longer than {PG_IDENTIFIER_MAX_BYTES} bytes; Postgres would truncate it"
+        )
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string literal as ``E'...'``, correct whatever ``standard_conforming_strings`` is."""
+    if "\x00" in value:
+        raise ValueError("a string literal cannot contain a NUL character")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def normalize_pg_type(pg_type: str) -> str:
+    """Map a ``format_type()`` spelling to the spelling used in ``PG_TYPES``."""
+    return _PG_TYPE_ALIASES.get(pg_type, pg_type)
+
+
+def build_conversion(expr: str, source: LogicalType, target_pg_type: str) -> str:
+    """SQL converting ``expr`` (of logical type ``source``) to ``target_pg_type``; narrowing raises.
+
+    Text renderings are fixed (ISO 8601, UTC) instead of depending on DateStyle or TimeZone.
+    """
+    target = normalize_pg_type(target_pg_type)
+    source_pg = PG_TYPES[source]
+    if target == source_pg:
+        return expr
+    if source == "null":
+        return f"CAST({expr} AS {target})"
+    if target == "text":
+        if source == "datetime":
+            return f"to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        if source == "date":
+            return f"to_char({expr}, 'YYYY-MM-DD')"
+        return f"CAST({expr} AS text)"
+    if source == "date" and target == "timestamptz":
+        return f"(CAST({expr} AS timestamp) AT TIME ZONE 'UTC')"
+    if source == "integer" and target == "double precision":
+        return f"CAST({expr} AS double precision)"
+    raise ValueError(f"cannot convert {source} ({source_pg}) to {target}: that would narrow the column")
+
+
+def is_widening(old: LogicalType, new: LogicalType) -> bool:
+    """True when a column of logical type ``old`` may become ``new`` without losing values."""
+    if old == new or old == "null" or new == "string":
+        return True
+    return new in _WIDENINGS.get(old, frozenset())
+
+
+def plan_table_changes(
+    table: str, target: TableSchema, primary_key: Sequence[str], current: TableSchema | None
+) -> list[str]:
+    """DDL bringing ``table`` from ``current`` (None: absent) to ``target``; [] when nothing changes.
+
+    Args:
+        table: the curated table name (one identifier, quoted here).
+        target: the schema the next load writes.
+        primary_key: key columns (empty: no key, rows are appended).
+        current: the table's schema as last planned, or None when the table does not exist yet.
+
+    Returns:
+        A CREATE TABLE, or at most one ALTER TABLE whose actions share a single table rewrite.
+
+    Columns are never dropped or renamed and NOT NULL is never added to an existing column. A target
+    column of type ``null`` keeps the existing column's type. Narrowing raises ``ValueError``.
+    """
+    _ensure_column_names(target, primary_key)
+    if current is None:
+        return [_build_create(table, target, primary_key)]
+    actions = _plan_alter_actions(target, primary_key, current)
+    if not actions:
+        return []
+    return [f"ALTER TABLE {quote_ident(table)} " + ", ".join(actions)]
+
+
+def _ensure_column_names(target: TableSchema, primary_key: Sequence[str]) -> None:
+    for col in target:
+        quote_ident(col.name)  # raises on empty, NUL or over-long names
+        if col.name in LINEAGE_COLUMN_NAMES:
+            raise ValueError(f"column {col.name!r} clashes with a lineage column; rename it in the source")
+    if len(set(primary_key)) != len(primary_key):
+        raise ValueError(f"primary key {list(primary_key)!r} repeats a column")
+    for key in primary_key:
+        key_col = target.get(key)
+        if key_col is None:
+            raise ValueError(f"primary key column {key!r} is not in the schema {target.names!r}")
+        if key_col.type == "null":
+            raise ValueError(f"primary key column {key!r} has no values (type null)")
+
+
+def _build_create(table: str, target: TableSchema, primary_key: Sequence[str]) -> str:
+    lines = [f"{quote_ident(c.name)} {PG_TYPES[c.type]}{_not_null(c, primary_key)}" for c in target]
+    lines += [f"{quote_ident(name)} {pg_type} NOT NULL" for name, pg_type in LINEAGE_COLUMNS]
+    if primary_key:
+        lines.append("PRIMARY KEY (" + ", ".join(quote_ident(k) for k in primary_key) + ")")
+    return f"CREATE TABLE {quote_ident(table)} (\n  " + ",\n  ".join(lines) + "\n)"
+
+
+def _not_null(col: Column, primary_key: Sequence[str]) -> str:
+    return " NOT NULL" if (not col.nullable or col.name in primary_key) else ""
+
+
+def _plan_alter_actions(target: TableSchema, primary_key: Sequence[str], current: TableSchema) -> list[str]:
+    actions: list[str] = []
+    for col in target:
+        old = current.get(col.name)
+        ident = quote_ident(col.name)
+        if old is None:
+            # Existing rows have no value, so an added column is nullable whatever the file says.
+            actions.append(f"ADD COLUMN {ident} {PG_TYPES[col.type]}")
+            continue
+        actions += _plan_type_change(ident, old, col)
+        if not old.nullable and col.nullable and col.name not in primary_key:
+            actions.append(f"ALTER COLUMN {ident} DROP NOT NULL")
+    for kept in current:
+        # A column the new file lacks gets NULL in new rows, so it cannot stay NOT NULL.
+        if target.get(kept.name) is None and not kept.nullable and kept.name not in primary_key:
+            actions.append(f"ALTER COLUMN {quote_ident(kept.name)} DROP NOT NULL")
+    return actions
+
+
+def _plan_type_change(ident: str, old: Column, new: Column) -> list[str]:
+    if new.type == "null" or PG_TYPES[old.type] == PG_TYPES[new.type]:
+        return []
+    if not is_widening(old.type, new.type):
+        raise ValueError(
+            f"column {old.name!r} cannot change from {old.type} to {new.type}: that narrows it; "
+            "load the file under a new dataset or widen the contract"
+        )
+    target_pg = PG_TYPES[new.type]
+    using = build_conversion(ident, old.type, target_pg)
+    return [f"ALTER COLUMN {ident} TYPE {target_pg} USING {using}"]

@@ -1,0 +1,135 @@
+"""Curated table DDL planning: pure, no database."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventpulse.curate.ddl import (
+    LINEAGE_COLUMNS,
+    PG_TYPES,
+    curated_table_name,
+    plan_table_changes,
+    quote_ident,
+)
+from eventpulse.schema.model import LOGICAL_TYPES, Column, TableSchema
+
+BASE = TableSchema.of([Column("id", "integer", False), Column("amount", "integer"), Column("day", "date")])
+
+
+def test_curated_table_name_prefixes_short_dataset_names():
+    assert curated_table_name("parcels") == "curated_parcels"
+    assert curated_table_name("a" * 55) == "curated_" + "a" * 55
+
+
+def test_curated_table_name_hashes_long_names_to_fit_63_bytes_without_collisions():
+    first, second = curated_table_name("x" * 62 + "a"), curated_table_name("x" * 62 + "b")
+    assert len(first) == len(second) == 63
+    assert first != second
+    assert first.startswith("curated_" + "x" * 46 + "_")
+
+
+def test_curated_table_name_rejects_invalid_dataset_names():
+    with pytest.raises(ValueError):
+        curated_table_name("Bad-Name")
+
+
+def test_pg_types_cover_every_logical_type():
+    assert set(PG_TYPES) == set(LOGICAL_TYPES)
+    assert PG_TYPES["datetime"] == "timestamptz"
+
+
+def test_quote_ident_always_quotes_and_doubles_quotes():
+    assert quote_ident("a") == '"a"'
+    assert quote_ident('drop table x;--"') == '"drop table x;--"""'
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b", "é" * 32])
+def test_quote_ident_refuses_empty_nul_and_overlong_names(bad):
+    with pytest.raises(ValueError):
+        quote_ident(bad)
+
+
+def test_create_has_typed_columns_lineage_columns_and_primary_key():
+    [sql] = plan_table_changes("curated_t", BASE, ["id"], None)
+    assert sql.startswith('CREATE TABLE "curated_t"')
+    assert '"id" bigint NOT NULL' in sql
+    assert '"amount" bigint,' in sql
+    for name, pg_type in LINEAGE_COLUMNS:
+        assert f'"{name}" {pg_type} NOT NULL' in sql
+    assert 'PRIMARY KEY ("id")' in sql
+
+
+def test_create_without_primary_key_has_no_key():
+    [sql] = plan_table_changes("t", BASE, [], None)
+    assert "PRIMARY KEY" not in sql
+
+
+def test_unchanged_schema_plans_no_ddl():
+    assert plan_table_changes("t", BASE, ["id"], BASE) == []
+
+
+def test_null_typed_or_missing_columns_plan_no_type_change():
+    target = TableSchema.of([Column("id", "integer", False), Column("amount", "null"), Column("day", "date")])
+    assert plan_table_changes("t", target, ["id"], BASE) == []
+    assert plan_table_changes("t", TableSchema.of(BASE.columns[:2]), ["id"], BASE) == []
+
+
+def test_added_column_and_widened_types_share_one_alter():
+    target = TableSchema.of(
+        [
+            Column("id", "integer", False),
+            Column("amount", "number"),
+            Column("day", "datetime"),
+            Column("note", "string", False),
+        ]
+    )
+    [sql] = plan_table_changes("t", target, ["id"], BASE)
+    assert sql.startswith('ALTER TABLE "t" ')
+    assert 'ADD COLUMN "note" text' in sql and "NOT NULL" not in sql
+    assert 'ALTER COLUMN "amount" TYPE double precision USING CAST("amount" AS double precision)' in sql
+    assert "AT TIME ZONE 'UTC'" in sql
+
+
+def test_widening_to_string_renders_dates_in_iso_form():
+    target = TableSchema.of(
+        [Column("id", "integer", False), Column("amount", "string"), Column("day", "string")]
+    )
+    [sql] = plan_table_changes("t", target, ["id"], BASE)
+    assert 'TYPE text USING CAST("amount" AS text)' in sql
+    assert "to_char(\"day\", 'YYYY-MM-DD')" in sql
+
+
+def test_relaxed_nullability_drops_not_null_but_never_on_the_key():
+    current = TableSchema.of([Column("id", "integer", False), Column("v", "string", False)])
+    target = TableSchema.of([Column("id", "integer", True), Column("v", "string", True)])
+    assert plan_table_changes("t", target, ["id"], current) == [
+        'ALTER TABLE "t" ALTER COLUMN "v" DROP NOT NULL'
+    ]
+
+
+def test_tightened_nullability_is_not_planned():
+    current = TableSchema.of([Column("id", "integer", False), Column("v", "string", True)])
+    target = TableSchema.of([Column("id", "integer", False), Column("v", "string", False)])
+    assert plan_table_changes("t", target, ["id"], current) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("number", "integer"), ("datetime", "date"), ("string", "integer"), ("boolean", "integer")],
+)
+def test_narrowing_is_refused(old, new):
+    current = TableSchema.of([Column("id", "integer", False), Column("v", old)])
+    target = TableSchema.of([Column("id", "integer", False), Column("v", new)])
+    with pytest.raises(ValueError, match="narrow"):
+        plan_table_changes("t", target, ["id"], current)
+
+
+def test_lineage_column_names_are_reserved():
+    target = TableSchema.of([Column("id", "integer"), Column("_source_row", "integer")])
+    with pytest.raises(ValueError, match="lineage"):
+        plan_table_changes("t", target, ["id"], None)
+
+
+def test_primary_key_must_be_in_the_schema():
+    with pytest.raises(ValueError, match="primary key"):
+        plan_table_changes("t", BASE, ["missing"], None)
