@@ -74,7 +74,13 @@ class UnsupportedMediaType(EventPulseError):
     http_status = 415
 
 
-class ReadError(TerminalError):
+class BadData(TerminalError):
+    """The file's content cannot be stored as it is (e.g. a NUL character in text): a quality failure."""
+
+    code = "bad_data"
+
+
+class ReadError(BadData):
     """The file cannot be parsed: wrong encoding, empty, malformed."""
 
     code = "read_error"

@@ -11,7 +11,7 @@ def normalize_database_url(url: str) -> str:
     """Accept ``postgres://``, ``postgresql://`` or ``postgresql+pg8000://`` and return the pg8000 form."""
     parts = urlsplit(url)
     if parts.scheme in ("postgres", "postgresql", "postgresql+pg8000"):
-        return urlunsplit(("postgresql+pg8000",) + tuple(parts[1:]))  # type: ignore[arg-type]
+        return urlunsplit(("postgresql+pg8000", *parts[1:]))
     raise ValueError(
         f"DATABASE_URL scheme {parts.scheme!r} is not supported; use postgresql://user@host:port/dbname"
     )

@@ -33,7 +33,7 @@ from eventpulse.curate.ddl import (
     quote_ident,
     quote_literal,
 )
-from eventpulse.errors import TerminalError
+from eventpulse.errors import BadData, TerminalError
 from eventpulse.schema.model import LogicalType, TableSchema
 
 SOURCE_ROW = "_source_row"
@@ -293,7 +293,7 @@ def _cast_column(name: str, logical: LogicalType, array: pa.Array) -> pa.Array:
     except pa.ArrowInvalid as exc:
         raise ValueError(f"column {name!r}: cannot load {array.type} as {target}: {exc}") from exc
     if pa.types.is_string(target) and pc.any(pc.match_substring(array, "\x00")).as_py():
-        raise TerminalError(
+        raise BadData(
             f"column {name!r} contains a NUL character, which Postgres text cannot store",
             hint="clean the source file or strip NUL characters in the reader",
         )

@@ -114,31 +114,40 @@ def keys_verified_unique(contract: Contract) -> bool:
     return False
 
 
-def load_curated(
-    services: Services,
-    row: repo.Row,
-    worker: str,
-    beat: Heartbeat,
-    *,
-    contract: Contract,
-    source: TabularSource,
-    observed: TableSchema,
-    decision: DriftDecision,
-    drift: dict[str, Any],
-    first_schema: bool,
-) -> LoadOutcome:
+@dataclass(frozen=True)
+class LoadJob:
+    """Everything decided before the load transaction opens."""
+
+    services: Services
+    row: repo.Row
+    worker: str
+    contract: Contract
+    observed: TableSchema
+    decision: DriftDecision
+    drift: dict[str, Any]
+    first_schema: bool
+
+    @property
+    def ingestion_id(self) -> uuid.UUID:
+        return uuid.UUID(str(self.row["id"]))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.row["dataset"])
+
+
+def load_curated(job: LoadJob, source: TabularSource, beat: Heartbeat) -> LoadOutcome:
     """Gate and load in one transaction; raises QualityFailed (rolled back) when the gate fails."""
-    ingestion_id = uuid.UUID(str(row["id"]))
-    dataset = str(row["dataset"])
-    table = curated_table_name(dataset)
-    target = decision.baseline
-    with services.engine.begin() as conn:
-        _ensure_table(conn, dataset, table, target, contract)
+    table = curated_table_name(job.dataset)
+    target = job.decision.baseline
+    contract = job.contract
+    with job.services.engine.begin() as conn:
+        _ensure_table(conn, job.dataset, table, target, contract)
         gate = QualityGate(contract)
-        preparer = _BatchPreparer(decision, target, gate)
+        preparer = _BatchPreparer(job.decision, target, gate)
         lineage_values = LineageValues(
-            ingestion_id=str(ingestion_id),
-            source_sha256=str(row["sha256"]),
+            ingestion_id=str(job.ingestion_id),
+            source_sha256=str(job.row["sha256"]),
             contract_version=contract.version,
             loaded_at=datetime.now(UTC),
         )
@@ -161,9 +170,7 @@ def load_curated(
             raise QualityFailed(report, preparer.rows_seen)
         stats = load.finish()
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
-        _record_success(
-            conn, row, worker, contract, observed, decision, drift, report, stats, preparer, first_schema
-        )
+        _record_success(conn, job, report, stats, preparer)
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
 
 
@@ -187,40 +194,38 @@ def _ensure_table(
 
 
 def _record_success(
-    conn: Connection,
-    row: repo.Row,
-    worker: str,
-    contract: Contract,
-    observed: TableSchema,
-    decision: DriftDecision,
-    drift: dict[str, Any],
-    report: QualityReport,
-    stats: LoadStats,
-    preparer: _BatchPreparer,
-    first_schema: bool,
+    conn: Connection, job: LoadJob, report: QualityReport, stats: LoadStats, preparer: _BatchPreparer
 ) -> None:
-    ingestion_id = uuid.UUID(str(row["id"]))
-    dataset = str(row["dataset"])
+    ingestion_id, dataset, worker, contract, decision = (
+        job.ingestion_id,
+        job.dataset,
+        job.worker,
+        job.contract,
+        job.decision,
+    )
     repo.remember_contract_version(
         conn, dataset=dataset, version=contract.version, body=dict(contract.suite), actor=worker
     )
-    if first_schema or decision.evolved:
+    if job.first_schema or decision.evolved:
         repo.append_schema(
             conn,
             dataset=dataset,
             schema=decision.baseline,
             contract_version=contract.version,
             ingestion_id=ingestion_id,
-            reason="initial" if first_schema else "evolved: " + ", ".join(c.column for c in decision.changes),
+            reason="initial"
+            if job.first_schema
+            else "evolved: " + ", ".join(c.column for c in decision.changes),
             actor=worker,
         )
     quality = report.to_dict()
     lineage = build_lineage(
-        row,
+        job.services,
+        job.row,
         "COMPLETE",
-        observed=observed,
+        observed=job.observed,
         contract=contract,
-        drift=drift,
+        drift=job.drift,
         quality=quality,
         output_schema=decision.baseline,
         rows_in=preparer.rows_seen,
@@ -234,7 +239,7 @@ def _record_success(
         actor=worker,
         details={**stats.to_dict(), "rows_discarded": preparer.rows_discarded},
         contract_version=contract.version,
-        schema_fingerprint=observed.fingerprint(),
+        schema_fingerprint=job.observed.fingerprint(),
         rows_total=preparer.rows_seen,
         rows_loaded=stats.rows_staged,
         rows_rejected=preparer.rows_discarded,
@@ -245,7 +250,7 @@ def _record_success(
     if moved is None:
         raise LostClaim(f"ingestion {ingestion_id} is no longer claimed by {worker}")
     repo.save_artifact(conn, ingestion_id, "quality", quality)
-    repo.save_artifact(conn, ingestion_id, "drift", drift)
+    repo.save_artifact(conn, ingestion_id, "drift", job.drift)
     repo.save_artifact(conn, ingestion_id, "lineage", lineage)
     repo.save_artifact(
         conn,

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from eventpulse.adapters import repository as repo
 from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
-from eventpulse.errors import EventPulseError, ReadError, TerminalError
+from eventpulse.errors import BadData, EventPulseError, TerminalError
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, TabularSource, open_source
 from eventpulse.pipeline.heartbeat import Heartbeat
-from eventpulse.pipeline.loading import LoadOutcome, QualityFailed, load_curated
+from eventpulse.pipeline.loading import LoadJob, LoadOutcome, QualityFailed, load_curated
 from eventpulse.pipeline.records import build_lineage, drift_artifact
 from eventpulse.pipeline.states import CLAIMABLE, Status, status_after_exception
 from eventpulse.schema.drift import DriftDecision, decide_drift
@@ -78,7 +78,7 @@ def process_ingestion(
     with Heartbeat(services.engine, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
         try:
             return _process(ctx, beat)
-        except ReadError as exc:
+        except BadData as exc:  # unreadable file or unstorable values: the data is at fault
             return _fail(ctx, Status.FAILED_QUALITY, exc.to_dict())
         except TerminalError as exc:
             # e.g. a broken contract: retrying the same bytes cannot help until someone fixes it.
@@ -141,18 +141,10 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         if decision.outcome == "quarantine":
             return _finish_without_load(ctx, Status.QUARANTINED, decision, drift, observed, contract)
         try:
-            outcome = load_curated(
-                ctx.services,
-                ctx.row,
-                ctx.worker,
-                beat,
-                contract=contract,
-                source=source,
-                observed=observed,
-                decision=decision,
-                drift=drift,
-                first_schema=history is None,
+            job = LoadJob(
+                ctx.services, ctx.row, ctx.worker, contract, observed, decision, drift, history is None
             )
+            outcome = load_curated(job, source, beat)
         except QualityFailed as failed:
             return _finish_quality_failure(ctx, failed, decision, drift, observed, contract)
     return _result_of(ctx, outcome)
@@ -199,7 +191,9 @@ def _finish_without_load(
             else "approve or reject the new schema (POST /api/ingestions/<id>/approve or /reject)"
         ),
     }
-    lineage = build_lineage(ctx.row, "FAIL", observed=observed, contract=contract, drift=drift, error=error)
+    lineage = build_lineage(
+        ctx.services, ctx.row, "FAIL", observed=observed, contract=contract, drift=drift, error=error
+    )
     with ctx.services.engine.begin() as conn:
         moved = repo.transition(
             conn,
@@ -236,6 +230,7 @@ def _finish_quality_failure(
         "hint": "see the quality report for failing expectations and source rows; fix the file, upload again",
     }
     lineage = build_lineage(
+        ctx.services,
         ctx.row,
         "FAIL",
         observed=observed,
@@ -272,7 +267,7 @@ def _finish_quality_failure(
 
 def _fail(ctx: _Context, status: Status, error: dict[str, Any], *, retry: bool = False) -> ProcessResult:
     """Record a failure with its lineage artifact."""
-    lineage = build_lineage(ctx.row, "FAIL", error=error)
+    lineage = build_lineage(ctx.services, ctx.row, "FAIL", error=error)
     fields: dict[str, Any] = {"error": error}
     if status is not Status.FAILED_EXCEPTION:
         fields["finished_at"] = datetime.now(UTC)

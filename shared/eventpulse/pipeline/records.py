@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from eventpulse.adapters import repository as repo
 from eventpulse.contracts.model import Contract
@@ -12,6 +12,9 @@ from eventpulse.curate.ddl import curated_table_name
 from eventpulse.lineage.openlineage import build_run_event
 from eventpulse.schema.drift import DriftDecision
 from eventpulse.schema.model import TableSchema
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import Services
 
 
 def drift_artifact(
@@ -28,7 +31,15 @@ def drift_artifact(
     }
 
 
+def output_location(services: Services) -> tuple[str, str]:
+    """OpenLineage namespace (``postgres://host:port``) and database name of the curated store."""
+    url = services.engine.url
+    host = url.host or "localhost"  # the embedded server listens on a Unix socket only
+    return f"postgres://{host}:{url.port or 5432}", url.database or "postgres"
+
+
 def build_lineage(
+    services: Services,
     row: repo.Row,
     event_type: Literal["COMPLETE", "FAIL"],
     *,
@@ -42,15 +53,18 @@ def build_lineage(
     rows_out: int | None = None,
 ) -> dict[str, Any]:
     dataset = str(row["dataset"])
+    namespace, database = output_location(services)
     return build_run_event(
         ingestion_id=str(row["id"]),
         dataset=dataset,
         event_type=event_type,
         event_time=datetime.now(UTC),
-        raw_uri=f"raw://{row['raw_key']}",
+        raw_uri=services.landing.uri(str(row["raw_key"])),
         source_sha256=str(row["sha256"]),
         input_schema=observed,
-        output_table=curated_table_name(dataset) if output_schema is not None else None,
+        output_table=f"{database}.public.{curated_table_name(dataset)}"
+        if output_schema is not None
+        else None,
         output_schema=output_schema,
         rows_in=rows_in,
         rows_out=rows_out,
@@ -58,4 +72,5 @@ def build_lineage(
         drift=drift,
         error=error,
         contract_version=contract.version if contract else None,
+        output_namespace=namespace,
     )
