@@ -39,6 +39,23 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 LINEAGE_COLUMN_NAMES: frozenset[str] = frozenset(name for name, _ in LINEAGE_COLUMNS)
 
+LINEAGE_SETTINGS: dict[str, str] = {
+    "_ingestion_id": "eventpulse.ingestion_id",
+    "_loaded_at": "eventpulse.loaded_at",
+    "_source_sha256": "eventpulse.source_sha256",
+    "_contract_version": "eventpulse.contract_version",
+}
+"""Transaction settings (SET LOCAL) the per-load lineage columns default to, so a COPY straight into
+the curated table needs no lineage bytes per row. current_setting() raises when one is unset: a row
+can never be written without its lineage."""
+
+
+def lineage_default(column: str, pg_type: str) -> str:
+    """The DEFAULT clause of a per-load lineage column ('' for _source_row, which rows carry)."""
+    setting = LINEAGE_SETTINGS.get(column)
+    return f" DEFAULT CAST(current_setting({quote_literal(setting)}) AS {pg_type})" if setting else ""
+
+
 # format_type() spells some types differently from PG_TYPES; used to compare introspected types.
 _PG_TYPE_ALIASES = {"timestamp with time zone": "timestamptz"}
 
@@ -165,7 +182,10 @@ def _ensure_column_names(target: TableSchema, primary_key: Sequence[str]) -> Non
 
 def _build_create(table: str, target: TableSchema, primary_key: Sequence[str]) -> str:
     lines = [f"{quote_ident(c.name)} {PG_TYPES[c.type]}{_not_null(c, primary_key)}" for c in target]
-    lines += [f"{quote_ident(name)} {pg_type} NOT NULL" for name, pg_type in LINEAGE_COLUMNS]
+    lines += [
+        f"{quote_ident(name)} {pg_type} NOT NULL{lineage_default(name, pg_type)}"
+        for name, pg_type in LINEAGE_COLUMNS
+    ]
     if primary_key:
         lines.append("PRIMARY KEY (" + ", ".join(quote_ident(k) for k in primary_key) + ")")
     return f"CREATE TABLE {quote_ident(table)} (\n  " + ",\n  ".join(lines) + "\n)"

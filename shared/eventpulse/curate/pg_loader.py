@@ -13,11 +13,12 @@ Timestamps are written as UTC instants with a ``Z`` suffix, so the session TimeZ
 
 from __future__ import annotations
 
+import logging
 import queue
 import re
 import threading
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,13 +29,17 @@ import pyarrow.csv as pacsv
 
 from eventpulse.curate.ddl import (
     LINEAGE_COLUMN_NAMES,
+    LINEAGE_SETTINGS,
     PG_TYPES,
     build_conversion,
+    normalize_pg_type,
     quote_ident,
     quote_literal,
 )
 from eventpulse.errors import BadData, TerminalError
 from eventpulse.schema.model import LogicalType, TableSchema
+
+log = logging.getLogger(__name__)
 
 SOURCE_ROW = "_source_row"
 COPY_CHUNK_ROWS = 16_384
@@ -96,54 +101,115 @@ class CuratedLoad:
         self._stage = f"eventpulse_stage_{uuid.uuid4().hex[:16]}"
         self._state = "new"
         self._rows_staged = 0
+        self._direct = False
+        self._target_types: dict[str, str] = {}
+        self._copy: _CopyStream | None = None
 
     def start(self) -> None:
-        """Create the session-private staging table (dropped at commit or rollback)."""
+        """Pick the load path and open one COPY that streams every batch in the background.
+
+        Writers of the table are serialised (readers are not blocked) so the empty-table check and
+        the upsert cannot race another load of the same dataset. An empty table (or one without a
+        key) whose column types match takes the rows straight from COPY, lineage filled from SET
+        LOCAL settings; otherwise rows go to a temp staging table and are merged in ``finish()``.
+        """
         self._ensure_state("new")
-        cols = [f"{quote_ident(c.name)} {PG_TYPES[c.type]}" for c in self._schema]
-        cols.append(f"{quote_ident(SOURCE_ROW)} bigint NOT NULL")
-        self._execute(f"CREATE TEMP TABLE {quote_ident(self._stage)} ({', '.join(cols)}) ON COMMIT DROP")
+        target = quote_ident(self._table)
+        self._execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+        self._target_types = self._fetch_target_types()
+        self._direct = self._can_copy_directly()
+        log.info(
+            "loading %s %s", self._table, "straight into the table" if self._direct else "through staging"
+        )
+        names = [*self._schema.names, SOURCE_ROW]
+        columns = ", ".join(quote_ident(n) for n in names)
+        if self._direct:
+            self._set_lineage_settings()
+            into = target
+        else:
+            cols = [f"{quote_ident(c.name)} {PG_TYPES[c.type]}" for c in self._schema]
+            cols.append(f"{quote_ident(SOURCE_ROW)} bigint NOT NULL")
+            into = quote_ident(self._stage)
+            self._execute(f"CREATE TEMP TABLE {into} ({', '.join(cols)}) ON COMMIT DROP")
+        self._copy = _CopyStream(
+            self._conn, f"COPY {into} ({columns}) FROM STDIN WITH (FORMAT csv)", len(names)
+        )
         self._state = "started"
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """COPY one batch (columns ``schema.names`` then int64 ``_source_row``) into staging."""
+        """Queue one batch (columns ``schema.names`` then int64 ``_source_row``) for the COPY.
+
+        Returns once the batch is serialised; Postgres parses it while the caller reads the next one.
+        """
         self._ensure_state("started")
-        batch = _prepare_batch(batch, self._schema)
-        if batch.num_rows == 0:
-            return
-        names = [*self._schema.names, SOURCE_ROW]
-        sql = (
-            f"COPY {quote_ident(self._stage)} ({', '.join(quote_ident(n) for n in names)}) "
-            "FROM STDIN WITH (FORMAT csv)"
-        )
-        cursor = self._conn.cursor()
-        stream = _prefetched(_csv_chunks(batch))
+        assert self._copy is not None
         try:
-            cursor.execute(sql, stream=stream)
-            copied = cursor.rowcount
-        finally:
-            stream.close()  # stops the producer thread even when the COPY failed midway
-            cursor.close()
-        if copied != batch.num_rows:
-            raise RuntimeError(f"COPY into staging stored {copied} rows of a {batch.num_rows}-row batch")
+            batch = _prepare_batch(batch, self._schema)
+            for chunk in _csv_chunks(batch):
+                self._copy.send(chunk)
+        except BaseException:
+            self.abort()  # a half-sent file must not stay open on the connection
+            raise
         self._rows_staged += batch.num_rows
 
+    def abort(self) -> None:
+        """Stop the COPY after a failure elsewhere; the caller then rolls back."""
+        if self._state == "started" and self._copy is not None:
+            self._copy.abort()
+            self._state = "aborted"
+
     def finish(self) -> LoadStats:
-        """Merge staging into the curated table and drop staging; the caller then commits."""
+        """End the COPY and, on the staging path, merge into the curated table; the caller commits."""
         self._ensure_state("started")
-        target = quote_ident(self._table)
-        # Serialise writers of this table (readers are not blocked): the empty-table shortcut and the
-        # upsert must not race another load of the same dataset.
-        self._execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
-        target_types = self._fetch_target_types()
-        insert = self._build_insert(target_types)
-        if not self._primary_key or self._is_target_empty():
-            inserted, updated = self._execute(insert), 0
+        assert self._copy is not None
+        copied = self._copy.close()
+        if copied != self._rows_staged:
+            raise RuntimeError(f"COPY stored {copied} rows of the {self._rows_staged} rows sent")
+        if self._direct:
+            inserted, updated = self._rows_staged, 0
         else:
-            inserted, updated = self._upsert(insert)
-        self._execute(f"DROP TABLE {quote_ident(self._stage)}")
+            insert = self._build_insert(self._target_types)
+            if not self._primary_key or self._is_target_empty():
+                inserted, updated = self._execute(insert), 0
+            else:
+                inserted, updated = self._upsert(insert)
+            self._execute(f"DROP TABLE {quote_ident(self._stage)}")
         self._state = "finished"
         return LoadStats(rows_staged=self._rows_staged, inserted=inserted, updated=updated)
+
+    def _can_copy_directly(self) -> bool:
+        types_match = all(
+            normalize_pg_type(self._target_types.get(c.name, "")) == normalize_pg_type(PG_TYPES[c.type])
+            for c in self._schema
+        )
+        if not types_match or not self._has_lineage_defaults():
+            return False
+        if not self._primary_key:
+            return True
+        return self._keys_verified_unique and self._is_target_empty()
+
+    def _has_lineage_defaults(self) -> bool:
+        names = ", ".join(quote_literal(n) for n in LINEAGE_SETTINGS)
+        sql = (
+            "SELECT count(*) FROM pg_attrdef d JOIN pg_attribute a "
+            "ON a.attrelid = d.adrelid AND a.attnum = d.adnum "
+            f"WHERE d.adrelid = CAST({quote_literal(quote_ident(self._table))} AS regclass) "
+            f"AND a.attname IN ({names})"
+        )
+        return int(self._fetch_one(sql)[0]) == len(LINEAGE_SETTINGS)
+
+    def _set_lineage_settings(self) -> None:
+        lineage = self._lineage
+        values = {
+            "_ingestion_id": str(uuid.UUID(lineage.ingestion_id)),
+            "_loaded_at": lineage.loaded_at.astimezone(UTC).isoformat(),
+            "_source_sha256": lineage.source_sha256,
+            "_contract_version": lineage.contract_version,
+        }
+        for column, setting in LINEAGE_SETTINGS.items():
+            self._fetch_one(
+                f"SELECT set_config({quote_literal(setting)}, {quote_literal(values[column])}, true)"
+            )
 
     def _upsert(self, insert: str) -> tuple[int, int]:
         keys = set(self._primary_key)
@@ -308,40 +374,66 @@ def _csv_chunks(batch: pa.RecordBatch) -> Iterator[bytes]:
         yield sink.getvalue().to_pybytes()
 
 
-def _prefetched(chunks: Iterator[bytes], depth: int = 3) -> Generator[bytes, None, None]:
-    """Produce ``chunks`` in a helper thread so CSV writing overlaps Postgres parsing the last chunk.
+class _CopyStream:
+    """One ``COPY ... FROM STDIN`` running in a background thread, fed CSV chunks through a queue.
 
-    Arrow's CSV writer releases the GIL. At most ``depth`` chunks wait in memory. An exception in the
-    producer is re-raised here, in the COPY's thread, which makes pg8000 abort the COPY.
+    The caller's thread serialises batches while Postgres parses earlier ones (2 cores: Python on
+    one, the server on the other). At most ``depth`` chunks wait in memory. The connection is used by
+    this thread only until ``close()`` or ``abort()`` returns.
     """
-    slots: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def offer(item: bytes | BaseException | None) -> bool:
-        while not stop.is_set():
+    def __init__(self, conn: Any, sql: str, columns: int, depth: int = 8):
+        # pg8000 has no CopyFail: to abort, send a row with too many fields, so the server fails the
+        # COPY itself and the connection stays usable for the caller's ROLLBACK.
+        self._poison = (",".join(["eventpulse-abort"] * (columns + 2)) + "\n").encode()
+        self._slots: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._rowcount = -1
+        self._thread = threading.Thread(
+            target=self._run, args=(conn, sql), name="eventpulse-copy", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, conn: Any, sql: str) -> None:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql, stream=self._chunks())
+            self._rowcount = int(cursor.rowcount)
+        except BaseException as exc:  # re-raised in the caller's thread by send() or close()
+            self._error = exc
+        finally:
+            cursor.close()
+
+    def _chunks(self) -> Iterator[bytes]:
+        while (item := self._slots.get()) is not None:
+            if isinstance(item, BaseException):
+                yield self._poison
+                return
+            yield item
+
+    def _offer(self, item: bytes | BaseException | None) -> None:
+        while self._thread.is_alive():
             try:
-                slots.put(item, timeout=0.1)
-                return True
+                self._slots.put(item, timeout=0.1)
+                return
             except queue.Full:
                 continue
-        return False
 
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not offer(chunk):
-                    return
-            offer(None)
-        except BaseException as exc:  # handed to the consumer, never lost
-            offer(exc)
+    def send(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._offer(chunk)
+        if self._error is not None:
+            raise self._error
 
-    producer = threading.Thread(target=produce, name="eventpulse-csv", daemon=True)
-    producer.start()
-    try:
-        while (item := slots.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        producer.join()
+    def close(self) -> int:
+        self._offer(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._rowcount
+
+    def abort(self) -> None:
+        """Make the server fail the COPY (the caller rolls back); the error that causes is expected."""
+        self._offer(RuntimeError("load aborted"))
+        self._thread.join()

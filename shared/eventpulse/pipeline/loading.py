@@ -6,6 +6,8 @@ the transaction rolls back; a crash at any point leaves the curated table as it 
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,8 @@ from eventpulse.schema.model import TableSchema
 
 if TYPE_CHECKING:
     from eventpulse.bootstrap import Services
+
+log = logging.getLogger(__name__)
 
 UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
@@ -126,6 +130,8 @@ class LoadJob:
     decision: DriftDecision
     drift: dict[str, Any]
     first_schema: bool
+    timings: dict[str, float]
+    """Seconds per step, reported in the load artifact and the log."""
 
     @property
     def ingestion_id(self) -> uuid.UUID:
@@ -160,15 +166,24 @@ def load_curated(job: LoadJob, source: TabularSource, beat: Heartbeat) -> LoadOu
             keys_verified_unique=keys_verified_unique(contract),
         )
         load.start()
-        for batch in source.batches():
-            typed = preparer.prepare(batch)
-            gate.feed(typed)
-            load.write(typed)
-            beat.progress(preparer.rows_seen)
-        report = gate.finish()
-        if not report.passed:
-            raise QualityFailed(report, preparer.rows_seen)
+        started = time.perf_counter()
+        try:
+            for batch in source.batches():
+                typed = preparer.prepare(batch)
+                load.write(typed)  # serialised now, parsed by Postgres while the gate runs
+                gate.feed(typed)
+                beat.progress(preparer.rows_seen)
+            report = gate.finish()
+            if not report.passed:
+                raise QualityFailed(report, preparer.rows_seen)
+        except BaseException:
+            load.abort()  # end the COPY so the transaction can roll back
+            raise
+        streamed = time.perf_counter()
         stats = load.finish()
+        job.timings.update(
+            stream_s=round(streamed - started, 3), merge_s=round(time.perf_counter() - streamed, 3)
+        )
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
         _record_success(conn, job, report, stats, preparer)
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
@@ -260,5 +275,13 @@ def _record_success(
             **stats.to_dict(),
             "rows_discarded": preparer.rows_discarded,
             "values_nulled": preparer.values_nulled,
+            "timings": job.timings,
         },
+    )
+    log.info(
+        "ingestion %s loaded %d rows into %s; timings %s",
+        ingestion_id,
+        stats.rows_staged,
+        dataset,
+        job.timings,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.loading import LoadJob, LoadOutcome, QualityFailed, load_curated
 from eventpulse.pipeline.records import build_lineage, drift_artifact
 from eventpulse.pipeline.states import CLAIMABLE, Status, status_after_exception
+from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
 from eventpulse.schema.inference import SchemaInferrer
 from eventpulse.schema.model import TableSchema
@@ -125,12 +127,16 @@ def _not_claimed(services: Services, ingestion_id: uuid.UUID, worker: str) -> Pr
 def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     settings = ctx.services.settings
     contract = load_contract(settings.contracts_dir, ctx.dataset)
+    if contract.expectations:
+        warm_up_quality_engine()
     fmt = detect_format(str(ctx.row["filename"]))
     options = dict(ctx.row.get("options") or {})
     read_options = ReadOptions(sheet=options.get("sheet", contract.sheet), batch_rows=settings.batch_rows)
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
         source = open_source(path, fmt, read_options)
+        started = time.perf_counter()
         observed = _infer(source)
+        timings = {"infer_s": round(time.perf_counter() - started, 3)}
         with ctx.services.engine.connect() as conn:
             history = repo.load_latest_schema(conn, ctx.dataset)
         known = known_schema(contract, history[1] if history else None)
@@ -142,7 +148,15 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
             return _finish_without_load(ctx, Status.QUARANTINED, decision, drift, observed, contract)
         try:
             job = LoadJob(
-                ctx.services, ctx.row, ctx.worker, contract, observed, decision, drift, history is None
+                ctx.services,
+                ctx.row,
+                ctx.worker,
+                contract,
+                observed,
+                decision,
+                drift,
+                history is None,
+                timings,
             )
             outcome = load_curated(job, source, beat)
         except QualityFailed as failed:

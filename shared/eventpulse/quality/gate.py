@@ -75,14 +75,32 @@ class _RowTally:
     exceptions: list[str] = field(default_factory=list)
 
 
+def warm_up() -> None:
+    """Start loading Great Expectations in the background (see gx_runner.warm_up_in_background)."""
+    from eventpulse.quality.gx_runner import warm_up_in_background
+
+    warm_up_in_background()
+
+
+DEFAULT_CHUNK_ROWS = 500_000
+"""Rows per Great Expectations validation of the row checks (bounded memory, few fixed costs)."""
+
+
 class QualityGate:
     """Evaluate a contract's expectations over a stream of record batches."""
 
-    def __init__(self, contract: Contract, *, max_failing_rows: int = 20):
+    def __init__(
+        self, contract: Contract, *, max_failing_rows: int = 20, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ):
         from eventpulse.quality.gx_runner import GxRunner
 
         self.contract = contract
         self.max_failing_rows = max_failing_rows
+        # Each GX validate call costs ~0.25 s of fixed graph building whatever the frame size, so
+        # row checks run on chunks of about ``chunk_rows`` rows, not on every reader batch.
+        self.chunk_rows = chunk_rows
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
         by_class = _indices_by_class(contract.expectations)
         self._row_indices = by_class["row"]
         self._column_indices = by_class["columns"]
@@ -90,8 +108,9 @@ class QualityGate:
             i for i in by_class["table"] if contract.expectations[i].type in TABLE_ROW_COUNT_TYPES
         ]
         self._names_indices = [i for i in by_class["table"] if i not in self._count_indices]
+        self._detail_runners: dict[tuple[int, ...], Any] = {}
         self._runners = {
-            name: GxRunner(contract, indices, partial_count=max_failing_rows)
+            name: GxRunner(contract, indices, partial_count=max_failing_rows, with_rows=name != "row")
             for name, indices in (
                 ("row", self._row_indices),
                 ("columns", self._column_indices),
@@ -118,12 +137,37 @@ class QualityGate:
         if batch.num_rows == 0:
             return
         if self._row_indices:
-            frame = _to_frame(batch, self._row_columns)
-            for outcome in self._runners["row"].validate(frame):
-                self._merge(self._tallies[outcome.index], outcome)
+            present = [c for c in [*self._row_columns, SOURCE_ROW] if c in batch.schema.names]
+            self._pending.append(batch.select(present))
+            self._pending_rows += batch.num_rows
+            if self._pending_rows >= self.chunk_rows:
+                self._validate_pending()
         for name in self._kept:
             if name in batch.schema.names:
                 self._kept[name].append(batch.column(name))
+
+    def _validate_pending(self) -> None:
+        if not self._pending:
+            return
+        chunk = pa.Table.from_batches(self._pending)
+        self._pending, self._pending_rows = [], 0
+        frame = _to_frame(chunk, self._row_columns)
+        outcomes = self._runners["row"].validate(frame)
+        failing = tuple(o.index for o in outcomes if not o.success or o.result.get("unexpected_count"))
+        if failing:  # only now pay for collecting the failing rows, on the failing checks alone
+            detailed = {o.index: o for o in self._detail_runner(failing).validate(frame)}
+            outcomes = [detailed.get(o.index, o) for o in outcomes]
+        for outcome in outcomes:
+            self._merge(self._tallies[outcome.index], outcome)
+
+    def _detail_runner(self, indices: tuple[int, ...]) -> Any:
+        from eventpulse.quality.gx_runner import GxRunner
+
+        if indices not in self._detail_runners:
+            self._detail_runners[indices] = GxRunner(
+                self.contract, indices, partial_count=self.max_failing_rows
+            )
+        return self._detail_runners[indices]
 
     def add_cast_failures(
         self, column: str, source_rows: Sequence[int], sample_values: Sequence[str]
@@ -137,6 +181,7 @@ class QualityGate:
 
     def finish(self) -> QualityReport:
         """Run the end-of-stream checks and return the report; passed = no failing critical result."""
+        self._validate_pending()
         results: dict[int, ExpectationResult] = {i: self._row_result(i) for i in self._row_indices}
         results.update(self._finish_columns())
         results.update(self._finish_table())
