@@ -154,22 +154,15 @@ def test_header_only_csv_is_read_and_stopped_by_the_row_count_expectation(servic
 ACCENTED = ["température élevée", "Café crème", "Ærø façade naïve", "señal débil", "Größe über"]
 
 
-LATIN1_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: detect_encoding takes charset_normalizer's best guess among equally scored code pages "
-    "(cp1250 / mac_latin2 for Western European text) and loads mojibake as if it were right",
-)
-
-
 @pytest.mark.parametrize(
     "messages",
     [
-        pytest.param(["Ærø façade naïve"] * 5, id="nordic", marks=LATIN1_BUG),
+        pytest.param(["Ærø façade naïve"] * 5, id="nordic"),
         pytest.param(["Größe über Maß"] * 5, id="german"),
-        pytest.param(["Café crème"] * 5, id="french-grave", marks=LATIN1_BUG),
-        pytest.param(["voilà à côté"] * 5, id="french-a-grave", marks=LATIN1_BUG),
-        pytest.param(["señal débil, niño, año"] * 5, id="spanish", marks=LATIN1_BUG),
-        pytest.param(ACCENTED * 4, id="mixed", marks=LATIN1_BUG),
+        pytest.param(["Café crème"] * 5, id="french-grave"),
+        pytest.param(["voilà à côté"] * 5, id="french-a-grave"),
+        pytest.param(["señal débil, niño, año"] * 5, id="spanish"),
+        pytest.param(ACCENTED * 4, id="mixed"),
     ],
 )
 def test_latin1_csv_with_accents_is_decoded_correctly(services, tmp_path, messages: list[str]) -> None:
@@ -199,11 +192,6 @@ def test_csv_with_a_byte_order_mark_is_decoded_correctly(services, tmp_path, enc
     assert curated_messages(services) == messages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ASCII text in UTF-16 without a BOM passes the UTF-8 check (NUL bytes are valid UTF-8) "
-    "and fails as 'line 4 has 1 fields' instead of being decoded or refused as an encoding problem",
-)
 def test_utf16_csv_without_a_byte_order_mark_is_decoded_or_refused_as_an_encoding_problem(
     services, tmp_path
 ) -> None:
@@ -229,10 +217,6 @@ def test_png_bytes_named_csv_fails_quality_with_a_read_error(services, tmp_path)
     assert_unreadable(services, row)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read errors name the raw object ('<sha256>.csv'), not the file the user sent",
-)
 @pytest.mark.parametrize(
     ("name", "data"),
     [("ragged.csv", b"a,b\n1,2,3\n"), ("empty.csv", b""), ("broken.json", b"[{")],
@@ -447,11 +431,6 @@ def test_quoted_newlines_first_in_the_file_do_not_confuse_delimiter_sniffing(ser
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CsvSource.batches reads with newlines_in_values=False; a quoted newline that straddles "
-    "a 4 MiB block boundary fails the file as a read_error",
-)
 def test_quoted_newlines_across_reader_blocks_load_exactly(services, tmp_path) -> None:
     # More than the CSV reader's 4 MiB block: a quoted newline will sit near a block boundary.
     messages = [f"row {i}\n" + "x" * 200 + "\nend" for i in range(25_000)]

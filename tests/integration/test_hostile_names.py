@@ -164,11 +164,6 @@ def test_hostile_file_name_is_stored_without_path_or_control_characters(
     assert public_tables(services) == before | {"curated_edge_telemetry"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clean_filename cuts names to 255 characters before the extension check, so a long "
-    "'<300 chars>.csv' loses '.csv' and is refused 415 as having no extension",
-)
 @pytest.mark.parametrize("stem", ["y" * 296, "名" * 296], ids=["ascii", "cjk"])
 def test_300_character_file_name_is_accepted_and_shortened_keeping_its_extension(
     client, services, tmp_path, stem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 import uuid
@@ -34,7 +35,10 @@ def clean_filename(filename: str | None) -> str:
     base = unicodedata.normalize("NFC", _CONTROL.sub("", base)).strip()
     if not base or base in (".", ".."):
         raise BadRequest("filename is missing", hint="pass the original file name, e.g. ?filename=sales.csv")
-    return base[:255]
+    if len(base) > 255:  # shorten the stem, never the extension that decides the format
+        stem, ext = os.path.splitext(base)
+        base = stem[: 255 - len(ext)] + ext
+    return base
 
 
 def ensure_allowed_extension(services: Services, filename: str) -> str:

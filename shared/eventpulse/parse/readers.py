@@ -36,6 +36,11 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BO
 class ReadOptions:
     sheet: str | int | None = None  # xlsx: first sheet by default
     batch_rows: int = 100_000
+    display_name: str | None = None  # the name the user sent; error messages use it, not the raw key
+    encoding: str | None = None  # declared text encoding (CSV/JSON); None means detect
+
+    def label(self, path: Path) -> str:
+        return self.display_name or path.name
 
 
 class TabularSource(Protocol):
@@ -58,10 +63,11 @@ def open_source(path: Path, fmt: FileFormat, options: ReadOptions = ReadOptions(
         "ndjson": JsonSource.open_ndjson,
         "parquet": ParquetSource.open,
     }
+    label = options.label(path)
     if not path.is_file():
-        raise ReadError(f"file {path.name!r} does not exist", hint="check the path of the raw object")
+        raise ReadError(f"file {label!r} does not exist", hint="check the path of the raw object")
     if path.stat().st_size == 0:
-        raise ReadError(f"the file {path.name!r} is empty (0 bytes)", hint=_EMPTY_HINT)
+        raise ReadError(f"the file {label!r} is empty (0 bytes)", hint=_EMPTY_HINT)
     return openers[fmt](path, options)
 
 
@@ -72,31 +78,72 @@ def _rename(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def detect_encoding(path: Path) -> str:
-    """The text encoding of ``path``: a BOM, else UTF-8 if valid, else a confident detection."""
+def detect_encoding(path: Path, label: str | None = None, declared: str | None = None) -> str:
+    """The text encoding of ``path``.
+
+    In order: the encoding the user declared; a BOM; UTF-16 without a BOM (every other byte NUL);
+    UTF-8 when the sample is valid; Windows-1252 when it decodes to printable text (what Excel and
+    Windows write in Western locales: a superset of Latin-1's printable characters); else a confident
+    charset-normalizer guess; else a ReadError asking for UTF-8.
+    """
+    name = label or path.name
+    if declared:
+        try:
+            return codecs.lookup(declared).name
+        except LookupError:
+            raise ReadError(
+                f"encoding {declared!r} declared for {name!r} is unknown",
+                hint="use a Python codec name such as utf-8, cp1252 or latin-1",
+            ) from None
     with path.open("rb") as fh:
         sample = fh.read(_SAMPLE_BYTES)
         at_end = fh.read(1) == b""
-    for bom, name in _BOMS:
+    for bom, encoding in _BOMS:
         if sample.startswith(bom):
-            return name
+            return encoding
+    utf16 = _utf16_without_bom(sample)
+    if utf16:
+        return utf16
     try:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=at_end)
         return "utf-8"
     except UnicodeDecodeError:
         pass
-    import charset_normalizer  # only needed for the rare non-UTF-8 file
+    if _is_printable_cp1252(sample):
+        return "cp1252"
+    import charset_normalizer  # only needed for the rare file that is neither
 
     best = charset_normalizer.from_bytes(sample).best()
     if best is None or best.chaos > _MAX_CHAOS:
         suspected = best.encoding if best is not None else "unknown"
         raise ReadError(
-            f"file {path.name!r} is not UTF-8 and its encoding could not be detected with confidence "
+            f"file {name!r} is not UTF-8 and its encoding could not be detected with confidence "
             f"(suspected: {suspected})",
-            hint="re-save the file as UTF-8",
+            hint="re-save the file as UTF-8, or declare its encoding (?encoding=...)",
             details={"suspected_encoding": suspected},
         )
     return str(best.encoding)
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """utf-16-le/-be when NULs fill one byte position of each pair and not the other (ASCII text)."""
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    even_nuls, odd_nuls = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_nuls > 0.3 and even_nuls < 0.05:
+        return "utf-16-le"
+    if even_nuls > 0.3 and odd_nuls < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _is_printable_cp1252(sample: bytes) -> bool:
+    try:
+        text = sample.decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D are undefined in cp1252
+        return False
+    return not any(ch < " " and ch not in "\t\r\n" for ch in text)
 
 
 def _sample_text(path: Path, encoding: str) -> str:
@@ -129,6 +176,7 @@ def sniff_delimiter(lines: list[str]) -> str:
 @dataclass
 class CsvSource:
     path: Path
+    label: str
     encoding: str | None
     delimiter: str
     original_columns: list[str]
@@ -138,14 +186,17 @@ class CsvSource:
 
     @classmethod
     def open(cls, path: Path, options: ReadOptions) -> CsvSource:
-        encoding = detect_encoding(path)
+        label = options.label(path)
+        encoding = detect_encoding(path, label, options.encoding)
         text = _sample_text(path, encoding)
         lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
         if not lines:
-            raise ReadError(f"the file {path.name!r} is empty (no header)", hint=_EMPTY_HINT)
+            raise ReadError(f"the file {label!r} is empty (no header)", hint=_EMPTY_HINT)
         delimiter = sniff_delimiter(lines[:-1] if len(lines) > 1 else lines)
         header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
-        return cls(path, encoding, delimiter, header, normalize_column_names(header), options.batch_rows)
+        return cls(
+            path, label, encoding, delimiter, header, normalize_column_names(header), options.batch_rows
+        )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         bad_rows: list[Any] = []
@@ -165,10 +216,14 @@ class CsvSource:
                     block_size=1 << 22,
                     use_threads=False,
                 ),
-                parse_options=pacsv.ParseOptions(delimiter=self.delimiter, invalid_row_handler=on_invalid),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={c: pa.string() for c in self.columns},
-                    strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=True,
+                    strings_can_be_null=True,
+                    null_values=[""],
+                    quoted_strings_can_be_null=True,
                 ),
             )
             for batch in reader:
@@ -185,7 +240,7 @@ class CsvSource:
             row = bad_rows[0]
             where = f"line {row.number}" if row.number is not None else "a row"
             return ReadError(
-                f"file {self.path.name!r}: {where} has {row.actual_columns} fields, the header has "
+                f"file {self.label!r}: {where} has {row.actual_columns} fields, the header has "
                 f"{row.expected_columns}",
                 hint="fix that row (a missing or extra delimiter, or an unclosed quote) and resend the file",
                 details={"line": row.number},
@@ -193,11 +248,13 @@ class CsvSource:
         message = str(exc)
         if "UTF8" in message or isinstance(exc, UnicodeDecodeError):
             return ReadError(
-                f"file {self.path.name!r} is not valid {self.encoding} text past its first megabyte",
+                f"file {self.label!r} is not valid {self.encoding} text past its first megabyte",
                 hint="re-save the file as UTF-8",
             )
-        return ReadError(f"file {self.path.name!r} cannot be parsed as CSV: {message}",
-                         hint="check that it is a delimited text file with one header row")
+        return ReadError(
+            f"file {self.label!r} cannot be parsed as CSV: {message}",
+            hint="check that it is a delimited text file with one header row",
+        )
 
 
 # --- XLSX --------------------------------------------------------------------------------------
@@ -210,6 +267,7 @@ class XlsxSource:
     1,048,576 rows); the upload size limit bounds it further."""
 
     path: Path
+    label: str
     sheet: str | int
     original_columns: list[str]
     columns: list[str]
@@ -221,22 +279,28 @@ class XlsxSource:
     def open(cls, path: Path, options: ReadOptions) -> XlsxSource:
         import fastexcel
 
+        label = options.label(path)
         try:
             reader = fastexcel.read_excel(path)
         except Exception as exc:  # fastexcel raises its own error tree
-            raise ReadError(f"file {path.name!r} is not a readable .xlsx workbook: {exc}",
-                            hint="open it in a spreadsheet tool and save it as .xlsx") from exc
+            raise ReadError(
+                f"file {label!r} is not a readable .xlsx workbook: {exc}",
+                hint="open it in a spreadsheet tool and save it as .xlsx",
+            ) from exc
         names = reader.sheet_names
         sheet = 0 if options.sheet is None else options.sheet
         known = (0 <= sheet < len(names)) if isinstance(sheet, int) else sheet in names
         if not known:
-            raise ReadError(f"file {path.name!r} has no sheet {sheet!r}; available sheets: {names}",
-                            hint="choose one of the available sheets", details={"sheets": names})
+            raise ReadError(
+                f"file {label!r} has no sheet {sheet!r}; available sheets: {names}",
+                hint="choose one of the available sheets",
+                details={"sheets": names},
+            )
         header = reader.load_sheet(sheet, header_row=None, n_rows=1, dtypes="string").to_arrow()
         if header.num_rows == 0:
-            raise ReadError(f"sheet {sheet!r} of {path.name!r} is empty", hint="put a header row in row 1")
+            raise ReadError(f"sheet {sheet!r} of {label!r} is empty", hint="put a header row in row 1")
         original = [str(v) if v is not None else "" for v in header.to_pylist()[0].values()]
-        return cls(path, sheet, original, normalize_column_names(original), options.batch_rows)
+        return cls(path, label, sheet, original, normalize_column_names(original), options.batch_rows)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         import fastexcel
@@ -286,6 +350,7 @@ class JsonSource:
     keys and JSON value kinds (bounded memory), a second builds typed batches."""
 
     path: Path
+    label: str
     encoding: str | None
     original_columns: list[str]
     columns: list[str]
@@ -303,21 +368,23 @@ class JsonSource:
 
     @classmethod
     def open(cls, path: Path, options: ReadOptions, *, ndjson: bool) -> JsonSource:
-        encoding = detect_encoding(path)
+        label = options.label(path)
+        encoding = detect_encoding(path, label, options.encoding)
         kinds: dict[str, set[str]] = {}
-        for record in _records(path, encoding, ndjson):
+        for record in _records(path, encoding, ndjson, label):
             for key, value in record.items():
                 kinds.setdefault(key, set()).add(_kind(value))
         original = list(kinds)
         types = [_ARROW_FOR_KINDS.get(frozenset(k - {"null"}), pa.string()) for k in kinds.values()]
         fmt: FileFormat = "ndjson" if ndjson else "json"
-        return cls(path, encoding, original, normalize_column_names(original), types, options.batch_rows, fmt)
+        columns = normalize_column_names(original)
+        return cls(path, label, encoding, original, columns, types, options.batch_rows, fmt)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         schema = pa.schema(list(zip(self.columns, self.types, strict=True)))
         rows: list[dict[str, Any]] = []
         yielded = False
-        for record in _records(self.path, self.encoding, self.format == "ndjson"):
+        for record in _records(self.path, self.encoding, self.format == "ndjson", self.label):
             rows.append(record)
             if len(rows) >= self.batch_rows:
                 yielded = True
@@ -336,20 +403,24 @@ class JsonSource:
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _records(path: Path, encoding: str | None, ndjson: bool) -> Iterator[dict[str, Any]]:
+def _records(path: Path, encoding: str | None, ndjson: bool, label: str) -> Iterator[dict[str, Any]]:
     text_encoding = encoding or "utf-8"
     items = iter_ndjson(path, text_encoding) if ndjson else iter_json_array(path, text_encoding)
     number = 0
     try:
         for number, item in enumerate(items, start=1):
             if not isinstance(item, dict):
-                raise ReadError(f"file {path.name!r}: record {number} is not a JSON object",
-                                hint="send an array of objects, or one object per line (NDJSON)")
+                raise ReadError(
+                    f"file {label!r}: record {number} is not a JSON object",
+                    hint="send an array of objects, or one object per line (NDJSON)",
+                )
             yield item
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         where = f"line {number + 1}" if ndjson else f"after record {number}"
-        raise ReadError(f"file {path.name!r} is not valid JSON ({where}): {exc}",
-                        hint="fix the JSON syntax and send the file again") from exc
+        raise ReadError(
+            f"file {label!r} is not valid JSON ({where}): {exc}",
+            hint="fix the JSON syntax and send the file again",
+        ) from exc
 
 
 # --- Parquet -----------------------------------------------------------------------------------
@@ -358,6 +429,7 @@ def _records(path: Path, encoding: str | None, ndjson: bool) -> Iterator[dict[st
 @dataclass
 class ParquetSource:
     path: Path
+    label: str
     original_columns: list[str]
     columns: list[str]
     batch_rows: int
@@ -366,12 +438,15 @@ class ParquetSource:
 
     @classmethod
     def open(cls, path: Path, options: ReadOptions) -> ParquetSource:
+        label = options.label(path)
         try:
             original = pq.ParquetFile(path).schema_arrow.names
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ReadError(f"file {path.name!r} is not a readable Parquet file: {exc}",
-                            hint="write it again with a Parquet library and resend it") from exc
-        return cls(path, original, normalize_column_names(original), options.batch_rows)
+            raise ReadError(
+                f"file {label!r} is not a readable Parquet file: {exc}",
+                hint="write it again with a Parquet library and resend it",
+            ) from exc
+        return cls(path, label, original, normalize_column_names(original), options.batch_rows)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         pf = pq.ParquetFile(self.path)

@@ -131,7 +131,12 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         warm_up_quality_engine()
     fmt = detect_format(str(ctx.row["filename"]))
     options = dict(ctx.row.get("options") or {})
-    read_options = ReadOptions(sheet=options.get("sheet", contract.sheet), batch_rows=settings.batch_rows)
+    read_options = ReadOptions(
+        sheet=options.get("sheet", contract.sheet),
+        batch_rows=settings.batch_rows,
+        display_name=str(ctx.row["filename"]),
+        encoding=options.get("encoding"),
+    )
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
         source = open_source(path, fmt, read_options)
         started = time.perf_counter()
