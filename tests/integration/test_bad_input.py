@@ -462,3 +462,32 @@ def test_value_larger_than_the_reader_block_loads(services, tmp_path) -> None:
             text("SELECT length(message) FROM curated_edge_telemetry ORDER BY _source_row")
         ).scalars()
         assert list(lengths) == [5, 5 << 20]
+
+
+@pytest.fixture
+def client(services) -> FlaskClient:
+    return create_app(services).test_client()
+
+
+def test_declared_encoding_decodes_a_central_european_file(client, services, tmp_path) -> None:
+    # cp1250 text that also decodes as printable cp1252: without a declaration it would be misread.
+    messages = ["Łódź, żółć", "Příliš žluťoučký kůň"]
+    data = edge_csv_text(messages).encode("cp1250")
+    response = client.post(
+        "/api/ingest/upload?dataset=edge_telemetry&filename=pl.csv&encoding=cp1250",
+        data=data,
+        headers={**AUTH, "Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["status"] == Status.LOADED
+    assert curated_messages(services) == messages
+
+
+def test_unknown_declared_encoding_is_a_bad_request(client, tmp_path) -> None:
+    response = client.post(
+        "/api/ingest/upload?dataset=edge_telemetry&filename=x.csv&encoding=klingon-8",
+        data=b"a,b\n1,2\n",
+        headers={**AUTH, "Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 400
+    assert "klingon-8" in response.get_json()["error"]["message"]

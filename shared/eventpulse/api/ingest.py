@@ -15,7 +15,7 @@ from eventpulse.api.params import parse_uuid
 from eventpulse.api.present import present_ingestion
 from eventpulse.bootstrap import Services
 from eventpulse.errors import BadRequest, NotFound, PayloadTooLarge
-from eventpulse.landing.register import Registration, register_stream, replay
+from eventpulse.landing.register import Registration, build_read_options, register_stream, replay
 from eventpulse.landing.watcher import dataset_for, register_incoming
 
 bp = Blueprint("ingest", __name__, url_prefix="/api")
@@ -34,7 +34,7 @@ def upload() -> tuple[Response, int]:
             hint="split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES",
             details={"limit_bytes": limit},
         )
-    sheet = request.args.get("sheet")
+    options = build_read_options(sheet=request.args.get("sheet"), encoding=request.args.get("encoding"))
     registration = register_stream(
         services,
         dataset=request.args.get("dataset", ""),
@@ -42,7 +42,7 @@ def upload() -> tuple[Response, int]:
         source=request.args.get("source") or "api",
         stream=cast(BinaryIO, request.stream),
         actor=current_actor(),
-        options={"sheet": sheet} if sheet else None,
+        options=options or None,
         max_bytes=limit,
     )
     body, status = _registration_body(services, registration)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import unicodedata
@@ -39,6 +40,22 @@ def clean_filename(filename: str | None) -> str:
         stem, ext = os.path.splitext(base)
         base = stem[: 255 - len(ext)] + ext
     return base
+
+
+def build_read_options(*, sheet: str | None = None, encoding: str | None = None) -> dict[str, Any]:
+    """Per-ingestion read options a client may set: the XLSX sheet and the declared text encoding."""
+    options: dict[str, Any] = {}
+    if sheet:
+        options["sheet"] = sheet
+    if encoding:
+        try:
+            options["encoding"] = codecs.lookup(encoding).name
+        except LookupError:
+            raise BadRequest(
+                f"encoding {encoding!r} is not known",
+                hint="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
+            ) from None
+    return options
 
 
 def ensure_allowed_extension(services: Services, filename: str) -> str:
