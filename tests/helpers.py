@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,13 @@ def curated_columns(services: Any, dataset: str) -> dict[str, str]:
 def schema_versions(services: Any, dataset: str) -> int:
     with services.engine.connect() as conn:
         return len(repo.list_schemas(conn, dataset))
+
+
+class RecordingQueue:
+    """A test double of the queue port only: it records deliveries and processes nothing."""
+
+    def __init__(self) -> None:
+        self.ids: list[uuid.UUID] = []
+
+    def enqueue(self, ingestion_id: uuid.UUID) -> None:
+        self.ids.append(ingestion_id)

@@ -1,4 +1,4 @@
-"""The ``eventpulse`` command line: serve, ingest, inspect, replay, migrate, watch, demo.
+"""The ``eventpulse`` command line: serve, ingest, inspect, replay, review, reclaim, migrate, watch, demo.
 
 Settings are read here, once, from the environment (the CLI is one of the few edges allowed to).
 Exit codes: 0 success (ingestion LOADED), 1 the ingestion failed or was held, 2 usage or input errors.
@@ -331,6 +331,74 @@ def replay(ingestion_id: str, wait: bool) -> None:
         services.close()
     echo_ingestion(row)
     sys.exit(exit_code_for(row["status"]))
+
+
+@main.command()
+@click.argument("ingestion_id")
+@click.option("--note", help="Why: recorded in the audit log.")
+def approve(ingestion_id: str, note: str | None) -> None:
+    """Accept the new schema of a QUARANTINED ingestion and process it again; exit 0 when LOADED."""
+    from eventpulse.pipeline.review import approve_schema
+
+    key = _parse_id(ingestion_id)
+    services = _services(load_settings())
+    try:
+        row = approve_schema(services, key, actor="cli", note=note)
+    except EventPulseError as exc:
+        fail_with(exc)
+    finally:
+        services.close()
+    echo_ingestion(row)
+    sys.exit(exit_code_for(row["status"]))
+
+
+@main.command()
+@click.argument("ingestion_id")
+@click.option("--note", help="Why: recorded in the audit log and the ingestion's error.")
+def reject(ingestion_id: str, note: str | None) -> None:
+    """Refuse the new schema of a QUARANTINED ingestion: it ends REJECTED; exit 0 when done."""
+    from eventpulse.pipeline.review import reject_schema
+
+    key = _parse_id(ingestion_id)
+    services = _services(load_settings())
+    try:
+        row = reject_schema(services, key, actor="cli", note=note)
+    except EventPulseError as exc:
+        fail_with(exc)
+    finally:
+        services.close()
+    click.echo(f"ingestion {row['id']}")
+    click.echo(f"status: {row['status']}")
+
+
+@main.command()
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    help="Age in seconds (heartbeat of a claim, last change of an unqueued ingestion); "
+    "default: EVENTPULSE_STALE_AFTER_SECONDS.",
+)
+def reclaim(older_than: float | None) -> None:
+    """Queue again what would never finish: claims of dead workers and never-enqueued ingestions."""
+    from eventpulse.pipeline.reclaim import reclaim_stale
+
+    settings = load_settings()
+    threshold = settings.stale_after_seconds if older_than is None else older_than
+    services = _services(settings)
+    try:
+        report = reclaim_stale(services, older_than_seconds=threshold, actor="cli")
+        found = [("stale claim", key) for key in report.stale]
+        found += [("never enqueued", key) for key in report.unqueued]
+        rows = [(why, _fetch(services, key)) for why, key in found]
+    finally:
+        services.close()
+    for why, row in rows:
+        click.echo(f"{row['id']}  {row['dataset']:<20} {why:<16} now {row['status']}")
+    click.echo(
+        f"released {len(report.stale)} stale claim(s), enqueued {len(report.unqueued)} never-enqueued "
+        f"ingestion(s) (threshold {threshold:g}s)",
+        err=True,
+    )
 
 
 @main.command()

@@ -128,6 +128,12 @@ def get_ingestion(conn: Connection, ingestion_id: uuid.UUID) -> Row | None:
     return _row(found) if found else None
 
 
+def lock_ingestion(conn: Connection, ingestion_id: uuid.UUID) -> Row | None:
+    """The ingestion row, locked until the caller's transaction ends (an operator decision on it)."""
+    found = conn.execute(select(ingestions).where(ingestions.c.id == ingestion_id).with_for_update()).first()
+    return _row(found) if found else None
+
+
 def list_ingestions(
     conn: Connection,
     *,
@@ -246,6 +252,24 @@ def find_stale_processing(conn: Connection, *, older_than_seconds: float) -> lis
             ingestions.c.status == Status.PROCESSING.value,
             ingestions.c.heartbeat_at < _seconds_ago(older_than_seconds),
         )
+    ).all()
+    return [r.id for r in rows]
+
+
+def find_unqueued(conn: Connection, *, older_than_seconds: float) -> list[uuid.UUID]:
+    """RECEIVED ingestions never handed to the queue, untouched for longer than the threshold.
+
+    ``updated_at`` (not ``created_at``) is the age: an approved schema puts an old ingestion back to
+    RECEIVED, and its approver enqueues it right after committing.
+    """
+    rows = conn.execute(
+        select(ingestions.c.id)
+        .where(
+            ingestions.c.status == Status.RECEIVED.value,
+            ingestions.c.enqueued_at.is_(None),
+            ingestions.c.updated_at < _seconds_ago(older_than_seconds),
+        )
+        .order_by(ingestions.c.created_at)
     ).all()
     return [r.id for r in rows]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from eventpulse.api import auth, demo, errors, health, ingest, read
+from eventpulse.api import auth, demo, errors, health, ingest, read, review
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
 from eventpulse.bootstrap import Services
@@ -18,6 +18,6 @@ def create_app(services: Services) -> Flask:
     app.extensions[EXTENSION_KEY] = services
     errors.install(app)
     auth.install(app, services.settings)
-    for blueprint in (health.bp, ingest.bp, read.bp, demo.bp):
+    for blueprint in (health.bp, ingest.bp, read.bp, review.bp, demo.bp):
         app.register_blueprint(blueprint)
     return app

@@ -1,0 +1,121 @@
+"""The reclaim job's second duty: enqueue RECEIVED ingestions that never reached the queue."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from eventpulse.adapters import repository as repo
+from eventpulse.cli import main
+from eventpulse.landing.register import register_path
+from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
+from eventpulse.pipeline.states import Status
+from tests.helpers import RecordingQueue, curated_count
+from tests.integration.api_support import edge_csv
+
+DATASET = "edge_telemetry"
+
+
+def _register_without_enqueue(services: Any, path: Path) -> uuid.UUID:
+    """What a registering process leaves behind when it dies between its commit and the enqueue."""
+    with path.open("rb") as stream:
+        raw = services.landing.put_stream(DATASET, path.name, stream, max_bytes=None)
+    new = repo.NewIngestion(
+        dataset=DATASET,
+        filename=path.name,
+        source="test",
+        raw_key=raw.key,
+        sha256=raw.sha256,
+        size_bytes=raw.size_bytes,
+        max_attempts=services.settings.max_attempts,
+        created_by="test",
+    )
+    with services.engine.begin() as conn:
+        row, created = repo.insert_ingestion(conn, new)
+    assert created
+    return uuid.UUID(str(row["id"]))
+
+
+def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
+    with services.engine.connect() as conn:
+        row = repo.get_ingestion(conn, ingestion_id)
+    assert row is not None
+    return row
+
+
+def _reclaim_until(services: Any, predicate: Any, *, deadline: float = 15.0) -> ReclaimReport:
+    end = time.monotonic() + deadline
+    while True:
+        report = reclaim_stale(services, older_than_seconds=0)
+        if predicate(report):
+            return report
+        assert time.monotonic() < end, f"reclaim did not get there within {deadline}s: {report}"
+        time.sleep(0.05)
+
+
+def test_reclaim_enqueues_a_received_ingestion_that_was_never_enqueued(services, tmp_path: Path) -> None:
+    orphan = _register_without_enqueue(services, edge_csv(tmp_path, rows=30))
+    assert _row(services, orphan)["enqueued_at"] is None
+
+    assert not reclaim_stale(services, older_than_seconds=3600)  # too young to be an orphan
+    assert _row(services, orphan)["status"] == Status.RECEIVED
+
+    report = _reclaim_until(services, bool)
+    assert report == ReclaimReport(unqueued=(orphan,))
+    row = _row(services, orphan)  # the inline queue processed it
+    assert row["status"] == Status.LOADED, row["error"]
+    assert row["enqueued_at"] is not None
+    assert curated_count(services, DATASET, ingestion_id=orphan) == 30
+    with services.engine.connect() as conn:
+        events, _ = repo.list_audit_events(conn, entity_id=str(orphan), action="ingestion.requeued")
+    assert [(e["actor"], e["details"]) for e in events] == [("reclaim", {"reason": "never enqueued"})]
+    assert not reclaim_stale(services, older_than_seconds=0)  # nothing left to do
+
+
+def test_reclaim_leaves_enqueued_and_finished_ingestions_alone(services, tmp_path: Path) -> None:
+    loaded = register_path(
+        services, path=edge_csv(tmp_path, rows=5, seed=1), dataset=DATASET, source="test", actor="test"
+    ).ingestion
+    services.queue = recorder = RecordingQueue()
+    waiting = register_path(
+        services, path=edge_csv(tmp_path, rows=5, seed=2), dataset=DATASET, source="test", actor="test"
+    ).ingestion
+    assert recorder.ids == [waiting["id"]]  # handed over: it waits in the queue, RECEIVED
+    orphan = _register_without_enqueue(services, edge_csv(tmp_path, rows=5, seed=3))
+
+    report = _reclaim_until(services, bool)
+
+    assert report == ReclaimReport(unqueued=(orphan,))
+    assert recorder.ids == [waiting["id"], orphan]
+    assert _row(services, waiting["id"])["status"] == Status.RECEIVED
+    assert _row(services, loaded["id"])["status"] == Status.LOADED
+
+
+def test_cli_reclaim_reports_what_it_did(services, tmp_path: Path) -> None:
+    settings = services.settings
+    env = {
+        "EVENTPULSE_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": str(settings.database_url),
+        "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
+    }
+    dead = _register_without_enqueue(services, edge_csv(tmp_path, rows=5, seed=4))
+    with services.engine.begin() as conn:
+        assert repo.claim(conn, dead, worker="dead-worker") is not None
+    orphan = _register_without_enqueue(services, edge_csv(tmp_path, rows=5, seed=5))
+
+    result = CliRunner().invoke(main, ["reclaim", "--older-than", "0"], env=env)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(str(dead) in ln and "stale claim" in ln and "now LOADED" in ln for ln in lines), result.output
+    assert any(str(orphan) in ln and "never enqueued" in ln and "now LOADED" in ln for ln in lines)
+    assert "released 1 stale claim(s), enqueued 1 never-enqueued ingestion(s)" in result.output
+    assert _row(services, dead)["attempts"] == 2
+
+    nothing = CliRunner().invoke(main, ["reclaim"], env=env)  # default threshold: 120 s
+    assert nothing.exit_code == 0 and "released 0 stale claim(s), enqueued 0" in nothing.output
+    assert CliRunner().invoke(main, ["reclaim", "--older-than", "-1"], env=env).exit_code == 2
