@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from eventpulse.adapters.db import build_engine
 from eventpulse.adapters.landing_fs import FilesystemLanding
 from eventpulse.landing.port import RawLanding
-from eventpulse.pipeline.queue import InlineQueue, TaskQueue
+from eventpulse.pipeline.queue import Handler, InlineQueue, TaskQueue
 from eventpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,28 @@ def resolve_database_url(settings: Settings) -> str:
     return start_embedded_postgres(settings.pgdata_dir)
 
 
+def build_landing(settings: Settings) -> RawLanding:
+    """The raw landing adapter the settings choose."""
+    if settings.landing == "gcs":
+        from eventpulse.adapters.landing_gcs import GcsLanding
+
+        return GcsLanding.from_settings(settings)
+    return FilesystemLanding(settings.raw_dir, settings.tmp_dir)
+
+
+def build_queue(settings: Settings, handler: Handler, *, background: bool) -> TaskQueue:
+    """The task-queue adapter the settings choose; ``handler`` processes one ingestion inline."""
+    if settings.queue == "rq":
+        from eventpulse.adapters.queue_rq import RqQueue
+
+        return RqQueue.from_settings(settings)
+    if settings.queue == "cloud_tasks":
+        from eventpulse.adapters.queue_cloud_tasks import CloudTasksQueue
+
+        return CloudTasksQueue.from_settings(settings)
+    return InlineQueue(handler, background=background)
+
+
 def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> Services:
     """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
     from eventpulse.pipeline.processor import process_ingestion
@@ -53,11 +75,10 @@ def build_services(settings: Settings, *, background: bool = False, migrate: boo
         from eventpulse.adapters.migrate import upgrade
 
         upgrade(engine)
-    landing = FilesystemLanding(settings.raw_dir, settings.tmp_dir)
-    services = Services(settings=settings, engine=engine, landing=landing)
+    services = Services(settings=settings, engine=engine, landing=build_landing(settings))
 
     def handle(ingestion_id: uuid.UUID) -> object:
         return process_ingestion(services, ingestion_id)
 
-    services.queue = InlineQueue(handle, background=background)
+    services.queue = build_queue(settings, handle, background=background)
     return services

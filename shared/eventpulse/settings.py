@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 Mode = Literal["local", "cloud"]
-QueueKind = Literal["inline"]
+QueueKind = Literal["inline", "rq", "cloud_tasks"]
+LandingKind = Literal["filesystem", "gcs"]
 
 PREFIX = "EVENTPULSE_"
 
@@ -43,7 +44,52 @@ class Settings:
     """File extensions accepted for ingestion (lowercase, with the dot)."""
 
     queue: QueueKind = "inline"
-    """Task queue adapter: ``inline`` processes in-process right after registration."""
+    """Task queue adapter: ``inline`` (in-process), ``rq`` (Redis + RQ workers) or ``cloud_tasks``."""
+
+    landing: LandingKind = "filesystem"
+    """Raw landing adapter: ``filesystem`` (under data_dir/raw) or ``gcs`` (gcs_bucket)."""
+
+    gcs_bucket: str | None = None
+    """Bucket of the raw landing zone when landing is ``gcs``."""
+
+    raw_prefix: str = "raw/"
+    """Object-name prefix of raw objects in the bucket; finalize events outside it are ignored."""
+
+    gcs_endpoint: str | None = None
+    """Storage API endpoint of an emulator (e.g. http://127.0.0.1:4443); unset means Google's."""
+
+    gcs_credentials_file: Path | None = None
+    """Service-account key used to sign V4 URLs locally; unset means the runtime's credentials."""
+
+    gcp_project: str = "eventpulse-local"
+    """Google Cloud project id (Cloud Tasks queue path, emulators)."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """Redis used by the ``rq`` queue."""
+
+    rq_queue_name: str = "eventpulse"
+    """RQ queue that registration enqueues to and ``eventpulse worker`` serves."""
+
+    job_timeout_seconds: int = 3600
+    """Longest a queued processing job may run (RQ job timeout; Cloud Tasks dispatch deadline cap)."""
+
+    tasks_location: str = "us-central1"
+    """Cloud Tasks location."""
+
+    tasks_queue: str = "eventpulse-ingest"
+    """Cloud Tasks queue name."""
+
+    tasks_endpoint: str | None = None
+    """Cloud Tasks emulator address (host:port); unset means Google's API."""
+
+    task_handler_url: str | None = None
+    """URL Cloud Tasks posts ingestion ids to (the process_task function)."""
+
+    task_oidc_service_account: str | None = None
+    """Service account whose OIDC token Cloud Tasks attaches in production; unset sends X-Task-Token."""
+
+    task_token: str | None = field(default=None, repr=False)
+    """The X-Task-Token value this process sends to internal endpoints (a secret; never logged)."""
 
     api_token_sha256: tuple[str, ...] = ()
     """Hex sha256 digests of the bearer tokens accepted on ``/api`` endpoints (tokens are never stored)."""
@@ -109,7 +155,7 @@ class Settings:
         for f in dataclasses.fields(cls):
             key = PREFIX + f.name.upper()
             raw = env.get(key)
-            if raw is None and f.name == "database_url":
+            if not raw and f.name == "database_url":
                 raw = env.get("DATABASE_URL")
             if raw is None or raw == "":
                 continue
@@ -130,6 +176,14 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS must be at least 1")
         if self.batch_rows < 1:
             raise SettingsError(f"{PREFIX}BATCH_ROWS must be at least 1")
+        if self.queue not in ("inline", "rq", "cloud_tasks"):
+            raise SettingsError(f"{PREFIX}QUEUE must be inline, rq or cloud_tasks, not {self.queue!r}")
+        if self.landing not in ("filesystem", "gcs"):
+            raise SettingsError(f"{PREFIX}LANDING must be filesystem or gcs, not {self.landing!r}")
+        if self.landing == "gcs" and not self.gcs_bucket:
+            raise SettingsError(f"{PREFIX}GCS_BUCKET must be set when {PREFIX}LANDING=gcs")
+        if self.queue == "cloud_tasks" and not self.task_handler_url:
+            raise SettingsError(f"{PREFIX}TASK_HANDLER_URL must be set when {PREFIX}QUEUE=cloud_tasks")
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and the CLI use this)."""
@@ -149,7 +203,7 @@ def _parse(key: str, raw: str, f: dataclasses.Field[object]) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "Path":
+        if kind in ("Path", "Path | None"):
             return Path(raw)
         return raw
     except ValueError as exc:
