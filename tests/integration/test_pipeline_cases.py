@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from eventpulse.adapters import repository as repo
 from eventpulse.demo.generator import TYPE_CHANGE_COLUMN, columns_for, write_case
@@ -184,3 +186,31 @@ def test_same_bytes_uploaded_twice_make_one_ingestion(services, case) -> None:
     assert not first.deduplicated and second.deduplicated
     assert first.ingestion["id"] == second.ingestion["id"]
     assert curated_count(services, "edge_telemetry") == ROWS
+
+
+def test_column_added_by_evolution_is_optional_for_later_files(services, case, contracts_dir: Path) -> None:
+    dataset = "parcels"
+    set_contract_meta(
+        contracts_dir, dataset, drift_policy={"new_columns": "evolve", "removed_columns": "fail"}
+    )
+    assert ingest(services, case(dataset, "add_column", "csv"), dataset)["status"] == Status.LOADED
+    (new_column,) = set(columns_for(dataset, "add_column")) - set(columns_for(dataset, "baseline"))
+    filled = f'SELECT count("{new_column}") FROM "curated_{dataset}"'
+    with services.engine.connect() as conn:
+        before = conn.execute(text(filled)).scalar_one()
+    # An older-shaped file (and a replay of one) lacks the evolved column: it loads; the rows it
+    # updates keep the values they had there (a file only writes the columns it carries).
+    older = ingest(services, case(dataset, "baseline", "csv", seed=8), dataset)
+    assert older["status"] == Status.LOADED, older["error"]
+    assert curated_count(services, dataset, ingestion_id=older["id"]) == ROWS
+    with services.engine.connect() as conn:
+        assert conn.execute(text(filled)).scalar_one() == before > 0
+    assert schema_versions(services, dataset) == 1  # the older file accepted nothing new
+    # A column the contract declares is still required under removed_columns: fail.
+    without_zip = case(dataset, "baseline", "csv", seed=9)
+    with without_zip.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    zip_at = rows[0].index("zip")
+    with without_zip.open("w", newline="") as fh:
+        csv.writer(fh).writerows([v for i, v in enumerate(r) if i != zip_at] for r in rows)
+    assert ingest(services, without_zip, dataset)["status"] == Status.FAILED_DRIFT

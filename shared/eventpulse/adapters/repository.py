@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from eventpulse.adapters.tables import (
@@ -22,6 +22,7 @@ from eventpulse.adapters.tables import (
     datasets,
     ingestion_artifacts,
     ingestions,
+    source_objects,
 )
 from eventpulse.pipeline.states import CLAIMABLE, TRANSITIONS, Status
 from eventpulse.schema.model import TableSchema
@@ -257,19 +258,37 @@ def find_stale_processing(conn: Connection, *, older_than_seconds: float) -> lis
 
 
 def find_unqueued(conn: Connection, *, older_than_seconds: float) -> list[uuid.UUID]:
-    """RECEIVED ingestions never handed to the queue, untouched for longer than the threshold.
+    """RECEIVED ingestions whose delivery looks lost, untouched for longer than the threshold.
 
-    ``updated_at`` (not ``created_at``) is the age: an approved schema puts an old ingestion back to
-    RECEIVED, and its approver enqueues it right after committing.
+    Never handed to a queue, or handed over so long ago that the queue evidently lost it (an
+    in-process queue dies with its process). ``updated_at`` (not ``created_at``) is the age: an
+    approved schema puts an old ingestion back to RECEIVED, and its approver enqueues it right after.
     """
     rows = conn.execute(
         select(ingestions.c.id)
         .where(
             ingestions.c.status == Status.RECEIVED.value,
-            ingestions.c.enqueued_at.is_(None),
+            or_(
+                ingestions.c.enqueued_at.is_(None),
+                ingestions.c.enqueued_at < _seconds_ago(older_than_seconds),
+            ),
             ingestions.c.updated_at < _seconds_ago(older_than_seconds),
         )
         .order_by(ingestions.c.created_at)
+    ).all()
+    return [r.id for r in rows]
+
+
+def find_retryable(conn: Connection, *, older_than_seconds: float) -> list[uuid.UUID]:
+    """FAILED_EXCEPTION ingestions with attempts left whose last failure is older than the threshold."""
+    rows = conn.execute(
+        select(ingestions.c.id)
+        .where(
+            ingestions.c.status == Status.FAILED_EXCEPTION.value,
+            ingestions.c.attempts < ingestions.c.max_attempts,
+            ingestions.c.updated_at < _seconds_ago(older_than_seconds),
+        )
+        .order_by(ingestions.c.updated_at)
     ).all()
     return [r.id for r in rows]
 
@@ -480,3 +499,62 @@ def list_audit_events(
         select(audit_events).where(where).order_by(audit_events.c.id.desc()).limit(limit).offset(offset)
     ).all()
     return [_row(r) for r in rows], int(total)
+
+
+@dataclass(frozen=True)
+class SourceObjectSeen:
+    outcome: str
+    """``registered``, ``duplicate`` or ``rejected`` (as first recorded), or ``duplicate`` for a raw key."""
+    ingestion_id: uuid.UUID | None
+    reason: str | None
+
+
+def find_source_object(
+    conn: Connection, *, bucket: str, name: str, generation: int
+) -> SourceObjectSeen | None:
+    """What became of this object generation before, in one indexed round trip.
+
+    Either a recorded event or backfill of (bucket, name, generation), or an original ingestion whose
+    raw key is ``name`` (an object the API landed itself, whose finalize event follows).
+    """
+    recorded = select(source_objects.c.outcome, source_objects.c.ingestion_id, source_objects.c.reason).where(
+        source_objects.c.bucket == bucket,
+        source_objects.c.name == name,
+        source_objects.c.generation == generation,
+    )
+    by_key = select(
+        literal("duplicate").label("outcome"),
+        ingestions.c.id.label("ingestion_id"),
+        literal(None).label("reason"),
+    ).where(ingestions.c.raw_key == name, ingestions.c.replay_of.is_(None))
+    row = conn.execute(union_all(recorded, by_key).limit(1)).first()
+    if row is None:
+        return None
+    return SourceObjectSeen(outcome=row.outcome, ingestion_id=row.ingestion_id, reason=row.reason)
+
+
+def record_source_object(
+    conn: Connection,
+    *,
+    bucket: str,
+    name: str,
+    generation: int,
+    outcome: str,
+    ingestion_id: uuid.UUID | None = None,
+    reason: str | None = None,
+    sha256: str | None = None,
+) -> None:
+    """Remember what this object generation became (the first record wins)."""
+    conn.execute(
+        pg_insert(source_objects)
+        .values(
+            bucket=bucket,
+            name=name,
+            generation=generation,
+            outcome=outcome,
+            ingestion_id=ingestion_id,
+            reason=reason,
+            sha256=sha256,
+        )
+        .on_conflict_do_nothing(index_elements=["bucket", "name", "generation"])
+    )

@@ -129,10 +129,10 @@ def register_path(
 
 
 def enqueue(services: Services, ingestion_id: uuid.UUID) -> None:
-    """Hand to the queue, then remember it was handed over (reclaim re-enqueues those never handed)."""
-    services.queue.enqueue(ingestion_id)
+    """Remember the hand-over, then hand over; a lost delivery is re-delivered by reclaim."""
     with services.engine.begin() as conn:
         repo.mark_enqueued(conn, ingestion_id)
+    services.queue.enqueue(ingestion_id)
 
 
 def replay(services: Services, ingestion_id: uuid.UUID, *, actor: str) -> repo.Row:

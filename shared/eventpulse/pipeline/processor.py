@@ -22,6 +22,7 @@ from eventpulse.contracts.model import Contract
 from eventpulse.errors import BadData, EventPulseError, TerminalError
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, TabularSource, open_source
+from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.loading import LoadJob, LoadOutcome, QualityFailed, load_curated
 from eventpulse.pipeline.records import build_lineage, drift_artifact
@@ -144,7 +145,7 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         timings = {"infer_s": round(time.perf_counter() - started, 3)}
         with ctx.services.engine.connect() as conn:
             history = repo.load_latest_schema(conn, ctx.dataset)
-        known = known_schema(contract, history[1] if history else None)
+        known = known_schema(contract, history[1] if history else None, observed)
         decision = decide_drift(known, observed, contract.drift_policy)
         drift = drift_artifact(known, observed, decision, contract)
         if decision.outcome == "reject":
@@ -174,19 +175,6 @@ def _infer(source: TabularSource) -> TableSchema:
     for batch in source.batches():
         inferrer.feed(batch)
     return inferrer.result()
-
-
-def known_schema(contract: Contract, accepted: TableSchema | None) -> TableSchema:
-    """The contract's columns, widened and extended by what the history accepted through evolution."""
-    if accepted is None:
-        return contract.schema
-    columns = []
-    for col in contract.schema:
-        evolved = accepted.get(col.name)
-        columns.append(evolved if evolved is not None else col)
-    declared = set(contract.schema.names)
-    columns.extend(col for col in accepted if col.name not in declared)
-    return TableSchema.of(columns)
 
 
 def _result_of(ctx: _Context, outcome: LoadOutcome) -> ProcessResult:

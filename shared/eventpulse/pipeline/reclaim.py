@@ -1,8 +1,10 @@
 """Reclaim work that would otherwise never finish, and queue it again.
 
-Two kinds: a PROCESSING claim whose worker died (its heartbeat went stale) becomes FAILED_EXCEPTION;
-a RECEIVED ingestion that was never handed to the queue (the registering process died between the
-commit and the enqueue) is enqueued. Delivering twice is harmless: claiming is a compare-and-set.
+Three kinds: a PROCESSING claim whose worker died (its heartbeat went stale) becomes FAILED_EXCEPTION
+and is enqueued; a RECEIVED ingestion whose delivery was lost (never handed to a queue, or handed to
+one that died with its process) is enqueued; a FAILED_EXCEPTION ingestion with attempts left is
+enqueued again once its failure is older than the threshold (the retry). Delivering twice is
+harmless: claiming is a compare-and-set.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ class ReclaimReport:
     stale: tuple[uuid.UUID, ...] = ()
     """PROCESSING claims with a stale heartbeat: released to FAILED_EXCEPTION and enqueued again."""
     unqueued: tuple[uuid.UUID, ...] = ()
-    """RECEIVED ingestions that had never been enqueued: enqueued now."""
+    """RECEIVED ingestions whose delivery was lost: enqueued now."""
+    retried: tuple[uuid.UUID, ...] = ()
+    """FAILED_EXCEPTION ingestions with attempts left: enqueued for another attempt."""
 
     @property
     def ids(self) -> tuple[uuid.UUID, ...]:
-        return self.stale + self.unqueued
+        return self.stale + self.unqueued + self.retried
 
     def __bool__(self) -> bool:
         return bool(self.ids)
@@ -47,11 +51,14 @@ def reclaim_stale(
     stale = _release_stale(services, threshold, actor)
     with services.engine.connect() as conn:
         unqueued = repo.find_unqueued(conn, older_than_seconds=threshold)
+        retried = [i for i in repo.find_retryable(conn, older_than_seconds=threshold) if i not in stale]
     for ingestion_id in stale:
         services.queue.enqueue(ingestion_id)
     for ingestion_id in unqueued:
-        _enqueue_unqueued(services, ingestion_id, actor)
-    return ReclaimReport(stale=tuple(stale), unqueued=tuple(unqueued))
+        _requeue(services, ingestion_id, actor, "delivery lost")
+    for ingestion_id in retried:
+        _requeue(services, ingestion_id, actor, "retry after a failed attempt")
+    return ReclaimReport(stale=tuple(stale), unqueued=tuple(unqueued), retried=tuple(retried))
 
 
 def _release_stale(services: Services, threshold: float, actor: str) -> list[uuid.UUID]:
@@ -64,7 +71,7 @@ def _release_stale(services: Services, threshold: float, actor: str) -> list[uui
     return released
 
 
-def _enqueue_unqueued(services: Services, ingestion_id: uuid.UUID, actor: str) -> None:
+def _requeue(services: Services, ingestion_id: uuid.UUID, actor: str, reason: str) -> None:
     with services.engine.begin() as conn:
         row = repo.get_ingestion(conn, ingestion_id)
         repo.record_audit(
@@ -74,10 +81,9 @@ def _enqueue_unqueued(services: Services, ingestion_id: uuid.UUID, actor: str) -
             entity_type="ingestion",
             entity_id=str(ingestion_id),
             dataset=row["dataset"] if row else None,
-            details={"reason": "never enqueued"},
+            details={"reason": reason},
         )
-    # Hand over first, then remember: a crash in between only means one more (harmless) delivery.
-    services.queue.enqueue(ingestion_id)
     with services.engine.begin() as conn:
         repo.mark_enqueued(conn, ingestion_id)
-    log.info("enqueued ingestion %s, which had never been enqueued", ingestion_id)
+    services.queue.enqueue(ingestion_id)  # lost again? the next reclaim finds it by its age
+    log.info("enqueued ingestion %s again: %s", ingestion_id, reason)

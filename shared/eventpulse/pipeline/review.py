@@ -18,6 +18,7 @@ from eventpulse.contracts.loader import load_contract
 from eventpulse.curate.ddl import curated_table_name
 from eventpulse.errors import BadRequest, Conflict, NotFound
 from eventpulse.landing.register import enqueue
+from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.states import Status
 from eventpulse.schema.drift import DriftPolicy, decide_drift
 from eventpulse.schema.model import TableSchema
@@ -41,8 +42,6 @@ def approve_schema(
     Raises NotFound for an unknown id, Conflict when it is not QUARANTINED or when the new baseline
     still would not let the file through (a column removed under a ``quarantine`` policy).
     """
-    from eventpulse.pipeline.processor import known_schema  # the processor pulls in pyarrow
-
     note = ensure_note(note)
     with services.engine.begin() as conn:
         row = _lock_quarantined(conn, ingestion_id, "approve")
@@ -51,9 +50,9 @@ def approve_schema(
         contract = load_contract(services.settings.contracts_dir, dataset)
         repo.lock_dataset(conn, dataset, curated_table_name(dataset))  # serialises schema writers
         history = repo.load_latest_schema(conn, dataset)
-        known = known_schema(contract, history[1] if history else None)
+        known = known_schema(contract, history[1] if history else None, observed)
         baseline = decide_drift(known, observed, ACCEPT_ALL).baseline
-        after = decide_drift(known_schema(contract, baseline), observed, contract.drift_policy)
+        after = decide_drift(known_schema(contract, baseline, observed), observed, contract.drift_policy)
         if after.outcome != "accept":
             raise Conflict(
                 f"approving cannot release ingestion {ingestion_id}: {after.reason}",

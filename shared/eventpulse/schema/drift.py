@@ -142,8 +142,15 @@ class _Plan:
     discard_on_failure: set[str]
     null_on_failure: set[str]
 
-    def add(self, kind: ChangeKind, col: str, before: LogicalType | None, after: LogicalType | None,
-            mode: DriftMode, breaking: bool) -> None:
+    def add(
+        self,
+        kind: ChangeKind,
+        col: str,
+        before: LogicalType | None,
+        after: LogicalType | None,
+        mode: DriftMode,
+        breaking: bool,
+    ) -> None:
         self.changes.append(DriftChange(kind, col, before, after, mode, breaking))
 
 
@@ -239,9 +246,15 @@ def _reason(outcome: Outcome, changes: list[DriftChange]) -> str:
     modes = _REJECTING if outcome == "reject" else frozenset({"quarantine"})
     blocking = [c for c in changes if c.breaking and c.mode in modes]
     listed = "; ".join(_describe(c) for c in blocking)
-    action = "rejected" if outcome == "reject" else "quarantined"
-    return (f"The file was {action} because of schema drift ({listed}): fix the file, or change the "
-            f"dataset's drift policy and replay it.")
+    if outcome == "reject":
+        return (
+            f"The file was rejected because of schema drift ({listed}): fix the file, or change the "
+            f"dataset's drift policy and replay it."
+        )
+    return (
+        f"The file is held for review because of schema drift ({listed}): approve the new schema "
+        f"to load it, or reject it."
+    )
 
 
 def _describe(change: DriftChange) -> str:
@@ -260,7 +273,9 @@ def merge_for_history(schemas: list[TableSchema]) -> TableSchema:
     for schema in schemas:
         for col in schema:
             old = merged.get(col.name)
-            merged[col.name] = col if old is None else Column(
-                col.name, widen(old.type, col.type), old.nullable or col.nullable
+            merged[col.name] = (
+                col
+                if old is None
+                else Column(col.name, widen(old.type, col.type), old.nullable or col.nullable)
             )
     return TableSchema.of(merged.values())
