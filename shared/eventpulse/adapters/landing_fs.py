@@ -20,7 +20,13 @@ class FilesystemLanding:
         self.tmp_dir = tmp_dir.resolve()
 
     def put_stream(
-        self, dataset: str, filename: str, stream: BinaryIO, *, max_bytes: int | None
+        self,
+        dataset: str,
+        filename: str,
+        stream: BinaryIO,
+        *,
+        max_bytes: int | None,
+        source: str | None = None,  # a file has no metadata to keep it in; the ingestion row has it
     ) -> RawObject:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp_dir / f"{uuid.uuid4().hex}.part"

@@ -52,6 +52,7 @@ ingestions = Table(
     Column("rows_processed", BigInteger),
     Index("ix_ingestions_dataset_created", "dataset", "created_at"),
     Index("ix_ingestions_status", "status"),
+    Index("ix_ingestions_raw_key", "raw_key"),
     Index(
         "ux_ingestions_dataset_sha256_original",
         "dataset",
@@ -59,6 +60,22 @@ ingestions = Table(
         unique=True,
         postgresql_where=text("replay_of IS NULL"),
     ),
+)
+
+source_objects = Table(
+    "source_objects",
+    metadata,
+    # One row per storage object generation a finalize event or a backfill named: the idempotency
+    # key of event registration, so a redelivered event costs one primary-key lookup.
+    Column("bucket", Text, primary_key=True),
+    Column("name", Text, primary_key=True),
+    Column("generation", BigInteger, primary_key=True),
+    Column("outcome", Text, nullable=False),
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE")),
+    Column("reason", Text),
+    Column("sha256", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_source_objects_ingestion", "ingestion_id"),
 )
 
 ingestion_artifacts = Table(

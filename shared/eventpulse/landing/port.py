@@ -53,9 +53,18 @@ class RawLanding(Protocol):
     """Adapters: filesystem (local default), GCS (cloud)."""
 
     def put_stream(
-        self, dataset: str, filename: str, stream: BinaryIO, *, max_bytes: int | None
+        self,
+        dataset: str,
+        filename: str,
+        stream: BinaryIO,
+        *,
+        max_bytes: int | None,
+        source: str | None = None,
     ) -> RawObject:
-        """Stream bytes in, hashing as they arrive; create-only under the content key."""
+        """Stream bytes in, hashing as they arrive; create-only under the content key.
+
+        ``source`` (how the file arrived) is kept with the object where the store has metadata (GCS).
+        """
         ...
 
     def put_file(self, dataset: str, filename: str, path: Path) -> RawObject: ...

@@ -95,11 +95,12 @@ def register_stream(
     filename = clean_filename(filename)
     ensure_allowed_extension(services, filename)
     ensure_contract_exists(services, dataset)
-    raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes)
+    source = (source or "api")[:100]
+    raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes, source=source)
     new = repo.NewIngestion(
         dataset=dataset,
         filename=filename,
-        source=(source or "api")[:100],
+        source=source,
         raw_key=raw.key,
         sha256=raw.sha256,
         size_bytes=raw.size_bytes,

@@ -1,0 +1,106 @@
+"""Mint V4 signed PUT URLs: a client uploads straight to the landing bucket, create-only.
+
+The dataset, filename, extension and contract are checked exactly as for an API upload, before any
+URL exists. Where the object goes depends on what the client declares:
+
+- with ``sha256``: the raw name itself, ``<raw_prefix><dataset>/<sha256><ext>``. The finalize handler
+  hashes the bytes before registering them and rejects (and deletes) an object that lied.
+- without: ``uploads/<dataset>/<random token><ext>``; the finalize handler hashes it and copies it to
+  its raw name. Content addressing needs the hash, and a client that cannot compute one still gets a
+  direct upload.
+
+Every header in the answer is signed: the client must send each one exactly, and GCS refuses the
+upload otherwise. ``x-goog-if-generation-match: 0`` makes it create-only: a second PUT to the same
+name gets 412 (for a raw name that means these bytes are already landed).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from eventpulse.cloud.finalize import UPLOADS_PREFIX, require_gcs_landing
+from eventpulse.errors import BadRequest
+from eventpulse.landing.port import extension_of
+from eventpulse.landing.register import clean_filename, ensure_allowed_extension, ensure_contract_exists
+from eventpulse.schema.naming import ensure_dataset_name
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import Services
+
+MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # the V4 signing limit
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(; ?[\w-]+=[\w.-]+)?$")
+
+
+def mint_upload_url(
+    services: Services,
+    *,
+    dataset: str,
+    filename: str,
+    sha256: str | None = None,
+    content_type: str | None = None,
+    source: str = "signed_url",
+    expires_seconds: int = 900,
+) -> dict[str, Any]:
+    """A signed PUT for one upload intent: {url, method, headers, object_name, bucket, expires_at}."""
+    from eventpulse.adapters.landing_gcs import content_type_for, encode_metadata_filename
+
+    dataset = ensure_dataset_name(dataset or "")
+    filename = clean_filename(filename)
+    ensure_allowed_extension(services, filename)
+    ensure_contract_exists(services, dataset)
+    ensure_expiry(expires_seconds)
+    if not _SOURCE.match(source):
+        raise BadRequest(f"source {source!r} is not a valid source name", hint="use [a-z][a-z0-9_]{0,39}")
+    landing = require_gcs_landing(services)
+    headers = {
+        "content-type": ensure_content_type(content_type) if content_type else content_type_for(filename),
+        "x-goog-if-generation-match": "0",
+        "x-goog-meta-dataset": dataset,
+        "x-goog-meta-source": source,
+        "x-goog-meta-filename": encode_metadata_filename(filename),
+    }
+    if sha256 is not None:
+        sha256 = ensure_sha256(sha256)
+        headers["x-goog-meta-sha256"] = sha256
+        object_name = landing.object_name(dataset, sha256, filename)
+    else:
+        object_name = f"{UPLOADS_PREFIX}{dataset}/{uuid.uuid4().hex}{extension_of(filename)}"
+    expires = timedelta(seconds=expires_seconds)
+    url = landing.signed_put_url(object_name, headers=headers, expires=expires)
+    return {
+        "url": url,
+        "method": "PUT",
+        "headers": headers,
+        "bucket": landing.bucket_name,
+        "object_name": object_name,
+        "expires_at": (datetime.now(UTC) + expires).isoformat(timespec="seconds"),
+    }
+
+
+def ensure_sha256(value: str) -> str:
+    cleaned = value.strip().lower()
+    if not _SHA256.match(cleaned):
+        raise BadRequest(
+            f"sha256 {value!r} is not a hex sha256 digest",
+            hint="send the 64 hex characters of the file's sha256, or omit sha256",
+        )
+    return cleaned
+
+
+def ensure_content_type(value: str) -> str:
+    cleaned = value.strip()
+    if not _CONTENT_TYPE.match(cleaned):
+        raise BadRequest(f"content_type {value!r} is not a valid media type", hint="e.g. text/csv")
+    return cleaned
+
+
+def ensure_expiry(seconds: int) -> None:
+    if not 1 <= seconds <= MAX_EXPIRES_SECONDS:
+        raise BadRequest(
+            f"expires_seconds {seconds} is out of range", hint=f"use 1 to {MAX_EXPIRES_SECONDS} seconds"
+        )
