@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from eventpulse.pipeline.states import Status
 from eventpulse.quality.gate import QualityGate, QualityReport
 from eventpulse.schema.cast import cast_batch
 from eventpulse.schema.drift import DriftDecision
+from eventpulse.schema.inference import SchemaInferrer
 from eventpulse.schema.model import TableSchema
 
 if TYPE_CHECKING:
@@ -42,10 +44,11 @@ UNIQUE_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to
 class QualityFailed(Exception):
     """Raised inside the load transaction so that it rolls back."""
 
-    def __init__(self, report: QualityReport, rows_total: int):
+    def __init__(self, report: QualityReport, rows_total: int, job: LoadJob):
         super().__init__("quality gate failed")
         self.report = report
         self.rows_total = rows_total
+        self.job = job
 
     def summary(self) -> str:
         failed = [r for r in self.report.results if not r.success and r.severity == "critical"]
@@ -55,6 +58,34 @@ class QualityFailed(Exception):
         )
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
         return f"{len(failed)} critical expectation(s) failed: {names}{more}"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The drift decision once the whole file has been seen."""
+
+    observed: TableSchema
+    decision: DriftDecision
+    drift: dict[str, Any]
+
+
+class PlanChanged(Exception):
+    """The file did not match the plan it was loaded under: roll back, then act on ``settled``."""
+
+    def __init__(self, settled: Settled):
+        super().__init__(settled.decision.reason or "the drift decision changed the load plan")
+        self.settled = settled
+
+
+def follows_plan(decision: DriftDecision, plan: DriftDecision) -> bool:
+    """True when loading under ``decision`` writes exactly what loading under ``plan`` wrote."""
+    return (
+        decision.outcome == "accept"
+        and decision.baseline == plan.baseline
+        and not decision.discard_rows_with_values_in
+        and not decision.discard_rows_on_cast_failure
+        and not decision.null_on_cast_failure
+    )
 
 
 class LostClaim(Exception):
@@ -142,8 +173,20 @@ class LoadJob:
         return str(self.row["dataset"])
 
 
-def load_curated(job: LoadJob, source: TabularSource, beat: Heartbeat) -> LoadOutcome:
-    """Gate and load in one transaction; raises QualityFailed (rolled back) when the gate fails."""
+def load_curated(
+    job: LoadJob,
+    source: TabularSource,
+    beat: Heartbeat,
+    *,
+    settle: Callable[[TableSchema], Settled] | None = None,
+) -> LoadOutcome:
+    """Gate and load in one transaction; raises QualityFailed (rolled back) when the gate fails.
+
+    With ``settle``, the file is loaded optimistically under ``job.decision`` while its schema is
+    inferred from the same batches (one read instead of two); once the stream ends, ``settle`` makes
+    the real drift decision, and PlanChanged rolls everything back when it differs from the plan.
+    """
+    inferrer = SchemaInferrer.for_format(source.format) if settle else None
     table = curated_table_name(job.dataset)
     target = job.decision.baseline
     contract = job.contract
@@ -169,13 +212,20 @@ def load_curated(job: LoadJob, source: TabularSource, beat: Heartbeat) -> LoadOu
         started = time.perf_counter()
         try:
             for batch in source.batches():
+                if inferrer is not None:
+                    inferrer.feed(batch)
                 typed = preparer.prepare(batch)
                 load.write(typed)  # serialised now, parsed by Postgres while the gate runs
                 gate.feed(typed)
                 beat.progress(preparer.rows_seen)
+            if settle is not None and inferrer is not None:  # drift is decided before quality
+                settled = settle(inferrer.result())
+                if not follows_plan(settled.decision, job.decision):
+                    raise PlanChanged(settled)
+                job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
             report = gate.finish()
             if not report.passed:
-                raise QualityFailed(report, preparer.rows_seen)
+                raise QualityFailed(report, preparer.rows_seen, job)
         except BaseException:
             load.abort()  # end the COPY so the transaction can roll back
             raise

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +20,21 @@ from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
 from eventpulse.errors import BadData, EventPulseError, TerminalError
 from eventpulse.parse.formats import detect_format
-from eventpulse.parse.readers import ReadOptions, TabularSource, open_source
+from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.heartbeat import Heartbeat
-from eventpulse.pipeline.loading import LoadJob, LoadOutcome, QualityFailed, load_curated
+from eventpulse.pipeline.loading import (
+    LoadJob,
+    LoadOutcome,
+    PlanChanged,
+    QualityFailed,
+    Settled,
+    load_curated,
+)
 from eventpulse.pipeline.records import build_lineage, drift_artifact
 from eventpulse.pipeline.states import CLAIMABLE, Status, status_after_exception
 from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
-from eventpulse.schema.inference import SchemaInferrer
 from eventpulse.schema.model import TableSchema
 
 if TYPE_CHECKING:
@@ -138,43 +143,40 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         display_name=str(ctx.row["filename"]),
         encoding=options.get("encoding"),
     )
+    with ctx.services.engine.connect() as conn:
+        history = repo.load_latest_schema(conn, ctx.dataset)
+    accepted = history[1] if history else None
+
+    def settle(observed: TableSchema) -> Settled:
+        known = known_schema(contract, accepted, observed)
+        decision = decide_drift(known, observed, contract.drift_policy)
+        return Settled(observed, decision, drift_artifact(known, observed, decision, contract))
+
+    # Plan for the common case, a file shaped as known, and learn its real shape while loading it.
+    planned = known_schema(contract, accepted)
+    plan = decide_drift(planned, planned, contract.drift_policy)
+    job = LoadJob(ctx.services, ctx.row, ctx.worker, contract, planned, plan, {}, history is None, {})
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
         source = open_source(path, fmt, read_options)
-        started = time.perf_counter()
-        observed = _infer(source)
-        timings = {"infer_s": round(time.perf_counter() - started, 3)}
-        with ctx.services.engine.connect() as conn:
-            history = repo.load_latest_schema(conn, ctx.dataset)
-        known = known_schema(contract, history[1] if history else None, observed)
-        decision = decide_drift(known, observed, contract.drift_policy)
-        drift = drift_artifact(known, observed, decision, contract)
-        if decision.outcome == "reject":
-            return _finish_without_load(ctx, Status.FAILED_DRIFT, decision, drift, observed, contract)
-        if decision.outcome == "quarantine":
-            return _finish_without_load(ctx, Status.QUARANTINED, decision, drift, observed, contract)
         try:
-            job = LoadJob(
-                ctx.services,
-                ctx.row,
-                ctx.worker,
-                contract,
-                observed,
-                decision,
-                drift,
-                history is None,
-                timings,
-            )
-            outcome = load_curated(job, source, beat)
+            try:
+                outcome = load_curated(job, source, beat, settle=settle)
+            except PlanChanged as changed:
+                settled = changed.settled
+                if settled.decision.outcome != "accept":
+                    status = (
+                        Status.FAILED_DRIFT if settled.decision.outcome == "reject" else Status.QUARANTINED
+                    )
+                    return _finish_without_load(
+                        ctx, status, settled.decision, settled.drift, settled.observed, contract
+                    )
+                job.timings["passes"] = 2  # read again under the decided plan
+                job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
+                outcome = load_curated(job, source, beat)
         except QualityFailed as failed:
-            return _finish_quality_failure(ctx, failed, decision, drift, observed, contract)
+            done = failed.job
+            return _finish_quality_failure(ctx, failed, done.decision, done.drift, done.observed, contract)
     return _result_of(ctx, outcome)
-
-
-def _infer(source: TabularSource) -> TableSchema:
-    inferrer = SchemaInferrer.for_format(source.format)
-    for batch in source.batches():
-        inferrer.feed(batch)
-    return inferrer.result()
 
 
 def _result_of(ctx: _Context, outcome: LoadOutcome) -> ProcessResult:
