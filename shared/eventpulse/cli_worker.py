@@ -1,0 +1,63 @@
+"""``eventpulse worker``: process ingestions from the RQ queue (EVENTPULSE_QUEUE=rq).
+
+Settings come from the environment, read here once, like the rest of the CLI. Registered in ``cli.py``
+through ``commands``; also runnable as ``python -m eventpulse.cli_worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from eventpulse.settings import Settings, SettingsError
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Exit once the queue is empty (tests, one-off batches).")
+@click.option("--name", default=None, help="Worker name shown by `rq info` (default: host and pid).")
+def worker(burst: bool, name: str | None) -> None:
+    """Process ingestions enqueued on Redis (RQ) until stopped; Ctrl-C finishes the job in hand."""
+    try:
+        settings = Settings.from_mapping(os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if settings.queue != "rq":
+        click.echo(
+            f"warning: EVENTPULSE_QUEUE is {settings.queue!r}, so nothing in this configuration enqueues to "
+            f"RQ; set EVENTPULSE_QUEUE=rq for the server and the worker",
+            err=True,
+        )
+    click.echo(f"RQ worker on queue {settings.rq_queue_name!r} at {_redacted(settings.redis_url)}", err=True)
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from eventpulse.adapters import queue_rq
+
+    try:
+        queue_rq.work(settings, burst=burst, name=name)
+    except RedisConnectionError as exc:
+        click.echo(f"error: cannot reach Redis at {_redacted(settings.redis_url)}: {exc}", err=True)
+        click.echo("hint: start Redis, or point EVENTPULSE_REDIS_URL at one", err=True)
+        sys.exit(1)
+    finally:
+        queue_rq.close_worker_services()
+
+
+def _redacted(url: str) -> str:
+    """The Redis URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if user else f"{scheme}{sep}***@{host}"
+
+
+commands = [worker]
+
+if __name__ == "__main__":
+    worker(prog_name="eventpulse worker")

@@ -1,0 +1,1 @@
+"""The cloud edge: what the Google Cloud functions call (signed URLs, finalize events, tasks)."""
