@@ -1,0 +1,34 @@
+"""signed_url (HTTP): mint a V4 PUT URL for an upload intent; the upload itself goes straight to GCS.
+
+POST {"dataset", "filename", "sha256"?, "content_type"?} with ``Authorization: Bearer <token>``
+answers 201 {url, method, headers, object_name, expires_at}.
+"""
+
+from __future__ import annotations
+
+import functions_framework
+from flask import Request, Response
+
+from eventpulse.cloud import triggers
+from eventpulse.cloud.runtime import get_services
+from eventpulse.cloud.signed_url import mint_upload_url
+
+
+@functions_framework.http
+def signed_url(request: Request) -> Response:
+    return triggers.respond(lambda: _mint(request))
+
+
+def _mint(request: Request) -> tuple[int, dict[str, object]]:
+    triggers.ensure_method(request, "POST")  # 1. parse the trigger
+    services = get_services()  # 2. get services
+    triggers.ensure_bearer(request, services.settings)
+    body = triggers.load_json_object(request)
+    minted = mint_upload_url(  # 3. one core function
+        services,
+        dataset=triggers.required_str(body, "dataset"),
+        filename=triggers.required_str(body, "filename"),
+        sha256=triggers.optional_str(body, "sha256"),
+        content_type=triggers.optional_str(body, "content_type"),
+    )
+    return 201, minted  # 4. map the result

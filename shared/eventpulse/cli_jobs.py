@@ -1,0 +1,81 @@
+"""CLI commands of the maintenance jobs: ``eventpulse prune`` and ``eventpulse replay-range``.
+
+``eventpulse.cli`` registers ``commands``; the helpers of ``eventpulse.cli`` are imported inside each
+command, so the two modules can import each other in either order.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import click
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    from eventpulse.errors import BadRequest
+    from eventpulse.jobs.replay import parse_instant
+
+    try:
+        return parse_instant(value, param.name or "time")
+    except BadRequest as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+@click.command("prune")
+@click.option("--older-than-days", type=click.IntRange(min=1), required=True, help="Age in days (>= 1).")
+@click.option("--apply", is_flag=True, help="Delete. Without it, only print what would go (dry run).")
+@click.option(
+    "--include-raw", is_flag=True, help="Also delete raw objects that no remaining ingestion references."
+)
+def prune(older_than_days: int, apply: bool, include_raw: bool) -> None:
+    """Delete audit events and final ingestions older than N days (dry run unless --apply)."""
+    from eventpulse import cli
+    from eventpulse.errors import EventPulseError
+    from eventpulse.jobs.prune import format_report, prune_retention
+
+    services = cli._services(cli.load_settings())
+    try:
+        report = prune_retention(
+            services, older_than_days=older_than_days, apply=apply, include_raw=include_raw, actor="cli"
+        )
+    except EventPulseError as exc:
+        cli.fail_with(exc)
+    finally:
+        services.close()
+    format_report(report, click.echo)
+
+
+@click.command("replay-range")
+@click.option("--dataset", required=True, help="Dataset to replay.")
+@click.option("--since", callback=_instant, help="ISO 8601 time, inclusive (created_at).")
+@click.option("--until", callback=_instant, help="ISO 8601 time, exclusive (created_at).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be replayed.")
+def replay_range(dataset: str, since: datetime | None, until: datetime | None, dry_run: bool) -> None:
+    """Process every original ingestion of DATASET (in a created_at range) again from raw."""
+    from eventpulse import cli
+    from eventpulse.errors import EventPulseError
+    from eventpulse.jobs.replay import replay_range as run_replay
+
+    services = cli._services(cli.load_settings())
+    try:
+        report = run_replay(
+            services,
+            dataset=dataset,
+            since=since,
+            until=until,
+            actor="cli",
+            dry_run=dry_run,
+            progress=lambda n, total, row, outcome: click.echo(f"[{n}/{total}] {row['id']} {outcome}"),
+        )
+    except EventPulseError as exc:
+        cli.fail_with(exc)
+    finally:
+        services.close()
+    click.echo(report.summary(), err=True)
+    sys.exit(EXIT_FAILED if report.failed else EXIT_OK)
+
+
+commands = [prune, replay_range]

@@ -1,0 +1,67 @@
+"""The process-wide services of a cloud function or job: built once, from the environment, on first use.
+
+Like ``cli.py``, this module is an edge allowed to read ``os.environ``; nothing under ``functions/`` or
+``jobs/`` does. Migrations are a deploy step (``eventpulse migrate``), so a cold start never runs DDL,
+and the inline queue never runs on a background thread (a function's instance may be frozen between
+requests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from eventpulse.settings import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from eventpulse.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_services: Services | None = None
+_api_app: Flask | None = None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``env`` (default: this process's environment)."""
+    return Settings.from_mapping(os.environ if env is None else env)
+
+
+def get_services() -> Services:
+    """The services of this process, built on the first call (thread-safe; later calls are free)."""
+    global _services
+    if _services is None:
+        with _lock:
+            if _services is None:
+                from eventpulse.bootstrap import build_services
+
+                _services = build_services(load_settings(), background=False, migrate=False)
+    return _services
+
+
+def get_api_app() -> Flask:
+    """The REST API (``create_app``) over this process's services, built once."""
+    global _api_app
+    if _api_app is None:
+        services = get_services()
+        with _lock:
+            if _api_app is None:
+                from eventpulse.api.app import create_app
+
+                _api_app = create_app(services)
+    return _api_app
+
+
+def close_services() -> None:
+    """Release the services (connection pool, queue clients); the next ``get_services`` builds anew."""
+    global _services, _api_app
+    with _lock:
+        services, _services, _api_app = _services, None, None
+    if services is not None:
+        services.close()
