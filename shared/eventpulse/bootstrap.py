@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +25,27 @@ class Services:
     settings: Settings
     engine: Engine
     landing: RawLanding
-    queue: TaskQueue = field(init=False)
+    queue_factory: Callable[[], TaskQueue] | None = None
+    """Builds the queue on first use: a function that never enqueues never imports its client."""
     extras: dict[str, Any] = field(default_factory=dict)
+    _queue: TaskQueue | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def queue(self) -> TaskQueue:
+        with self._lock:
+            if self._queue is None:
+                if self.queue_factory is None:
+                    raise RuntimeError("these services were built without a task queue")
+                self._queue = self.queue_factory()
+            return self._queue
+
+    @queue.setter
+    def queue(self, value: TaskQueue) -> None:
+        self._queue = value
 
     def close(self) -> None:
-        close = getattr(self.queue, "close", None)
+        close = getattr(self._queue, "close", None)
         if close is not None:
             close()
         self.engine.dispose()
@@ -68,8 +86,6 @@ def build_queue(settings: Settings, handler: Handler, *, background: bool) -> Ta
 
 def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> Services:
     """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
-    from eventpulse.pipeline.processor import process_ingestion
-
     engine = build_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
     if migrate:
         from eventpulse.adapters.migrate import upgrade
@@ -78,7 +94,10 @@ def build_services(settings: Settings, *, background: bool = False, migrate: boo
     services = Services(settings=settings, engine=engine, landing=build_landing(settings))
 
     def handle(ingestion_id: uuid.UUID) -> object:
+        # Imported here: functions that never process (signed URLs, finalize) skip pyarrow and GX.
+        from eventpulse.pipeline.processor import process_ingestion
+
         return process_ingestion(services, ingestion_id)
 
-    services.queue = build_queue(settings, handle, background=background)
+    services.queue_factory = lambda: build_queue(settings, handle, background=background)
     return services

@@ -486,5 +486,14 @@ def demo_generate(out_dir: Path, rows: int) -> None:
         click.echo(str(path))
 
 
+def _add_commands() -> None:
+    from eventpulse import cli_jobs, cli_worker
+
+    for command in (*cli_jobs.commands, *cli_worker.commands):
+        main.add_command(command)
+
+
+_add_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -79,6 +79,14 @@ class FilesystemLanding:
     def local_path(self, key: str) -> Iterator[Path]:
         yield self._path(key)
 
+    def delete(self, key: str) -> bool:
+        """Remove a raw object (only the retention job calls this); False when it was not there."""
+        try:
+            self._path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

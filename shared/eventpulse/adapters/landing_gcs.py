@@ -207,6 +207,11 @@ class GcsLanding:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def delete(self, key: str) -> bool:
+        """Delete the current generation of a raw object (only the retention job calls this)."""
+        obj = self.stat(key)
+        return obj is not None and self.delete_generation(obj)
+
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
 

@@ -79,7 +79,10 @@ def handle_http_exception(exc: HTTPException) -> Response | HTTPException:
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         details["allowed_methods"] = sorted(exc.valid_methods)
     response = build_envelope(
-        status, HTTP_CODES.get(status, name), exc.description or exc.name, hint=HTTP_HINTS.get(status, ""),
+        status,
+        HTTP_CODES.get(status, name),
+        exc.description or exc.name,
+        hint=HTTP_HINTS.get(status, ""),
         details=details,
     )
     if "allowed_methods" in details:

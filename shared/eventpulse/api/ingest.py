@@ -61,7 +61,7 @@ def from_path() -> tuple[Response, int]:
     if not isinstance(dataset, str):
         raise BadRequest(
             f"no dataset for {relative!r}",
-            hint="pass \"dataset\", put the file in incoming/<dataset>/, or name it <dataset>__name.ext",
+            hint='pass "dataset", put the file in incoming/<dataset>/, or name it <dataset>__name.ext',
         )
     source = body.get("source") or "from_path"
     if not isinstance(source, str):

@@ -77,6 +77,10 @@ class RawLanding(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> bool:
+        """Remove an object; only the retention job, asked explicitly, ever calls this."""
+        ...
+
     def uri(self, key: str) -> str: ...
 
 

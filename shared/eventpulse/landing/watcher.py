@@ -89,9 +89,7 @@ def archive_file(settings: Settings, path: Path, dataset: str) -> Path:
     raise EventPulseError(f"archive folder {folder} has too many files named like {path.name!r}")
 
 
-def register_incoming(
-    services: Services, path: Path, *, dataset: str, source: str, actor: str
-) -> Handled:
+def register_incoming(services: Services, path: Path, *, dataset: str, source: str, actor: str) -> Handled:
     """Register one incoming file, then archive the original (the watcher and the endpoint share it)."""
     registration = register_path(services, path=path, dataset=dataset, source=source, actor=actor)
     archived = archive_file(services.settings, path, registration.ingestion["dataset"])

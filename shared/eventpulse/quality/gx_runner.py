@@ -24,7 +24,9 @@ INDEX_KEY = "_ep_index"
 """Stamped into each expectation's meta so results map back to the contract's expectations."""
 
 _batch_definition: Any = None
-_init_lock = threading.Lock()
+_init_lock = threading.RLock()
+"""Serialises every first import of GX: two threads importing it at once fail with
+'partially initialized module' (the warm-up thread and the gate can race)."""
 log = logging.getLogger(__name__)
 
 
@@ -123,7 +125,8 @@ def _skip_frame_fingerprints() -> None:
 
 
 def _build_suite(contract: Contract, indices: Sequence[int]) -> Any:
-    from great_expectations.core import ExpectationSuite
+    with _init_lock:
+        from great_expectations.core import ExpectationSuite
 
     configs = []
     for index in indices:

@@ -69,8 +69,9 @@ def parse_datetime_text(values: pa.Array) -> pa.Array:
         aware = pc.cast(zoned_text, pa.timestamp("us", tz="UTC")).view(pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         # A value has the right shape but is not a calendar date ("2024-02-30"): rare, so slow is fine.
-        return pa.array([_parse_one_datetime(v) for v in pc.if_else(ok, values, None).to_pylist()],
-                        pa.timestamp("us"))
+        return pa.array(
+            [_parse_one_datetime(v) for v in pc.if_else(ok, values, None).to_pylist()], pa.timestamp("us")
+        )
     return pc.if_else(zoned, aware, naive)
 
 
@@ -163,8 +164,9 @@ def convert_array(values: pa.Array, logical: LogicalType) -> pa.Array:
         return _float_to_integer(values)
     if logical == "integer" and pa.types.is_decimal(kind):
         return _float_to_integer(pc.cast(values, pa.float64()))
-    if logical in ("integer", "number") and (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                                             or pa.types.is_decimal(kind)):
+    if logical in ("integer", "number") and (
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    ):
         return pc.cast(values, target, safe=False)
     if logical == "datetime" and pa.types.is_timestamp(kind):
         return _timestamp_to_naive_utc(values)
