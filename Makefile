@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## List every target with its description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "EventPulse needs Python 3.11 or newer")'
@@ -37,7 +37,7 @@ test-unit: $(STAMP) ## Run only the fast unit tests
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + import bans) and mypy
-	$(BIN)/ruff check shared tests benchmarks
+	$(BIN)/ruff check shared tests functions jobs emulators benchmarks infra/bundle.py
 	$(BIN)/mypy
 
 .PHONY: watch
@@ -55,6 +55,34 @@ demo-data: $(STAMP) ## Write the generated demo files (every dataset, case and f
 .PHONY: bench
 bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
+
+.PHONY: worker
+worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
+	$(BIN)/eventpulse worker
+
+.PHONY: emulators-up
+emulators-up: $(STAMP) ## Start the GCS, Cloud Tasks and Firestore emulators in the background (127.0.0.1)
+	$(BIN)/python emulators/gcs.py start
+	$(BIN)/python emulators/cloud_tasks.py start
+	$(BIN)/python emulators/firestore.py start
+
+.PHONY: emulators-down
+emulators-down: $(STAMP) ## Stop the emulators started by `make emulators-up`
+	-$(BIN)/python emulators/firestore.py stop
+	-$(BIN)/python emulators/cloud_tasks.py stop
+	-$(BIN)/python emulators/gcs.py stop
+
+.PHONY: emulate
+emulate: $(STAMP) ## Run every cloud function on its own port, wired through the emulators (Ctrl-C stops all)
+	$(BIN)/python emulators/emulate.py
+
+.PHONY: bundle
+bundle: $(STAMP) ## Build one deployable source archive per function under build/bundles/
+	$(BIN)/python infra/bundle.py
+
+.PHONY: bench-cold-import
+bench-cold-import: $(STAMP) ## Benchmark: cold import time of each cloud function (benchmarks/out/)
+	$(BIN)/python benchmarks/bench_cold_import.py
 
 .PHONY: lock
 lock: ## Re-pin requirements.txt from requirements.in in a scratch virtualenv
