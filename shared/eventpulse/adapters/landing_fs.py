@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from eventpulse.errors import PayloadTooLarge
-from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key, iter_chunks
+from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key
+from eventpulse.landing.spool import spooled
 
 
 class FilesystemLanding:
@@ -28,26 +26,8 @@ class FilesystemLanding:
         max_bytes: int | None,
         source: str | None = None,  # a file has no metadata to keep it in; the ingestion row has it
     ) -> RawObject:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with open(tmp, "xb") as out:
-                for chunk in iter_chunks(stream):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise PayloadTooLarge(
-                            f"file {filename!r} is larger than the {max_bytes}-byte limit",
-                            hint="split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES",
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            return self._commit(tmp, dataset, filename, digest.hexdigest(), size)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with spooled(stream, self.tmp_dir, filename=filename, max_bytes=max_bytes) as spool:
+            return self._commit(spool.path, dataset, filename, spool.sha256, spool.size)
 
     def put_file(self, dataset: str, filename: str, path: Path) -> RawObject:
         with open(path, "rb") as src:

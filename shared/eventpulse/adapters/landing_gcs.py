@@ -11,7 +11,6 @@ percent-encoded (UTF-8): metadata travels as HTTP headers, which cannot carry ev
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import mimetypes
 import re
 import shutil
@@ -26,8 +25,9 @@ from urllib.parse import quote, unquote
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
-from eventpulse.errors import BadData, PayloadTooLarge, RetryableError
-from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key, extension_of, iter_chunks
+from eventpulse.errors import BadData, RetryableError
+from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key, extension_of
+from eventpulse.landing.spool import HashingWriter, spooled
 
 if TYPE_CHECKING:
     from eventpulse.settings import Settings
@@ -128,22 +128,8 @@ class GcsLanding:
         max_bytes: int | None,
         source: str | None = None,
     ) -> RawObject:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with open(tmp, "xb") as out:
-                for chunk in iter_chunks(stream):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise PayloadTooLarge(
-                            f"file {filename!r} is larger than the {max_bytes}-byte limit",
-                            hint="split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES",
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-            sha256 = digest.hexdigest()
+        with spooled(stream, self.tmp_dir, filename=filename, max_bytes=max_bytes) as spool:
+            sha256, size = spool.sha256, spool.size
             name = self.object_name(dataset, sha256, filename)
             metadata = {
                 "dataset": dataset,
@@ -151,9 +137,7 @@ class GcsLanding:
                 "sha256": sha256,
                 "filename": encode_metadata_filename(filename),
             }
-            created = self._upload_create_only(tmp, name, metadata, content_type_for(filename))
-        finally:
-            tmp.unlink(missing_ok=True)
+            created = self._upload_create_only(spool.path, name, metadata, content_type_for(filename))
         return RawObject(key=name, sha256=sha256, size_bytes=size, created=created, uri=self.uri(name))
 
     def put_file(self, dataset: str, filename: str, path: Path) -> RawObject:
@@ -238,7 +222,7 @@ class GcsLanding:
         return self._download(obj, _Sink(), max_bytes=max_bytes)
 
     def _download(self, obj: StoredObject, out: Any, *, max_bytes: int | None = None) -> tuple[str, int]:
-        writer = _HashingWriter(out, max_bytes, f"gs://{obj.bucket}/{obj.name}")
+        writer = HashingWriter(out, max_bytes, f"gs://{obj.bucket}/{obj.name}")
         blob = self.client.bucket(obj.bucket).blob(obj.name, generation=obj.generation)
         try:
             blob.download_to_file(writer)
@@ -345,22 +329,3 @@ def _stored(blob: storage.Blob) -> StoredObject:
 
 def _retryable(what: str, exc: Exception) -> RetryableError:
     return RetryableError(f"{what} failed: {exc}", hint="transient storage error; it is retried")
-
-
-class _HashingWriter:
-    """A write-only file object that hashes, counts and enforces a size limit on its way through."""
-
-    def __init__(self, out: Any, max_bytes: int | None, what: str):
-        self.out = out
-        self.max_bytes = max_bytes
-        self.what = what
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, chunk: bytes) -> int:
-        self.size += len(chunk)
-        if self.max_bytes is not None and self.size > self.max_bytes:
-            raise PayloadTooLarge(f"{self.what} is larger than the {self.max_bytes}-byte limit")
-        self.digest.update(chunk)
-        self.out.write(chunk)
-        return len(chunk)

@@ -1,0 +1,63 @@
+"""Spool an incoming stream to a local temp file while hashing it: the content key needs the hash
+before the bytes can be stored create-only, whatever the store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from eventpulse.errors import PayloadTooLarge
+from eventpulse.landing.port import iter_chunks
+
+LIMIT_HINT = "split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES"
+
+
+class HashingWriter:
+    """A write-only file object that hashes, counts and enforces a size limit on the way through."""
+
+    def __init__(self, out: Any, max_bytes: int | None, what: str):
+        self.out = out
+        self.max_bytes = max_bytes
+        self.what = what
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> int:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise PayloadTooLarge(
+                f"{self.what} is larger than the {self.max_bytes}-byte limit", hint=LIMIT_HINT
+            )
+        self.digest.update(chunk)
+        self.out.write(chunk)
+        return len(chunk)
+
+
+@dataclass(frozen=True)
+class Spooled:
+    path: Path
+    sha256: str
+    size: int
+
+
+@contextmanager
+def spooled(stream: BinaryIO, tmp_dir: Path, *, filename: str, max_bytes: int | None) -> Iterator[Spooled]:
+    """The stream's bytes in a synced temp file under ``tmp_dir`` (removed afterwards), with their hash."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+    try:
+        with open(tmp, "xb") as out:
+            writer = HashingWriter(out, max_bytes, f"file {filename!r}")
+            for chunk in iter_chunks(stream):
+                writer.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        yield Spooled(tmp, writer.digest.hexdigest(), writer.size)
+    finally:
+        tmp.unlink(missing_ok=True)
