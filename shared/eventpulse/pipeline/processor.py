@@ -203,25 +203,16 @@ def _finish_without_load(
     lineage = build_lineage(
         ctx.services, ctx.row, "FAIL", observed=observed, contract=contract, drift=drift, error=error
     )
-    with ctx.services.engine.begin() as conn:
-        moved = repo.transition(
-            conn,
-            ctx.id,
-            expected=[Status.PROCESSING],
-            target=status,
-            actor=ctx.worker,
-            holder=ctx.worker,
-            details={"reason": decision.reason},
-            error=error,
-            contract_version=contract.version,
-            schema_fingerprint=observed.fingerprint(),
-            finished_at=datetime.now(UTC) if status is Status.FAILED_DRIFT else None,
-        )
-        if moved is None:
-            return ProcessResult(ctx.id, None, processed=False)
-        repo.save_artifact(conn, ctx.id, "drift", drift)
-        repo.save_artifact(conn, ctx.id, "lineage", lineage)
-    return ProcessResult(ctx.id, status, processed=True)
+    return _finish(
+        ctx,
+        status,
+        details={"reason": decision.reason},
+        artifacts={"drift": drift, "lineage": lineage},
+        error=error,
+        contract_version=contract.version,
+        schema_fingerprint=observed.fingerprint(),
+        finished_at=datetime.now(UTC) if status is Status.FAILED_DRIFT else None,
+    )
 
 
 def _finish_quality_failure(
@@ -249,37 +240,40 @@ def _finish_quality_failure(
         error=error,
         rows_in=failed.rows_total,
     )
-    with ctx.services.engine.begin() as conn:
-        moved = repo.transition(
-            conn,
-            ctx.id,
-            expected=[Status.PROCESSING],
-            target=Status.FAILED_QUALITY,
-            actor=ctx.worker,
-            holder=ctx.worker,
-            details={"critical_failures": failed.report.critical_failures},
-            error=error,
-            contract_version=contract.version,
-            schema_fingerprint=observed.fingerprint(),
-            rows_total=failed.rows_total,
-            rows_loaded=0,
-            rows_processed=failed.rows_total,
-            finished_at=datetime.now(UTC),
-        )
-        if moved is None:
-            return ProcessResult(ctx.id, None, processed=False)
-        repo.save_artifact(conn, ctx.id, "quality", report)
-        repo.save_artifact(conn, ctx.id, "drift", drift)
-        repo.save_artifact(conn, ctx.id, "lineage", lineage)
-    return ProcessResult(ctx.id, Status.FAILED_QUALITY, processed=True)
+    return _finish(
+        ctx,
+        Status.FAILED_QUALITY,
+        details={"critical_failures": failed.report.critical_failures},
+        artifacts={"quality": report, "drift": drift, "lineage": lineage},
+        error=error,
+        contract_version=contract.version,
+        schema_fingerprint=observed.fingerprint(),
+        rows_total=failed.rows_total,
+        rows_loaded=0,
+        rows_processed=failed.rows_total,
+        finished_at=datetime.now(UTC),
+    )
 
 
 def _fail(ctx: _Context, status: Status, error: dict[str, Any], *, retry: bool = False) -> ProcessResult:
     """Record a failure with its lineage artifact."""
     lineage = build_lineage(ctx.services, ctx.row, "FAIL", error=error)
-    fields: dict[str, Any] = {"error": error}
-    if status is not Status.FAILED_EXCEPTION:
-        fields["finished_at"] = datetime.now(UTC)
+    finished = {} if status is Status.FAILED_EXCEPTION else {"finished_at": datetime.now(UTC)}
+    return _finish(
+        ctx, status, details=error, artifacts={"lineage": lineage}, retry=retry, error=error, **finished
+    )
+
+
+def _finish(
+    ctx: _Context,
+    status: Status,
+    *,
+    details: dict[str, Any],
+    artifacts: dict[str, Any],
+    retry: bool = False,
+    **fields: Any,
+) -> ProcessResult:
+    """Move PROCESSING to ``status`` while this worker holds the claim, with the artifacts, in one go."""
     with ctx.services.engine.begin() as conn:
         moved = repo.transition(
             conn,
@@ -288,10 +282,11 @@ def _fail(ctx: _Context, status: Status, error: dict[str, Any], *, retry: bool =
             target=status,
             actor=ctx.worker,
             holder=ctx.worker,
-            details=error,
+            details=details,
             **fields,
         )
         if moved is None:
             return ProcessResult(ctx.id, None, processed=False)
-        repo.save_artifact(conn, ctx.id, "lineage", lineage)
+        for kind, body in artifacts.items():
+            repo.save_artifact(conn, ctx.id, kind, body)
     return ProcessResult(ctx.id, status, processed=True, retry=retry)
