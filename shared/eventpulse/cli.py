@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn, cast
@@ -356,6 +356,18 @@ def show_ingestion(ingestion_id: str) -> None:
     click.echo(json.dumps(body, indent=2, default=to_json_value, ensure_ascii=False))
 
 
+def _act_on(ingestion_id: str, action: Callable[[Any, uuid.UUID], dict[str, Any]]) -> dict[str, Any]:
+    """Run one action on an ingestion with in-process services; errors exit with their message."""
+    key = _parse_id(ingestion_id)
+    services = _services(load_settings())
+    try:
+        return action(services, key)
+    except EventPulseError as exc:
+        fail_with(exc)
+    finally:
+        services.close()
+
+
 @main.command()
 @click.argument("ingestion_id")
 @click.option("--wait", is_flag=True, help="Accepted for symmetry: in-process replays always finish first.")
@@ -363,14 +375,10 @@ def replay(ingestion_id: str, wait: bool) -> None:
     """Process the raw bytes of an ingestion again, as a new ingestion."""
     from eventpulse.landing.register import replay as replay_ingestion
 
-    key = _parse_id(ingestion_id)
-    services = _services(load_settings())
-    try:
-        row = _fetch(services, replay_ingestion(services, key, actor="cli")["id"])
-    except EventPulseError as exc:
-        fail_with(exc)
-    finally:
-        services.close()
+    row = _act_on(
+        ingestion_id,
+        lambda services, key: _fetch(services, replay_ingestion(services, key, actor="cli")["id"]),
+    )
     echo_ingestion(row)
     sys.exit(exit_code_for(row["status"]))
 
@@ -382,14 +390,7 @@ def approve(ingestion_id: str, note: str | None) -> None:
     """Accept the new schema of a QUARANTINED ingestion and process it again; exit 0 when LOADED."""
     from eventpulse.pipeline.review import approve_schema
 
-    key = _parse_id(ingestion_id)
-    services = _services(load_settings())
-    try:
-        row = approve_schema(services, key, actor="cli", note=note)
-    except EventPulseError as exc:
-        fail_with(exc)
-    finally:
-        services.close()
+    row = _act_on(ingestion_id, lambda services, key: approve_schema(services, key, actor="cli", note=note))
     echo_ingestion(row)
     sys.exit(exit_code_for(row["status"]))
 
@@ -401,14 +402,7 @@ def reject(ingestion_id: str, note: str | None) -> None:
     """Refuse the new schema of a QUARANTINED ingestion: it ends REJECTED; exit 0 when done."""
     from eventpulse.pipeline.review import reject_schema
 
-    key = _parse_id(ingestion_id)
-    services = _services(load_settings())
-    try:
-        row = reject_schema(services, key, actor="cli", note=note)
-    except EventPulseError as exc:
-        fail_with(exc)
-    finally:
-        services.close()
+    row = _act_on(ingestion_id, lambda services, key: reject_schema(services, key, actor="cli", note=note))
     click.echo(f"ingestion {row['id']}")
     click.echo(f"status: {row['status']}")
 
