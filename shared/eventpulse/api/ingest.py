@@ -15,7 +15,8 @@ from eventpulse.api.params import parse_uuid
 from eventpulse.api.present import present_ingestion
 from eventpulse.bootstrap import Services
 from eventpulse.errors import BadRequest, NotFound, PayloadTooLarge
-from eventpulse.landing.register import Registration, build_read_options, register_stream, replay
+from eventpulse.landing.intake import build_read_options
+from eventpulse.landing.register import Registration, register_stream, replay
 from eventpulse.landing.watcher import dataset_for, register_incoming
 
 bp = Blueprint("ingest", __name__, url_prefix="/api")

@@ -12,7 +12,7 @@ from eventpulse.api.params import page_args, page_body, parse_uuid, statuses_arg
 from eventpulse.api.present import present_ingestion, present_ingestion_detail
 from eventpulse.contracts.loader import list_contracts
 from eventpulse.errors import NotFound
-from eventpulse.landing.register import ensure_dataset_name
+from eventpulse.schema.naming import ensure_dataset_name
 
 bp = Blueprint("read", __name__, url_prefix="/api")
 

@@ -26,14 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from eventpulse.adapters import repository as repo
-from eventpulse.errors import BadRequest, EventPulseError, NotFound, TerminalError
-from eventpulse.landing.register import (
-    Registration,
-    clean_filename,
-    enqueue,
-    ensure_allowed_extension,
-    ensure_contract_exists,
-)
+from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
+from eventpulse.errors import EventPulseError, NotFound, TerminalError
+from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_contract_exists
+from eventpulse.landing.register import Registration, enqueue
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
@@ -41,9 +37,6 @@ if TYPE_CHECKING:
     from eventpulse.bootstrap import Services
 
 log = logging.getLogger(__name__)
-
-UPLOADS_PREFIX = "uploads/"
-"""Object-name prefix of signed-URL uploads without a declared sha256 (staging, outside raw)."""
 
 FINALIZE_ACTOR = "gcs_finalize"
 FinalizeStatus = Literal["registered", "duplicate", "ignored", "rejected"]
@@ -68,17 +61,6 @@ class ObjectRejected(TerminalError):
 
     code = "object_rejected"
     http_status = 422
-
-
-def require_gcs_landing(services: Services) -> GcsLanding:
-    from eventpulse.adapters.landing_gcs import GcsLanding
-
-    if not isinstance(services.landing, GcsLanding):
-        raise BadRequest(
-            "this deployment lands raw files on the filesystem, not in a GCS bucket",
-            hint="set EVENTPULSE_LANDING=gcs and EVENTPULSE_GCS_BUCKET to use signed URLs and GCS events",
-        )
-    return services.landing
 
 
 def handle_finalize(

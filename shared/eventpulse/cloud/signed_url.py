@@ -21,10 +21,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.cloud.finalize import UPLOADS_PREFIX, require_gcs_landing
+from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import BadRequest
+from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_contract_exists
 from eventpulse.landing.port import extension_of
-from eventpulse.landing.register import clean_filename, ensure_allowed_extension, ensure_contract_exists
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:

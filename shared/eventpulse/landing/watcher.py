@@ -24,7 +24,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from eventpulse.errors import BadRequest, EventPulseError
-from eventpulse.landing.register import Registration, ensure_dataset_name, register_path
+from eventpulse.landing.register import Registration, register_path
+from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
     from eventpulse.bootstrap import Services

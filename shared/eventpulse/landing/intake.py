@@ -1,0 +1,70 @@
+"""What every way in checks before bytes are accepted: dataset, file name, extension, contract.
+
+No database here: the signed-URL function validates an upload intent with these alone.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import unicodedata
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
+from eventpulse.landing.port import extension_of
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import Services
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_filename(filename: str | None) -> str:
+    """The display name of a client file: its last path segment, without control characters."""
+    base = PurePosixPath((filename or "").replace("\\", "/")).name
+    base = unicodedata.normalize("NFC", _CONTROL.sub("", base)).strip()
+    if not base or base in (".", ".."):
+        raise BadRequest("filename is missing", hint="pass the original file name, e.g. ?filename=sales.csv")
+    if len(base) > 255:  # shorten the stem, never the extension that decides the format
+        stem, ext = os.path.splitext(base)
+        base = stem[: 255 - len(ext)] + ext
+    return base
+
+
+def build_read_options(*, sheet: str | None = None, encoding: str | None = None) -> dict[str, Any]:
+    """Per-ingestion read options a client may set: the XLSX sheet and the declared text encoding."""
+    options: dict[str, Any] = {}
+    if sheet:
+        options["sheet"] = sheet
+    if encoding:
+        try:
+            options["encoding"] = codecs.lookup(encoding).name
+        except LookupError:
+            raise BadRequest(
+                f"encoding {encoding!r} is not known",
+                hint="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
+            ) from None
+    return options
+
+
+def ensure_allowed_extension(services: Services, filename: str) -> str:
+    ext = extension_of(filename)
+    allowed = services.settings.allowed_extensions
+    if ext not in allowed:
+        raise UnsupportedMediaType(
+            f"file {filename!r} has extension {ext or '(none)'!r}, which is not accepted",
+            hint=f"accepted extensions: {', '.join(allowed)}",
+        )
+    return ext
+
+
+def ensure_contract_exists(services: Services, dataset: str) -> None:
+    path = services.settings.contracts_dir / f"{dataset}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in services.settings.contracts_dir.glob("*.json"))
+        raise NotFound(
+            f"dataset {dataset!r} has no contract",
+            hint=f"add contracts/{dataset}.json; datasets with a contract: {', '.join(known) or 'none'}",
+        )
