@@ -28,21 +28,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-HOST = "127.0.0.1"
+if __package__ in (None, ""):  # run as a script (also by the emulator's interpreter): find `emulators`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from emulators import _process  # noqa: E402
+from emulators._process import HOST, EmulatorError, free_port  # noqa: E402  (public here too)
+
 DEFAULT_PORT = 9022
 DEFAULT_QUEUE = "projects/eventpulse-local/locations/us-central1/queues/eventpulse-ingest"
 DEFAULT_MAX_RETRIES = 9
@@ -53,7 +54,10 @@ TOMBSTONE_SECONDS = 3600.0
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = Path(__file__).resolve().with_name("requirements-tasks.txt")
 VENV_DIR = ROOT / ".emulators" / "tasks-venv"
-STATE_DIR = ROOT / "data" / "emulators"
+LAUNCHER = _process.Launcher(
+    "cloud_tasks", "Cloud Tasks emulator", owns=lambda cmd: b"cloud_tasks.py" in cmd and b"_serve" in cmd
+)
+"""``start|stop|status``: a detached emulator whose pid and port live in data/emulators/cloud_tasks.json."""
 VENV_HINT = (
     f"create it by hand: `{sys.executable} -m venv {VENV_DIR} && "
     f"{VENV_DIR}/bin/pip install -r {REQUIREMENTS}` (needs PyPI); never install gcloud-tasks-emulator "
@@ -61,18 +65,8 @@ VENV_HINT = (
 )
 
 
-class EmulatorError(RuntimeError):
-    """The emulator could not be installed, started or reached; the message says how to fix it."""
-
-
 def queue_path(project: str, location: str, queue: str) -> str:
     return f"projects/{project}/locations/{location}/queues/{queue}"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the emulator's virtualenv -------------------------------------------------------------------
@@ -129,34 +123,7 @@ def build_command(
     return command
 
 
-def is_ready(port: int, timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections on 127.0.0.1:port."""
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until_ready(
-    port: int, *, process: subprocess.Popen[bytes], log_path: Path, deadline_s: float = 30.0
-) -> None:
-    """Poll the port until it answers, the process dies, or the deadline passes."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise EmulatorError(
-                f"the Cloud Tasks emulator exited with code {process.returncode} before listening on "
-                f"{HOST}:{port}: {_tail(log_path)}. Is the port taken? Pick another with --port, or run "
-                "`python emulators/cloud_tasks.py stop`."
-            )
-        if is_ready(port):
-            return
-        time.sleep(0.05)
-    raise EmulatorError(
-        f"the Cloud Tasks emulator did not listen on {HOST}:{port} within {deadline_s:.0f} s: "
-        + _tail(log_path)
-    )
+is_ready = _process.port_open
 
 
 def _child_env() -> dict[str, str]:
@@ -166,17 +133,10 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _tail(log_path: Path | None) -> str:
-    if log_path is None:
-        return "no log"
-    try:
-        return log_path.read_text(errors="replace")[-800:].strip() or "no output"
-    except OSError:
-        return f"see {log_path}"
-
-
-class CloudTasksEmulator:
+class CloudTasksEmulator(_process.ChildEmulator):
     """The emulator on 127.0.0.1 with the given queues created; a context manager for tests."""
+
+    launcher = LAUNCHER
 
     def __init__(
         self,
@@ -186,29 +146,24 @@ class CloudTasksEmulator:
         max_retries: int = DEFAULT_MAX_RETRIES,
         tombstone_seconds: float = TOMBSTONE_SECONDS,
     ):
+        super().__init__()
         self.port = port or free_port()
         self.queues = tuple(queues)
         self.max_retries = max_retries
         self.tombstone_seconds = tombstone_seconds
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
 
     @property
     def endpoint(self) -> str:
         """``host:port`` for EVENTPULSE_TASKS_ENDPOINT (gRPC, no scheme)."""
         return f"{HOST}:{self.port}"
 
-    @property
-    def log_path(self) -> Path | None:
-        return Path(self._log.name) if self._log is not None else None
-
     def log_text(self) -> str:
+        """The emulator's output so far (its log is a temporary file, gone after ``stop``)."""
         path = self.log_path
         return path.read_text(errors="replace") if path is not None and path.exists() else ""
 
     def start(self, *, deadline_s: float = 30.0) -> str:
         python = ensure_venv()
-        self._log = tempfile.NamedTemporaryFile(prefix="cloud-tasks-", suffix=".log")  # noqa: SIM115
         command = build_command(
             python,
             self.port,
@@ -216,128 +171,36 @@ class CloudTasksEmulator:
             max_retries=self.max_retries,
             tombstone_seconds=self.tombstone_seconds,
         )
-        self._process = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_child_env()
+        self._launch(
+            command,
+            ready=lambda: is_ready(self.port),
+            where=self.endpoint,
+            deadline_s=deadline_s,
+            env=_child_env(),
         )
-        try:
-            wait_until_ready(
-                self.port, process=self._process, log_path=Path(self._log.name), deadline_s=deadline_s
-            )
-        except BaseException:
-            self.stop()
-            raise
         return self.endpoint
 
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
-    def __enter__(self) -> CloudTasksEmulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-# --- the CLI: a detached emulator whose pid and port live in data/emulators/cloud_tasks.json -------
-
-
-def _state_file() -> Path:
-    return STATE_DIR / "cloud_tasks.json"
-
-
-def _read_state() -> dict[str, Any] | None:
-    try:
-        return dict(json.loads(_state_file().read_text()))
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _is_our_process(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True  # no /proc (macOS): trust the pid file
-    return b"cloud_tasks.py" in cmdline and b"_serve" in cmdline
+# --- the CLI (LAUNCHER) ----------------------------------------------------------------------------
 
 
 def cli_start(port: int, queues: Sequence[str], max_retries: int) -> int:
-    state = _read_state()
-    if state and _is_our_process(int(state["pid"])):
-        print(f"Cloud Tasks emulator already running: {state['endpoint']} (pid {state['pid']})")
-        return 0
-    python = ensure_venv()
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = STATE_DIR / "cloud_tasks.log"
-    command = build_command(
-        python, port, queues, max_retries=max_retries, tombstone_seconds=TOMBSTONE_SECONDS
-    )
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=_child_env(),
-            start_new_session=True,  # survives this command; `stop` ends it by its pid
-        )
-    try:
-        wait_until_ready(port, process=process, log_path=log_path)
-    except EmulatorError as exc:
-        process.terminate()
-        print(f"error: {exc} (log: {log_path})", file=sys.stderr)
-        return 1
     endpoint = f"{HOST}:{port}"
-    _state_file().write_text(json.dumps({"pid": process.pid, "endpoint": endpoint, "queues": list(queues)}))
-    print(f"Cloud Tasks emulator on {endpoint} (gRPC, pid {process.pid}), log {log_path}")
-    for queue in queues:
-        print(f"  queue {queue}")
-    print(f"  export EVENTPULSE_QUEUE=cloud_tasks EVENTPULSE_TASKS_ENDPOINT={endpoint}")
-    return 0
+    return LAUNCHER.start(
+        lambda: build_command(
+            ensure_venv(), port, queues, max_retries=max_retries, tombstone_seconds=TOMBSTONE_SECONDS
+        ),
+        address=endpoint,
+        ready=lambda: is_ready(port),
+        deadline_s=30.0,
+        details=[f"queue {queue}" for queue in queues],
+        exports=f"EVENTPULSE_QUEUE=cloud_tasks EVENTPULSE_TASKS_ENDPOINT={endpoint}",
+        env=_child_env(),
+    )
 
 
-def cli_stop() -> int:
-    state = _read_state()
-    if not state:
-        print("Cloud Tasks emulator is not running (no state file)")
-        return 0
-    pid = int(state["pid"])
-    if _is_our_process(pid):
-        os.kill(pid, signal.SIGTERM)
-        print(f"stopped Cloud Tasks emulator (pid {pid})")
-    else:
-        print(f"Cloud Tasks emulator (pid {pid}) was not running")
-    _state_file().unlink(missing_ok=True)
-    return 0
-
-
-def cli_status() -> int:
-    state = _read_state()
-    if state and _is_our_process(int(state["pid"])):
-        port = int(str(state["endpoint"]).rsplit(":", 1)[1])
-        if is_ready(port):
-            print(f"Cloud Tasks emulator running: {state['endpoint']} (pid {state['pid']})")
-            for queue in state.get("queues", []):
-                print(f"  queue {queue}")
-            return 0
-    print("Cloud Tasks emulator is not running")
-    return 3
+def _answers(state: dict[str, Any]) -> bool:
+    return is_ready(int(str(state["endpoint"]).rsplit(":", 1)[1]))
 
 
 # --- _serve: runs inside .emulators/tasks-venv ----------------------------------------------------
@@ -431,9 +294,7 @@ def serve(port: int, queues: Sequence[str], max_retries: int, tombstone_seconds:
     os._exit(0)  # the per-queue dispatch threads may be blocked in an HTTP call
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Start, stop or query the local Cloud Tasks emulator.")
-    parser.add_argument("command", choices=["start", "stop", "status", "_serve"])
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument(
         "--queue",
@@ -447,20 +308,22 @@ def main(argv: list[str] | None = None) -> int:
         help="retries of a failed task after its first attempt, on every queue (-1: forever)",
     )
     parser.add_argument("--tombstone-seconds", type=float, default=TOMBSTONE_SECONDS, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    queues = args.queue or [DEFAULT_QUEUE]
-    try:
-        if args.command == "_serve":
-            logging_setup()
-            return serve(args.port, queues, args.max_retries, args.tombstone_seconds)
-        if args.command == "start":
-            return cli_start(args.port, queues, args.max_retries)
-        if args.command == "stop":
-            return cli_stop()
-        return cli_status()
-    except EmulatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging_setup()
+    return serve(args.port, args.queue or [DEFAULT_QUEUE], args.max_retries, args.tombstone_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _process.run_cli(
+        argv,
+        LAUNCHER,
+        options=_options,
+        start=lambda args: cli_start(args.port, args.queue or [DEFAULT_QUEUE], args.max_retries),
+        answers=_answers,
+        hidden={"_serve": _serve},
+    )
 
 
 def logging_setup() -> None:

