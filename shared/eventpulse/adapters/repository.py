@@ -7,7 +7,7 @@ state change and the audit event recording it commit together. State changes are
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -161,6 +161,37 @@ def list_ingestions(
     return [_row(r) for r in rows], int(total)
 
 
+def _set_and_audit(
+    conn: Connection,
+    ingestion_id: uuid.UUID,
+    conditions: list[Any],
+    values: Mapping[str, Any],
+    *,
+    actor: str,
+    details: Mapping[str, Any] | Callable[[Row], Mapping[str, Any]],
+) -> Row | None:
+    """One conditional UPDATE of an ingestion and, when it matched, its audit event; None otherwise."""
+    row = conn.execute(
+        update(ingestions)
+        .where(ingestions.c.id == ingestion_id, *conditions)
+        .values(updated_at=func.now(), **values)
+        .returning(*ingestions.c)
+    ).first()
+    if row is None:
+        return None
+    out = _row(row)
+    record_audit(
+        conn,
+        actor=actor,
+        action="ingestion.transition",
+        entity_type="ingestion",
+        entity_id=str(ingestion_id),
+        dataset=out["dataset"],
+        details=details(out) if callable(details) else details,
+    )
+    return out
+
+
 def transition(
     conn: Connection,
     ingestion_id: uuid.UUID,
@@ -177,60 +208,38 @@ def transition(
     expected_values = [s.value for s in expected if target in TRANSITIONS.get(s, frozenset())]
     if not expected_values:
         raise ValueError(f"no state in {list(expected)} may move to {target}")
-    values: dict[str, Any] = {"status": target.value, "updated_at": func.now(), **fields}
-    conditions = [ingestions.c.id == ingestion_id, ingestions.c.status.in_(expected_values)]
+    conditions: list[Any] = [ingestions.c.status.in_(expected_values)]
     if holder is not None:
         conditions.append(ingestions.c.claimed_by == holder)
-    row = conn.execute(
-        update(ingestions).where(*conditions).values(**values).returning(*ingestions.c)
-    ).first()
-    if row is None:
-        return None
-    out = _row(row)
-    record_audit(
+    return _set_and_audit(
         conn,
+        ingestion_id,
+        conditions,
+        {"status": target.value, **fields},
         actor=actor,
-        action="ingestion.transition",
-        entity_type="ingestion",
-        entity_id=str(ingestion_id),
-        dataset=out["dataset"],
         details={"to": target.value, "from": expected_values, **dict(details or {})},
     )
-    return out
 
 
 def claim(conn: Connection, ingestion_id: uuid.UUID, *, worker: str) -> Row | None:
     """Claim a RECEIVED or FAILED_EXCEPTION ingestion for processing; counts the attempt."""
-    row = conn.execute(
-        update(ingestions)
-        .where(
-            ingestions.c.id == ingestion_id,
+    return _set_and_audit(
+        conn,
+        ingestion_id,
+        [
             ingestions.c.status.in_([s.value for s in CLAIMABLE]),
             ingestions.c.attempts < ingestions.c.max_attempts,
-        )
-        .values(
-            status=Status.PROCESSING.value,
-            attempts=ingestions.c.attempts + 1,
-            claimed_by=worker,
-            heartbeat_at=func.now(),
-            updated_at=func.now(),
-            error=None,
-        )
-        .returning(*ingestions.c)
-    ).first()
-    if row is None:
-        return None
-    out = _row(row)
-    record_audit(
-        conn,
+        ],
+        {
+            "status": Status.PROCESSING.value,
+            "attempts": ingestions.c.attempts + 1,
+            "claimed_by": worker,
+            "heartbeat_at": func.now(),
+            "error": None,
+        },
         actor=worker,
-        action="ingestion.transition",
-        entity_type="ingestion",
-        entity_id=str(ingestion_id),
-        dataset=out["dataset"],
-        details={"to": Status.PROCESSING.value, "attempt": out["attempts"]},
+        details=lambda row: {"to": Status.PROCESSING.value, "attempt": row["attempts"]},
     )
-    return out
 
 
 def heartbeat(conn: Connection, ingestion_id: uuid.UUID, *, worker: str, rows_processed: int = 0) -> bool:
@@ -297,38 +306,25 @@ def release_stale_claim(
     conn: Connection, ingestion_id: uuid.UUID, *, older_than_seconds: float, actor: str
 ) -> Row | None:
     """PROCESSING with a heartbeat older than the threshold -> FAILED_EXCEPTION (compare-and-set)."""
-    row = conn.execute(
-        update(ingestions)
-        .where(
-            ingestions.c.id == ingestion_id,
+    return _set_and_audit(
+        conn,
+        ingestion_id,
+        [
             ingestions.c.status == Status.PROCESSING.value,
             ingestions.c.heartbeat_at < _seconds_ago(older_than_seconds),
-        )
-        .values(
-            status=Status.FAILED_EXCEPTION.value,
-            claimed_by=None,
-            updated_at=func.now(),
-            error={
+        ],
+        {
+            "status": Status.FAILED_EXCEPTION.value,
+            "claimed_by": None,
+            "error": {
                 "code": "worker_lost",
                 "message": f"no heartbeat for over {older_than_seconds:g} s; the worker is presumed dead",
                 "hint": "it is queued again automatically",
             },
-        )
-        .returning(*ingestions.c)
-    ).first()
-    if row is None:
-        return None
-    out = _row(row)
-    record_audit(
-        conn,
+        },
         actor=actor,
-        action="ingestion.transition",
-        entity_type="ingestion",
-        entity_id=str(ingestion_id),
-        dataset=out["dataset"],
         details={"to": Status.FAILED_EXCEPTION.value, "from": [Status.PROCESSING.value], "reason": "stale"},
     )
-    return out
 
 
 def _seconds_ago(seconds: float) -> Any:
