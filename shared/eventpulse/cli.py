@@ -299,10 +299,16 @@ def poll_until_final(settings: Settings, server: str, ingestion_id: str, *, time
     url = f"{server.rstrip('/')}/api/ingestions/{urllib.parse.quote(ingestion_id)}"
     deadline = time.monotonic() + timeout
     delay = 0.2
+    shown: tuple[Any, Any] | None = None
     while True:
         row = _request(settings, url)
         if row["status"] in FINAL_FOR_CLI:
             return row
+        progress = (row["status"], row.get("rows_processed"))
+        if progress != shown:  # the worker's heartbeat reports rows processed so far
+            rows = f": {progress[1]:,} rows processed" if progress[1] else ""
+            click.echo(f"{ingestion_id} {progress[0]}{rows}", err=True)
+            shown = progress
         if time.monotonic() >= deadline:
             click.echo(f"error: {ingestion_id} is still {row['status']} after {timeout:g}s", err=True)
             sys.exit(EXIT_FAILED)

@@ -82,3 +82,39 @@ def test_local_serve_token_is_created_once_with_mode_0600(settings) -> None:
     assert first.api_token_sha256 == second.api_token_sha256 and len(first.api_token_sha256) == 1
     cloud = settings.with_overrides(mode="cloud", api_token_sha256=())
     assert ensure_local_api_token(cloud).api_token_sha256 == ()
+
+
+@pytest.fixture
+def server_url(services):  # type: ignore[no-untyped-def]
+    """The real API on 127.0.0.1 over the session database (werkzeug, the server under Flask)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from eventpulse.api.app import create_app
+
+    server = make_server("127.0.0.1", 0, create_app(services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_ingest_to_a_server_uploads_waits_and_exits_by_the_final_status(env, server_url, tmp_path) -> None:
+    from tests.conftest import TEST_TOKEN
+
+    remote = {**env, "EVENTPULSE_API_TOKEN": TEST_TOKEN}
+    good = ["ingest", str(edge_csv(tmp_path, rows=7)), "--dataset", "edge_telemetry", "--server", server_url]
+    result = CliRunner().invoke(main, [*good, "--wait"], env=remote)
+    assert result.exit_code == 0, result.output
+    assert "status: LOADED" in result.output and "rows loaded: 7" in result.output
+
+    bad = edge_csv(tmp_path / "bad", case="duplicate_pk")
+    args = ["ingest", str(bad), "--dataset", "edge_telemetry", "--server", server_url, "--wait"]
+    failed = CliRunner().invoke(main, args, env=remote)
+    assert failed.exit_code == 1, failed.output
+    assert "FAILED_QUALITY" in failed.output
+
+    wrong = CliRunner().invoke(main, [*good, "--wait"], env={**env, "EVENTPULSE_API_TOKEN": "wrong"})
+    assert wrong.exit_code == 2, wrong.output
