@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,38 @@ class RecordingQueue:
 
     def enqueue(self, ingestion_id: uuid.UUID) -> None:
         self.ids.append(ingestion_id)
+
+
+def wait_for_query(services: Any, app_name: str, pattern: str, child: Any, log: Path) -> int:
+    """Poll pg_stat_activity until a backend of ``child`` runs a query matching ``pattern``; its pid."""
+    import pytest
+
+    sql = text(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE application_name = :app AND state = 'active' AND query ~* :pattern"
+    )
+    end = time.monotonic() + 120
+    with services.engine.connect() as conn:
+        while True:
+            pid = conn.execute(sql, {"app": app_name, "pattern": pattern}).scalar()
+            conn.rollback()  # a fresh snapshot of pg_stat_activity on every poll
+            if pid is not None:
+                return int(pid)
+            if child.poll() is not None:
+                pytest.fail(
+                    f"the worker exited ({child.returncode}) before running {pattern!r}:\n"
+                    + log.read_text(errors="replace")[-3000:]
+                )
+            assert time.monotonic() < end, f"the worker never ran {pattern!r}"
+            time.sleep(0.002)
+
+
+def wait_for_backends_gone(services: Any, app_name: str) -> None:
+    """A killed client's backend finishes its statement, then aborts: wait for it to leave."""
+    sql = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app")
+    end = time.monotonic() + 120
+    with services.engine.connect() as conn:
+        while conn.execute(sql, {"app": app_name}).scalar_one():
+            conn.rollback()
+            assert time.monotonic() < end, "the killed worker's backends never went away"
+            time.sleep(0.05)

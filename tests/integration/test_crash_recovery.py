@@ -29,7 +29,7 @@ from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.processor import ProcessResult, process_ingestion
 from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
 from eventpulse.pipeline.states import Status
-from tests.helpers import RecordingQueue, curated_count, ingest
+from tests.helpers import RecordingQueue, curated_count, ingest, wait_for_backends_gone, wait_for_query
 from tests.integration.api_support import edge_csv
 
 HELPER = Path(__file__).with_name("crash_pipeline_helper.py")
@@ -107,39 +107,6 @@ def _start_worker(services: Any, ingestion_id: uuid.UUID, app_name: str, log_dir
         )
 
 
-def _wait_for_query(services: Any, app_name: str, pattern: str, child: subprocess.Popen, log: Path) -> int:
-    """Poll pg_stat_activity until a backend of the child is running a query matching ``pattern``."""
-    sql = text(
-        "SELECT pid FROM pg_stat_activity "
-        "WHERE application_name = :app AND state = 'active' AND query ~* :pattern"
-    )
-    end = time.monotonic() + 120
-    with services.engine.connect() as conn:
-        while True:
-            pid = conn.execute(sql, {"app": app_name, "pattern": pattern}).scalar()
-            conn.rollback()  # a fresh snapshot of pg_stat_activity on every poll
-            if pid is not None:
-                return int(pid)
-            if child.poll() is not None:
-                pytest.fail(
-                    f"the worker exited ({child.returncode}) before running {pattern!r}:\n"
-                    + log.read_text(errors="replace")[-3000:]
-                )
-            assert time.monotonic() < end, f"the worker never ran {pattern!r}"
-            time.sleep(0.002)
-
-
-def _wait_for_backends_gone(services: Any, app_name: str) -> None:
-    """A killed client's backend finishes its statement, then aborts: wait for it to leave."""
-    sql = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app")
-    end = time.monotonic() + 120
-    with services.engine.connect() as conn:
-        while conn.execute(sql, {"app": app_name}).scalar_one():
-            conn.rollback()
-            assert time.monotonic() < end, "the killed worker's backends never went away"
-            time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", sorted(PHASES))
 def test_worker_killed_mid_load_leaves_no_rows_and_the_reclaimed_retry_loads_each_row_once(
@@ -156,14 +123,14 @@ def test_worker_killed_mid_load_leaves_no_rows_and_the_reclaimed_retry_loads_eac
     app_name = f"eventpulse-crash-{uuid.uuid4().hex[:12]}"
     child = _start_worker(services, ingestion_id, app_name, tmp_path)
     try:
-        _wait_for_query(services, app_name, PHASES[phase], child, tmp_path / "worker.out")
+        wait_for_query(services, app_name, PHASES[phase], child, tmp_path / "worker.out")
         os.kill(child.pid, signal.SIGKILL)
         assert child.wait(timeout=30) == -signal.SIGKILL
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    _wait_for_backends_gone(services, app_name)
+    wait_for_backends_gone(services, app_name)
 
     # Nothing of the killed load is visible; the earlier load is intact; the claim is still held.
     assert curated_count(services, "parcels", ingestion_id=ingestion_id) == 0

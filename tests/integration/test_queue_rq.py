@@ -29,7 +29,7 @@ from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.reclaim import reclaim_stale
 from eventpulse.pipeline.states import Status
-from tests.helpers import curated_count
+from tests.helpers import curated_count, wait_for_backends_gone, wait_for_query
 from tests.integration.api_support import edge_csv
 
 REDIS_URL = os.environ.get("EVENTPULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -194,34 +194,6 @@ def test_a_second_enqueue_of_a_waiting_ingestion_makes_no_second_job(
     assert curated_count(services, "edge_telemetry", ingestion_id=ingestion_id) == 20
 
 
-def _wait_for_query(services: Any, app_name: str, child: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll pg_stat_activity until the worker's connection runs the curated load."""
-    sql = text(
-        "SELECT pid FROM pg_stat_activity "
-        "WHERE application_name = :app AND state = 'active' AND query ~* :pattern"
-    )
-    end = time.monotonic() + 120
-    with services.engine.connect() as conn:
-        while conn.execute(sql, {"app": app_name, "pattern": LOADING}).scalar() is None:
-            conn.rollback()  # a fresh snapshot of pg_stat_activity on every poll
-            if child.poll() is not None:
-                pytest.fail(
-                    f"the worker exited ({child.returncode}) before loading:\n{log.read_text()[-3000:]}"
-                )
-            assert time.monotonic() < end, "the worker never started loading"
-            time.sleep(0.005)
-
-
-def _wait_for_backends_gone(services: Any, app_name: str) -> None:
-    sql = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app")
-    end = time.monotonic() + 120
-    with services.engine.connect() as conn:
-        while conn.execute(sql, {"app": app_name}).scalar_one():
-            conn.rollback()
-            assert time.monotonic() < end, "the killed worker's backends never went away"
-            time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_job_is_reclaimed_and_a_new_worker_loads_the_file_once(
     services: Any, rq_harness: RqHarness, tmp_path: Path
@@ -232,14 +204,14 @@ def test_a_worker_killed_mid_job_is_reclaimed_and_a_new_worker_loads_the_file_on
 
     child, log = rq_harness.start_worker(app_name)
     try:
-        _wait_for_query(services, app_name, child, log)
+        wait_for_query(services, app_name, LOADING, child, log)
         os.killpg(child.pid, signal.SIGKILL)  # the worker and anything it started, with no warning
         assert child.wait(timeout=30) == -signal.SIGKILL
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait()
-    _wait_for_backends_gone(services, app_name)
+    wait_for_backends_gone(services, app_name)
 
     crashed = _row(services, ingestion_id)
     assert (crashed["status"], crashed["attempts"]) == (Status.PROCESSING, 1)
