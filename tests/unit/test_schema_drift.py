@@ -1,7 +1,7 @@
 import pytest
 
 from eventpulse.errors import ContractError
-from eventpulse.schema.drift import DriftPolicy, decide_drift, merge_for_history
+from eventpulse.schema.drift import DriftPolicy, decide_drift
 from eventpulse.schema.model import Column, TableSchema
 
 
@@ -135,9 +135,3 @@ def test_policy_from_meta_validates_keys_and_modes():
 def test_decision_serialises():
     d = decide_drift(KNOWN, schema(("id", "string", False)), DriftPolicy()).to_dict()
     assert d["outcome"] == "reject" and d["changes"][0]["kind"] == "column_removed"
-
-
-def test_merge_for_history_widens():
-    first, second = schema(("a", "integer", False)), schema(("a", "number", False), ("b", "date", True))
-    merged = merge_for_history([first, second])
-    assert merged == schema(("a", "number", False), ("b", "date", True))

@@ -24,7 +24,7 @@ from eventpulse.adapters.tables import (
     ingestions,
     source_objects,
 )
-from eventpulse.pipeline.states import CLAIMABLE, TRANSITIONS, Status
+from eventpulse.pipeline.states import CLAIMABLE, Status, is_allowed
 from eventpulse.schema.model import TableSchema
 
 Row = dict[str, Any]
@@ -205,7 +205,7 @@ def transition(
 ) -> Row | None:
     """Compare-and-set: move to ``target`` only from one of ``expected`` (and, with ``holder``, only
     while that worker holds the claim); None when it lost the race."""
-    expected_values = [s.value for s in expected if target in TRANSITIONS.get(s, frozenset())]
+    expected_values = [s.value for s in expected if is_allowed(s, target)]
     if not expected_values:
         raise ValueError(f"no state in {list(expected)} may move to {target}")
     conditions: list[Any] = [ingestions.c.status.in_(expected_values)]

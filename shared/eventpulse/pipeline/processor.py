@@ -25,7 +25,6 @@ from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.loading import (
     LoadJob,
-    LoadOutcome,
     PlanChanged,
     QualityFailed,
     Settled,
@@ -176,10 +175,6 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         except QualityFailed as failed:
             done = failed.job
             return _finish_quality_failure(ctx, failed, done.decision, done.drift, done.observed, contract)
-    return _result_of(ctx, outcome)
-
-
-def _result_of(ctx: _Context, outcome: LoadOutcome) -> ProcessResult:
     return ProcessResult(ctx.id, outcome.status, processed=True)
 
 

@@ -52,13 +52,6 @@ class InlineQueue:
             log.exception("ingestion %s failed in the inline queue", ingestion_id)
             return None
 
-    def drain(self, timeout: float | None = None) -> None:
-        """Wait for queued work (tests, shutdown)."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            future.result(timeout=timeout)
-
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)

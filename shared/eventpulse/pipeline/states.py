@@ -52,12 +52,6 @@ def is_allowed(current: Status, target: Status) -> bool:
     return target in TRANSITIONS.get(current, frozenset())
 
 
-def ensure_allowed(current: Status, target: Status) -> None:
-    if not is_allowed(current, target):
-        allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none (final state)"
-        raise ValueError(f"transition {current} -> {target} is not allowed; from {current}: {allowed}")
-
-
 def status_after_exception(attempts: int, max_attempts: int) -> Status:
     """A retryable failure becomes FAILED_EXCEPTION until the attempts are used up."""
     return Status.FAILED_MAX_ATTEMPTS if attempts >= max_attempts else Status.FAILED_EXCEPTION

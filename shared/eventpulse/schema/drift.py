@@ -265,17 +265,3 @@ def _describe(change: DriftChange) -> str:
     if change.kind == "nullability_relaxed":
         return f"column {change.column!r} has empty values but is required"
     return f"column {change.column!r} changed from {change.before} to {change.after}"
-
-
-def merge_for_history(schemas: list[TableSchema]) -> TableSchema:
-    """One schema that holds every given schema: union of columns (first-seen order), widened types."""
-    merged: dict[str, Column] = {}
-    for schema in schemas:
-        for col in schema:
-            old = merged.get(col.name)
-            merged[col.name] = (
-                col
-                if old is None
-                else Column(col.name, widen(old.type, col.type), old.nullable or col.nullable)
-            )
-    return TableSchema.of(merged.values())
