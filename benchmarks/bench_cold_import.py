@@ -36,7 +36,7 @@ OUT = ROOT / "benchmarks" / "out"
 TARGET_SECONDS = 0.5
 VALIDATES = {"process_task", "api"}
 """Functions that run the quality gate (Great Expectations may load); the target does not apply."""
-SERVICES = "import eventpulse.bootstrap, eventpulse.adapters.db, eventpulse.adapters.landing_gcs"
+SERVICES = "import eventpulse.bootstrap, eventpulse.adapters.postgres.store, eventpulse.adapters.landing_gcs"
 """What the first ``get_services()`` imports in the cloud: settings, the engine, the GCS landing."""
 FIRST_REQUEST = {
     "signed_url": SERVICES,  # mints URLs: never enqueues, never processes

@@ -39,7 +39,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         return explicit
     if _local_postgres_answers():
         return "postgresql+pg8000://postgres@127.0.0.1:5432/postgres"
-    from eventpulse.adapters.embedded_pg import start_embedded_postgres
+    from eventpulse.adapters.postgres.embedded import start_embedded_postgres
 
     try:
         return start_embedded_postgres(tmp_path_factory.mktemp("pgdata"), database="postgres")
@@ -113,7 +113,7 @@ def services(settings):  # type: ignore[no-untyped-def]
     from eventpulse.bootstrap import build_services
 
     svc = build_services(settings)
-    with svc.engine.begin() as conn:
+    with svc.store.engine.begin() as conn:
         tables = conn.execute(
             text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'curated\\_%'"

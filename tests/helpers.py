@@ -10,22 +10,21 @@ from typing import Any
 
 from sqlalchemy import text
 
-from eventpulse.adapters import repository as repo
 from eventpulse.landing.register import register_path
 
 
 def ingest(services: Any, path: Path, dataset: str, *, actor: str = "test") -> dict[str, Any]:
     """Register a file (the inline queue processes it synchronously) and return its final row."""
     registration = register_path(services, path=path, dataset=dataset, source="test", actor=actor)
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, registration.ingestion["id"])
+    with services.store.read() as tx:
+        row = tx.ingestions.get(registration.ingestion["id"])
     assert row is not None
     return row
 
 
 def artifacts(services: Any, ingestion_id: Any) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        return repo.load_artifacts(conn, ingestion_id)
+    with services.store.read() as tx:
+        return tx.ingestions.artifacts(ingestion_id)
 
 
 def set_contract_meta(contracts_dir: Path, dataset: str, **meta: Any) -> None:
@@ -38,7 +37,7 @@ def set_contract_meta(contracts_dir: Path, dataset: str, **meta: Any) -> None:
 
 def curated_count(services: Any, dataset: str, *, ingestion_id: Any = None) -> int:
     """Rows in the curated table (0 when it does not exist), optionally of one ingestion only."""
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": f"curated_{dataset}"}).scalar()
         if exists is None:
             return 0
@@ -49,7 +48,7 @@ def curated_count(services: Any, dataset: str, *, ingestion_id: Any = None) -> i
 
 
 def curated_columns(services: Any, dataset: str) -> dict[str, str]:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT column_name, data_type FROM information_schema.columns "
@@ -61,8 +60,8 @@ def curated_columns(services: Any, dataset: str) -> dict[str, str]:
 
 
 def schema_versions(services: Any, dataset: str) -> int:
-    with services.engine.connect() as conn:
-        return len(repo.list_schemas(conn, dataset))
+    with services.store.read() as tx:
+        return len(tx.schemas.history(dataset))
 
 
 class RecordingQueue:
@@ -84,7 +83,7 @@ def wait_for_query(services: Any, app_name: str, pattern: str, child: Any, log: 
         "WHERE application_name = :app AND state = 'active' AND query ~* :pattern"
     )
     end = time.monotonic() + 120
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         while True:
             pid = conn.execute(sql, {"app": app_name, "pattern": pattern}).scalar()
             conn.rollback()  # a fresh snapshot of pg_stat_activity on every poll
@@ -103,7 +102,7 @@ def wait_for_backends_gone(services: Any, app_name: str) -> None:
     """A killed client's backend finishes its statement, then aborts: wait for it to leave."""
     sql = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app")
     end = time.monotonic() + 120
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         while conn.execute(sql, {"app": app_name}).scalar_one():
             conn.rollback()
             assert time.monotonic() < end, "the killed worker's backends never went away"

@@ -15,7 +15,7 @@ from eventpulse.jobs.entry import EXIT_OK, echo, run_job
 from eventpulse.jobs.prune import format_report, prune_retention
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 JOB = "prune_retention"
 

@@ -16,7 +16,7 @@ from eventpulse.jobs.entry import EXIT_OK, echo, run_job
 from eventpulse.pipeline.reclaim import reclaim_stale
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 JOB = "reclaim_stuck"
 

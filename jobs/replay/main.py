@@ -15,7 +15,7 @@ from eventpulse.jobs.entry import EXIT_FAILED, EXIT_OK, echo, run_job
 from eventpulse.jobs.replay import parse_instant, replay_range
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 JOB = "replay"
 

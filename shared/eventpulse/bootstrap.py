@@ -1,4 +1,8 @@
-"""The composition root: the one place that builds adapters from settings."""
+"""The composition root: the one place that builds adapters from settings.
+
+Every process entry (the CLI, ``runtime.py`` for functions, jobs and the RQ worker, the tests) calls
+``build_services``; nothing else constructs an adapter. The core sees only ``eventpulse.ports``.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,28 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Engine
-
-from eventpulse.adapters.db import build_engine
+from eventpulse.adapters.clock import SystemClock
 from eventpulse.adapters.landing_fs import FilesystemLanding
-from eventpulse.landing.port import RawLanding
-from eventpulse.pipeline.queue import Handler, InlineQueue, TaskQueue
+from eventpulse.adapters.postgres.engine import build_engine
+from eventpulse.adapters.postgres.store import PostgresStore
+from eventpulse.adapters.queue_inline import Handler, InlineQueue
+from eventpulse.ports import Clock, RawLanding, TaskQueue
 from eventpulse.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Services:
+class AppServices:
+    """The ``Services`` port: settings and one adapter per port, built by ``build_services``."""
+
     settings: Settings
-    engine: Engine
+    store: PostgresStore
     landing: RawLanding
+    clock: Clock = field(default_factory=SystemClock)
     queue_factory: Callable[[], TaskQueue] | None = None
     """Builds the queue on first use: a function that never enqueues never imports its client."""
-    extras: dict[str, Any] = field(default_factory=dict)
     _queue: TaskQueue | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -48,7 +53,7 @@ class Services:
         close = getattr(self._queue, "close", None)
         if close is not None:
             close()
-        self.engine.dispose()
+        self.store.close()
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -57,7 +62,7 @@ def resolve_database_url(settings: Settings) -> str:
         return settings.database_url
     if settings.mode != "local":
         raise RuntimeError("DATABASE_URL must be set in cloud mode (the embedded server is local-only)")
-    from eventpulse.adapters.embedded_pg import start_embedded_postgres
+    from eventpulse.adapters.postgres.embedded import start_embedded_postgres
 
     return start_embedded_postgres(settings.pgdata_dir)
 
@@ -84,14 +89,21 @@ def build_queue(settings: Settings, handler: Handler, *, background: bool) -> Ta
     return InlineQueue(handler, background=background)
 
 
-def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> Services:
-    """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
+def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
+    """The metadata store on the configured database, migrated first unless ``migrate`` is False."""
     engine = build_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
     if migrate:
-        from eventpulse.adapters.migrate import upgrade
+        from eventpulse.adapters.postgres.migrate import upgrade
 
         upgrade(engine)
-    services = Services(settings=settings, engine=engine, landing=build_landing(settings))
+    return PostgresStore(engine)
+
+
+def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> AppServices:
+    """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
+    services = AppServices(
+        settings=settings, store=build_store(settings, migrate=migrate), landing=build_landing(settings)
+    )
 
     def handle(ingestion_id: uuid.UUID) -> object:
         # Imported here: functions that never process (signed URLs, finalize) skip pyarrow and GX.

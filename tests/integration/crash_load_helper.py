@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import pg8000
 import pyarrow as pa
 
-from eventpulse.curate.pg_loader import CuratedLoad, LineageValues
+from eventpulse.adapters.postgres.curated import PgCuratedLoad as CuratedLoad
+from eventpulse.ports import LineageValues
 from eventpulse.schema.model import Column, TableSchema
 
 SCHEMA = TableSchema.of(

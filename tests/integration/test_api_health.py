@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from eventpulse.adapters.db import build_engine
+from eventpulse.adapters.postgres.engine import build_engine
+from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.api.app import create_app
-from eventpulse.bootstrap import Services
+from eventpulse.bootstrap import AppServices
 
 
 def test_health_and_readyz_when_the_database_answers(services) -> None:
@@ -14,9 +15,9 @@ def test_health_and_readyz_when_the_database_answers(services) -> None:
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(services) -> None:
-    dead = Services(
+    dead = AppServices(
         settings=services.settings,
-        engine=build_engine("postgresql+pg8000://postgres@127.0.0.1:1/none"),
+        store=PostgresStore(build_engine("postgresql+pg8000://postgres@127.0.0.1:1/none")),
         landing=services.landing,
     )
     dead.queue = services.queue
@@ -25,4 +26,4 @@ def test_readyz_is_503_when_the_database_is_unreachable(services) -> None:
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "not_ready"
     assert client.get("/health").status_code == 200
-    dead.engine.dispose()
+    dead.store.close()

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from eventpulse.adapters.tables import ingestions
+from eventpulse.adapters.postgres.tables import ingestions
 from eventpulse.api.app import create_app
 from tests.integration.api_support import AUTH, TASK_AUTH, edge_csv, upload
 
@@ -20,7 +20,7 @@ def client(services) -> FlaskClient:
 
 
 def count_ingestions(services) -> int:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(ingestions)).scalar_one())
 
 

@@ -18,12 +18,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
-from eventpulse.adapters.tables import ingestions
+from eventpulse.adapters.postgres.tables import ingestions
 from eventpulse.api.app import create_app
 from eventpulse.demo.generator import write_case
 from eventpulse.errors import PayloadTooLarge
 from eventpulse.landing.register import register_stream
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.helpers import artifacts, curated_count, ingest, schema_versions
 from tests.integration.api_support import AUTH
 
@@ -85,14 +85,14 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 def curated_messages(services) -> list[str | None]:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return list(
             conn.execute(text("SELECT message FROM curated_edge_telemetry ORDER BY _source_row")).scalars()
         )
 
 
 def count_ingestions(services) -> int:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(ingestions)).scalar_one())
 
 
@@ -446,7 +446,7 @@ def test_one_megabyte_value_loads(services, tmp_path) -> None:
     wide = "w" * (1 << 20)
     row = ingest(services, write(tmp_path, "wide.csv", edge_csv_text(["short", wide]).encode()), DATASET)
     assert row["status"] == Status.LOADED, row["error"]
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         lengths = conn.execute(
             text("SELECT length(message) FROM curated_edge_telemetry ORDER BY _source_row")
         ).scalars()
@@ -457,7 +457,7 @@ def test_value_larger_than_the_reader_block_loads(services, tmp_path) -> None:
     wide = "w" * (5 << 20)
     row = ingest(services, write(tmp_path, "wider.csv", edge_csv_text(["short", wide]).encode()), DATASET)
     assert row["status"] == Status.LOADED, row["error"]
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         lengths = conn.execute(
             text("SELECT length(message) FROM curated_edge_telemetry ORDER BY _source_row")
         ).scalars()

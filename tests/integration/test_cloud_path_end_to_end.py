@@ -23,10 +23,9 @@ from werkzeug.serving import make_server
 
 from emulators import finalize_shim
 from emulators.cloud_tasks import CloudTasksEmulator, EmulatorError
-from eventpulse.adapters import repository as repo
 from eventpulse.adapters.queue_cloud_tasks import build_client
 from eventpulse.cloud import runtime
-from eventpulse.pipeline.states import TERMINAL, Status
+from eventpulse.states import TERMINAL, Status
 from tests.conftest import REPO_ROOT, TEST_TASK_TOKEN, TEST_TASK_TOKEN_SHA256, TEST_TOKEN_SHA256
 from tests.helpers import curated_count
 from tests.integration import cloud_support
@@ -110,8 +109,8 @@ def cloud_env(
 
 
 def _only_ingestion(services: Any) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        rows, total = repo.list_ingestions(conn, limit=10)
+    with services.store.read() as tx:
+        rows, total = tx.ingestions.page(limit=10)
     assert total == 1, rows
     return rows[0]
 
@@ -119,8 +118,8 @@ def _only_ingestion(services: Any) -> dict[str, Any]:
 def _wait_final(services: Any, deadline_s: float = 90.0) -> dict[str, Any]:
     end = time.monotonic() + deadline_s
     while True:
-        with services.engine.connect() as conn:
-            rows, _ = repo.list_ingestions(conn, limit=10)
+        with services.store.read() as tx:
+            rows, _ = tx.ingestions.page(limit=10)
         if rows and all(Status(r["status"]) in TERMINAL for r in rows):
             return _only_ingestion(services)
         assert time.monotonic() < end, f"no final status within {deadline_s}s: {rows}"

@@ -23,11 +23,10 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from emulators.cloud_tasks import CloudTasksEmulator, EmulatorError
-from eventpulse.adapters import repository as repo
 from eventpulse.adapters.queue_cloud_tasks import MAX_DISPATCH_DEADLINE_SECONDS, CloudTasksQueue, build_client
 from eventpulse.cloud.tasks import handle_task
 from eventpulse.landing.register import register_path
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.conftest import TEST_TASK_TOKEN
 from tests.helpers import curated_count
 from tests.integration.api_support import edge_csv
@@ -138,8 +137,8 @@ def _register(services: Any, path: Path) -> uuid.UUID:
 
 
 def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None
     return row
 
@@ -152,8 +151,8 @@ def _wait_for(condition: Callable[[], bool], what: str, deadline_s: float = 60.0
 
 
 def _transitions(services: Any, ingestion_id: uuid.UUID) -> list[str | None]:
-    with services.engine.connect() as conn:
-        events, _ = repo.list_audit_events(conn, entity_id=str(ingestion_id), limit=100)
+    with services.store.read() as tx:
+        events, _ = tx.audit.page(entity_id=str(ingestion_id), limit=100)
     return [e["details"].get("to") for e in reversed(events) if e["action"] == "ingestion.transition"]
 
 
@@ -202,7 +201,7 @@ def test_a_500_answer_is_redelivered_and_the_file_has_one_curated_effect(
     assert app.deliveries[1].answer["outcome"] == "duplicate"
     row = _row(services, ingestion_id)
     assert (row["status"], row["attempts"], row["rows_loaded"]) == (Status.LOADED, 1, 300)
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         total, distinct = conn.execute(
             text("SELECT count(*), count(DISTINCT event_id) FROM curated_edge_telemetry")
         ).one()
@@ -290,8 +289,8 @@ def test_an_ingestion_in_flight_elsewhere_answers_503_so_the_task_stays_alive(
 
     services.queue = RecordingQueue()
     ingestion_id = _register(services, edge_csv(tmp_path, rows=5, seed=14))
-    with services.engine.begin() as conn:
-        assert repo.claim(conn, ingestion_id, worker="another-worker") is not None
+    with services.store.transaction() as tx:
+        assert tx.ingestions.claim(ingestion_id, worker="another-worker") is not None
     body = json.dumps({"ingestion_id": str(ingestion_id)}).encode()
 
     status, answer = handle_task(services, body=body, headers=TOKEN)

@@ -22,13 +22,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from eventpulse.adapters import repository as repo
 from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.processor import ProcessResult, process_ingestion
 from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.helpers import RecordingQueue, curated_count, ingest, wait_for_backends_gone, wait_for_query
 from tests.integration.api_support import edge_csv
 
@@ -58,8 +57,8 @@ def recorder(services: Any) -> RecordingQueue:
 
 
 def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None
     return row
 
@@ -71,8 +70,8 @@ def _register(services: Any, path: Path, dataset: str) -> uuid.UUID:
 
 def _transitions(services: Any, ingestion_id: uuid.UUID) -> list[tuple[str, str | None, str]]:
     """(action, target state, actor) of the ingestion's registration and transitions, oldest first."""
-    with services.engine.connect() as conn:
-        events, _ = repo.list_audit_events(conn, entity_id=str(ingestion_id), limit=500)
+    with services.store.read() as tx:
+        events, _ = tx.audit.page(entity_id=str(ingestion_id), limit=500)
     return [
         (e["action"], e["details"].get("to"), e["actor"])
         for e in reversed(events)
@@ -151,7 +150,7 @@ def test_worker_killed_mid_load_leaves_no_rows_and_the_reclaimed_retry_loads_eac
     loaded = _row(services, ingestion_id)
     assert loaded["status"] == Status.LOADED, loaded["error"]
     assert (loaded["attempts"], loaded["rows_loaded"]) == (2, BIG_ROWS)
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         sql = "SELECT count(*), count(DISTINCT parcel_id) FROM curated_parcels"
         total, distinct = conn.execute(text(sql)).one()
     assert total == distinct == BIG_ROWS + BASELINE_ROWS
@@ -171,11 +170,11 @@ def test_worker_killed_mid_load_leaves_no_rows_and_the_reclaimed_retry_loads_eac
 
 def test_a_live_worker_is_never_reclaimed(services, recorder, tmp_path: Path) -> None:
     ingestion_id = _register(services, edge_csv(tmp_path), "edge_telemetry")
-    with services.engine.begin() as conn:
-        assert repo.claim(conn, ingestion_id, worker="live-worker") is not None
+    with services.store.transaction() as tx:
+        assert tx.ingestions.claim(ingestion_id, worker="live-worker") is not None
     claimed_at = _row(services, ingestion_id)["heartbeat_at"]
     threshold = 1.0
-    with Heartbeat(services.engine, ingestion_id, "live-worker", interval=0.05):
+    with Heartbeat(services.store, ingestion_id, "live-worker", interval=0.05):
         end = time.monotonic() + 3 * threshold  # three times as long as a dead worker would last
         while time.monotonic() < end:
             assert not reclaim_stale(services, older_than_seconds=threshold)
@@ -193,8 +192,8 @@ def test_an_ingestion_out_of_attempts_ends_failed_max_attempts_when_delivered_ag
     ingestion_id = _register(services, edge_csv(tmp_path), "edge_telemetry")
     max_attempts = services.settings.max_attempts
     for attempt in range(1, max_attempts + 1):  # every worker that claims it dies
-        with services.engine.begin() as conn:
-            assert repo.claim(conn, ingestion_id, worker=f"doomed-{attempt}") is not None
+        with services.store.transaction() as tx:
+            assert tx.ingestions.claim(ingestion_id, worker=f"doomed-{attempt}") is not None
         assert _reclaim_when_stale(services, older_than_seconds=0).stale == (ingestion_id,)
     exhausted = _row(services, ingestion_id)
     assert (exhausted["status"], exhausted["attempts"]) == (Status.FAILED_EXCEPTION, max_attempts)
@@ -216,14 +215,14 @@ def test_a_duplicate_delivery_of_a_loaded_ingestion_is_a_no_op(services, tmp_pat
     row = ingest(services, edge_csv(tmp_path, rows=50), "edge_telemetry")
     assert row["status"] == Status.LOADED, row["error"]
     snapshot = "SELECT event_id, _ingestion_id, _loaded_at FROM curated_edge_telemetry ORDER BY event_id"
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         before = conn.execute(text(snapshot)).all()
     steps = _transitions(services, row["id"])
 
     result = process_ingestion(services, row["id"])
 
     assert result == ProcessResult(row["id"], Status.LOADED, processed=False)
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         assert conn.execute(text(snapshot)).all() == before
     assert len(before) == 50
     assert _transitions(services, row["id"]) == steps

@@ -17,9 +17,10 @@ import pg8000
 import pyarrow as pa
 import pytest
 
+from eventpulse.adapters.postgres.curated import PgCuratedLoad as CuratedLoad
 from eventpulse.curate.ddl import plan_table_changes
-from eventpulse.curate.pg_loader import CuratedLoad, LineageValues, LoadStats
 from eventpulse.errors import TerminalError
+from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, TableSchema
 
 DATABASE = "eventpulse_h3_test"

@@ -19,9 +19,8 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
-from eventpulse.adapters import repository as repo
 from eventpulse.cloud import runtime
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.conftest import REPO_ROOT, TEST_TASK_TOKEN_SHA256, TEST_TOKEN_SHA256
 from tests.helpers import curated_count
 from tests.integration import cloud_support
@@ -77,8 +76,8 @@ def gcs_env(services, gcs_endpoint: str, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def _ingestions(services: Any) -> list[dict[str, Any]]:
-    with services.engine.connect() as conn:
-        rows, _ = repo.list_ingestions(conn, limit=100)
+    with services.store.read() as tx:
+        rows, _ = tx.ingestions.page(limit=100)
     return rows
 
 

@@ -19,8 +19,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from eventpulse.adapters import repository as repo
-from eventpulse.adapters.tables import audit_events, ingestions
+from eventpulse.adapters.postgres.tables import audit_events, ingestions
 from eventpulse.cloud.finalize import FinalizeResult, handle_finalize, register_existing_object
 from eventpulse.cloud.signed_url import mint_upload_url
 from eventpulse.demo.generator import write_case
@@ -66,14 +65,14 @@ def finalize(services: Any, bucket: Any, name: str) -> FinalizeResult:
 
 
 def ingestion(services: Any, ingestion_id: Any) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None
     return row
 
 
 def count(services: Any, table: Any, *where: Any) -> int:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 

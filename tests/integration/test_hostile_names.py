@@ -17,9 +17,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
-from eventpulse.adapters.tables import ingestions
+from eventpulse.adapters.postgres.tables import ingestions
 from eventpulse.api.app import create_app
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.helpers import curated_columns, curated_count, ingest, schema_versions
 from tests.integration.api_support import edge_csv, upload
 
@@ -30,19 +30,19 @@ def client(services) -> FlaskClient:
 
 
 def count_ingestions(services) -> int:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(ingestions)).scalar_one())
 
 
 def public_tables(services) -> set[str]:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return set(
             conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
         )
 
 
 def all_tables_count(services) -> int:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return int(
             conn.execute(
                 text(
@@ -261,7 +261,7 @@ def test_hostile_headers_load_under_safe_column_names(services, contracts_dir, t
     # Exactly one new table; no SQL in a header or value ran.
     assert public_tables(services) == before | {"curated_hostile"}
     assert all_tables_count(services) == before_count + 1
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         stored = conn.execute(
             text(
                 "SELECT id, drop_table_x, sale_price, cafe, column_5, c_ingestion_id, column_7, c_2nd, "
@@ -286,7 +286,7 @@ def test_header_that_spells_a_lineage_column_cannot_overwrite_lineage(
     data = csv_bytes(header, [["k1", "00000000-0000-0000-0000-000000000000", "999", "1970-01-01"]])
     row = ingest(services, write_file(tmp_path, "lineage.csv", data), "hostile")
     assert row["status"] == Status.LOADED, row["error"]
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         stored = conn.execute(
             text("SELECT c_ingestion_id, c_source_row, _ingestion_id, _source_row FROM curated_hostile")
         ).one()

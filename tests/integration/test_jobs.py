@@ -13,15 +13,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from eventpulse.adapters import repository as repo
 from eventpulse.api.app import create_app
-from eventpulse.cli_jobs import commands
+from eventpulse.cli.jobs import commands
 from eventpulse.cloud import runtime
 from eventpulse.errors import BadRequest
 from eventpulse.jobs.prune import plan_prune, prune_retention
 from eventpulse.jobs.replay import replay_range
 from eventpulse.landing.register import register_path, replay
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.conftest import REPO_ROOT, TEST_TASK_TOKEN
 from tests.helpers import RecordingQueue, curated_count
 from tests.integration.api_support import AUTH, TASK_AUTH, edge_csv
@@ -33,15 +32,15 @@ def _loaded(services: Any, tmp_path: Path, seed: int, rows: int = 5) -> dict[str
     row = register_path(
         services, path=edge_csv(tmp_path, rows=rows, seed=seed), dataset=DATASET, source="test", actor="test"
     ).ingestion
-    with services.engine.connect() as conn:
-        loaded = repo.get_ingestion(conn, row["id"])
+    with services.store.read() as tx:
+        loaded = tx.ingestions.get(row["id"])
     assert loaded is not None and loaded["status"] == Status.LOADED, loaded
     return loaded
 
 
 def _age(services: Any, ingestion_ids: list[uuid.UUID], days: int) -> None:
     """Move ingestions and their audit events ``days`` into the past."""
-    with services.engine.begin() as conn:
+    with services.store.engine.begin() as conn:
         conn.execute(
             text(
                 "UPDATE ingestions SET created_at = now() - make_interval(days => :d), "
@@ -58,13 +57,13 @@ def _age(services: Any, ingestion_ids: list[uuid.UUID], days: int) -> None:
 
 
 def _exists(services: Any, ingestion_id: uuid.UUID) -> bool:
-    with services.engine.connect() as conn:
-        return repo.get_ingestion(conn, ingestion_id) is not None
+    with services.store.read() as tx:
+        return tx.ingestions.get(ingestion_id) is not None
 
 
 def _job_events(services: Any, job: str) -> list[dict[str, Any]]:
-    with services.engine.connect() as conn:
-        events, _ = repo.list_audit_events(conn, action=f"job.{job}")
+    with services.store.read() as tx:
+        events, _ = tx.audit.page(action=f"job.{job}")
     return events
 
 
@@ -101,7 +100,7 @@ def test_prune_apply_deletes_old_final_ingestions_and_audit_but_no_curated_rows(
     assert _exists(services, young["id"]) and _exists(services, waiting["id"])  # young; in flight
     assert curated_count(services, DATASET, ingestion_id=old["id"]) == 7  # curated rows stay
     assert services.landing.exists(old["raw_key"])  # raw stays unless asked
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         artifacts = conn.execute(
             text("SELECT count(*) FROM ingestion_artifacts WHERE ingestion_id = :i"), {"i": old["id"]}
         ).scalar_one()
@@ -159,9 +158,9 @@ def test_replay_range_replays_each_original_once_with_progress(services, tmp_pat
     assert [original for original, _ in report.replayed] == [first["id"], second["id"]]
     assert [(n, total) for n, total, _ in seen] == [(1, 2), (2, 2)]
     assert all(outcome.startswith("replayed as ") for _, _, outcome in seen)
-    with services.engine.connect() as conn:
+    with services.store.read() as tx:
         for original, new in report.replayed:
-            row = repo.get_ingestion(conn, new)
+            row = tx.ingestions.get(new)
             assert row is not None and row["replay_of"] == original and row["status"] == Status.LOADED
     assert _job_events(services, "replay")[0]["actor"] == "tester"
 
@@ -173,7 +172,7 @@ def test_replay_range_replays_each_original_once_with_progress(services, tmp_pat
 
 
 def _days_ago(services: Any, days: int) -> Any:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return conn.execute(text("SELECT now() - make_interval(days => :d)"), {"d": days}).scalar_one()
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from eventpulse.adapters import repository as repo
 from eventpulse.demo.generator import TYPE_CHANGE_COLUMN, columns_for, write_case
 from eventpulse.landing.register import register_path, replay
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.helpers import (
     artifacts,
     curated_columns,
@@ -171,8 +170,8 @@ def test_drifted_file_sent_twice_under_fail_fails_twice(services, case, contract
     assert first["status"] == Status.FAILED_DRIFT
     assert second["status"] == Status.FAILED_DRIFT
     replayed = replay(services, first["id"], actor="test")
-    with services.engine.connect() as conn:
-        again = repo.get_ingestion(conn, replayed["id"])
+    with services.store.read() as tx:
+        again = tx.ingestions.get(replayed["id"])
     assert again is not None and again["status"] == Status.FAILED_DRIFT
     assert again["raw_key"] == first["raw_key"]
     assert "lineage" in artifacts(services, again["id"])
@@ -196,14 +195,14 @@ def test_column_added_by_evolution_is_optional_for_later_files(services, case, c
     assert ingest(services, case(dataset, "add_column", "csv"), dataset)["status"] == Status.LOADED
     (new_column,) = set(columns_for(dataset, "add_column")) - set(columns_for(dataset, "baseline"))
     filled = f'SELECT count("{new_column}") FROM "curated_{dataset}"'
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         before = conn.execute(text(filled)).scalar_one()
     # An older-shaped file (and a replay of one) lacks the evolved column: it loads; the rows it
     # updates keep the values they had there (a file only writes the columns it carries).
     older = ingest(services, case(dataset, "baseline", "csv", seed=8), dataset)
     assert older["status"] == Status.LOADED, older["error"]
     assert curated_count(services, dataset, ingestion_id=older["id"]) == ROWS
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         assert conn.execute(text(filled)).scalar_one() == before > 0
     assert schema_versions(services, dataset) == 1  # the older file accepted nothing new
     # A column the contract declares is still required under removed_columns: fail.

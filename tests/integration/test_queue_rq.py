@@ -23,12 +23,11 @@ from rq.job import Job, JobStatus
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from eventpulse.adapters import repository as repo
 from eventpulse.adapters.queue_rq import RETRY_INTERVALS, RqQueue
 from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.reclaim import reclaim_stale
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.helpers import curated_count, wait_for_backends_gone, wait_for_query
 from tests.integration.api_support import edge_csv
 
@@ -69,7 +68,7 @@ class RqHarness:
             "EVENTPULSE_HEARTBEAT_SECONDS": "1",
         }
         log = self.log_dir / f"worker-{self.workers}.log"
-        command = [sys.executable, "-m", "eventpulse.cli_worker", "--burst"]
+        command = [sys.executable, "-m", "eventpulse.cli.worker", "--burst"]
         command += ["--name", f"{self.queue_name}-w{self.workers}"]
         with open(log, "wb") as out:
             child = subprocess.Popen(
@@ -133,8 +132,8 @@ def _register(services: Any, path: Path, dataset: str) -> uuid.UUID:
 
 
 def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None
     return row
 
@@ -231,7 +230,7 @@ def test_a_worker_killed_mid_job_is_reclaimed_and_a_new_worker_loads_the_file_on
     loaded = _row(services, ingestion_id)
     assert loaded["status"] == Status.LOADED, loaded["error"]
     assert (loaded["attempts"], loaded["rows_loaded"]) == (2, BIG_ROWS)
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         total, distinct = conn.execute(
             text("SELECT count(*), count(DISTINCT parcel_id) FROM curated_parcels")
         ).one()

@@ -9,11 +9,11 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from eventpulse.adapters import repository as repo
 from eventpulse.cli import main
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
-from eventpulse.pipeline.states import Status
+from eventpulse.ports import NewIngestion
+from eventpulse.states import Status
 from tests.helpers import RecordingQueue, curated_count
 from tests.integration.api_support import edge_csv
 
@@ -24,7 +24,7 @@ def _register_without_enqueue(services: Any, path: Path) -> uuid.UUID:
     """What a registering process leaves behind when it dies between its commit and the enqueue."""
     with path.open("rb") as stream:
         raw = services.landing.put_stream(DATASET, path.name, stream, max_bytes=None)
-    new = repo.NewIngestion(
+    new = NewIngestion(
         dataset=DATASET,
         filename=path.name,
         source="test",
@@ -34,15 +34,15 @@ def _register_without_enqueue(services: Any, path: Path) -> uuid.UUID:
         max_attempts=services.settings.max_attempts,
         created_by="test",
     )
-    with services.engine.begin() as conn:
-        row, created = repo.insert_ingestion(conn, new)
+    with services.store.transaction() as tx:
+        row, created = tx.ingestions.register(new)
     assert created
     return uuid.UUID(str(row["id"]))
 
 
 def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None
     return row
 
@@ -70,8 +70,8 @@ def test_reclaim_enqueues_a_received_ingestion_that_was_never_enqueued(services,
     assert row["status"] == Status.LOADED, row["error"]
     assert row["enqueued_at"] is not None
     assert curated_count(services, DATASET, ingestion_id=orphan) == 30
-    with services.engine.connect() as conn:
-        events, _ = repo.list_audit_events(conn, entity_id=str(orphan), action="ingestion.requeued")
+    with services.store.read() as tx:
+        events, _ = tx.audit.page(entity_id=str(orphan), action="ingestion.requeued")
     assert [(e["actor"], e["details"]) for e in events] == [("reclaim", {"reason": "delivery lost"})]
     assert not reclaim_stale(services, older_than_seconds=0)  # nothing left to do
 
@@ -108,8 +108,8 @@ def test_cli_reclaim_reports_what_it_did(services, tmp_path: Path) -> None:
         "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
     }
     dead = _register_without_enqueue(services, edge_csv(tmp_path, rows=5, seed=4))
-    with services.engine.begin() as conn:
-        assert repo.claim(conn, dead, worker="dead-worker") is not None
+    with services.store.transaction() as tx:
+        assert tx.ingestions.claim(dead, worker="dead-worker") is not None
     orphan = _register_without_enqueue(services, edge_csv(tmp_path, rows=5, seed=5))
 
     result = CliRunner().invoke(main, ["reclaim", "--older-than", "0"], env=env)
@@ -128,10 +128,10 @@ def test_cli_reclaim_reports_what_it_did(services, tmp_path: Path) -> None:
 
 def test_reclaim_retries_a_failed_attempt_while_attempts_are_left(services, tmp_path: Path) -> None:
     failed = _register_without_enqueue(services, edge_csv(tmp_path, rows=12, seed=6))
-    with services.engine.begin() as conn:
-        assert repo.claim(conn, failed, worker="flaky-worker") is not None
-        assert repo.transition(
-            conn, failed, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="flaky-worker"
+    with services.store.transaction() as tx:
+        assert tx.ingestions.claim(failed, worker="flaky-worker") is not None
+        assert tx.ingestions.transition(
+            failed, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="flaky-worker"
         )
     assert not reclaim_stale(services, older_than_seconds=3600)  # backs off until the failure is old
 
@@ -145,11 +145,11 @@ def test_reclaim_retries_a_failed_attempt_while_attempts_are_left(services, tmp_
 
 def test_reclaim_does_not_retry_an_ingestion_without_attempts_left(services, tmp_path: Path) -> None:
     spent = _register_without_enqueue(services, edge_csv(tmp_path, rows=3, seed=7))
-    with services.engine.begin() as conn:
+    with services.store.transaction() as tx:
         for _ in range(services.settings.max_attempts):
-            assert repo.claim(conn, spent, worker="w") is not None
-            repo.transition(
-                conn, spent, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="w"
+            assert tx.ingestions.claim(spent, worker="w") is not None
+            tx.ingestions.transition(
+                spent, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="w"
             )
     time.sleep(0.05)
     assert not reclaim_stale(services, older_than_seconds=0).retried

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from eventpulse.adapters import repository as repo
 from eventpulse.api.app import create_app
 from eventpulse.cli import main
 from eventpulse.errors import Conflict, NotFound
 from eventpulse.pipeline.review import approve_schema, reject_schema
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 from tests.helpers import curated_columns, curated_count, ingest, schema_versions, set_contract_meta
 from tests.integration.api_support import AUTH, edge_csv
 
@@ -36,15 +35,15 @@ def _held(
 
 
 def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None
     return row
 
 
 def _events(services: Any, ingestion_id: uuid.UUID) -> list[tuple[str, str | None]]:
-    with services.engine.connect() as conn:
-        events, _ = repo.list_audit_events(conn, entity_id=str(ingestion_id), limit=500)
+    with services.store.read() as tx:
+        events, _ = tx.audit.page(entity_id=str(ingestion_id), limit=500)
     return [(e["action"], e["details"].get("to")) for e in reversed(events)]
 
 
@@ -59,8 +58,8 @@ def test_approving_a_type_change_loads_the_file_with_the_widened_column(services
     assert (row["attempts"], row["rows_loaded"]) == (2, ROWS)
     assert curated_count(services, DATASET, ingestion_id=held["id"]) == ROWS
     assert curated_columns(services, DATASET)["value"] == "text"
-    with services.engine.connect() as conn:
-        history = repo.list_schemas(conn, DATASET)
+    with services.store.read() as tx:
+        history = tx.schemas.history(DATASET)
     assert [h["version"] for h in history] == [1, 2]
     assert history[-1]["reason"] == "approved by alice" and history[-1]["accepted_by"] == "alice"
     assert history[-1]["ingestion_id"] == held["id"]

@@ -15,9 +15,8 @@ import pyarrow.csv as pacsv
 import pytest
 from sqlalchemy import text
 
-from eventpulse.adapters import repository as repo
-from eventpulse.pipeline.states import Status
 from eventpulse.schema.drift import DriftPolicy
+from eventpulse.states import Status
 from tests.helpers import (
     artifacts,
     curated_columns,
@@ -64,7 +63,7 @@ def read_sample(path: Path) -> pa.Table:
 
 def curated_keys(services, dataset: str) -> list[str]:
     key = KEYS[dataset]
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return list(conn.execute(text(f'SELECT "{key}" FROM "curated_{dataset}" ORDER BY 1')).scalars())
 
 
@@ -73,8 +72,8 @@ def drift_changes(services, ingestion_id) -> list[dict]:
 
 
 def schema_history(services, dataset: str) -> list[tuple]:
-    with services.engine.connect() as conn:
-        return [(r["version"], r["fingerprint"]) for r in repo.list_schemas(conn, dataset)]
+    with services.store.read() as tx:
+        return [(r["version"], r["fingerprint"]) for r in tx.schemas.history(dataset)]
 
 
 def load_baseline(services, samples_dir: Path, dataset: str) -> dict:
@@ -102,7 +101,7 @@ def test_valid_sample_loads_every_row_into_the_curated_table(services, samples_d
 
 def test_edge_sample_heartbeats_keep_empty_readings_as_null(services, samples_dir) -> None:
     load_baseline(services, samples_dir, "edge_telemetry")
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         bad = conn.execute(
             text(
                 "SELECT count(*) FROM curated_edge_telemetry WHERE event_type = 'heartbeat' "
@@ -190,7 +189,7 @@ def test_added_column_sample_follows_the_contract_policy(
         assert curated_count(services, dataset, ingestion_id=row["id"]) == SAMPLE_ROWS
     if evolves:
         added = read_sample(samples_dir / sample).column(column).to_pylist()
-        with services.engine.connect() as conn:
+        with services.store.engine.connect() as conn:
             stored = conn.execute(
                 text(f'SELECT "{column}" FROM "curated_{dataset}" ORDER BY _source_row')
             ).scalars()

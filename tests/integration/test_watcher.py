@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from eventpulse.adapters.tables import ingestions
+from eventpulse.adapters.postgres.tables import ingestions
 from eventpulse.landing.watcher import Watcher, dataset_for, run_watcher
 from tests.integration.api_support import edge_csv
 
@@ -17,7 +17,7 @@ def fast(services):
 
 
 def registered(services) -> list[dict]:
-    with services.engine.connect() as conn:
+    with services.store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(ingestions))]
 
 

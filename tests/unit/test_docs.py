@@ -16,8 +16,8 @@ import click
 import pytest
 
 from eventpulse.cli import main as cli_main
-from eventpulse.pipeline.states import Status
 from eventpulse.settings import PREFIX, Settings
+from eventpulse.states import Status
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS = REPO_ROOT / "docs"

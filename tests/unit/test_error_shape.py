@@ -13,10 +13,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from eventpulse.adapters.db import build_engine
 from eventpulse.adapters.landing_fs import FilesystemLanding
+from eventpulse.adapters.postgres.engine import build_engine
+from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.api.app import create_app
-from eventpulse.bootstrap import Services
+from eventpulse.bootstrap import AppServices
 from eventpulse.settings import Settings
 
 TOKEN = "unit-token"
@@ -33,9 +34,9 @@ def app(tmp_path: Path) -> Flask:
         api_token_sha256=(hashlib.sha256(TOKEN.encode()).hexdigest(),),
         upload_max_bytes=10,
     )
-    services = Services(
+    services = AppServices(
         settings=settings,
-        engine=build_engine(str(settings.database_url)),
+        store=PostgresStore(build_engine(str(settings.database_url))),
         landing=FilesystemLanding(settings.raw_dir, settings.tmp_dir),
     )
     app = create_app(services)

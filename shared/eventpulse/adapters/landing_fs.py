@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key
+from eventpulse.landing.keys import build_raw_key, ensure_safe_key
 from eventpulse.landing.spool import spooled
+from eventpulse.ports import RawObject
 
 
 class FilesystemLanding:

@@ -11,23 +11,27 @@ percent-encoded (UTF-8): metadata travels as HTTP headers, which cannot carry ev
 from __future__ import annotations
 
 import contextlib
-import mimetypes
 import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, unquote
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage
 
 from eventpulse.errors import BadData, RetryableError
-from eventpulse.landing.port import RawObject, build_raw_key, ensure_safe_key, extension_of
+from eventpulse.landing.keys import (
+    build_raw_key,
+    content_type_for,
+    encode_metadata_filename,
+    ensure_safe_key,
+    extension_of,
+)
 from eventpulse.landing.spool import HashingWriter, spooled
+from eventpulse.ports import RawObject, StoredObject
 
 if TYPE_CHECKING:
     from eventpulse.settings import Settings
@@ -41,32 +45,6 @@ _TRANSIENT = (
     gexc.GatewayTimeout,
     ConnectionError,
 )
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """What the landing knows of one object generation."""
-
-    bucket: str
-    name: str
-    generation: int
-    size: int
-    content_type: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def filename(self) -> str | None:
-        """The original client filename from the metadata (decoded), if any."""
-        raw = self.metadata.get("filename")
-        return unquote(raw) if raw else None
-
-
-def encode_metadata_filename(filename: str) -> str:
-    return quote(filename, safe=" ()[]_-.,+@")
-
-
-def content_type_for(filename: str) -> str:
-    return mimetypes.guess_type(f"x{extension_of(filename)}")[0] or "application/octet-stream"
 
 
 def build_storage_client(settings: Settings) -> storage.Client:

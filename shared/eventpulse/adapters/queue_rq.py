@@ -29,8 +29,8 @@ from eventpulse.errors import RetryableError
 from eventpulse.settings import Settings
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
     from eventpulse.pipeline.processor import ProcessResult
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from flask import Flask
 from eventpulse.api import admin, auth, backfill, demo, errors, health, ingest, read, review
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
-from eventpulse.bootstrap import Services
+from eventpulse.ports import Services
 
 
 def create_app(services: Services) -> Flask:

@@ -10,7 +10,6 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from eventpulse.adapters import repository as repo
 from eventpulse.api.auth import current_actor, internal
 from eventpulse.api.context import current_services
 from eventpulse.api.present import present_ingestion
@@ -35,8 +34,8 @@ def from_gcs() -> tuple[Response, int]:
     from eventpulse.cloud.finalize import register_existing_object  # its adapters load on first use
 
     registration = register_existing_object(services, bucket=bucket, name=name, actor=current_actor())
-    with services.engine.connect() as conn:  # the inline queue may already have processed it
-        row = repo.get_ingestion(conn, registration.ingestion["id"]) or registration.ingestion
+    with services.store.read() as tx:  # the inline queue may already have processed it
+        row = tx.ingestions.get(registration.ingestion["id"]) or registration.ingestion
     answer = {**present_ingestion(row), "deduplicated": registration.deduplicated}
     return jsonify(answer), 200 if registration.deduplicated else 202
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from eventpulse.adapters.db import is_reachable
 from eventpulse.api.context import current_services
 from eventpulse.api.errors import build_envelope
 
@@ -19,7 +18,7 @@ def health() -> Response:
 @bp.get("/readyz")
 def readyz() -> Response:
     services = current_services()
-    if not is_reachable(services.engine):
+    if not services.store.is_reachable():
         return build_envelope(
             503,
             "not_ready",

@@ -8,16 +8,15 @@ from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, Response, jsonify, request
 
-from eventpulse.adapters import repository as repo
 from eventpulse.api.auth import current_actor, internal
 from eventpulse.api.context import current_services
 from eventpulse.api.params import parse_uuid
 from eventpulse.api.present import present_ingestion
-from eventpulse.bootstrap import Services
 from eventpulse.errors import BadRequest, NotFound, PayloadTooLarge
 from eventpulse.landing.intake import build_read_options
 from eventpulse.landing.register import Registration, register_stream, replay
 from eventpulse.landing.watcher import dataset_for, register_incoming
+from eventpulse.ports import Row, Services
 
 bp = Blueprint("ingest", __name__, url_prefix="/api")
 
@@ -87,10 +86,10 @@ def _registration_body(services: Services, registration: Registration) -> tuple[
     return body, 200 if registration.deduplicated else 202
 
 
-def _reload(services: Services, ingestion_id: uuid.UUID) -> repo.Row | None:
+def _reload(services: Services, ingestion_id: uuid.UUID) -> Row | None:
     # The inline queue may already have processed it: answer with the current state.
-    with services.engine.connect() as conn:
-        return repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        return tx.ingestions.get(ingestion_id)
 
 
 def _json_object() -> dict[str, Any]:

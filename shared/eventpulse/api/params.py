@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from flask import request
 
 from eventpulse.errors import BadRequest
-from eventpulse.pipeline.states import Status
+from eventpulse.states import Status
 
 MAX_PAGE = 500
 MAX_FILTER_CHARS = 200

@@ -25,16 +25,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from eventpulse.adapters import repository as repo
 from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import EventPulseError, NotFound, TerminalError
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_contract_exists
+from eventpulse.landing.keys import encode_metadata_filename
 from eventpulse.landing.register import Registration, enqueue
+from eventpulse.ports import BucketLanding, NewIngestion, StoredObject
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
-    from eventpulse.adapters.landing_gcs import GcsLanding, StoredObject
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ def handle_finalize(
     if kind is None:
         return FinalizeResult("ignored", reason=_ignored_reason(landing, bucket, name))
     generation = int(generation)
-    with services.engine.connect() as conn:
-        seen = repo.find_source_object(conn, bucket=bucket, name=name, generation=generation)
+    with services.store.read() as tx:
+        seen = tx.sources.find(bucket=bucket, name=name, generation=generation)
     if seen is not None:
         status: FinalizeStatus = "rejected" if seen.outcome == "rejected" else "duplicate"
         return FinalizeResult(status, seen.ingestion_id, seen.reason or "this object was already handled")
@@ -135,7 +135,7 @@ def register_existing_object(
 ObjectKind = Literal["raw", "upload", "other"]
 
 
-def _kind_of(landing: GcsLanding, bucket: str, name: str) -> ObjectKind | None:
+def _kind_of(landing: BucketLanding, bucket: str, name: str) -> ObjectKind | None:
     if bucket != landing.bucket_name:
         return None
     if name.startswith(UPLOADS_PREFIX) and _UPLOAD_KEY.match(name[len(UPLOADS_PREFIX) :]):
@@ -145,7 +145,7 @@ def _kind_of(landing: GcsLanding, bucket: str, name: str) -> ObjectKind | None:
     return None
 
 
-def _ignored_reason(landing: GcsLanding, bucket: str, name: str) -> str:
+def _ignored_reason(landing: BucketLanding, bucket: str, name: str) -> str:
     if bucket != landing.bucket_name:
         return f"bucket {bucket!r} is not the landing bucket {landing.bucket_name!r}"
     return f"{name!r} is neither a raw object ({landing.raw_prefix}<dataset>/<sha256>.<ext>) nor an upload"
@@ -153,7 +153,7 @@ def _ignored_reason(landing: GcsLanding, bucket: str, name: str) -> str:
 
 def _land_object(
     services: Services,
-    landing: GcsLanding,
+    landing: BucketLanding,
     obj: StoredObject,
     *,
     kind: ObjectKind,
@@ -162,8 +162,6 @@ def _land_object(
     source: str | None,
 ) -> Registration:
     """Validate, hash (verifying any declared sha256), copy to the raw name if needed, register, enqueue."""
-    from eventpulse.adapters.landing_gcs import encode_metadata_filename
-
     key = _RAW_KEY.match(obj.name[len(landing.raw_prefix) :]) if kind == "raw" else None
     dataset, filename = _identify(services, obj, metadata, key_dataset=key["dataset"] if key else None)
     declared = (metadata.get("sha256") or "").strip().lower() or None
@@ -190,7 +188,7 @@ def _land_object(
                 "filename": encode_metadata_filename(filename),
             },
         )
-    new = repo.NewIngestion(
+    new = NewIngestion(
         dataset=dataset,
         filename=filename,
         source=source,
@@ -200,10 +198,9 @@ def _land_object(
         max_attempts=services.settings.max_attempts,
         created_by=actor,
     )
-    with services.engine.begin() as conn:
-        row, created = repo.insert_ingestion(conn, new)
-        repo.record_source_object(
-            conn,
+    with services.store.transaction() as tx:
+        row, created = tx.ingestions.register(new)
+        tx.sources.record(
             bucket=obj.bucket,
             name=obj.name,
             generation=obj.generation,
@@ -247,24 +244,22 @@ def _identify(
 
 
 def _reject(
-    services: Services, landing: GcsLanding, obj: StoredObject, kind: ObjectKind, exc: ObjectRejected
+    services: Services, landing: BucketLanding, obj: StoredObject, kind: ObjectKind, exc: ObjectRejected
 ) -> None:
     """Record the refusal (so redeliveries are cheap) and audit it; free a squatted raw name."""
     # Bytes that do not match their raw name would squat on the content address of the real file
     # (create-only would refuse it forever): delete exactly that generation. Nothing was registered.
     squatting = kind == "raw" and bool(exc.details.get("sha256_mismatch"))
     deleted = squatting and landing.delete_generation(obj)
-    with services.engine.begin() as conn:
-        repo.record_source_object(
-            conn,
+    with services.store.transaction() as tx:
+        tx.sources.record(
             bucket=obj.bucket,
             name=obj.name,
             generation=obj.generation,
             outcome="rejected",
             reason=exc.message,
         )
-        repo.record_audit(
-            conn,
+        tx.audit.record(
             actor=FINALIZE_ACTOR,
             action="object.rejected",
             entity_type="object",

@@ -19,7 +19,7 @@ from eventpulse.settings import Settings
 if TYPE_CHECKING:
     from flask import Flask
 
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 

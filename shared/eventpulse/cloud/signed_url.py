@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import BadRequest
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_contract_exists
-from eventpulse.landing.port import extension_of
+from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # the V4 signing limit
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -47,8 +47,6 @@ def mint_upload_url(
     expires_seconds: int = 900,
 ) -> dict[str, Any]:
     """A signed PUT for one upload intent: {url, method, headers, object_name, bucket, expires_at}."""
-    from eventpulse.adapters.landing_gcs import content_type_for, encode_metadata_filename
-
     dataset = ensure_dataset_name(dataset or "")
     filename = clean_filename(filename)
     ensure_allowed_extension(services, filename)

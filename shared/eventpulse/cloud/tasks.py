@@ -30,14 +30,13 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.adapters import repository as repo
 from eventpulse.api.auth import bearer_token, is_token_accepted
-from eventpulse.pipeline.states import Status
 from eventpulse.settings import Settings
+from eventpulse.states import Status
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
     from eventpulse.pipeline.processor import ProcessResult
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +139,8 @@ def answer_for(services: Services, result: ProcessResult) -> Answer:
     """Map a processing result to the HTTP answer Cloud Tasks acts on (see the module doc)."""
     status = result.status
     if status is None and not result.processed:  # unknown id, or our claim was lost mid-way
-        with services.engine.connect() as conn:
-            row = repo.get_ingestion(conn, result.ingestion_id)
+        with services.store.read() as tx:
+            row = tx.ingestions.get(result.ingestion_id)
         status = Status(row["status"]) if row is not None else None
     body: dict[str, Any] = {
         "ingestion_id": str(result.ingestion_id),

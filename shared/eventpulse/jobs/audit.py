@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.adapters import repository as repo
-
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 
 def record_job_run(services: Services, *, job: str, actor: str, details: Mapping[str, Any]) -> None:
     """Write ``job.<job>`` to the audit log (entity ``job``/``<job>``)."""
-    with services.engine.begin() as conn:
-        repo.record_audit(
-            conn, actor=actor, action=f"job.{job}", entity_type="job", entity_id=job, details=details
-        )
+    with services.store.transaction() as tx:
+        tx.audit.record(actor=actor, action=f"job.{job}", entity_type="job", entity_id=job, details=details)

@@ -11,7 +11,7 @@ from eventpulse.errors import EventPulseError
 from eventpulse.settings import SettingsError
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -12,21 +12,22 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.adapters import maintenance as store
 from eventpulse.errors import BadRequest
 from eventpulse.jobs.audit import record_job_run
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 
 JOB = "prune_retention"
 SHOWN = 50
 """Ingestions listed one by one in the summary; the rest are counted."""
+BATCH = 1000
+"""Ingestions deleted per transaction (audit events: ten times as many)."""
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,16 @@ def plan_prune(
 ) -> PrunePlan:
     """What a prune would delete now (reads only)."""
     days = ensure_days(older_than_days)
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
-    with services.engine.connect() as conn:
-        rows = store.find_prunable_ingestions(conn, cutoff=cutoff)
+    cutoff = (now or services.clock.now()) - timedelta(days=days)
+    with services.store.read() as tx:
+        rows = tx.ingestions.find_prunable(cutoff=cutoff)
         ids = [row["id"] for row in rows]
-        artifacts = store.count_artifacts(conn, ids)
-        audit = store.count_audit_events(conn, cutoff=cutoff)
+        artifacts = tx.ingestions.count_artifacts(ids)
+        audit = tx.audit.count_before(cutoff)
         raw_keys: list[str] = []
         if include_raw:
             keys = {row["raw_key"] for row in rows}
-            kept = store.find_referenced_keys(conn, keys, excluding=set(ids))
+            kept = tx.ingestions.find_referenced_keys(keys, excluding=set(ids))
             raw_keys = sorted(keys - kept)
     return PrunePlan(
         older_than_days=days,
@@ -130,13 +131,13 @@ def prune_retention(
 def _apply(services: Services, plan: PrunePlan) -> PruneReport:
     deleted = 0
     ids = [row["id"] for row in plan.ingestions]
-    for chunk in store.batched(ids):  # replays come first, so no batch leaves a dangling replay_of
-        with services.engine.begin() as conn:
-            deleted += store.delete_ingestions(conn, chunk, cutoff=plan.cutoff)
+    for start in range(0, len(ids), BATCH):  # replays come first: no batch leaves a dangling replay_of
+        with services.store.transaction() as tx:
+            deleted += tx.ingestions.delete(ids[start : start + BATCH], cutoff=plan.cutoff)
     audit = 0
     while True:
-        with services.engine.begin() as conn:
-            gone = store.delete_audit_events(conn, cutoff=plan.cutoff)
+        with services.store.transaction() as tx:
+            gone = tx.audit.delete_before(plan.cutoff, limit=10 * BATCH)
         audit += gone
         if not gone:
             break
@@ -156,8 +157,8 @@ def _delete_raw(services: Services, keys: tuple[str, ...]) -> tuple[tuple[str, .
         return (), ()
     landing = services.landing
     # Re-check after the rows are gone: an upload of the same bytes may have registered meanwhile.
-    with services.engine.connect() as conn:
-        kept = store.find_referenced_keys(conn, keys)
+    with services.store.read() as tx:
+        kept = tx.ingestions.find_referenced_keys(keys)
     deleted = []
     for key in keys:
         if key not in kept and landing.delete(key):

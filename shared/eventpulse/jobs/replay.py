@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.adapters import maintenance as store
 from eventpulse.errors import BadRequest, EventPulseError
 from eventpulse.jobs.audit import record_job_run
 from eventpulse.landing.register import replay
-from eventpulse.pipeline.states import Status
 from eventpulse.schema.naming import ensure_dataset_name
+from eventpulse.states import Status
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +97,8 @@ def replay_range(
     dataset = ensure_dataset_name(dataset or "")
     if since and until and since >= until:
         raise BadRequest(f"since ({_iso(since)}) must be before until ({_iso(until)})")
-    with services.engine.connect() as conn:
-        originals = store.find_replay_originals(conn, dataset=dataset, since=since, until=until)
+    with services.store.read() as tx:
+        originals = tx.ingestions.find_replay_originals(dataset=dataset, since=since, until=until)
     replayed: list[tuple[uuid.UUID, uuid.UUID]] = []
     skipped: list[tuple[uuid.UUID, str]] = []
     failed: list[tuple[uuid.UUID, str]] = []

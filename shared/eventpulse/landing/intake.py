@@ -13,10 +13,10 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
-from eventpulse.landing.port import extension_of
+from eventpulse.landing.keys import extension_of
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -8,22 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from eventpulse.adapters import repository as repo
 from eventpulse.errors import NotFound
 from eventpulse.landing.intake import (
     clean_filename,
     ensure_allowed_extension,
     ensure_contract_exists,
 )
+from eventpulse.ports import NewIngestion, Row
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 
 @dataclass(frozen=True)
 class Registration:
-    ingestion: repo.Row
+    ingestion: Row
     deduplicated: bool
     """True when the same bytes were already registered for this dataset (nothing new was queued)."""
 
@@ -46,7 +46,7 @@ def register_stream(
     ensure_contract_exists(services, dataset)
     source = (source or "api")[:100]
     raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes, source=source)
-    new = repo.NewIngestion(
+    new = NewIngestion(
         dataset=dataset,
         filename=filename,
         source=source,
@@ -57,8 +57,8 @@ def register_stream(
         created_by=actor,
         options=options,
     )
-    with services.engine.begin() as conn:
-        row, created = repo.insert_ingestion(conn, new)
+    with services.store.transaction() as tx:
+        row, created = tx.ingestions.register(new)
     if created:
         enqueue(services, row["id"])
     return Registration(ingestion=row, deduplicated=not created)
@@ -80,15 +80,15 @@ def register_path(
 
 def enqueue(services: Services, ingestion_id: uuid.UUID) -> None:
     """Remember the hand-over, then hand over; a lost delivery is re-delivered by reclaim."""
-    with services.engine.begin() as conn:
-        repo.mark_enqueued(conn, ingestion_id)
+    with services.store.transaction() as tx:
+        tx.ingestions.mark_enqueued(ingestion_id)
     services.queue.enqueue(ingestion_id)
 
 
-def replay(services: Services, ingestion_id: uuid.UUID, *, actor: str) -> repo.Row:
+def replay(services: Services, ingestion_id: uuid.UUID, *, actor: str) -> Row:
     """A new ingestion over the same raw object; the original is left as it was."""
-    with services.engine.begin() as conn:
-        original = repo.get_ingestion(conn, ingestion_id)
+    with services.store.transaction() as tx:
+        original = tx.ingestions.get(ingestion_id)
         if original is None:
             raise NotFound(f"ingestion {ingestion_id} does not exist")
         if not services.landing.exists(original["raw_key"]):
@@ -96,9 +96,8 @@ def replay(services: Services, ingestion_id: uuid.UUID, *, actor: str) -> repo.R
                 f"raw object {original['raw_key']!r} of ingestion {ingestion_id} is missing",
                 hint="it may have been pruned by the retention job; re-upload the file",
             )
-        row, _ = repo.insert_ingestion(
-            conn,
-            repo.NewIngestion(
+        row, _ = tx.ingestions.register(
+            NewIngestion(
                 dataset=original["dataset"],
                 filename=original["filename"],
                 source="replay",

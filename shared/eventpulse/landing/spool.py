@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from eventpulse.errors import PayloadTooLarge
-from eventpulse.landing.port import iter_chunks
+from eventpulse.landing.keys import iter_chunks
 
 LIMIT_HINT = "split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES"
 

@@ -28,7 +28,7 @@ from eventpulse.landing.register import Registration, register_path
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
     from eventpulse.settings import Settings
 
 log = logging.getLogger(__name__)

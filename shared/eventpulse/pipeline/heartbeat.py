@@ -7,9 +7,7 @@ import threading
 import uuid
 from types import TracebackType
 
-from sqlalchemy import Engine
-
-from eventpulse.adapters import repository as repo
+from eventpulse.ports import MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +15,8 @@ log = logging.getLogger(__name__)
 class Heartbeat:
     """Refreshes ``heartbeat_at`` (and the progress counter) on its own pooled connection."""
 
-    def __init__(self, engine: Engine, ingestion_id: uuid.UUID, worker: str, interval: float):
-        self._engine = engine
+    def __init__(self, store: MetadataStore, ingestion_id: uuid.UUID, worker: str, interval: float):
+        self._store = store
         self._id = ingestion_id
         self._worker = worker
         self._interval = interval
@@ -51,5 +49,5 @@ class Heartbeat:
                 log.warning("heartbeat for ingestion %s failed", self._id, exc_info=True)
 
     def beat(self) -> None:
-        with self._engine.begin() as conn:
-            repo.heartbeat(conn, self._id, worker=self._worker, rows_processed=self._rows)
+        with self._store.transaction() as tx:
+            tx.ingestions.heartbeat(self._id, worker=self._worker, rows_processed=self._rows)

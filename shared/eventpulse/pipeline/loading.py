@@ -11,30 +11,27 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection
 
-from eventpulse.adapters import repository as repo
 from eventpulse.contracts.model import Contract
 from eventpulse.curate.ddl import curated_table_name, plan_table_changes
-from eventpulse.curate.pg_loader import CuratedLoad, LineageValues, LoadStats
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.records import build_lineage
-from eventpulse.pipeline.states import Status
+from eventpulse.ports import LineageValues, LoadStats, Transaction
 from eventpulse.quality.gate import QualityGate, QualityReport
 from eventpulse.schema.cast import cast_batch
 from eventpulse.schema.drift import DriftDecision
 from eventpulse.schema.inference import SchemaInferrer
 from eventpulse.schema.model import TableSchema
+from eventpulse.states import Status
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Row, Services
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +151,7 @@ class LoadJob:
     """Everything decided before the load transaction opens."""
 
     services: Services
-    row: repo.Row
+    row: Row
     worker: str
     contract: Contract
     observed: TableSchema
@@ -190,25 +187,23 @@ def load_curated(
     table = curated_table_name(job.dataset)
     target = job.decision.baseline
     contract = job.contract
-    with job.services.engine.begin() as conn:
-        _ensure_table(conn, job.dataset, table, target, contract)
+    with job.services.store.transaction() as tx:
+        _ensure_table(tx, job.dataset, table, target, contract)
         gate = QualityGate(contract)
         preparer = _BatchPreparer(job.decision, target, gate)
         lineage_values = LineageValues(
             ingestion_id=str(job.ingestion_id),
             source_sha256=str(job.row["sha256"]),
             contract_version=contract.version,
-            loaded_at=datetime.now(UTC),
+            loaded_at=job.services.clock.now(),
         )
-        load = CuratedLoad(
-            conn.connection.driver_connection,
+        load = tx.curated.start_load(
             table,
             target,
             contract.primary_key,
             lineage_values,
             keys_verified_unique=keys_verified_unique(contract),
         )
-        load.start()
         started = time.perf_counter()
         try:
             for batch in source.batches():
@@ -235,22 +230,18 @@ def load_curated(
             stream_s=round(streamed - started, 3), merge_s=round(time.perf_counter() - streamed, 3)
         )
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
-        _record_success(conn, job, report, stats, preparer)
+        _record_success(tx, job, report, stats, preparer)
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
 
 
-def _ensure_table(
-    conn: Connection, dataset: str, table: str, target: TableSchema, contract: Contract
-) -> None:
+def _ensure_table(tx: Transaction, dataset: str, table: str, target: TableSchema, contract: Contract) -> None:
     """Lock the dataset, then run DDL only when the curated schema actually changes."""
-    current_row = repo.lock_dataset(conn, dataset, table)
+    current_row = tx.schemas.lock_dataset(dataset, table)
     current = TableSchema.from_dict(current_row["curated_schema"]) if current_row["curated_schema"] else None
     statements = plan_table_changes(table, target, contract.primary_key, current)
-    for statement in statements:
-        conn.exec_driver_sql(statement)
+    tx.curated.apply(statements)
     if statements or current_row["contract_version"] != contract.version:
-        repo.update_dataset(
-            conn,
+        tx.schemas.update_dataset(
             dataset,
             curated_schema=target.to_dict(),
             primary_key=list(contract.primary_key),
@@ -259,7 +250,7 @@ def _ensure_table(
 
 
 def _record_success(
-    conn: Connection, job: LoadJob, report: QualityReport, stats: LoadStats, preparer: _BatchPreparer
+    tx: Transaction, job: LoadJob, report: QualityReport, stats: LoadStats, preparer: _BatchPreparer
 ) -> None:
     ingestion_id, dataset, worker, contract, decision = (
         job.ingestion_id,
@@ -268,12 +259,11 @@ def _record_success(
         job.contract,
         job.decision,
     )
-    repo.remember_contract_version(
-        conn, dataset=dataset, version=contract.version, body=dict(contract.suite), actor=worker
+    tx.schemas.remember_contract_version(
+        dataset=dataset, version=contract.version, body=dict(contract.suite), actor=worker
     )
     if job.first_schema or decision.evolved:
-        repo.append_schema(
-            conn,
+        tx.schemas.append(
             dataset=dataset,
             schema=decision.baseline,
             contract_version=contract.version,
@@ -296,38 +286,28 @@ def _record_success(
         rows_in=preparer.rows_seen,
         rows_out=stats.rows_staged,
     )
-    moved = repo.transition(
-        conn,
+    load = {
+        **stats.to_dict(),
+        "rows_discarded": preparer.rows_discarded,
+        "values_nulled": preparer.values_nulled,
+        "timings": job.timings,
+    }
+    moved = tx.ingestions.finish(
         ingestion_id,
-        expected=[Status.PROCESSING],
-        target=Status.LOADED,
-        actor=worker,
+        worker=worker,
+        status=Status.LOADED,
         details={**stats.to_dict(), "rows_discarded": preparer.rows_discarded},
+        artifacts={"quality": quality, "drift": job.drift, "lineage": lineage, "load": load},
         contract_version=contract.version,
         schema_fingerprint=job.observed.fingerprint(),
         rows_total=preparer.rows_seen,
         rows_loaded=stats.rows_staged,
         rows_rejected=preparer.rows_discarded,
         rows_processed=preparer.rows_seen,
-        finished_at=datetime.now(UTC),
-        holder=worker,
+        finished=True,
     )
     if moved is None:
         raise LostClaim(f"ingestion {ingestion_id} is no longer claimed by {worker}")
-    repo.save_artifact(conn, ingestion_id, "quality", quality)
-    repo.save_artifact(conn, ingestion_id, "drift", job.drift)
-    repo.save_artifact(conn, ingestion_id, "lineage", lineage)
-    repo.save_artifact(
-        conn,
-        ingestion_id,
-        "load",
-        {
-            **stats.to_dict(),
-            "rows_discarded": preparer.rows_discarded,
-            "values_nulled": preparer.values_nulled,
-            "timings": job.timings,
-        },
-    )
     log.info(
         "ingestion %s loaded %d rows into %s; timings %s",
         ingestion_id,

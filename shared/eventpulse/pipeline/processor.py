@@ -12,10 +12,8 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.adapters import repository as repo
 from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
 from eventpulse.errors import BadData, EventPulseError, TerminalError
@@ -31,13 +29,13 @@ from eventpulse.pipeline.loading import (
     load_curated,
 )
 from eventpulse.pipeline.records import build_lineage, drift_artifact
-from eventpulse.pipeline.states import CLAIMABLE, Status, status_after_exception
 from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
 from eventpulse.schema.model import TableSchema
+from eventpulse.states import CLAIMABLE, Status, status_after_exception
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Row, Services
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +54,7 @@ class ProcessResult:
 @dataclass(frozen=True)
 class _Context:
     services: Services
-    row: repo.Row
+    row: Row
     worker: str
 
     @property
@@ -77,12 +75,12 @@ def process_ingestion(
 ) -> ProcessResult:
     """Process the ingestion if it can be claimed; never raises for a failure it recorded."""
     worker = worker or default_worker_id()
-    with services.engine.begin() as conn:
-        row = repo.claim(conn, ingestion_id, worker=worker)
+    with services.store.transaction() as tx:
+        row = tx.ingestions.claim(ingestion_id, worker=worker)
     if row is None:
         return _not_claimed(services, ingestion_id, worker)
     ctx = _Context(services, row, worker)
-    with Heartbeat(services.engine, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
+    with Heartbeat(services.store, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
         try:
             return _process(ctx, beat)
         except BadData as exc:  # unreadable file or unstorable values: the data is at fault
@@ -109,20 +107,19 @@ def _error_of(exc: Exception) -> dict[str, Any]:
 
 
 def _not_claimed(services: Services, ingestion_id: uuid.UUID, worker: str) -> ProcessResult:
-    with services.engine.begin() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.transaction() as tx:
+        row = tx.ingestions.get(ingestion_id)
         if row is None:
             return ProcessResult(ingestion_id, None, processed=False)
         status = Status(row["status"])
         if status in CLAIMABLE and row["attempts"] >= row["max_attempts"]:
-            moved = repo.transition(
-                conn,
+            moved = tx.ingestions.transition(
                 ingestion_id,
                 expected=[status],
                 target=Status.FAILED_MAX_ATTEMPTS,
                 actor=worker,
                 details={"attempts": row["attempts"]},
-                finished_at=datetime.now(UTC),
+                finished=True,
             )
             if moved is not None:
                 status = Status.FAILED_MAX_ATTEMPTS
@@ -142,8 +139,8 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         display_name=str(ctx.row["filename"]),
         encoding=options.get("encoding"),
     )
-    with ctx.services.engine.connect() as conn:
-        history = repo.load_latest_schema(conn, ctx.dataset)
+    with ctx.services.store.read() as tx:
+        history = tx.schemas.latest(ctx.dataset)
     accepted = history[1] if history else None
 
     def settle(observed: TableSchema) -> Settled:
@@ -206,7 +203,7 @@ def _finish_without_load(
         error=error,
         contract_version=contract.version,
         schema_fingerprint=observed.fingerprint(),
-        finished_at=datetime.now(UTC) if status is Status.FAILED_DRIFT else None,
+        finished=status is Status.FAILED_DRIFT,
     )
 
 
@@ -246,16 +243,21 @@ def _finish_quality_failure(
         rows_total=failed.rows_total,
         rows_loaded=0,
         rows_processed=failed.rows_total,
-        finished_at=datetime.now(UTC),
+        finished=True,
     )
 
 
 def _fail(ctx: _Context, status: Status, error: dict[str, Any], *, retry: bool = False) -> ProcessResult:
     """Record a failure with its lineage artifact."""
     lineage = build_lineage(ctx.services, ctx.row, "FAIL", error=error)
-    finished = {} if status is Status.FAILED_EXCEPTION else {"finished_at": datetime.now(UTC)}
     return _finish(
-        ctx, status, details=error, artifacts={"lineage": lineage}, retry=retry, error=error, **finished
+        ctx,
+        status,
+        details=error,
+        artifacts={"lineage": lineage},
+        retry=retry,
+        error=error,
+        finished=status is not Status.FAILED_EXCEPTION,
     )
 
 
@@ -266,22 +268,20 @@ def _finish(
     details: dict[str, Any],
     artifacts: dict[str, Any],
     retry: bool = False,
+    finished: bool,
     **fields: Any,
 ) -> ProcessResult:
     """Move PROCESSING to ``status`` while this worker holds the claim, with the artifacts, in one go."""
-    with ctx.services.engine.begin() as conn:
-        moved = repo.transition(
-            conn,
+    with ctx.services.store.transaction() as tx:
+        moved = tx.ingestions.finish(
             ctx.id,
-            expected=[Status.PROCESSING],
-            target=status,
-            actor=ctx.worker,
-            holder=ctx.worker,
+            worker=ctx.worker,
+            status=status,
             details=details,
+            artifacts=artifacts,
+            finished=finished,
             **fields,
         )
-        if moved is None:
-            return ProcessResult(ctx.id, None, processed=False)
-        for kind, body in artifacts.items():
-            repo.save_artifact(conn, ctx.id, kind, body)
+    if moved is None:
+        return ProcessResult(ctx.id, None, processed=False)
     return ProcessResult(ctx.id, status, processed=True, retry=retry)

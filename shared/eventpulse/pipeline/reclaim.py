@@ -14,10 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eventpulse.adapters import repository as repo
-
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +47,9 @@ def reclaim_stale(
     """
     threshold = services.settings.stale_after_seconds if older_than_seconds is None else older_than_seconds
     stale = _release_stale(services, threshold, actor)
-    with services.engine.connect() as conn:
-        unqueued = repo.find_unqueued(conn, older_than_seconds=threshold)
-        retried = [i for i in repo.find_retryable(conn, older_than_seconds=threshold) if i not in stale]
+    with services.store.read() as tx:
+        unqueued = tx.ingestions.find_unqueued(older_than_seconds=threshold)
+        retried = [i for i in tx.ingestions.find_retryable(older_than_seconds=threshold) if i not in stale]
     for ingestion_id in stale:
         services.queue.enqueue(ingestion_id)
     for ingestion_id in unqueued:
@@ -63,19 +61,18 @@ def reclaim_stale(
 
 def _release_stale(services: Services, threshold: float, actor: str) -> list[uuid.UUID]:
     released: list[uuid.UUID] = []
-    with services.engine.begin() as conn:
-        for ingestion_id in repo.find_stale_processing(conn, older_than_seconds=threshold):
-            moved = repo.release_stale_claim(conn, ingestion_id, older_than_seconds=threshold, actor=actor)
+    with services.store.transaction() as tx:
+        for ingestion_id in tx.ingestions.find_stale(older_than_seconds=threshold):
+            moved = tx.ingestions.release_stale(ingestion_id, older_than_seconds=threshold, actor=actor)
             if moved is not None:
                 released.append(ingestion_id)
     return released
 
 
 def _requeue(services: Services, ingestion_id: uuid.UUID, actor: str, reason: str) -> None:
-    with services.engine.begin() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
-        repo.record_audit(
-            conn,
+    with services.store.transaction() as tx:
+        row = tx.ingestions.get(ingestion_id)
+        tx.audit.record(
             actor=actor,
             action="ingestion.requeued",
             entity_type="ingestion",
@@ -83,7 +80,6 @@ def _requeue(services: Services, ingestion_id: uuid.UUID, actor: str, reason: st
             dataset=row["dataset"] if row else None,
             details={"reason": reason},
         )
-    with services.engine.begin() as conn:
-        repo.mark_enqueued(conn, ingestion_id)
+        tx.ingestions.mark_enqueued(ingestion_id)
     services.queue.enqueue(ingestion_id)  # lost again? the next reclaim finds it by its age
     log.info("enqueued ingestion %s again: %s", ingestion_id, reason)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from eventpulse.adapters import repository as repo
 from eventpulse.contracts.model import Contract
 from eventpulse.curate.ddl import curated_table_name
 from eventpulse.lineage.openlineage import build_run_event
@@ -14,7 +12,7 @@ from eventpulse.schema.drift import DriftDecision
 from eventpulse.schema.model import TableSchema
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Row, Services
 
 
 def drift_artifact(
@@ -31,16 +29,9 @@ def drift_artifact(
     }
 
 
-def output_location(services: Services) -> tuple[str, str]:
-    """OpenLineage namespace (``postgres://host:port``) and database name of the curated store."""
-    url = services.engine.url
-    host = url.host or "localhost"  # the embedded server listens on a Unix socket only
-    return f"postgres://{host}:{url.port or 5432}", url.database or "postgres"
-
-
 def build_lineage(
     services: Services,
-    row: repo.Row,
+    row: Row,
     event_type: Literal["COMPLETE", "FAIL"],
     *,
     observed: TableSchema | None = None,
@@ -53,12 +44,12 @@ def build_lineage(
     rows_out: int | None = None,
 ) -> dict[str, Any]:
     dataset = str(row["dataset"])
-    namespace, database = output_location(services)
+    namespace, database = services.store.location()
     return build_run_event(
         ingestion_id=str(row["id"]),
         dataset=dataset,
         event_type=event_type,
-        event_time=datetime.now(UTC),
+        event_time=services.clock.now(),
         raw_uri=services.landing.uri(str(row["raw_key"])),
         source_sha256=str(row["sha256"]),
         input_schema=observed,

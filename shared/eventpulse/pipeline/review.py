@@ -8,23 +8,19 @@ Rejecting ends it REJECTED. Both are compare-and-set and audited with their acto
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection
-
-from eventpulse.adapters import repository as repo
 from eventpulse.contracts.loader import load_contract
 from eventpulse.curate.ddl import curated_table_name
 from eventpulse.errors import BadRequest, Conflict, NotFound
 from eventpulse.landing.register import enqueue
 from eventpulse.pipeline.baseline import known_schema
-from eventpulse.pipeline.states import Status
 from eventpulse.schema.drift import DriftPolicy, decide_drift
 from eventpulse.schema.model import TableSchema
+from eventpulse.states import Status
 
 if TYPE_CHECKING:
-    from eventpulse.bootstrap import Services
+    from eventpulse.ports import Row, Services, Transaction
 
 Decision = Literal["approve", "reject"]
 
@@ -36,20 +32,20 @@ MAX_NOTE_CHARS = 2000
 
 def approve_schema(
     services: Services, ingestion_id: uuid.UUID, *, actor: str, note: str | None = None
-) -> repo.Row:
+) -> Row:
     """Accept the held file's schema as the dataset's new baseline and process the file again.
 
     Raises NotFound for an unknown id, Conflict when it is not QUARANTINED or when the new baseline
     still would not let the file through (a column removed under a ``quarantine`` policy).
     """
     note = ensure_note(note)
-    with services.engine.begin() as conn:
-        row = _lock_quarantined(conn, ingestion_id, "approve")
+    with services.store.transaction() as tx:
+        row = _lock_quarantined(tx, ingestion_id, "approve")
         dataset = str(row["dataset"])
-        observed = _observed_schema(conn, ingestion_id)
+        observed = _observed_schema(tx, ingestion_id)
         contract = load_contract(services.settings.contracts_dir, dataset)
-        repo.lock_dataset(conn, dataset, curated_table_name(dataset))  # serialises schema writers
-        history = repo.load_latest_schema(conn, dataset)
+        tx.schemas.lock_dataset(dataset, curated_table_name(dataset))  # serialises schema writers
+        history = tx.schemas.latest(dataset)
         known = known_schema(contract, history[1] if history else None, observed)
         baseline = decide_drift(known, observed, ACCEPT_ALL).baseline
         after = decide_drift(known_schema(contract, baseline, observed), observed, contract.drift_policy)
@@ -61,8 +57,7 @@ def approve_schema(
             )
         version = None
         if history is None or history[1] != baseline:
-            version = repo.append_schema(
-                conn,
+            version = tx.schemas.append(
                 dataset=dataset,
                 schema=baseline,
                 contract_version=contract.version,
@@ -71,7 +66,7 @@ def approve_schema(
                 actor=actor,
             )
         _move(
-            conn,
+            tx,
             row,
             Status.RECEIVED,
             actor,
@@ -84,25 +79,23 @@ def approve_schema(
             error=None,
             finished_at=None,
         )
-        _audit(conn, row, "schema.approved", actor, note, version=version, fingerprint=baseline.fingerprint())
+        _audit(tx, row, "schema.approved", actor, note, version=version, fingerprint=baseline.fingerprint())
     enqueue(services, ingestion_id)
     return _reload(services, ingestion_id)
 
 
-def reject_schema(
-    services: Services, ingestion_id: uuid.UUID, *, actor: str, note: str | None = None
-) -> repo.Row:
+def reject_schema(services: Services, ingestion_id: uuid.UUID, *, actor: str, note: str | None = None) -> Row:
     """Refuse the held file's schema: the ingestion ends REJECTED and the baseline stays as it was."""
     note = ensure_note(note)
-    with services.engine.begin() as conn:
-        row = _lock_quarantined(conn, ingestion_id, "reject")
+    with services.store.transaction() as tx:
+        row = _lock_quarantined(tx, ingestion_id, "reject")
         error = {
             "code": "schema_rejected",
             "message": f"the file's new schema was rejected by {actor}" + (f": {note}" if note else ""),
             "hint": "fix the file and upload it again",
         }
-        _move(conn, row, Status.REJECTED, actor, note, error=error, finished_at=datetime.now(UTC))
-        _audit(conn, row, "schema.rejected", actor, note)
+        _move(tx, row, Status.REJECTED, actor, note, error=error, finished=True)
+        _audit(tx, row, "schema.rejected", actor, note)
     return _reload(services, ingestion_id)
 
 
@@ -117,8 +110,8 @@ def ensure_note(note: object) -> str | None:
     return note.strip() or None
 
 
-def _lock_quarantined(conn: Connection, ingestion_id: uuid.UUID, decision: Decision) -> repo.Row:
-    row = repo.lock_ingestion(conn, ingestion_id)
+def _lock_quarantined(tx: Transaction, ingestion_id: uuid.UUID, decision: Decision) -> Row:
+    row = tx.ingestions.lock(ingestion_id)
     if row is None:
         raise NotFound(f"ingestion {ingestion_id} does not exist")
     if row["status"] != Status.QUARANTINED:
@@ -131,8 +124,8 @@ def _lock_quarantined(conn: Connection, ingestion_id: uuid.UUID, decision: Decis
     return row
 
 
-def _observed_schema(conn: Connection, ingestion_id: uuid.UUID) -> TableSchema:
-    drift = repo.load_artifacts(conn, ingestion_id).get("drift")
+def _observed_schema(tx: Transaction, ingestion_id: uuid.UUID) -> TableSchema:
+    drift = tx.ingestions.artifacts(ingestion_id).get("drift")
     if not isinstance(drift, dict) or "observed_schema" not in drift:
         raise Conflict(
             f"ingestion {ingestion_id} has no drift record to approve",
@@ -141,22 +134,17 @@ def _observed_schema(conn: Connection, ingestion_id: uuid.UUID) -> TableSchema:
     return TableSchema.from_dict(drift["observed_schema"])
 
 
-def _move(
-    conn: Connection, row: repo.Row, target: Status, actor: str, note: str | None, **fields: Any
-) -> None:
+def _move(tx: Transaction, row: Row, target: Status, actor: str, note: str | None, **fields: Any) -> None:
     details = {"note": note} if note else {}
-    moved = repo.transition(
-        conn, row["id"], expected=[Status.QUARANTINED], target=target, actor=actor, details=details, **fields
+    moved = tx.ingestions.transition(
+        row["id"], expected=[Status.QUARANTINED], target=target, actor=actor, details=details, **fields
     )
     if moved is None:  # unreachable while we hold the row lock; kept as the compare-and-set guard
         raise Conflict(f"ingestion {row['id']} changed state meanwhile", hint="reload it and decide again")
 
 
-def _audit(
-    conn: Connection, row: repo.Row, action: str, actor: str, note: str | None, **details: Any
-) -> None:
-    repo.record_audit(
-        conn,
+def _audit(tx: Transaction, row: Row, action: str, actor: str, note: str | None, **details: Any) -> None:
+    tx.audit.record(
         actor=actor,
         action=action,
         entity_type="ingestion",
@@ -166,9 +154,9 @@ def _audit(
     )
 
 
-def _reload(services: Services, ingestion_id: uuid.UUID) -> repo.Row:
+def _reload(services: Services, ingestion_id: uuid.UUID) -> Row:
     # The inline queue may already have processed the approved file: answer with its current state.
-    with services.engine.connect() as conn:
-        row = repo.get_ingestion(conn, ingestion_id)
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
     assert row is not None  # ingestions are never deleted
     return row

@@ -1,32 +1,24 @@
-"""Curated load: COPY a file's rows into a temporary staging table, then merge them, in ONE transaction.
+"""Curated load into Postgres: COPY a file's rows in, then merge them, in ONE transaction.
 
-This is the only module outside ``eventpulse/adapters`` that drives pg8000 directly. It never commits
-or rolls back: the caller owns the transaction (a raw pg8000 connection taken from SQLAlchemy with
-``conn.connection.driver_connection``), so a crash at any moment leaves the whole file loaded or none
-of it. The staging table is ``TEMP ... ON COMMIT DROP``: session-private, never WAL-logged, no indexes,
-gone at commit or rollback.
-
-Values travel as CSV written by ``pyarrow.csv`` (not pandas). Arrow quotes every string value and
-writes a null as an unquoted empty field, which is exactly how Postgres CSV tells NULL from ``""``.
-Timestamps are written as UTC instants with a ``Z`` suffix, so the session TimeZone does not matter.
+It never commits or rolls back: the caller owns the transaction (the raw pg8000 connection under the
+SQLAlchemy connection of the store's ``Transaction``), so a crash at any moment leaves the whole file
+loaded or none of it. The staging table is ``TEMP ... ON COMMIT DROP``: session-private, never
+WAL-logged, no indexes, gone at commit or rollback. Batches are encoded by ``curate/encode.py`` and
+streamed by one background COPY (``copy_stream.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import re
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+from sqlalchemy import Connection
 
+from eventpulse.adapters.postgres.copy_stream import CopyStream
 from eventpulse.curate.ddl import (
     LINEAGE_COLUMN_NAMES,
     LINEAGE_SETTINGS,
@@ -36,47 +28,46 @@ from eventpulse.curate.ddl import (
     quote_ident,
     quote_literal,
 )
-from eventpulse.errors import BadData, TerminalError
-from eventpulse.schema.model import LogicalType, TableSchema
+from eventpulse.curate.encode import SOURCE_ROW, csv_chunks, ensure_lineage, ensure_loadable, prepare_batch
+from eventpulse.errors import TerminalError
+from eventpulse.ports import LineageValues, LoadStats
+from eventpulse.schema.model import TableSchema
 
 log = logging.getLogger(__name__)
 
-SOURCE_ROW = "_source_row"
-COPY_CHUNK_ROWS = 16_384
-"""Rows per CSV chunk sent as one CopyData message: a few MB, so memory stays bounded per batch."""
 
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_UTC_MICROS = pa.timestamp("us", tz="UTC")
+class PgCuratedTables:
+    """The ``CuratedTables`` port on one SQLAlchemy connection (the store's transaction)."""
 
+    def __init__(self, conn: Connection):
+        self._conn = conn
 
-@dataclass(frozen=True)
-class LineageValues:
-    """The lineage columns every row of one load carries."""
+    def apply(self, statements: Sequence[str]) -> None:
+        for statement in statements:
+            self._conn.exec_driver_sql(statement)
 
-    ingestion_id: str
-    source_sha256: str
-    contract_version: str
-    loaded_at: datetime
-
-    def __post_init__(self) -> None:
-        uuid.UUID(self.ingestion_id)  # raises ValueError when it is not a UUID
-        if not _SHA256_RE.match(self.source_sha256):
-            raise ValueError(f"source_sha256 {self.source_sha256!r} is not 64 lowercase hex digits")
-        if self.loaded_at.tzinfo is None:
-            raise ValueError("loaded_at must be timezone-aware (UTC)")
-
-
-@dataclass(frozen=True)
-class LoadStats:
-    rows_staged: int
-    inserted: int
-    updated: int
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    def start_load(
+        self,
+        table: str,
+        schema: TableSchema,
+        primary_key: Sequence[str],
+        lineage: LineageValues,
+        *,
+        keys_verified_unique: bool,
+    ) -> PgCuratedLoad:
+        load = PgCuratedLoad(
+            self._conn.connection.driver_connection,
+            table,
+            schema,
+            primary_key,
+            lineage,
+            keys_verified_unique=keys_verified_unique,
+        )
+        load.start()
+        return load
 
 
-class CuratedLoad:
+class PgCuratedLoad:
     """One file's load into one curated table: ``start()``, ``write()`` per batch, ``finish()``."""
 
     def __init__(
@@ -89,7 +80,8 @@ class CuratedLoad:
         *,
         keys_verified_unique: bool,
     ) -> None:
-        _ensure_loadable(schema, primary_key)
+        ensure_loadable(schema, primary_key)
+        ensure_lineage(lineage)
         if getattr(dbapi_conn, "autocommit", False):
             raise ValueError("CuratedLoad needs a connection in a transaction, not in autocommit mode")
         self._conn = dbapi_conn
@@ -103,7 +95,7 @@ class CuratedLoad:
         self._rows_staged = 0
         self._direct = False
         self._target_types: dict[str, str] = {}
-        self._copy: _CopyStream | None = None
+        self._copy: CopyStream | None = None
 
     def start(self) -> None:
         """Pick the load path and open one COPY that streams every batch in the background.
@@ -131,7 +123,7 @@ class CuratedLoad:
             cols.append(f"{quote_ident(SOURCE_ROW)} bigint NOT NULL")
             into = quote_ident(self._stage)
             self._execute(f"CREATE TEMP TABLE {into} ({', '.join(cols)}) ON COMMIT DROP")
-        self._copy = _CopyStream(
+        self._copy = CopyStream(
             self._conn, f"COPY {into} ({columns}) FROM STDIN WITH (FORMAT csv)", len(names)
         )
         self._state = "started"
@@ -144,8 +136,8 @@ class CuratedLoad:
         self._ensure_state("started")
         assert self._copy is not None
         try:
-            batch = _prepare_batch(batch, self._schema)
-            for chunk in _csv_chunks(batch):
+            batch = prepare_batch(batch, self._schema)
+            for chunk in csv_chunks(batch):
                 self._copy.send(chunk)
         except BaseException:
             self.abort()  # a half-sent file must not stay open on the connection
@@ -298,142 +290,3 @@ class CuratedLoad:
     def _ensure_state(self, expected: str) -> None:
         if self._state != expected:
             raise RuntimeError(f"CuratedLoad of {self._table!r} is {self._state!r}, expected {expected!r}")
-
-
-def _ensure_loadable(schema: TableSchema, primary_key: Sequence[str]) -> None:
-    for col in schema:
-        quote_ident(col.name)
-        if col.name in LINEAGE_COLUMN_NAMES:
-            raise ValueError(f"column {col.name!r} clashes with a lineage column")
-    for key in primary_key:
-        if schema.get(key) is None:
-            raise ValueError(f"primary key column {key!r} is not in the schema {schema.names!r}")
-
-
-_ARROW_TARGETS: dict[LogicalType, pa.DataType] = {
-    "integer": pa.int64(),
-    "number": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "datetime": _UTC_MICROS,
-    "string": pa.string(),
-    "null": pa.string(),
-}
-
-# Arrow types a batch may hold for each logical type (anything else is a reader bug, not data).
-_ACCEPTED: dict[LogicalType, Callable[[pa.DataType], bool]] = {
-    "integer": pa.types.is_integer,
-    "number": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
-    "boolean": pa.types.is_boolean,
-    "date": pa.types.is_date,
-    "datetime": pa.types.is_timestamp,
-    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    "null": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-}
-
-
-def _prepare_batch(batch: pa.RecordBatch, schema: TableSchema) -> pa.RecordBatch:
-    """Check names and order, cast to the CSV-ready Arrow types, refuse NUL characters in text."""
-    expected = [*schema.names, SOURCE_ROW]
-    if batch.schema.names != expected:
-        raise ValueError(f"batch columns {batch.schema.names!r} differ from the expected {expected!r}")
-    arrays = [
-        _cast_column(col.name, col.type, array) for col, array in zip(schema, batch.columns[:-1], strict=True)
-    ]
-    source_row = batch.column(len(schema))
-    if not pa.types.is_integer(source_row.type) or source_row.null_count:
-        raise ValueError(f"{SOURCE_ROW} must be a non-null integer column, got {source_row.type}")
-    arrays.append(source_row.cast(pa.int64()))
-    return pa.RecordBatch.from_arrays(arrays, names=expected)
-
-
-def _cast_column(name: str, logical: LogicalType, array: pa.Array) -> pa.Array:
-    if not (pa.types.is_null(array.type) or _ACCEPTED[logical](array.type)):
-        raise ValueError(f"column {name!r} is {logical} but the batch holds Arrow type {array.type}")
-    if pa.types.is_timestamp(array.type) and array.type.tz is None:
-        # Naive timestamps are UTC by contract; attaching the zone changes no stored value.
-        array = array.cast(pa.timestamp(array.type.unit, tz="UTC"))
-    target = _ARROW_TARGETS[logical]
-    try:
-        array = array if array.type == target else array.cast(target)
-    except pa.ArrowInvalid as exc:
-        raise ValueError(f"column {name!r}: cannot load {array.type} as {target}: {exc}") from exc
-    if pa.types.is_string(target) and pc.any(pc.match_substring(array, "\x00")).as_py():
-        raise BadData(
-            f"column {name!r} contains a NUL character, which Postgres text cannot store",
-            hint="clean the source file or strip NUL characters in the reader",
-        )
-    return array
-
-
-def _csv_chunks(batch: pa.RecordBatch) -> Iterator[bytes]:
-    options = pacsv.WriteOptions(include_header=False)
-    for offset in range(0, batch.num_rows, COPY_CHUNK_ROWS):
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(batch.slice(offset, COPY_CHUNK_ROWS), sink, options)
-        yield sink.getvalue().to_pybytes()
-
-
-class _CopyStream:
-    """One ``COPY ... FROM STDIN`` running in a background thread, fed CSV chunks through a queue.
-
-    The caller's thread serialises batches while Postgres parses earlier ones (2 cores: Python on
-    one, the server on the other). At most ``depth`` chunks wait in memory. The connection is used by
-    this thread only until ``close()`` or ``abort()`` returns.
-    """
-
-    def __init__(self, conn: Any, sql: str, columns: int, depth: int = 8):
-        # pg8000 has no CopyFail: to abort, send a row with too many fields, so the server fails the
-        # COPY itself and the connection stays usable for the caller's ROLLBACK.
-        self._poison = (",".join(["eventpulse-abort"] * (columns + 2)) + "\n").encode()
-        self._slots: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._rowcount = -1
-        self._thread = threading.Thread(
-            target=self._run, args=(conn, sql), name="eventpulse-copy", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, conn: Any, sql: str) -> None:
-        cursor = conn.cursor()
-        try:
-            cursor.execute(sql, stream=self._chunks())
-            self._rowcount = int(cursor.rowcount)
-        except BaseException as exc:  # re-raised in the caller's thread by send() or close()
-            self._error = exc
-        finally:
-            cursor.close()
-
-    def _chunks(self) -> Iterator[bytes]:
-        while (item := self._slots.get()) is not None:
-            if isinstance(item, BaseException):
-                yield self._poison
-                return
-            yield item
-
-    def _offer(self, item: bytes | BaseException | None) -> None:
-        while self._thread.is_alive():
-            try:
-                self._slots.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def send(self, chunk: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._offer(chunk)
-        if self._error is not None:
-            raise self._error
-
-    def close(self) -> int:
-        self._offer(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._rowcount
-
-    def abort(self) -> None:
-        """Make the server fail the COPY (the caller rolls back); the error that causes is expected."""
-        self._offer(RuntimeError("load aborted"))
-        self._thread.join()

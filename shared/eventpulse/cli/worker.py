@@ -1,7 +1,7 @@
 """``eventpulse worker``: process ingestions from the RQ queue (EVENTPULSE_QUEUE=rq).
 
-Settings come from the environment, read here once, like the rest of the CLI. Registered in ``cli.py``
-through ``commands``; also runnable as ``python -m eventpulse.cli_worker``.
+Settings come from the environment, read here once, like the rest of the CLI. Registered in ``eventpulse.cli``
+through ``commands``; also runnable as ``python -m eventpulse.cli.worker``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The task-queue port and its inline adapter (RQ and Cloud Tasks adapters come later)."""
+"""The inline task queue: processes in this process, synchronously or on a small thread pool."""
 
 from __future__ import annotations
 
@@ -7,17 +7,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[uuid.UUID], object]
-
-
-class TaskQueue(Protocol):
-    def enqueue(self, ingestion_id: uuid.UUID) -> None:
-        """Deliver the ingestion to a worker at least once."""
-        ...
 
 
 class InlineQueue:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from alembic import context
 
-from eventpulse.adapters.tables import metadata
+from eventpulse.adapters.postgres.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `eventpulse migrate` (eventpulse.adapters.migrate.upgrade)")
+    raise RuntimeError(
+        "run migrations through `eventpulse migrate` (eventpulse.adapters.postgres.migrate.upgrade)"
+    )
 
 context.configure(connection=connection, target_metadata=metadata, transaction_per_migration=True)
 with context.begin_transaction():

@@ -1,7 +1,6 @@
 """CLI commands of the maintenance jobs: ``eventpulse prune`` and ``eventpulse replay-range``.
 
-``eventpulse.cli`` registers ``commands``; the helpers of ``eventpulse.cli`` are imported inside each
-command, so the two modules can import each other in either order.
+``eventpulse.cli`` registers ``commands``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from datetime import datetime
 
 import click
 
-EXIT_OK, EXIT_FAILED = 0, 1
+from eventpulse.cli.common import EXIT_FAILED, EXIT_OK, build_cli_services, fail_with, load_settings
 
 
 def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -32,17 +31,16 @@ def _instant(ctx: click.Context, param: click.Parameter, value: str | None) -> d
 )
 def prune(older_than_days: int, apply: bool, include_raw: bool) -> None:
     """Delete audit events and final ingestions older than N days (dry run unless --apply)."""
-    from eventpulse import cli
     from eventpulse.errors import EventPulseError
     from eventpulse.jobs.prune import format_report, prune_retention
 
-    services = cli._services(cli.load_settings())
+    services = build_cli_services(load_settings())
     try:
         report = prune_retention(
             services, older_than_days=older_than_days, apply=apply, include_raw=include_raw, actor="cli"
         )
     except EventPulseError as exc:
-        cli.fail_with(exc)
+        fail_with(exc)
     finally:
         services.close()
     format_report(report, click.echo)
@@ -55,11 +53,10 @@ def prune(older_than_days: int, apply: bool, include_raw: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be replayed.")
 def replay_range(dataset: str, since: datetime | None, until: datetime | None, dry_run: bool) -> None:
     """Process every original ingestion of DATASET (in a created_at range) again from raw."""
-    from eventpulse import cli
     from eventpulse.errors import EventPulseError
     from eventpulse.jobs.replay import replay_range as run_replay
 
-    services = cli._services(cli.load_settings())
+    services = build_cli_services(load_settings())
     try:
         report = run_replay(
             services,
@@ -71,7 +68,7 @@ def replay_range(dataset: str, since: datetime | None, until: datetime | None, d
             progress=lambda n, total, row, outcome: click.echo(f"[{n}/{total}] {row['id']} {outcome}"),
         )
     except EventPulseError as exc:
-        cli.fail_with(exc)
+        fail_with(exc)
     finally:
         services.close()
     click.echo(report.summary(), err=True)

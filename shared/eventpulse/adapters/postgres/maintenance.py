@@ -1,4 +1,4 @@
-"""Queries of the maintenance jobs (retention and replay); run inside the caller's transaction.
+"""Queries of the maintenance jobs (retention and replay), on the caller's connection and transaction.
 
 Only final ingestions are ever deleted, and never one that a kept replay still points at. Curated
 tables are not touched here: their rows keep their ``_ingestion_id`` lineage column.
@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, select
 from sqlalchemy.orm import aliased
 
-from eventpulse.adapters.tables import audit_events, ingestion_artifacts, ingestions
-from eventpulse.pipeline.states import TERMINAL
+from eventpulse.adapters.postgres.tables import ingestion_artifacts, ingestions
+from eventpulse.states import TERMINAL
 
 Row = dict[str, Any]
 BATCH = 1000
@@ -75,17 +75,6 @@ def delete_ingestions(conn: Connection, ingestion_ids: Sequence[Any], *, cutoff:
         delete(ingestions).where(ingestions.c.id.in_(list(ingestion_ids)), _prunable_clause(cutoff))
     )
     return int(result.rowcount)
-
-
-def count_audit_events(conn: Connection, *, cutoff: datetime) -> int:
-    stmt = select(func.count()).select_from(audit_events).where(audit_events.c.at < cutoff)
-    return int(conn.execute(stmt).scalar_one())
-
-
-def delete_audit_events(conn: Connection, *, cutoff: datetime, limit: int = 10 * BATCH) -> int:
-    """Delete up to ``limit`` audit events older than the cutoff (call until it returns 0)."""
-    oldest = select(audit_events.c.id).where(audit_events.c.at < cutoff).limit(limit).scalar_subquery()
-    return int(conn.execute(delete(audit_events).where(audit_events.c.id.in_(oldest))).rowcount)
 
 
 def find_referenced_keys(

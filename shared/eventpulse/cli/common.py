@@ -1,0 +1,146 @@
+"""What every ``eventpulse`` command shares: settings, services, exit codes, output of an ingestion.
+
+Settings are read here, once, from the environment: the CLI is one of the edges allowed to.
+Exit codes: 0 success (ingestion LOADED), 1 the ingestion failed or was held, 2 usage or input errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import signal
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
+
+import click
+
+from eventpulse.errors import BadRequest, EventPulseError, NotFound, UnsupportedMediaType
+from eventpulse.settings import Settings, SettingsError
+from eventpulse.states import TERMINAL, Status
+
+if TYPE_CHECKING:
+    from eventpulse.bootstrap import AppServices
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROGRESS_MIN_BYTES = 50 * 1024 * 1024
+FINAL_FOR_CLI = TERMINAL | {Status.QUARANTINED, Status.FAILED_EXCEPTION}
+"""States the CLI reports as an outcome (FAILED_EXCEPTION may still be retried by the reclaim job)."""
+USAGE_ERRORS = (BadRequest, UnsupportedMediaType, NotFound)
+
+
+class ProgressReader:
+    """A read-only file wrapper that advances a click progress bar as bytes are read."""
+
+    def __init__(self, raw: BinaryIO, bar: Any):
+        self._raw = raw
+        self._bar = bar
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self._bar.update(len(chunk))
+        return chunk
+
+
+@contextmanager
+def open_with_progress(path: Path, label: str) -> Iterator[BinaryIO]:
+    """Open ``path``; show a progress bar when stderr is a terminal or the file is large."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        if not (sys.stderr.isatty() or size > PROGRESS_MIN_BYTES):
+            yield raw
+            return
+        with click.progressbar(length=size, label=label, file=sys.stderr) as bar:
+            yield cast(BinaryIO, ProgressReader(raw, bar))
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_mapping(os.environ)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def ensure_local_api_token(settings: Settings) -> Settings:
+    """In local mode without a configured token, create one once under secrets/ and accept its hash."""
+    if settings.mode != "local" or settings.api_token_sha256 or settings.auth_disabled:
+        return settings
+    path = settings.secrets_dir / "api_token"
+    if not path.exists():
+        settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    digest = hashlib.sha256(path.read_text().strip().encode()).hexdigest()
+    click.echo(f"API token (send as 'Authorization: Bearer <token>'): {path}", err=True)
+    return settings.with_overrides(api_token_sha256=(digest,))
+
+
+def exit_code_for(status: str | None) -> int:
+    """1 for a failed or held outcome; 0 for LOADED and for states still in flight (no --wait)."""
+    return EXIT_FAILED if status in FINAL_FOR_CLI and status != Status.LOADED else EXIT_OK
+
+
+def echo_ingestion(row: dict[str, Any], *, deduplicated: bool = False) -> None:
+    """Print the ingestion's id, status, rows loaded and, on failure, the error message and hint."""
+    note = " (same bytes already registered)" if deduplicated else ""
+    click.echo(f"ingestion {row['id']}{note}")
+    click.echo(f"status: {row['status']}")
+    if row.get("rows_loaded") is not None:
+        click.echo(f"rows loaded: {row['rows_loaded']}")
+    error = row.get("error")
+    if row["status"] != Status.LOADED and isinstance(error, dict):
+        click.echo(f"error: {error.get('message', '')}", err=True)
+        if error.get("hint"):
+            click.echo(f"hint: {error['hint']}", err=True)
+
+
+def fail_with(exc: EventPulseError) -> NoReturn:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"hint: {exc.hint}", err=True)
+    sys.exit(EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILED)
+
+
+def build_cli_services(settings: Settings, *, background: bool = False) -> AppServices:
+    """Services for one command (the composition root is imported late: ``--help`` stays fast)."""
+    from eventpulse.bootstrap import build_services
+
+    return build_services(settings, background=background)
+
+
+def fetch_ingestion(services: AppServices, ingestion_id: uuid.UUID) -> dict[str, Any]:
+    """The ingestion's row; exits with a usage error when it does not exist."""
+    with services.store.read() as tx:
+        row = tx.ingestions.get(ingestion_id)
+    if row is None:
+        fail_with(NotFound(f"ingestion {ingestion_id} does not exist"))
+    return row
+
+
+def parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise click.BadParameter(f"{raw!r} is not a UUID") from None
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into a normal exit, so clean-up runs (the embedded Postgres stops at exit)."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+
+
+def act_on(ingestion_id: str, action: Callable[[AppServices, uuid.UUID], dict[str, Any]]) -> dict[str, Any]:
+    """Run one action on an ingestion with in-process services; errors exit with their message."""
+    key = parse_id(ingestion_id)
+    services = build_cli_services(load_settings())
+    try:
+        return action(services, key)
+    except EventPulseError as exc:
+        fail_with(exc)
+    finally:
+        services.close()

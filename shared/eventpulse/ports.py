@@ -1,0 +1,505 @@
+"""The ports: one ``Protocol`` per kind of I/O the core needs, and the value types that cross them.
+
+Orchestration (``pipeline/``, ``landing/``, ``jobs/``, ``cloud/``, ``api/``) speaks only these; the
+adapters in ``eventpulse/adapters`` implement them; ``bootstrap.py`` builds them from settings. This
+module imports nothing of ours at run time (the names below are for type checkers only), so every
+layer can depend on it without an import cycle.
+
+The metadata store is split by aggregate, the same way its Postgres adapter is:
+
+- ``Ingestions``: an ingestion's row, its claim and state changes (compare-and-set), its artifacts;
+- ``Schemas``: a dataset's row, its schema history and the contract versions it was loaded under;
+- ``AuditLog``: who did what, and when;
+- ``SourceObjects``: which storage object generation became which ingestion (event idempotency);
+- ``CuratedTables``: DDL and the bulk load into a dataset's curated table.
+
+``MetadataStore.transaction()`` yields a ``Transaction`` holding one of each, all on one database
+transaction: what a caller does through them commits together, or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from eventpulse.schema.model import TableSchema
+    from eventpulse.settings import Settings
+    from eventpulse.states import Status
+
+Row = dict[str, Any]
+"""One record of the metadata store, as plain column -> value."""
+
+
+# --- clock ----------------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware (UTC)."""
+        ...
+
+
+# --- raw landing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawObject:
+    key: str
+    sha256: str
+    size_bytes: int
+    created: bool
+    """False when an object with identical bytes already existed (it was not rewritten)."""
+    uri: str
+
+
+class RawLanding(Protocol):
+    """An immutable, content-addressed, create-only store of exact file bytes (filesystem, GCS)."""
+
+    def put_stream(
+        self,
+        dataset: str,
+        filename: str,
+        stream: BinaryIO,
+        *,
+        max_bytes: int | None,
+        source: str | None = None,
+    ) -> RawObject:
+        """Stream bytes in, hashing as they arrive; create-only under the content key.
+
+        ``source`` (how the file arrived) is kept with the object where the store has metadata (GCS).
+        """
+        ...
+
+    def put_file(self, dataset: str, filename: str, path: Path) -> RawObject: ...
+
+    def open(self, key: str) -> BinaryIO: ...
+
+    def local_path(self, key: str) -> AbstractContextManager[Path]:
+        """A local file path with the object's bytes, for readers that need one."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> bool:
+        """Remove an object; only the retention job, asked explicitly, ever calls this."""
+        ...
+
+    def uri(self, key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What a bucket landing knows of one object generation."""
+
+    bucket: str
+    name: str
+    generation: int
+    size: int
+    content_type: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str | None:
+        """The original client filename from the metadata (stored percent-encoded), if any."""
+        from urllib.parse import unquote
+
+        raw = self.metadata.get("filename")
+        return unquote(raw) if raw else None
+
+
+@runtime_checkable
+class BucketLanding(RawLanding, Protocol):
+    """A raw landing in an object store (GCS): what finalize events, backfills and signed URLs need."""
+
+    @property
+    def bucket_name(self) -> str: ...
+
+    @property
+    def raw_prefix(self) -> str: ...
+
+    def object_name(self, dataset: str, sha256: str, filename: str) -> str: ...
+
+    def stat(self, name: str, *, bucket: str | None = None) -> StoredObject | None: ...
+
+    def hash_object(self, obj: StoredObject, *, max_bytes: int | None = None) -> tuple[str, int]:
+        """(sha256, size) of the object's bytes, streamed."""
+        ...
+
+    def copy_create_only(self, source: StoredObject, name: str, metadata: Mapping[str, str]) -> bool:
+        """Copy server-side to ``name`` unless it exists; True when this call created it."""
+        ...
+
+    def delete_generation(self, obj: StoredObject) -> bool: ...
+
+    def signed_put_url(self, name: str, *, headers: Mapping[str, str], expires: Any) -> str: ...
+
+
+# --- task queue -----------------------------------------------------------------------------------
+
+
+class TaskQueue(Protocol):
+    def enqueue(self, ingestion_id: uuid.UUID) -> None:
+        """Deliver the ingestion to a worker at least once."""
+        ...
+
+
+# --- metadata store: ingestions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewIngestion:
+    dataset: str
+    filename: str
+    source: str
+    raw_key: str
+    sha256: str
+    size_bytes: int
+    max_attempts: int
+    created_by: str
+    replay_of: uuid.UUID | None = None
+    options: Mapping[str, Any] | None = None
+
+
+class Page(NamedTuple):
+    """One page of a filtered list, and the total number of matches."""
+
+    items: list[Row]
+    total: int
+
+
+class Ingestions(Protocol):
+    def register(self, new: NewIngestion) -> tuple[Row, bool]:
+        """Record a new ingestion (audited); (row, created). The same dataset + bytes returns the first."""
+        ...
+
+    def get(self, ingestion_id: uuid.UUID) -> Row | None: ...
+
+    def lock(self, ingestion_id: uuid.UUID) -> Row | None:
+        """The row, locked until the transaction ends (an operator's decision on it)."""
+        ...
+
+    def page(
+        self, *, dataset: str | None = None, statuses: Sequence[str] = (), limit: int = 50, offset: int = 0
+    ) -> Page:
+        """A page of ingestions, newest first, and the total matching the filters."""
+        ...
+
+    def claim(self, ingestion_id: uuid.UUID, *, worker: str) -> Row | None:
+        """RECEIVED or FAILED_EXCEPTION with attempts left -> PROCESSING; counts the attempt."""
+        ...
+
+    def transition(
+        self,
+        ingestion_id: uuid.UUID,
+        *,
+        expected: Iterable[Status],
+        target: Status,
+        actor: str,
+        details: Mapping[str, Any] | None = None,
+        holder: str | None = None,
+        finished: bool = False,
+        **fields: Any,
+    ) -> Row | None:
+        """Compare-and-set: move to ``target`` only from one of ``expected`` (and, with ``holder``, only
+        while that worker holds the claim), with its audit event; None when it lost the race.
+        ``finished`` stamps ``finished_at`` with the same database time as ``updated_at``."""
+        ...
+
+    def finish(
+        self,
+        ingestion_id: uuid.UUID,
+        *,
+        worker: str,
+        status: Status,
+        details: Mapping[str, Any],
+        artifacts: Mapping[str, Mapping[str, Any]],
+        finished: bool,
+        **fields: Any,
+    ) -> Row | None:
+        """PROCESSING -> ``status`` while ``worker`` holds the claim, with the artifacts; None if lost."""
+        ...
+
+    def heartbeat(self, ingestion_id: uuid.UUID, *, worker: str, rows_processed: int = 0) -> bool:
+        """Refresh the heartbeat (and progress) of a claim this worker still holds."""
+        ...
+
+    def find_stale(self, *, older_than_seconds: float) -> list[uuid.UUID]:
+        """PROCESSING ingestions whose heartbeat is older than the threshold."""
+        ...
+
+    def release_stale(self, ingestion_id: uuid.UUID, *, older_than_seconds: float, actor: str) -> Row | None:
+        """A stale PROCESSING claim -> FAILED_EXCEPTION (compare-and-set, audited)."""
+        ...
+
+    def find_unqueued(self, *, older_than_seconds: float) -> list[uuid.UUID]:
+        """RECEIVED ingestions whose delivery looks lost."""
+        ...
+
+    def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
+        """FAILED_EXCEPTION ingestions with attempts left whose failure is older than the threshold."""
+        ...
+
+    def mark_enqueued(self, ingestion_id: uuid.UUID) -> None: ...
+
+    def save_artifacts(self, ingestion_id: uuid.UUID, artifacts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Store (or replace) artifacts by kind: quality, drift, lineage, load."""
+        ...
+
+    def artifacts(self, ingestion_id: uuid.UUID) -> dict[str, Any]: ...
+
+    def find_replay_originals(
+        self, *, dataset: str, since: datetime | None, until: datetime | None
+    ) -> list[Row]:
+        """First ingestions (not replays) of a dataset created in [since, until), oldest first."""
+        ...
+
+    def find_prunable(self, *, cutoff: datetime) -> list[Row]:
+        """Final ingestions older than ``cutoff`` that retention may delete, replays first."""
+        ...
+
+    def count_artifacts(self, ingestion_ids: Sequence[uuid.UUID]) -> int: ...
+
+    def delete(self, ingestion_ids: Sequence[uuid.UUID], *, cutoff: datetime) -> int:
+        """Delete these ingestions (and their artifacts) if they are still prunable; how many went."""
+        ...
+
+    def find_referenced_keys(
+        self, raw_keys: Iterable[str], *, excluding: AbstractSet[uuid.UUID] = frozenset()
+    ) -> set[str]:
+        """The raw keys some ingestion, other than those ``excluding``, still references."""
+        ...
+
+
+# --- metadata store: datasets and schema history --------------------------------------------------
+
+
+class Schemas(Protocol):
+    def lock_dataset(self, dataset: str, curated_table: str) -> Row:
+        """Ensure the dataset row exists and lock it for this transaction (serialises its writers)."""
+        ...
+
+    def update_dataset(self, dataset: str, **fields: Any) -> None: ...
+
+    def list_datasets(self) -> list[Row]: ...
+
+    def latest(self, dataset: str) -> tuple[int, TableSchema] | None:
+        """The newest accepted schema version and schema, None before the first load."""
+        ...
+
+    def append(
+        self,
+        *,
+        dataset: str,
+        schema: TableSchema,
+        contract_version: str | None,
+        ingestion_id: uuid.UUID | None,
+        reason: str,
+        actor: str,
+    ) -> int:
+        """Append an accepted schema version (audited); the caller holds the dataset lock."""
+        ...
+
+    def history(self, dataset: str) -> list[Row]: ...
+
+    def remember_contract_version(
+        self, *, dataset: str, version: str, body: Mapping[str, Any], actor: str
+    ) -> bool:
+        """Store a contract version the first time it is seen (audited); True when new."""
+        ...
+
+
+# --- metadata store: audit log --------------------------------------------------------------------
+
+
+class AuditLog(Protocol):
+    def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        dataset: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def page(
+        self,
+        *,
+        dataset: str | None = None,
+        entity_id: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """A page of audit events, newest first, and the total matching the filters."""
+        ...
+
+    def count_before(self, cutoff: datetime) -> int: ...
+
+    def delete_before(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` events older than ``cutoff`` (call until it returns 0)."""
+        ...
+
+
+# --- metadata store: source objects ---------------------------------------------------------------
+
+SourceOutcome = Literal["registered", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class SourceObjectSeen:
+    outcome: str
+    """``registered``, ``duplicate`` or ``rejected`` (as first recorded), or ``duplicate`` for a raw key."""
+    ingestion_id: uuid.UUID | None
+    reason: str | None
+
+
+class SourceObjects(Protocol):
+    def find(self, *, bucket: str, name: str, generation: int) -> SourceObjectSeen | None:
+        """What became of this object generation before (or of an ingestion whose raw key is ``name``)."""
+        ...
+
+    def record(
+        self,
+        *,
+        bucket: str,
+        name: str,
+        generation: int,
+        outcome: SourceOutcome,
+        ingestion_id: uuid.UUID | None = None,
+        reason: str | None = None,
+        sha256: str | None = None,
+    ) -> None:
+        """Remember what this object generation became (the first record wins)."""
+        ...
+
+
+# --- curated tables -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineageValues:
+    """The lineage columns every row of one load carries."""
+
+    ingestion_id: str
+    source_sha256: str
+    contract_version: str
+    loaded_at: datetime
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    rows_staged: int
+    inserted: int
+    updated: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"rows_staged": self.rows_staged, "inserted": self.inserted, "updated": self.updated}
+
+
+class CuratedLoad(Protocol):
+    """One file's load into one curated table: ``write()`` per batch, then ``finish()`` or ``abort()``."""
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Send one batch (the schema's columns, then int64 ``_source_row``)."""
+        ...
+
+    def abort(self) -> None:
+        """Stop after a failure elsewhere; the transaction then rolls back."""
+        ...
+
+    def finish(self) -> LoadStats:
+        """Complete the load (merge into the table); the transaction commits it."""
+        ...
+
+
+class CuratedTables(Protocol):
+    def apply(self, statements: Sequence[str]) -> None:
+        """Run planned DDL (``curate.ddl.plan_table_changes``) in this transaction."""
+        ...
+
+    def start_load(
+        self,
+        table: str,
+        schema: TableSchema,
+        primary_key: Sequence[str],
+        lineage: LineageValues,
+        *,
+        keys_verified_unique: bool,
+    ) -> CuratedLoad:
+        """Begin loading ``table``; rows become visible only when the transaction commits."""
+        ...
+
+
+# --- the store and the services -------------------------------------------------------------------
+
+
+class Transaction(Protocol):
+    """Every aggregate of the store on ONE database transaction."""
+
+    @property
+    def ingestions(self) -> Ingestions: ...
+
+    @property
+    def schemas(self) -> Schemas: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def sources(self) -> SourceObjects: ...
+
+    @property
+    def curated(self) -> CuratedTables: ...
+
+
+class MetadataStore(Protocol):
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A transaction: committed when the block ends, rolled back when it raises."""
+        ...
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A read-only view (nothing done through it is committed)."""
+        ...
+
+    def is_reachable(self) -> bool:
+        """True when a trivial query succeeds (the readiness probe)."""
+        ...
+
+    def location(self) -> tuple[str, str]:
+        """OpenLineage namespace (``postgres://host:port``) and database name of the curated store."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Services(Protocol):
+    """What a process entry hands to the core: settings and one adapter per port."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> MetadataStore: ...
+
+    @property
+    def landing(self) -> RawLanding: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def queue(self) -> TaskQueue: ...
+
+    def close(self) -> None: ...
