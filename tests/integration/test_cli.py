@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
 
+from emulators._process import free_port
 from eventpulse.cli import ensure_local_api_token, main
 from tests.integration.api_support import edge_csv
 
@@ -19,6 +22,8 @@ def env(services) -> dict[str, str]:
         "EVENTPULSE_DATA_DIR": str(s.data_dir),
         "DATABASE_URL": str(s.database_url),
         "EVENTPULSE_CONTRACTS_DIR": str(s.contracts_dir),
+        # A port nothing listens on: `ingest` must not find a developer's `make up` server.
+        "EVENTPULSE_HTTP_PORT": str(free_port()),
     }
 
 
@@ -65,6 +70,8 @@ def test_list_show_and_replay(env, tmp_path) -> None:
     runner.invoke(main, ["ingest", str(edge_csv(tmp_path)), "--dataset", "edge_telemetry"], env=env)
     listed = runner.invoke(main, ["ingestions", "list", "--status", "LOADED"], env=env)
     assert listed.exit_code == 0 and "edge_telemetry" in listed.output
+    as_json = json.loads(runner.invoke(main, ["ingestions", "list", "--json"], env=env).stdout)
+    assert as_json["total"] == 1 and as_json["items"][0]["status"] == "LOADED"
     ingestion_id = listed.output.split()[0]
     shown = runner.invoke(main, ["ingestions", "show", ingestion_id], env=env)
     assert shown.exit_code == 0 and '"lineage"' in shown.output
@@ -118,3 +125,52 @@ def test_ingest_to_a_server_uploads_waits_and_exits_by_the_final_status(env, ser
 
     wrong = CliRunner().invoke(main, [*good, "--wait"], env={**env, "EVENTPULSE_API_TOKEN": "wrong"})
     assert wrong.exit_code == 2, wrong.output
+
+
+def _created_by(services, ingestion_id: str) -> str:
+    with services.store.read() as tx:
+        return str(tx.ingestions.get(ingestion_id)["created_by"])
+
+
+def test_ingest_uploads_to_the_local_server_when_one_answers(services, env, server_url, tmp_path) -> None:
+    from tests.conftest import TEST_TOKEN
+
+    local = {
+        **env,
+        "EVENTPULSE_HTTP_PORT": str(urlsplit(server_url).port),
+        "EVENTPULSE_API_TOKEN": TEST_TOKEN,
+    }
+    args = ["ingest", str(edge_csv(tmp_path, rows=6)), "--dataset", "edge_telemetry", "--wait", "--json"]
+    result = CliRunner().invoke(main, args, env=local)
+    assert result.exit_code == 0, result.output
+    assert f"uploading to the server at {server_url}" in result.stderr
+    body = json.loads(result.stdout)  # stdout holds the result alone, logs and progress go to stderr
+    assert (body["status"], body["rows_loaded"], body["deduplicated"]) == ("LOADED", 6, False)
+    assert _created_by(services, body["id"]) != "cli"  # registered by the server, not in this process
+
+    forced = ["ingest", str(edge_csv(tmp_path, rows=4, seed=9)), "--dataset", "edge_telemetry", "--local"]
+    here = CliRunner().invoke(main, [*forced, "--json"], env=local)
+    assert here.exit_code == 0, here.output
+    assert "uploading to the server" not in here.stderr
+    assert _created_by(services, json.loads(here.stdout)["id"]) == "cli"
+
+
+def test_ingest_json_reports_a_failure_on_stdout_and_exits_1(env, tmp_path) -> None:
+    bad = edge_csv(tmp_path, case="duplicate_pk")
+    result = CliRunner().invoke(main, ["ingest", str(bad), "--dataset", "edge_telemetry", "--json"], env=env)
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)
+    assert body["status"] == "FAILED_QUALITY" and body["error"]["code"] == "quality_gate_failed"
+
+
+def test_ingest_refuses_server_and_local_together(env, tmp_path) -> None:
+    args = [
+        "ingest",
+        str(edge_csv(tmp_path)),
+        "--dataset",
+        "edge_telemetry",
+        "--local",
+        "--server",
+        "http://x",
+    ]
+    assert CliRunner().invoke(main, args, env=env).exit_code == 2

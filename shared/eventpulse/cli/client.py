@@ -53,6 +53,21 @@ def _error_from_response(exc: urllib.error.HTTPError) -> EventPulseError:
     return kind(str(error.get("message", "")), hint=str(error.get("hint", "")))
 
 
+LOCAL_PROBE_SECONDS = 0.5
+
+
+def find_local_server(settings: Settings) -> str | None:
+    """The URL of an EventPulse server answering ``/health`` on this machine's configured port, or None."""
+    host = settings.http_host if settings.http_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = f"http://{host}:{settings.http_port}"
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=LOCAL_PROBE_SECONDS) as response:
+            body = json.load(response)
+    except (OSError, ValueError):  # nothing listens, or something that is not EventPulse
+        return None
+    return url if isinstance(body, dict) and body.get("status") == "ok" else None
+
+
 def upload_to_server(
     settings: Settings, server: str, file: Path, *, dataset: str, source: str, sheet: str | None
 ) -> dict[str, Any]:

@@ -19,7 +19,8 @@ def ingestions() -> None:
 @click.option("--dataset", help="Only this dataset.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice([s.value for s in Status]))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
-def list_ingestions(dataset: str | None, statuses: tuple[str, ...], limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: items and total.")
+def list_ingestions(dataset: str | None, statuses: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Newest ingestions first."""
     services = build_cli_services(load_settings())
     try:
@@ -27,6 +28,12 @@ def list_ingestions(dataset: str | None, statuses: tuple[str, ...], limit: int) 
             page = tx.ingestions.page(dataset=dataset, statuses=statuses, limit=limit)
     finally:
         services.close()
+    if as_json:
+        from eventpulse.api.present import present_ingestion, to_json_value
+
+        body = {"items": [present_ingestion(r) for r in page.items], "total": page.total}
+        click.echo(json.dumps(body, default=to_json_value, ensure_ascii=False))
+        return
     for row in page.items:
         loaded = "" if row["rows_loaded"] is None else row["rows_loaded"]
         created = row["created_at"].isoformat(timespec="seconds")
