@@ -67,7 +67,8 @@ def test_a_new_direct_dependency_missing_from_the_lock_is_named(repo_copy: Path)
 
     problems = locks.find_problems(repo_copy)
 
-    assert any("pytest-randomly==4.0.1 is pinned in the inputs but missing in the lock" in p for p in problems)
+    missing = "pytest-randomly==4.0.1 is pinned in the inputs but missing in the lock"
+    assert any(missing in p for p in problems)
 
 
 def test_a_comment_edit_in_an_input_needs_no_new_lock(repo_copy: Path) -> None:
