@@ -38,8 +38,9 @@ test-unit: $(STAMP) ## Run only the fast unit tests
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + import bans), mypy, and the check that the locks match their inputs
+lint: $(STAMP) ## ruff (lint, import bans, format check), mypy, and the check that the locks match their inputs
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/python tools/locks.py check
 
