@@ -1,10 +1,12 @@
-"""`make lint` runs every check it promises, over the same paths."""
+"""`make lint` runs every check it promises, over the paths and with the strictness it promises."""
 
 from __future__ import annotations
 
 import shlex
 import shutil
 import subprocess
+import tomllib
+from typing import Any
 
 import pytest
 
@@ -43,3 +45,26 @@ def test_lint_checks_formatting_over_the_paths_it_lints() -> None:
 
 def test_lint_runs_the_lock_check() -> None:
     assert _command(lint_commands(), "tools/locks.py", "check")
+
+
+def _mypy_config() -> dict[str, Any]:
+    return dict(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["mypy"])
+
+
+def test_mypy_checks_the_core_the_functions_and_the_jobs() -> None:
+    assert {"shared/eventpulse", "functions", "jobs"} <= set(_mypy_config()["files"])
+
+
+def test_the_functions_and_jobs_are_held_to_every_strict_flag_mypy_allows_per_module() -> None:
+    from mypy.main import define_options
+    from mypy.options import PER_MODULE_OPTIONS
+
+    config = _mypy_config()
+    (entries,) = [o for o in config["overrides"] if {"functions.*", "jobs.*"} <= set(o["module"])]
+    _, _, strict_assignments = define_options()
+    missing = [
+        (flag, value)
+        for flag, value in strict_assignments
+        if flag in PER_MODULE_OPTIONS and entries.get(flag, config.get(flag)) != value
+    ]
+    assert not missing, f"--strict sets these, the functions/jobs override does not: {missing}"
