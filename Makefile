@@ -34,8 +34,16 @@ test: $(STAMP) ## Run the whole test suite against real Postgres (127.0.0.1:5432
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(STAMP) ## Run only the fast unit tests
+test-unit: $(STAMP) ## Run the unit tests only (tests/unit: pure logic, no services; seconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: $(STAMP) ## Run the integration tests only (tests/integration: real Postgres, Redis, emulators)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: $(STAMP) ## Run the end-to-end tests only (tests/e2e: real processes, through HTTP)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint, import bans, format check), mypy, and the check that the locks match their inputs

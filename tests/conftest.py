@@ -23,6 +23,27 @@ SAMPLES_DIR = REPO_ROOT.parent / "shared" / "samples"
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 
 
+LAYERS = ("unit", "integration", "e2e")
+"""Test layers, one folder and one marker each: ``tests/<layer>/`` gets ``@pytest.mark.<layer>``."""
+
+
+def layer_of(path: Path) -> str | None:
+    """The layer of a test file: the folder under ``tests/`` it lives in, if that is a layer."""
+    parts = path.resolve().relative_to(REPO_ROOT / "tests").parts
+    return parts[0] if len(parts) > 1 and parts[0] in LAYERS else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its layer; a test outside the layer folders is a collection error."""
+    for item in items:
+        layer = layer_of(item.path)
+        if layer is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: every test lives in tests/unit, tests/integration or tests/e2e; move it"
+            )
+        item.add_marker(layer)
+
+
 def _local_postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import LAYERS, REPO_ROOT, layer_of
 
 
 def lint_commands() -> list[list[str]]:
@@ -68,3 +68,29 @@ def test_the_functions_and_jobs_are_held_to_every_strict_flag_mypy_allows_per_mo
         if flag in PER_MODULE_OPTIONS and entries.get(flag, config.get(flag)) != value
     ]
     assert not missing, f"--strict sets these, the functions/jobs override does not: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("relative", "layer"),
+    [
+        ("tests/unit/test_docs.py", "unit"),
+        ("tests/integration/test_api_read.py", "integration"),
+        ("tests/e2e/test_cli.py", "e2e"),
+        ("tests/helpers.py", None),
+        ("tests/conftest.py", None),
+    ],
+)
+def test_a_test_file_belongs_to_the_layer_of_its_folder(relative: str, layer: str | None) -> None:
+    assert (REPO_ROOT / relative).is_file()
+    assert layer_of(REPO_ROOT / relative) == layer
+
+
+def test_collection_marks_each_test_with_its_layer(request: pytest.FixtureRequest) -> None:
+    markers = {m.name for m in request.node.iter_markers()}
+    assert "unit" in markers and not markers & {"integration", "e2e"}
+
+
+def test_the_layer_markers_are_registered_for_strict_markers() -> None:
+    ini = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    registered = {line.split(":", 1)[0] for line in ini["markers"]}
+    assert set(LAYERS) <= registered and "--strict-markers" in ini["addopts"]
