@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,27 +130,31 @@ TEST_TASK_TOKEN_SHA256 = hashlib.sha256(TEST_TASK_TOKEN.encode()).hexdigest()
 @pytest.fixture
 def services(settings):  # type: ignore[no-untyped-def]
     """Real adapters on the session database; curated and metadata tables are emptied per test."""
-    from sqlalchemy import text
-
     from eventpulse.bootstrap import build_services
 
     svc = build_services(settings)
-    with svc.engine.begin() as conn:
-        tables = conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'curated\\_%'"
-            )
-        ).scalars()
-        for table in tables:
-            conn.execute(text(f'DROP TABLE "{table}"'))
-        conn.execute(
-            text(
-                "TRUNCATE ingestions, ingestion_artifacts, datasets, dataset_schemas, "
-                "contract_versions, audit_events CASCADE"
-            )
-        )
+    reset_database(svc.engine)
     yield svc
     svc.close()
+
+
+def reset_database(engine: Any) -> None:
+    """Drop the curated tables and empty every other table of the schema (all but ``alembic_version``).
+
+    The tables are found in ``pg_tables``, so a table a migration adds is emptied without a change here.
+    """
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+        ).scalars()
+        kept = [t for t in tables if t != "alembic_version"]
+        for table in [t for t in kept if t.startswith("curated_")]:
+            conn.execute(text(f'DROP TABLE "{table}"'))
+        metadata = [t for t in kept if not t.startswith("curated_")]
+        if metadata:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in metadata) + " CASCADE"))
 
 
 @pytest.fixture(scope="session")
