@@ -62,27 +62,27 @@ def load_pins(path: Path = PINS) -> dict[str, str]:
 
 
 def closure(direct: Iterable[str]) -> list[str]:
-    """The direct requirements plus everything they pull in (from installed metadata), normalized."""
+    """The direct requirements plus everything they pull in, extras included (from installed metadata)."""
     from importlib.metadata import PackageNotFoundError, distribution
 
     from packaging.requirements import Requirement
 
-    seen: set[str] = set()
-    todo = [normalize(n) for n in direct]
+    seen: set[tuple[str, str]] = set()  # (package, extra); "" is the package itself
+    todo = [(normalize(n), "") for n in direct]
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
             continue
-        seen.add(name)
+        seen.add((name, extra))
         try:
             requires = distribution(name).requires or []
         except PackageNotFoundError:
             raise SystemExit(f"{name} is not installed: run `make install` first") from None
         for raw in requires:
             req = Requirement(raw)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(normalize(req.name))
-    return sorted(seen)
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                todo += [(normalize(req.name), e) for e in ("", *sorted(req.extras))]
+    return sorted({name for name, _ in seen})
 
 
 def requirements_for(name: str, pins: dict[str, str]) -> str:

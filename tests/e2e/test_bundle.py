@@ -63,6 +63,9 @@ def test_signed_url_bundle_installs_into_a_clean_venv_and_serves(
     requirements = (root / "requirements.txt").read_text()
     assert "great_expectations" not in requirements.lower() and "pandas==" not in requirements
     assert "functions-framework==3.10.2" in requirements
+    pinned = [line for line in requirements.splitlines() if "==" in line and not line.startswith("#")]
+    assert pinned and all(line.endswith("\\") for line in pinned)  # each pin is followed by its hashes
+    assert requirements.count("--hash=sha256:") >= len(pinned)  # so pip installs in hash-checking mode
 
     venv.EnvBuilder(with_pip=True, clear=True).create(tmp_path / "venv")
     python = tmp_path / "venv" / "bin" / "python"
