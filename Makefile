@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+UV_ARGS ?=
+LINT_PATHS := shared tests functions jobs emulators benchmarks tools infra/bundle.py
 
 .DEFAULT_GOAL := help
 
@@ -16,12 +18,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "EventPulse needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install pinned dependencies (runs automatically when needed)
+install: $(STAMP) ## Create .venv and install the hashed lock requirements-dev.txt (runs automatically when needed)
 
 .PHONY: up
 up: $(STAMP) ## Run the platform on embedded defaults: http://localhost:8081 (embedded Postgres, inline queue)
@@ -32,13 +34,23 @@ test: $(STAMP) ## Run the whole test suite against real Postgres (127.0.0.1:5432
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(STAMP) ## Run only the fast unit tests
+test-unit: $(STAMP) ## Run the unit tests only (tests/unit: pure logic, no services; seconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+.PHONY: test-integration
+test-integration: $(STAMP) ## Run the integration tests only (tests/integration: real Postgres, Redis, emulators)
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: $(STAMP) ## Run the end-to-end tests only (tests/e2e: real processes, through HTTP)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + import bans) and mypy
-	$(BIN)/ruff check shared tests functions jobs emulators benchmarks infra/bundle.py
+lint: $(STAMP) ## ruff (lint, import bans, format check), mypy, and the check that the locks match their inputs
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+	$(BIN)/python tools/locks.py check
 
 .PHONY: watch
 watch: $(STAMP) ## Watch data/incoming/<dataset>/ and register new files
@@ -85,11 +97,8 @@ bench-cold-import: $(STAMP) ## Benchmark: cold import time of each cloud functio
 	$(BIN)/python benchmarks/bench_cold_import.py
 
 .PHONY: lock
-lock: ## Re-pin requirements.txt from requirements.in in a scratch virtualenv
-	rm -rf /tmp/eventpulse-lock && $(PYTHON) -m venv /tmp/eventpulse-lock
-	/tmp/eventpulse-lock/bin/pip install --quiet -r requirements.in
-	{ echo '# Pinned runtime dependencies (direct ones are listed in requirements.in). Regenerate with `make lock`.'; \
-	  /tmp/eventpulse-lock/bin/pip freeze; } > requirements.txt
+lock: $(STAMP) ## Re-lock requirements.txt and requirements-dev.txt (uv, with hashes) from the .in files
+	$(BIN)/python tools/locks.py compile $(UV_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches and build output (keeps data/ and .venv)

@@ -3,9 +3,9 @@
 Each archive is what ``gcloud functions deploy --source`` uploads: the function's ``main.py`` at the
 root, the core package (``eventpulse/``, from ``shared/eventpulse``), the dataset contracts
 (``contracts/``) and a ``requirements.txt`` pinning only what that function imports, at the versions
-of the project's ``requirements.txt``. Great Expectations (and pandas) go only into the functions that
-validate data. The archive is deterministic (sorted entries, fixed timestamps), so an unchanged
-function gives byte-identical bytes.
+and with the hashes of the project's lock ``requirements.txt`` (so pip verifies every download). Great
+Expectations (and pandas) go only into the functions that validate data. The archive is deterministic
+(sorted entries, fixed timestamps), so an unchanged function gives byte-identical bytes.
 
     python infra/bundle.py [--out build/bundles] [NAME ...]
 """
@@ -48,37 +48,41 @@ def normalize(name: str) -> str:
 
 
 def load_pins(path: Path = PINS) -> dict[str, str]:
-    """``{normalized name: 'Name==version'}`` from a pip-freeze style file."""
+    """``{normalized name: 'name==version [; marker]'}`` plus its ``--hash`` options, from the hashed lock."""
     pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text().replace("\\\n", " ").splitlines():
         line = line.split("#", 1)[0].strip()
         if "==" in line:
-            pins[normalize(line.split("==", 1)[0])] = line
+            requirement = line.split(" --hash=", 1)[0].strip()
+            hashes = re.findall(r"--hash=\S+", line)
+            pins[normalize(requirement.split("==", 1)[0])] = "".join(
+                [requirement, *(f" \\\n    {h}" for h in hashes)]
+            )
     return pins
 
 
 def closure(direct: Iterable[str]) -> list[str]:
-    """The direct requirements plus everything they pull in (from installed metadata), normalized."""
+    """The direct requirements plus everything they pull in, extras included (from installed metadata)."""
     from importlib.metadata import PackageNotFoundError, distribution
 
     from packaging.requirements import Requirement
 
-    seen: set[str] = set()
-    todo = [normalize(n) for n in direct]
+    seen: set[tuple[str, str]] = set()  # (package, extra); "" is the package itself
+    todo = [(normalize(n), "") for n in direct]
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
             continue
-        seen.add(name)
+        seen.add((name, extra))
         try:
             requires = distribution(name).requires or []
         except PackageNotFoundError:
             raise SystemExit(f"{name} is not installed: run `make install` first") from None
         for raw in requires:
             req = Requirement(raw)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(normalize(req.name))
-    return sorted(seen)
+            if req.marker is None or req.marker.evaluate({"extra": extra}):
+                todo += [(normalize(req.name), e) for e in ("", *sorted(req.extras))]
+    return sorted({name for name, _ in seen})
 
 
 def requirements_for(name: str, pins: dict[str, str]) -> str:

@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,27 @@ pytest_plugins = ["tests.gcs_emulator"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPO_ROOT.parent / "shared" / "samples"
 CONTRACTS_DIR = REPO_ROOT / "contracts"
+
+
+LAYERS = ("unit", "integration", "e2e")
+"""Test layers, one folder and one marker each: ``tests/<layer>/`` gets ``@pytest.mark.<layer>``."""
+
+
+def layer_of(path: Path) -> str | None:
+    """The layer of a test file: the folder under ``tests/`` it lives in, if that is a layer."""
+    parts = path.resolve().relative_to(REPO_ROOT / "tests").parts
+    return parts[0] if len(parts) > 1 and parts[0] in LAYERS else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its layer; a test outside the layer folders is a collection error."""
+    for item in items:
+        layer = layer_of(item.path)
+        if layer is None:
+            raise pytest.UsageError(
+                f"{item.nodeid}: every test lives in tests/unit, tests/integration or tests/e2e; move it"
+            )
+        item.add_marker(layer)
 
 
 def _local_postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
@@ -108,27 +130,31 @@ TEST_TASK_TOKEN_SHA256 = hashlib.sha256(TEST_TASK_TOKEN.encode()).hexdigest()
 @pytest.fixture
 def services(settings):  # type: ignore[no-untyped-def]
     """Real adapters on the session database; curated and metadata tables are emptied per test."""
-    from sqlalchemy import text
-
     from eventpulse.bootstrap import build_services
 
     svc = build_services(settings)
-    with svc.store.engine.begin() as conn:
-        tables = conn.execute(
-            text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'curated\\_%'"
-            )
-        ).scalars()
-        for table in tables:
-            conn.execute(text(f'DROP TABLE "{table}"'))
-        conn.execute(
-            text(
-                "TRUNCATE ingestions, ingestion_artifacts, datasets, dataset_schemas, "
-                "contract_versions, audit_events CASCADE"
-            )
-        )
+    reset_database(svc.store.engine)
     yield svc
     svc.close()
+
+
+def reset_database(engine: Any) -> None:
+    """Drop the curated tables and empty every other table of the schema (all but ``alembic_version``).
+
+    The tables are found in ``pg_tables``, so a table a migration adds is emptied without a change here.
+    """
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
+        ).scalars()
+        kept = [t for t in tables if t != "alembic_version"]
+        for table in [t for t in kept if t.startswith("curated_")]:
+            conn.execute(text(f'DROP TABLE "{table}"'))
+        metadata = [t for t in kept if not t.startswith("curated_")]
+        if metadata:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in metadata) + " CASCADE"))
 
 
 @pytest.fixture(scope="session")

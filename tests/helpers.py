@@ -3,14 +3,65 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy import text
 
 from eventpulse.landing.register import register_path
+
+T = TypeVar("T")
+
+
+def wait_until(
+    predicate: Callable[[], T | None],
+    what: str,
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.05,
+    process: subprocess.Popen[Any] | None = None,
+    log: Path | None = None,
+    describe: Callable[[], object] | None = None,
+) -> T:
+    """Poll ``predicate`` until it returns a truthy value, and return that value.
+
+    The test fails, naming ``what``, when ``timeout`` seconds pass first, or at once when ``process``
+    exits before the predicate holds; the message adds ``describe()`` (else the last value) and the
+    tail of ``log``.
+    """
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            pytest.fail(
+                f"{_process_name(process)} exited with {process.returncode} while waiting for {what}"
+                + _failure_context(value, describe, log)
+            )
+        if time.monotonic() >= end:
+            pytest.fail(
+                f"timed out after {timeout:g}s waiting for {what}" + _failure_context(value, describe, log)
+            )
+        time.sleep(interval)
+
+
+def _process_name(process: subprocess.Popen[Any]) -> str:
+    args = process.args
+    program = args[0] if isinstance(args, list | tuple) else args
+    return f"process {process.pid} ({Path(str(program)).name})"
+
+
+def _failure_context(value: object, describe: Callable[[], object] | None, log: Path | None) -> str:
+    context = f"; state: {describe()!r}" if describe is not None else f"; last value: {value!r}"
+    if log is not None and log.exists():
+        context += "\n--- " + str(log) + " (tail) ---\n" + log.read_text(errors="replace")[-3000:]
+    return context
 
 
 def ingest(services: Any, path: Path, dataset: str, *, actor: str = "test") -> dict[str, Any]:

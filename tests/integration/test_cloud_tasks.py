@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from eventpulse.cloud.tasks import handle_task
 from eventpulse.landing.register import register_path
 from eventpulse.states import Status
 from tests.conftest import TEST_TASK_TOKEN
-from tests.helpers import curated_count
+from tests.helpers import curated_count, wait_until
 from tests.integration.api_support import edge_csv
 
 MAX_RETRIES = 3
@@ -143,13 +142,6 @@ def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
-def _wait_for(condition: Callable[[], bool], what: str, deadline_s: float = 60.0) -> None:
-    end = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _transitions(services: Any, ingestion_id: uuid.UUID) -> list[str | None]:
     with services.store.read() as tx:
         events, _ = tx.audit.page(entity_id=str(ingestion_id), limit=100)
@@ -174,7 +166,7 @@ def test_an_enqueued_ingestion_is_dispatched_by_cloud_tasks_and_loaded(
     assert queue.dispatch_deadline_seconds <= MAX_DISPATCH_DEADLINE_SECONDS
 
     client.resume_queue(name=queue_path)
-    _wait_for(lambda: app.statuses() == [200], "one successful delivery")
+    wait_until(lambda: app.statuses() == [200], "one successful delivery", describe=app.statuses)
     row = _row(services, ingestion_id)
     assert (row["status"], row["attempts"], row["rows_loaded"]) == (Status.LOADED, 1, 120)
     delivery = app.deliveries[0]
@@ -196,7 +188,11 @@ def test_a_500_answer_is_redelivered_and_the_file_has_one_curated_effect(
 
     ingestion_id = _register(services, edge_csv(tmp_path, rows=300, seed=11))
 
-    _wait_for(lambda: app.statuses() == [500, 200], "a failed delivery, then a successful redelivery")
+    wait_until(
+        lambda: app.statuses() == [500, 200],
+        "a failed delivery, then a successful redelivery",
+        describe=app.statuses,
+    )
     assert [d.retry_count for d in app.deliveries] == ["0", "1"]
     assert app.deliveries[1].answer["outcome"] == "duplicate"
     row = _row(services, ingestion_id)
@@ -207,7 +203,7 @@ def test_a_500_answer_is_redelivered_and_the_file_has_one_curated_effect(
         ).one()
     assert total == distinct == 300
     assert _transitions(services, ingestion_id) == ["PROCESSING", "LOADED"]
-    _wait_for(lambda: not client.list_tasks(parent=queue_path).tasks, "the task to leave the queue")
+    wait_until(lambda: not client.list_tasks(parent=queue_path).tasks, "the task to leave the queue")
 
 
 def test_a_duplicate_enqueue_makes_one_task_and_a_later_one_a_harmless_redelivery(
@@ -223,13 +219,13 @@ def test_a_duplicate_enqueue_makes_one_task_and_a_later_one_a_harmless_redeliver
 
     assert [t.name for t in client.list_tasks(parent=queue_path).tasks] == [queue.task_name(ingestion_id)]
     client.resume_queue(name=queue_path)
-    _wait_for(lambda: app.statuses() == [200], "one delivery")
+    wait_until(lambda: app.statuses() == [200], "one delivery", describe=app.statuses)
     assert _row(services, ingestion_id)["status"] == Status.LOADED
 
     # The name stays taken after the task ran (as in Cloud Tasks); a new request is a new delivery.
     queue.enqueue(ingestion_id)
     queue.enqueue(ingestion_id)
-    _wait_for(lambda: app.statuses() == [200, 200], "the redelivery")
+    wait_until(lambda: app.statuses() == [200, 200], "the redelivery", describe=app.statuses)
     assert app.deliveries[1].task.startswith(f"ingest-{ingestion_id}-r")
     assert app.deliveries[1].answer["outcome"] == "duplicate"
     row = _row(services, ingestion_id)
@@ -246,8 +242,8 @@ def test_a_task_without_a_valid_token_is_refused_and_given_up_after_bounded_retr
     ingestion_id = _register(services, edge_csv(tmp_path, rows=5, seed=13))
 
     # Cloud Tasks retries 4xx too, up to the queue's max attempts, then drops the task.
-    _wait_for(lambda: len(app.deliveries) == MAX_RETRIES + 1, "every allowed attempt")
-    _wait_for(lambda: not client.list_tasks(parent=queue_path).tasks, "the task to be given up")
+    wait_until(lambda: len(app.deliveries) == MAX_RETRIES + 1, "every allowed attempt", describe=app.statuses)
+    wait_until(lambda: not client.list_tasks(parent=queue_path).tasks, "the task to be given up")
     assert app.statuses() == [expected] * (MAX_RETRIES + 1)
     assert app.deliveries[0].answer["error"]["code"] == ("unauthorized" if expected == 401 else "forbidden")
     assert "Traceback" not in json.dumps(app.deliveries[0].answer)

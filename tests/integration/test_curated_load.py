@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -22,6 +21,7 @@ from eventpulse.curate.ddl import plan_table_changes
 from eventpulse.errors import TerminalError
 from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, TableSchema
+from tests.helpers import wait_until
 
 DATABASE = "eventpulse_h3_test"
 PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
@@ -290,16 +290,6 @@ CRASH_SCHEMA = TableSchema.of(
 CRASH_ROWS = 400_000
 
 
-def _poll(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def _backend_query(admin, pid: int) -> str | None:
     rows = admin.run("SELECT state, query FROM pg_stat_activity WHERE pid = :p", p=pid)
     return None if not rows else (rows[0][1] if rows[0][0] == "active" else "")
@@ -330,11 +320,22 @@ def test_sigkill_mid_load_leaves_nothing_and_a_rerun_succeeds(database, table, p
         first = proc.stdout.readline().split()
         assert first and first[0] == "pid", first
         backend = int(first[1])
-        _poll(lambda: (_backend_query(admin, backend) or "").startswith(phase), 60, f"{phase!r} to run")
+        wait_until(
+            lambda: (_backend_query(admin, backend) or "").startswith(phase),
+            f"{phase!r} to run",
+            timeout=60,
+            interval=0.01,
+            process=proc,
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         # The server aborts the orphaned transaction once it notices the client is gone.
-        _poll(lambda: _backend_query(admin, backend) is None, 120, "the killed client's backend to exit")
+        wait_until(
+            lambda: _backend_query(admin, backend) is None,
+            "the killed client's backend to exit",
+            timeout=120,
+            interval=0.01,
+        )
 
         survivors = _rows(admin, f'SELECT count(*), min(label), max(label) FROM "{table}"')
         assert survivors == [[2, "seed", "seed"]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from eventpulse.landing.register import register_path
 from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
 from eventpulse.ports import NewIngestion
 from eventpulse.states import Status
-from tests.helpers import RecordingQueue, curated_count
+from tests.helpers import RecordingQueue, curated_count, wait_until
 from tests.integration.api_support import edge_csv
 
 DATASET = "edge_telemetry"
@@ -47,14 +46,15 @@ def _row(services: Any, ingestion_id: uuid.UUID) -> dict[str, Any]:
     return row
 
 
-def _reclaim_until(services: Any, predicate: Any, *, deadline: float = 15.0) -> ReclaimReport:
-    end = time.monotonic() + deadline
-    while True:
-        report = reclaim_stale(services, older_than_seconds=0)
-        if predicate(report):
-            return report
-        assert time.monotonic() < end, f"reclaim did not get there within {deadline}s: {report}"
-        time.sleep(0.05)
+def _reclaim_until(services: Any, predicate: Any, what: str) -> ReclaimReport:
+    """Reclaim with a zero threshold until its report satisfies ``predicate`` (the clock must move on)."""
+    reports: list[ReclaimReport] = []
+
+    def attempt() -> ReclaimReport | None:
+        reports.append(reclaim_stale(services, older_than_seconds=0))
+        return reports[-1] if predicate(reports[-1]) else None
+
+    return wait_until(attempt, what, timeout=15, describe=lambda: reports[-1])
 
 
 def test_reclaim_enqueues_a_received_ingestion_that_was_never_enqueued(services, tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_reclaim_enqueues_a_received_ingestion_that_was_never_enqueued(services,
     assert not reclaim_stale(services, older_than_seconds=3600)  # too young to be an orphan
     assert _row(services, orphan)["status"] == Status.RECEIVED
 
-    report = _reclaim_until(services, bool)
+    report = _reclaim_until(services, bool, "reclaim to find the orphan")
     assert report == ReclaimReport(unqueued=(orphan,))
     row = _row(services, orphan)  # the inline queue processed it
     assert row["status"] == Status.LOADED, row["error"]
@@ -93,7 +93,7 @@ def test_reclaim_redelivers_old_deliveries_and_leaves_finished_ingestions_alone(
 
     # Older than the threshold, a delivery counts as lost (an in-process queue dies with its process);
     # delivering again is harmless because claiming is a compare-and-set.
-    report = _reclaim_until(services, lambda r: len(r.unqueued) == 2)
+    report = _reclaim_until(services, lambda r: len(r.unqueued) == 2, "reclaim to re-deliver both")
     assert set(report.unqueued) == {orphan, waiting["id"]} and not report.stale and not report.retried
     assert sorted(map(str, recorder.ids)) == sorted(map(str, [waiting["id"], waiting["id"], orphan]))
     assert _row(services, waiting["id"])["status"] == Status.RECEIVED
@@ -135,7 +135,7 @@ def test_reclaim_retries_a_failed_attempt_while_attempts_are_left(services, tmp_
         )
     assert not reclaim_stale(services, older_than_seconds=3600)  # backs off until the failure is old
 
-    report = _reclaim_until(services, lambda r: bool(r.retried))
+    report = _reclaim_until(services, lambda r: bool(r.retried), "reclaim to retry the failed attempt")
     assert report.retried == (failed,)
     row = _row(services, failed)
     assert row["status"] == Status.LOADED, row["error"]
@@ -143,13 +143,27 @@ def test_reclaim_retries_a_failed_attempt_while_attempts_are_left(services, tmp_
     assert curated_count(services, DATASET, ingestion_id=failed) == 12
 
 
+def _fail_attempts(services: Any, ingestion_id: uuid.UUID, attempts: int) -> None:
+    with services.store.transaction() as tx:
+        for _ in range(attempts):
+            assert tx.ingestions.claim(ingestion_id, worker="w") is not None
+            assert tx.ingestions.transition(
+                ingestion_id, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="w"
+            )
+
+
 def test_reclaim_does_not_retry_an_ingestion_without_attempts_left(services, tmp_path: Path) -> None:
     spent = _register_without_enqueue(services, edge_csv(tmp_path, rows=3, seed=7))
-    with services.store.transaction() as tx:
-        for _ in range(services.settings.max_attempts):
-            assert tx.ingestions.claim(spent, worker="w") is not None
-            tx.ingestions.transition(
-                spent, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="w"
-            )
-    time.sleep(0.05)
-    assert not reclaim_stale(services, older_than_seconds=0).retried
+    _fail_attempts(services, spent, services.settings.max_attempts)
+    # A control that failed later, with attempts left: once reclaim retries it, the spent one is old
+    # enough to be retried too, so leaving it alone is the attempts rule, not its age.
+    control = _register_without_enqueue(services, edge_csv(tmp_path, rows=3, seed=8))
+    _fail_attempts(services, control, 1)
+
+    report = _reclaim_until(services, lambda r: control in r.retried, "reclaim to retry the control")
+
+    assert report.retried == (control,)
+    assert _row(services, control)["status"] == Status.LOADED
+    row = _row(services, spent)
+    assert (row["status"], row["attempts"]) == (Status.FAILED_EXCEPTION, services.settings.max_attempts)
+    assert spent not in reclaim_stale(services, older_than_seconds=0).ids

@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import venv
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT, TEST_TOKEN, TEST_TOKEN_SHA256
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -36,19 +36,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_until_serving(url: str, child: subprocess.Popen[bytes], log: Path, deadline: float = 60) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if child.poll() is not None:
-            pytest.fail(f"functions-framework exited ({child.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (405/401 on a bare GET is an answer)
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"functions-framework did not answer within {deadline}s:\n{log.read_text()[-3000:]}")
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1)
+    except urllib.error.HTTPError:
+        return True  # it answers (405/401 on a bare GET is an answer)
+    except OSError:
+        return False
+    return True
 
 
 def test_signed_url_bundle_installs_into_a_clean_venv_and_serves(
@@ -63,6 +58,9 @@ def test_signed_url_bundle_installs_into_a_clean_venv_and_serves(
     requirements = (root / "requirements.txt").read_text()
     assert "great_expectations" not in requirements.lower() and "pandas==" not in requirements
     assert "functions-framework==3.10.2" in requirements
+    pinned = [line for line in requirements.splitlines() if "==" in line and not line.startswith("#")]
+    assert pinned and all(line.endswith("\\") for line in pinned)  # each pin is followed by its hashes
+    assert requirements.count("--hash=sha256:") >= len(pinned)  # so pip installs in hash-checking mode
 
     venv.EnvBuilder(with_pip=True, clear=True).create(tmp_path / "venv")
     python = tmp_path / "venv" / "bin" / "python"
@@ -101,7 +99,13 @@ def test_signed_url_bundle_installs_into_a_clean_venv_and_serves(
         child = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/"
-        _wait_until_serving(url, child, log)
+        wait_until(
+            lambda: _answers(url),
+            f"functions-framework to answer on {url}",
+            interval=0.2,
+            process=child,
+            log=log,
+        )
         request = urllib.request.Request(
             url,
             data=json.dumps({"dataset": "parcels", "filename": "p.csv"}).encode(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from eventpulse.adapters.queue_cloud_tasks import build_client
 from eventpulse.cloud import runtime
 from eventpulse.states import TERMINAL, Status
 from tests.conftest import REPO_ROOT, TEST_TASK_TOKEN, TEST_TASK_TOKEN_SHA256, TEST_TOKEN_SHA256
-from tests.helpers import curated_count
+from tests.helpers import curated_count, wait_until
 from tests.integration import cloud_support
 from tests.integration.api_support import AUTH, edge_csv
 from tests.integration.cloud_support import BUCKET, signer_key
@@ -115,19 +114,40 @@ def _only_ingestion(services: Any) -> dict[str, Any]:
     return rows[0]
 
 
-def _wait_final(services: Any, deadline_s: float = 90.0) -> dict[str, Any]:
-    end = time.monotonic() + deadline_s
-    while True:
-        with services.store.read() as tx:
-            rows, _ = tx.ingestions.page(limit=10)
-        if rows and all(Status(r["status"]) in TERMINAL for r in rows):
-            return _only_ingestion(services)
-        assert time.monotonic() < end, f"no final status within {deadline_s}s: {rows}"
-        time.sleep(0.1)
+def _ingestions(services: Any) -> list[dict[str, Any]]:
+    with services.store.read() as tx:
+        rows, _ = tx.ingestions.page(limit=10)
+    return rows
+
+
+def _wait_final(services: Any) -> dict[str, Any]:
+    wait_until(
+        lambda: (rows := _ingestions(services)) and all(Status(r["status"]) in TERMINAL for r in rows),
+        "every ingestion to reach a final status",
+        timeout=90,
+        interval=0.1,
+        describe=lambda: [(r["id"], r["status"]) for r in _ingestions(services)],
+    )
+    return _only_ingestion(services)
+
+
+def _created_tasks(emulator: CloudTasksEmulator, queue: str) -> list[str]:
+    """The tasks the emulator created on ``queue``, in order: its log records each CreateTask it accepts
+    (a duplicate name is refused with ALREADY_EXISTS before that line)."""
+    marker = f"Created task projects/{PROJECT}/locations/{LOCATION}/queues/{queue}/tasks/"
+    return [line.split(marker, 1)[1].strip() for line in emulator.log_text().splitlines() if marker in line]
+
+
+def _pending_tasks(emulator: CloudTasksEmulator, queue: str) -> list[str]:
+    client = build_client(emulator.endpoint)
+    try:
+        return [t.name for t in client.list_tasks(parent=client.queue_path(PROJECT, LOCATION, queue)).tasks]
+    finally:
+        client.transport.close()
 
 
 def test_signed_upload_flows_through_finalize_and_cloud_tasks_to_loaded_exactly_once(
-    services: Any, cloud_env: dict[str, str], tmp_path: Path
+    services: Any, cloud_env: dict[str, str], tasks_emulator: CloudTasksEmulator, tmp_path: Path
 ) -> None:
     body = edge_csv(tmp_path, rows=25).read_bytes()
     sha256 = hashlib.sha256(body).hexdigest()
@@ -180,7 +200,11 @@ def test_signed_upload_flows_through_finalize_and_cloud_tasks_to_loaded_exactly_
         assert again == 1
     finally:
         stop_finalize()
-    time.sleep(1.0)  # room for a (wrong) second task to be dispatched before counting
+    # The repeated event has been answered, so any task it made is already in the emulator's record:
+    # one task ever created, none pending, so no second delivery can come.
+    queue = cloud_env["EVENTPULSE_TASKS_QUEUE"]
+    assert _created_tasks(tasks_emulator, queue) == [f"ingest-{row['id']}"]
+    assert _pending_tasks(tasks_emulator, queue) == []
     assert _only_ingestion(services)["id"] == row["id"]
     assert curated_count(services, DATASET) == 25
     assert curated_count(services, DATASET, ingestion_id=row["id"]) == 25
