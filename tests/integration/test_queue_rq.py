@@ -49,7 +49,7 @@ def test_the_worker_loads_an_enqueued_ingestion_from_a_job_named_after_it(
 
     job = rq_harness.job(ingestion_id)
     assert job.id == str(ingestion_id)
-    assert job.func_name == "eventpulse.adapters.queue_rq.run_job"
+    assert job.func_name == "eventpulse.worker.run_job"
     assert job.args == (str(ingestion_id),) or list(job.args) == [str(ingestion_id)]
     assert job.timeout == services.settings.job_timeout_seconds
     assert job.retries_left == services.settings.max_attempts - 1
