@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import weakref
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, create_engine, text
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Every engine this process built, so that a forked child can drop their pools."""
 
 
 def normalize_database_url(url: str) -> str:
@@ -19,13 +25,36 @@ def normalize_database_url(url: str) -> str:
 
 def build_engine(url: str, *, pool_size: int = 5) -> Engine:
     """A pooled engine; ``pool_pre_ping`` replaces connections the server closed."""
-    return create_engine(
+    engine = create_engine(
         normalize_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _engines.add(engine)
+    return engine
+
+
+def forget_inherited_connections() -> None:
+    """In a forked child: drop the parent's pooled connections without touching them.
+
+    A child (RQ's scheduler, any ``os.fork``) inherits the sockets of the parent's sessions. If it
+    kept them, a killed parent's transaction would stay open with its locks for as long as the child
+    lives, because the server sees no disconnect; if it used or closed them through the driver, it
+    would corrupt or end the parent's sessions. ``dispose(close=False)`` is SQLAlchemy's documented
+    way to give the child a fresh, empty pool. The dropped connections sit in reference cycles, so
+    only a collection frees them: it closes their sockets in the child alone (closing an inherited
+    descriptor sends nothing to the server), now rather than at some later collection.
+    """
+    engines = list(_engines)
+    for engine in engines:
+        engine.dispose(close=False)
+    if engines:
+        gc.collect()
+
+
+os.register_at_fork(after_in_child=forget_inherited_connections)
 
 
 def is_reachable(engine: Engine) -> bool:
