@@ -86,7 +86,11 @@ def build_queue(settings: Settings, handler: Handler, *, background: bool) -> Ta
 
 def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> Services:
     """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
-    engine = build_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+    engine = build_engine(
+        resolve_database_url(settings),
+        pool_size=settings.db_pool_size,
+        idle_in_transaction_timeout_seconds=settings.db_idle_in_transaction_timeout_seconds,
+    )
     if migrate:
         from eventpulse.adapters.migrate import upgrade
 

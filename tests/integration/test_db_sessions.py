@@ -1,13 +1,17 @@
-"""The engine's sessions on real Postgres: a forked child holds none of them."""
+"""The engine's sessions on real Postgres: a fork holds none of them, an abandoned transaction ends."""
 
 from __future__ import annotations
 
 import os
+import time
+from typing import Any
 
 import psutil
+import pytest
 from sqlalchemy import text
 
 from eventpulse.adapters.db import build_engine
+from eventpulse.bootstrap import build_services
 
 
 def _holds_socket(local_port: int) -> bool:
@@ -43,3 +47,31 @@ def test_a_forked_child_keeps_no_socket_of_the_parents_sessions_and_leaves_them_
             assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == backend
     finally:
         engine.dispose()
+
+
+def test_every_session_starts_with_the_idle_in_transaction_timeout(services: Any) -> None:
+    assert services.settings.db_idle_in_transaction_timeout_seconds == 60.0
+    with services.engine.connect() as conn:
+        assert conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar_one() == "1min"
+
+
+@pytest.mark.slow
+def test_a_transaction_left_idle_is_ended_and_its_locks_released(settings: Any) -> None:
+    services = build_services(settings.with_overrides(db_idle_in_transaction_timeout_seconds=1.0))
+    other = build_engine(str(settings.database_url), pool_size=1)  # no timeout: the waiting side
+    try:
+        abandoned = services.engine.connect()
+        backend = abandoned.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        abandoned.execute(text("SELECT pg_advisory_xact_lock(4242)"))  # held until the transaction ends
+        started = time.monotonic()
+        with other.connect() as conn:
+            conn.execute(text("SET lock_timeout = '20s'"))
+            conn.execute(text("SELECT pg_advisory_xact_lock(4242)"))  # waits for the abandoned one
+            waited = time.monotonic() - started
+            sessions = conn.execute(text("SELECT pid FROM pg_stat_activity")).scalars().all()
+        assert waited < 10, f"the idle transaction held its lock for {waited:.1f}s"
+        assert backend not in sessions  # the server ended the session, not just the transaction
+        abandoned.invalidate()
+    finally:
+        services.close()
+        other.dispose()
