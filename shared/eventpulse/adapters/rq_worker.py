@@ -4,7 +4,9 @@ A ``SimpleWorker`` runs jobs in this process, so the services (connection pool, 
 Expectations) are built once and shared by every job; job timeouts still apply (SIGALRM). A crash
 loses only the job in hand, which reclaim re-delivers.
 
-RQ forks its scheduler from this process. A SIGTERM stops the worker gently: it finishes the job in
+RQ forks its scheduler from this process. Two guards keep a killed worker from leaving work stuck:
+the child drops the inherited database pool at the fork (``adapters/db.py``), and it dies with the
+worker (``adapters/orphans.py``). A SIGTERM still stops the worker gently: it finishes the job in
 hand, then stops the scheduler itself.
 """
 
@@ -14,6 +16,7 @@ from collections.abc import Callable
 
 from rq import Queue, SimpleWorker
 
+from eventpulse.adapters.orphans import make_forks_die_with_this_process
 from eventpulse.adapters.queue_rq import connect
 from eventpulse.settings import Settings
 
@@ -36,6 +39,7 @@ def serve(
         connection.ping()
         if before_first_job is not None:
             before_first_job()
+        make_forks_die_with_this_process()
         queue = Queue(settings.rq_queue_name, connection=connection)
         worker = SimpleWorker([queue], connection=connection, name=name)
         return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
