@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.gcs_emulator"]
+pytest_plugins = ["tests.gcs_emulator", "tests.integration.rq_support"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = REPO_ROOT.parent / "shared" / "samples"

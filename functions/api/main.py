@@ -11,7 +11,7 @@ from flask import Request
 from werkzeug.wrappers import Response
 
 from eventpulse.api import app as _api  # noqa: F401  (imported here so its cost is paid at cold start)
-from eventpulse.cloud.runtime import get_api_app
+from eventpulse.runtime import get_api_app
 
 
 @functions_framework.http

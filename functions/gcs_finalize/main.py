@@ -13,7 +13,7 @@ from cloudevents.http import CloudEvent
 
 from eventpulse.cloud import triggers
 from eventpulse.cloud.finalize import handle_finalize
-from eventpulse.cloud.runtime import get_services
+from eventpulse.runtime import get_services
 
 log = logging.getLogger("eventpulse.functions.gcs_finalize")
 

@@ -11,8 +11,8 @@ import functions_framework
 from flask import Request, Response
 
 from eventpulse.cloud import triggers
-from eventpulse.cloud.runtime import get_services
 from eventpulse.cloud.tasks import handle_task
+from eventpulse.runtime import get_services
 
 
 @functions_framework.http

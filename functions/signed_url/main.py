@@ -10,8 +10,8 @@ import functions_framework
 from flask import Request, Response
 
 from eventpulse.cloud import triggers
-from eventpulse.cloud.runtime import get_services
 from eventpulse.cloud.signed_url import mint_upload_url
+from eventpulse.runtime import get_services
 
 
 @functions_framework.http

@@ -91,12 +91,15 @@ def build_queue(settings: Settings, handler: Handler, *, background: bool) -> Ta
 
 def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
     """The metadata store on the configured database, migrated first unless ``migrate`` is False."""
-    engine = build_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+    engine = build_engine(
+        resolve_database_url(settings),
+        pool_size=settings.db_pool_size,
+        idle_in_transaction_timeout_seconds=settings.db_idle_in_transaction_timeout_seconds,
+    )
+    store = PostgresStore(engine)
     if migrate:
-        from eventpulse.adapters.postgres.migrate import upgrade
-
-        upgrade(engine)
-    return PostgresStore(engine)
+        store.migrate()
+    return store
 
 
 def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> AppServices:

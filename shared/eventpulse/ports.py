@@ -477,6 +477,10 @@ class MetadataStore(Protocol):
         """True when a trivial query succeeds (the readiness probe)."""
         ...
 
+    def migrate(self) -> None:
+        """Bring the store's schema up to date; safe when several processes call it at once."""
+        ...
+
     def location(self) -> tuple[str, str]:
         """OpenLineage namespace (``postgres://host:port``) and database name of the curated store."""
         ...

@@ -127,6 +127,9 @@ class Settings:
     db_pool_size: int = 5
     """Connections kept in the SQLAlchemy pool."""
 
+    db_idle_in_transaction_timeout_seconds: float = 60.0
+    """Postgres ends a session of ours idle in a transaction this long (its locks go); 0 disables."""
+
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
@@ -179,6 +182,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS must be at least 1")
         if self.batch_rows < 1:
             raise SettingsError(f"{PREFIX}BATCH_ROWS must be at least 1")
+        if self.db_idle_in_transaction_timeout_seconds < 0:
+            raise SettingsError(
+                f"{PREFIX}DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS must be 0 (off) or a number of seconds"
+            )
         if self.queue not in ("inline", "rq", "cloud_tasks"):
             raise SettingsError(f"{PREFIX}QUEUE must be inline, rq or cloud_tasks, not {self.queue!r}")
         if self.landing not in ("filesystem", "gcs"):

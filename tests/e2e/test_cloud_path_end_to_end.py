@@ -22,8 +22,8 @@ from werkzeug.serving import make_server
 
 from emulators import finalize_shim
 from emulators.cloud_tasks import CloudTasksEmulator, EmulatorError
+from eventpulse import runtime
 from eventpulse.adapters.queue_cloud_tasks import build_client
-from eventpulse.cloud import runtime
 from eventpulse.states import TERMINAL, Status
 from tests.conftest import REPO_ROOT, TEST_TASK_TOKEN, TEST_TASK_TOKEN_SHA256, TEST_TOKEN_SHA256
 from tests.helpers import curated_count, wait_until

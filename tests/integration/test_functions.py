@@ -1,6 +1,6 @@
 """Each ``functions/<name>/main.py`` driven through ``functions_framework.create_app(...).test_client()``.
 
-The functions build their services from the environment (``eventpulse.cloud.runtime``), exactly as in
+The functions build their services from the environment (``eventpulse.runtime``), exactly as in
 production: these tests set the variables, never inject objects. GCS is fake-gcs-server
 (``emulators/gcs.py``); the queue is inline, so a registered file is processed before the answer.
 """
@@ -19,7 +19,7 @@ import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
-from eventpulse.cloud import runtime
+from eventpulse import runtime
 from eventpulse.states import Status
 from tests.conftest import REPO_ROOT, TEST_TASK_TOKEN_SHA256, TEST_TOKEN_SHA256
 from tests.helpers import curated_count

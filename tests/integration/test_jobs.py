@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from eventpulse import runtime
 from eventpulse.api.app import create_app
 from eventpulse.cli.jobs import commands
-from eventpulse.cloud import runtime
 from eventpulse.errors import BadRequest
 from eventpulse.jobs.prune import plan_prune, prune_retention
 from eventpulse.jobs.replay import replay_range

@@ -1,39 +1,37 @@
 """The RQ task queue: Redis holds one job per ingestion; ``eventpulse worker`` processes them.
 
+This module only enqueues. The job is named by its dotted path (``eventpulse.worker.run_job``), so
+nothing of the pipeline is imported here; ``adapters/rq_worker.py`` serves the queue.
+
 The job id is the ingestion id, so a second enqueue while the job waits (queued, or scheduled for a
 retry) is a no-op. A job RQ still reports as *started* is enqueued again: a SIGKILLed worker leaves its
 job "started" for ``job_timeout + 60`` s, and the only callers that enqueue an ingestion that far along
 are reclaim (after the database heartbeat proved the worker dead), review and replay. The database, not
 Redis, decides who processes: claiming is a compare-and-set, so an extra delivery is a no-op.
 
-Retries: a retryable outcome (``ProcessResult.retry``) makes ``run_job`` raise, and RQ retries it after
-``RETRY_INTERVALS`` (the worker runs RQ's scheduler for that); terminal outcomes return normally.
+Retries: a retryable outcome makes ``run_job`` raise, and RQ retries it after ``RETRY_INTERVALS`` (the
+worker runs RQ's scheduler for that); terminal outcomes return normally.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry, SimpleWorker
+from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 
 from eventpulse.errors import RetryableError
 from eventpulse.settings import Settings
 
-if TYPE_CHECKING:
-    from eventpulse.pipeline.processor import ProcessResult
-    from eventpulse.ports import Services
-
 log = logging.getLogger(__name__)
 
+JOB_FUNCTION = "eventpulse.worker.run_job"
+"""The job every ingestion runs, by dotted path: the worker's RQ imports it, this module never does."""
 RETRY_INTERVALS = (30, 120, 600)
 """Seconds before the 1st, 2nd and later retries of a retryable failure."""
 RESULT_TTL_SECONDS = 24 * 3600
@@ -44,15 +42,9 @@ WAITING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 """Job states in which a second enqueue of the same ingestion is a no-op."""
 
 
-class IngestionRetry(RetryableError):
-    """Raised by ``run_job`` so that RQ retries the job (the failure is already recorded)."""
-
-    code = "ingestion_retry"
-
-
 @dataclass
 class RqQueue:
-    """Enqueues ``run_job(ingestion_id)`` on ``settings.rq_queue_name``."""
+    """Enqueues ``eventpulse.worker.run_job(ingestion_id)`` on ``settings.rq_queue_name``."""
 
     queue: Queue
     job_timeout_seconds: int
@@ -95,7 +87,7 @@ class RqQueue:
 
     def _enqueue(self, job_id: str, *, unique: bool) -> Job:
         return self.queue.enqueue_call(
-            run_job,
+            JOB_FUNCTION,
             args=(job_id,),
             job_id=job_id,
             timeout=self.job_timeout_seconds,
@@ -120,73 +112,3 @@ def job_status(connection: Redis, job_id: str) -> JobStatus | None:
         return Job.fetch(job_id, connection=connection).get_status(refresh=False)
     except Exception:  # NoSuchJobError, or a hash that expired between the two calls
         return None
-
-
-# --- the worker side ------------------------------------------------------------------------------
-
-_lock = threading.Lock()
-_services: Services | None = None
-
-
-def worker_services() -> Services:
-    """The services of this worker process, built once from the environment (like the CLI, an edge)."""
-    global _services
-    if _services is None:
-        with _lock:
-            if _services is None:
-                from eventpulse.bootstrap import build_services
-
-                _services = build_services(Settings.from_mapping(os.environ))
-    return _services
-
-
-def close_worker_services() -> None:
-    global _services
-    with _lock:
-        if _services is not None:
-            _services.close()
-            _services = None
-
-
-def run_job(ingestion_id: str) -> dict[str, Any]:
-    """The RQ job: process one ingestion; raise (so RQ retries) only for a retryable outcome."""
-    from eventpulse.pipeline.processor import process_ingestion
-
-    result = process_ingestion(worker_services(), uuid.UUID(ingestion_id))
-    if result.retry:
-        raise IngestionRetry(
-            f"ingestion {ingestion_id} failed with a retryable error (status {result.status})",
-            hint="RQ retries it with backoff; the error is recorded on the ingestion",
-        )
-    return describe(result)
-
-
-def describe(result: ProcessResult) -> dict[str, Any]:
-    return {
-        "ingestion_id": str(result.ingestion_id),
-        "status": str(result.status) if result.status is not None else None,
-        "processed": result.processed,
-    }
-
-
-def work(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
-    """Serve ``settings.rq_queue_name`` until stopped (or until it is empty, with ``burst``).
-
-    A ``SimpleWorker`` runs jobs in this process, so the services (connection pool, imported Great
-    Expectations) are built once and shared by every job; job timeouts still apply (SIGALRM). A crash
-    loses only the job in hand, which reclaim re-delivers. Returns whether any job ran.
-    """
-    connection = connect(settings)
-    connection.ping()  # fail fast: Redis, then the database and migrations, before taking jobs
-    worker_services()
-    _warm_up_quality_engine()
-    queue = Queue(settings.rq_queue_name, connection=connection)
-    worker = SimpleWorker([queue], connection=connection, name=name)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
-
-
-def _warm_up_quality_engine() -> None:
-    """Import Great Expectations once, before the first job: saves the first job the 3-5 s import."""
-    from eventpulse.quality.gx_runner import warm_up_in_background
-
-    warm_up_in_background().join()

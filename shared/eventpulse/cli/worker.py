@@ -1,7 +1,9 @@
 """``eventpulse worker``: process ingestions from the RQ queue (EVENTPULSE_QUEUE=rq).
 
-Settings come from the environment, read here once, like the rest of the CLI. Registered in ``eventpulse.cli``
-through ``commands``; also runnable as ``python -m eventpulse.cli.worker``.
+Settings come from the environment, like the rest of the CLI; the services are the process's own,
+from ``eventpulse.runtime``. The job is ``eventpulse.worker.run_job``; the serve loop is
+``adapters/rq_worker.py``. Registered in ``eventpulse.cli`` through ``commands``; also runnable as
+``python -m eventpulse.cli.worker``.
 """
 
 from __future__ import annotations
@@ -33,18 +35,18 @@ def worker(burst: bool, name: str | None) -> None:
             err=True,
         )
     click.echo(f"RQ worker on queue {settings.rq_queue_name!r} at {_redacted(settings.redis_url)}", err=True)
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from eventpulse.adapters import queue_rq
+    from eventpulse import runtime
+    from eventpulse import worker as jobs
+    from eventpulse.adapters import rq_worker
 
     try:
-        queue_rq.work(settings, burst=burst, name=name)
-    except RedisConnectionError as exc:
-        click.echo(f"error: cannot reach Redis at {_redacted(settings.redis_url)}: {exc}", err=True)
-        click.echo("hint: start Redis, or point EVENTPULSE_REDIS_URL at one", err=True)
+        rq_worker.serve(settings, burst=burst, name=name, before_first_job=jobs.prepare)
+    except rq_worker.QueueUnreachable as exc:
+        click.echo(f"error: at {_redacted(settings.redis_url)}, {exc.message}", err=True)
+        click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(1)
     finally:
-        queue_rq.close_worker_services()
+        runtime.close_services()
 
 
 def _redacted(url: str) -> str:

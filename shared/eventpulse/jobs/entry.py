@@ -22,7 +22,7 @@ def echo(line: str) -> None:
 
 def run_job(job: str, body: Callable[[Services], int]) -> int:
     """Build the services, run ``body`` and turn errors into an exit code (1 failed, 2 bad input)."""
-    from eventpulse.cloud.runtime import close_services, get_services
+    from eventpulse.runtime import close_services, get_services
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

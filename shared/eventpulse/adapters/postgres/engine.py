@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import weakref
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, create_engine, text
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Every engine this process built, so that a forked child can drop their pools."""
 
 
 def normalize_database_url(url: str) -> str:
@@ -17,15 +24,52 @@ def normalize_database_url(url: str) -> str:
     )
 
 
-def build_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """A pooled engine; ``pool_pre_ping`` replaces connections the server closed."""
-    return create_engine(
+def build_engine(url: str, *, pool_size: int = 5, idle_in_transaction_timeout_seconds: float = 0) -> Engine:
+    """A pooled engine; ``pool_pre_ping`` replaces connections the server closed.
+
+    With ``idle_in_transaction_timeout_seconds`` the server ends any session of this engine that
+    leaves a transaction open and idle that long, so a transaction whose process died (or hung)
+    cannot hold its locks for longer. It travels in the startup packet: no extra round trip.
+    """
+    engine = create_engine(
         normalize_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args=build_connect_args(idle_in_transaction_timeout_seconds),
     )
+    _engines.add(engine)
+    return engine
+
+
+def build_connect_args(idle_in_transaction_timeout_seconds: float) -> dict[str, Any]:
+    """pg8000 connect arguments: the session settings every connection starts with."""
+    if idle_in_transaction_timeout_seconds <= 0:
+        return {}
+    millis = max(1, round(idle_in_transaction_timeout_seconds * 1000))
+    return {"startup_params": {"idle_in_transaction_session_timeout": str(millis)}}
+
+
+def forget_inherited_connections() -> None:
+    """In a forked child: drop the parent's pooled connections without touching them.
+
+    A child (RQ's scheduler, any ``os.fork``) inherits the sockets of the parent's sessions. If it
+    kept them, a killed parent's transaction would stay open with its locks for as long as the child
+    lives, because the server sees no disconnect; if it used or closed them through the driver, it
+    would corrupt or end the parent's sessions. ``dispose(close=False)`` is SQLAlchemy's documented
+    way to give the child a fresh, empty pool. The dropped connections sit in reference cycles, so
+    only a collection frees them: it closes their sockets in the child alone (closing an inherited
+    descriptor sends nothing to the server), now rather than at some later collection.
+    """
+    engines = list(_engines)
+    for engine in engines:
+        engine.dispose(close=False)
+    if engines:
+        gc.collect()
+
+
+os.register_at_fork(after_in_child=forget_inherited_connections)
 
 
 def is_reachable(engine: Engine) -> bool:

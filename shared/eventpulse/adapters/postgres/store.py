@@ -45,6 +45,11 @@ class PostgresStore:
     def is_reachable(self) -> bool:
         return is_reachable(self.engine)
 
+    def migrate(self) -> None:
+        from eventpulse.adapters.postgres.migrate import upgrade
+
+        upgrade(self.engine)
+
     def location(self) -> tuple[str, str]:
         url = self.engine.url
         host = url.host or "localhost"  # the embedded server listens on a Unix socket only

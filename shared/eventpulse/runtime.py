@@ -1,7 +1,9 @@
-"""The process-wide services of a cloud function or job: built once, from the environment, on first use.
+"""The process-wide services of a process entry: built once, from the environment, on first use.
 
-Like ``cli.py``, this module is an edge allowed to read ``os.environ``; nothing under ``functions/`` or
-``jobs/`` does. Migrations are a deploy step (``eventpulse migrate``), so a cold start never runs DDL,
+Cloud functions, Cloud Run jobs and the RQ worker (``eventpulse.worker``) all get their services
+here. Like ``cli.py``, this module is an edge allowed to read ``os.environ``; nothing under
+``functions/`` or ``jobs/`` does, and no adapter builds services. Migrations are a deploy step
+(``eventpulse migrate``; the worker runs them before it takes jobs), so a cold start never runs DDL,
 and the inline queue never runs on a background thread (a function's instance may be frozen between
 requests).
 """
