@@ -37,6 +37,7 @@ from eventpulse.curate.ddl import (
     quote_literal,
 )
 from eventpulse.errors import BadData, TerminalError
+from eventpulse.logs import carry_log_context
 from eventpulse.schema.model import LogicalType, TableSchema
 
 log = logging.getLogger(__name__)
@@ -390,7 +391,7 @@ class _CopyStream:
         self._error: BaseException | None = None
         self._rowcount = -1
         self._thread = threading.Thread(
-            target=self._run, args=(conn, sql), name="eventpulse-copy", daemon=True
+            target=carry_log_context(self._run), args=(conn, sql), name="eventpulse-copy", daemon=True
         )
         self._thread.start()
 
@@ -399,6 +400,7 @@ class _CopyStream:
         try:
             cursor.execute(sql, stream=self._chunks())
             self._rowcount = int(cursor.rowcount)
+            log.debug("COPY stored %s rows", self._rowcount)
         except BaseException as exc:  # re-raised in the caller's thread by send() or close()
             self._error = exc
         finally:
