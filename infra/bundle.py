@@ -26,8 +26,15 @@ CONTRACTS = ROOT / "contracts"
 PINS = ROOT / "requirements.txt"
 FIXED_TIME = (2026, 1, 1, 0, 0, 0)
 
-BASE = ["functions-framework", "SQLAlchemy", "pg8000", "google-cloud-storage", "google-cloud-tasks"]
-"""Every function builds the services: Postgres, the GCS landing and the Cloud Tasks queue."""
+BASE = [
+    "functions-framework",
+    "SQLAlchemy",
+    "pg8000",
+    "google-cloud-storage",
+    "google-cloud-tasks",
+    "python-json-logger",
+]
+"""Every function builds the services (Postgres, the GCS landing, the Cloud Tasks queue) and logs."""
 PROCESSOR = ["pyarrow", "numpy"]
 """``bootstrap.build_services`` imports the pipeline processor eagerly today, so every function needs
 its readers' libraries; drop them from the light functions once that import is lazy."""

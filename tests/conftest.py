@@ -97,6 +97,24 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _restored_logging() -> Iterator[None]:
+    """A test that runs a process entry (CLI, job, function) leaves no log handler or level behind."""
+    import logging
+
+    from eventpulse.logs.setup import NOISY_LOGGERS, EventPulseHandler
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    noisy = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, EventPulseHandler) and h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    for name, old in noisy.items():
+        logging.getLogger(name).setLevel(old)
+
+
 @pytest.fixture
 def contracts_dir(tmp_path: Path) -> Path:
     """A private copy of the project's contracts, so a test may add or edit one."""

@@ -43,8 +43,18 @@ def get_services() -> Services:
             if _services is None:
                 from eventpulse.bootstrap import build_services
 
-                _services = build_services(load_settings(), background=False, migrate=False)
+                settings = load_settings()
+                configure_process_logging(settings)
+                _services = build_services(settings, background=False, migrate=False)
     return _services
+
+
+def configure_process_logging(settings: Settings) -> None:
+    """JSON lines for Cloud Logging in cloud mode (unless log_format says otherwise), else as configured."""
+    from eventpulse.logs import configure_logging
+
+    fmt = "json" if settings.mode == "cloud" and settings.log_format == "auto" else settings.log_format
+    configure_logging(fmt, settings.log_level, project=settings.gcp_project)
 
 
 def get_api_app() -> Flask:

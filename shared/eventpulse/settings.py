@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from eventpulse.logs.setup import LOG_FORMATS, LOG_LEVELS, LogFormat
+
 Mode = Literal["local", "cloud"]
 QueueKind = Literal["inline", "rq", "cloud_tasks"]
 LandingKind = Literal["filesystem", "gcs"]
@@ -130,6 +132,12 @@ class Settings:
     db_idle_in_transaction_timeout_seconds: float = 60.0
     """Postgres ends a session of ours idle in a transaction this long (its locks go); 0 disables."""
 
+    log_format: LogFormat = "auto"
+    """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""
+
+    log_level: str = "INFO"
+    """Lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL (``eventpulse -v`` means DEBUG)."""
+
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
@@ -192,6 +200,12 @@ class Settings:
             raise SettingsError(f"{PREFIX}LANDING must be filesystem or gcs, not {self.landing!r}")
         if self.landing == "gcs" and not self.gcs_bucket:
             raise SettingsError(f"{PREFIX}GCS_BUCKET must be set when {PREFIX}LANDING=gcs")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError(f"{PREFIX}LOG_FORMAT must be auto, json or text, not {self.log_format!r}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(
+                f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}"
+            )
         if self.queue == "cloud_tasks" and not self.task_handler_url:
             raise SettingsError(f"{PREFIX}TASK_HANDLER_URL must be set when {PREFIX}QUEUE=cloud_tasks")
 

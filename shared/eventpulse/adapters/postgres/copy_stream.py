@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+from eventpulse.logs import carry_log_context
+
+log = logging.getLogger(__name__)
 
 
 class CopyStream:
@@ -24,7 +29,7 @@ class CopyStream:
         self._error: BaseException | None = None
         self._rowcount = -1
         self._thread = threading.Thread(
-            target=self._run, args=(conn, sql), name="eventpulse-copy", daemon=True
+            target=carry_log_context(self._run), args=(conn, sql), name="eventpulse-copy", daemon=True
         )
         self._thread.start()
 
@@ -33,6 +38,7 @@ class CopyStream:
         try:
             cursor.execute(sql, stream=self._chunks())
             self._rowcount = int(cursor.rowcount)
+            log.debug("COPY stored %s rows", self._rowcount)
         except BaseException as exc:  # re-raised in the caller's thread by send() or close()
             self._error = exc
         finally:
