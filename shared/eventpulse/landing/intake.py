@@ -5,7 +5,6 @@ No database here: the signed-URL function validates an upload intent with these 
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import unicodedata
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
 from eventpulse.landing.port import extension_of
+from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, canonical_text_encoding
 
 if TYPE_CHECKING:
     from eventpulse.bootstrap import Services
@@ -39,13 +39,15 @@ def build_read_options(*, sheet: str | None = None, encoding: str | None = None)
     if sheet:
         options["sheet"] = sheet
     if encoding:
-        try:
-            options["encoding"] = codecs.lookup(encoding).name
-        except LookupError:
+        canonical = canonical_text_encoding(encoding)
+        if canonical is None:
             raise BadRequest(
-                f"encoding {encoding!r} is not known",
-                hint="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
-            ) from None
+                f"encoding {encoding[:40]!r} is not a known text encoding",
+                hint=f"name the file's text encoding as Python does, e.g. {TEXT_ENCODING_EXAMPLES}; "
+                "or leave encoding out to detect it",
+                details={"parameter": "encoding"},
+            )
+        options["encoding"] = canonical
     return options
 
 
