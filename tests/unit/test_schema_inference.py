@@ -216,3 +216,12 @@ def test_fits_hold_only_what_every_batch_fits():
         "late_null": ("string", frozenset({"date", "datetime"})),  # an all-null batch proves nothing
         "digits_then_text": ("string", frozenset()),
     }
+
+
+def test_zoned_timestamps_fit_date_only_at_midnight_utc():
+    utc = pa.timestamp("us", tz="UTC")
+    paris = pa.timestamp("us", tz="Europe/Paris")
+    at_utc_midnight = pa.array([dt.datetime(2024, 1, 1)], utc).cast(paris)  # 01:00 in Paris
+    at_paris_midnight = pa.array([dt.datetime(2023, 12, 31, 23)], utc).cast(paris)
+    got = infer_fits({"utc": at_utc_midnight, "paris": at_paris_midnight}, text_typed=False)
+    assert got == {"utc": ("datetime", frozenset({"date"})), "paris": ("datetime", frozenset())}

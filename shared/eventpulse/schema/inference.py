@@ -156,7 +156,9 @@ def is_whole(values: pa.Array) -> bool:
 
 
 def is_midnight(values: pa.Array) -> bool:
-    """True when every timestamp falls exactly on midnight (the time part is zero)."""
+    """True when every timestamp falls exactly on midnight UTC (the time part is zero)."""
+    if values.type.tz is not None:  # Arrow floors zoned values in local time; cast.py works in UTC
+        values = values.view(pa.timestamp(values.type.unit))
     day_start = pc.floor_temporal(values, unit="day")
     return bool(pc.all(pc.equal(day_start, values)).as_py())
 
