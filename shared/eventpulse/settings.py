@@ -40,7 +40,7 @@ class Settings:
     """Folder holding one Great Expectations suite per dataset, ``<dataset>.json``."""
 
     upload_max_bytes: int = 2 * 1024**3
-    """Largest accepted upload in bytes; larger bodies get HTTP 413."""
+    """Largest accepted upload in bytes; larger bodies get HTTP 413 (serve sets waitress's limit from it)."""
 
     allowed_extensions: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".json", ".ndjson", ".jsonl", ".parquet")
     """File extensions accepted for ingestion (lowercase, with the dot)."""

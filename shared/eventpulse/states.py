@@ -13,6 +13,7 @@ class Status(StrEnum):
     REJECTED = "REJECTED"
     FAILED_DRIFT = "FAILED_DRIFT"
     FAILED_QUALITY = "FAILED_QUALITY"
+    FAILED_CONTRACT = "FAILED_CONTRACT"
     FAILED_EXCEPTION = "FAILED_EXCEPTION"
     FAILED_MAX_ATTEMPTS = "FAILED_MAX_ATTEMPTS"
 
@@ -26,6 +27,7 @@ TERMINAL: frozenset[Status] = frozenset(
         Status.REJECTED,
         Status.FAILED_DRIFT,
         Status.FAILED_QUALITY,
+        Status.FAILED_CONTRACT,
         Status.FAILED_MAX_ATTEMPTS,
     }
 )
@@ -38,6 +40,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
             Status.QUARANTINED,
             Status.FAILED_DRIFT,
             Status.FAILED_QUALITY,
+            Status.FAILED_CONTRACT,
             Status.FAILED_EXCEPTION,
             Status.FAILED_MAX_ATTEMPTS,
         }

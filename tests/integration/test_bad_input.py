@@ -23,7 +23,7 @@ from eventpulse.api.app import create_app
 from eventpulse.demo.generator import write_case
 from eventpulse.errors import PayloadTooLarge
 from eventpulse.landing.register import register_stream
-from eventpulse.states import Status
+from eventpulse.states import TERMINAL, Status
 from tests.helpers import artifacts, curated_count, ingest, schema_versions
 from tests.integration.api_support import AUTH
 
@@ -491,3 +491,38 @@ def test_unknown_declared_encoding_is_a_bad_request(client, tmp_path) -> None:
     )
     assert response.status_code == 400
     assert "klingon-8" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("encoding", ["%00", "zlib", "base64", "rot13", "hex", "utf-8%00"])
+def test_a_declared_encoding_that_is_not_a_text_encoding_is_refused_with_400(
+    client, services, encoding: str
+) -> None:
+    response = client.post(
+        f"/api/ingest/upload?dataset=edge_telemetry&filename=x.csv&encoding={encoding}",
+        data=b"a,b\n1,2\n",
+        headers={**AUTH, "Content-Type": "application/octet-stream"},
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_request" and "not a known text encoding" in error["message"]
+    assert "utf-8" in error["hint"] and error["details"]["parameter"] == "encoding"
+    assert count_ingestions(services) == 0
+    assert not list(services.settings.raw_dir.rglob("*.csv"))
+
+
+def test_ingestion_registered_with_a_non_text_encoding_fails_terminally_naming_it(services, tmp_path) -> None:
+    # Intake refuses it now; a row registered before it did must not loop through retries.
+    data = edge_csv_text(["hi"]).encode()
+    registration = register_stream(
+        services,
+        dataset="edge_telemetry",
+        filename="old.csv",
+        source="test",
+        stream=io.BytesIO(data),
+        actor="test",
+        options={"encoding": "zlib"},
+    )
+    with services.store.engine.connect() as conn:
+        row = conn.execute(select(ingestions).where(ingestions.c.id == registration.ingestion["id"])).one()
+    assert Status(row.status) in TERMINAL and row.attempts == 1
+    assert row.error["code"] == "read_error" and "'zlib'" in row.error["message"]

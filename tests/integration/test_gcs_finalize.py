@@ -25,6 +25,7 @@ from eventpulse.cloud.signed_url import mint_upload_url
 from eventpulse.demo.generator import write_case
 from eventpulse.landing.register import register_path
 from tests.gcs_emulator import gcs_settings, storage_client
+from tests.helpers import set_contract_meta
 
 
 @pytest.fixture
@@ -147,6 +148,20 @@ def test_rejected_event_redelivered_stays_rejected_without_a_download(services, 
         size=5,
     )
     assert first.status == again.status == "rejected" and again.reason == first.reason
+
+
+def test_object_landed_for_a_contract_broken_since_is_rejected_with_the_reason(
+    services, bucket, telemetry, contracts_dir
+):
+    minted = put_signed(services, telemetry, sha256=sha256_of(telemetry))
+    set_contract_meta(contracts_dir, "edge_telemetry", primary_keys=["event_id"])
+
+    result = finalize(services, bucket, minted["object_name"])
+
+    assert result.status == "rejected"
+    assert "meta.eventpulse.primary_keys: unknown key" in (result.reason or "")
+    assert count(services, ingestions) == 0
+    assert count(services, audit_events, audit_events.c.action == "object.rejected") == 1
 
 
 def test_finalize_of_an_object_the_api_landed_is_a_duplicate(services, bucket, telemetry):

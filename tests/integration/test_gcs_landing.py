@@ -10,8 +10,16 @@ import pytest
 import requests
 
 from eventpulse.cloud.signed_url import mint_upload_url
-from eventpulse.errors import BadData, BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
+from eventpulse.errors import (
+    BadData,
+    BadRequest,
+    ContractError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from tests.gcs_emulator import gcs_settings, storage_client
+from tests.helpers import set_contract_meta
 
 DATA = b"event_id,device_id\n1,a\n"
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -113,6 +121,16 @@ def test_signed_url_without_a_hash_goes_to_uploads(services) -> None:
 def test_signed_url_requests_are_validated_like_uploads(services, kwargs, error) -> None:
     with pytest.raises(error):
         mint_upload_url(services, **kwargs)
+
+
+def test_signed_url_for_a_dataset_whose_contract_does_not_validate_is_refused_with_422(
+    services, contracts_dir
+) -> None:
+    set_contract_meta(contracts_dir, "edge_telemetry", primary_keys=["event_id"])
+    with pytest.raises(ContractError) as refused:
+        mint_upload_url(services, dataset="edge_telemetry", filename="a.csv")
+    assert refused.value.http_status == 422
+    assert "meta.eventpulse.primary_keys: unknown key" in refused.value.message
 
 
 def test_signed_url_needs_the_gcs_landing(tmp_path: Path, database_url, contracts_dir) -> None:

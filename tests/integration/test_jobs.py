@@ -171,6 +171,31 @@ def test_replay_range_replays_each_original_once_with_progress(services, tmp_pat
     assert "would replay 1 of 1" in recent.summary()
 
 
+def test_replay_range_counts_a_replay_that_ended_failed_exception_as_failed(services, tmp_path: Path) -> None:
+    good = _loaded(services, tmp_path, seed=1, rows=4)
+    with services.store.engine.begin() as conn:  # an operator's constraint that the replayed rows break
+        conn.execute(
+            text(
+                f"ALTER TABLE curated_{DATASET} ADD CONSTRAINT no_updates "
+                f"CHECK (_ingestion_id = '{good['id']}') NOT VALID"
+            )
+        )
+
+    report = replay_range(services, dataset=DATASET, actor="tester")
+
+    assert report.replayed == ()
+    ((original, error),) = report.failed
+    assert original == good["id"] and "ended FAILED_EXCEPTION" in error
+    assert report.summary().endswith("skipped 0, failed 1")
+    with services.store.read() as tx:
+        rows, _ = tx.ingestions.page(dataset=DATASET)
+    (new,) = [r for r in rows if r["replay_of"] == good["id"]]
+    assert new["status"] == Status.FAILED_EXCEPTION and str(new["id"]) in error  # retryable, and named
+    cli = click.Group("eventpulse", commands={c.name: c for c in commands})
+    again = CliRunner().invoke(cli, ["replay-range", "--dataset", DATASET], env=_env(services))
+    assert again.exit_code == 1 and "failed 1" in again.output, again.output
+
+
 def _days_ago(services: Any, days: int) -> Any:
     with services.store.engine.connect() as conn:
         return conn.execute(text("SELECT now() - make_interval(days => :d)"), {"d": days}).scalar_one()

@@ -83,3 +83,49 @@ def test_native_casts():
     assert result.batch.column("midnight").to_pylist() == [dt.date(2024, 1, 1), None, None]
     assert result.batch.column("price").to_pylist() == ["1.5", "2", None]
     assert result.failures["whole"].to_pylist() == [1] and result.failures["midnight"].to_pylist() == [1]
+
+
+def test_midnight_datetime_text_casts_to_a_date_and_other_times_fail():
+    batch = pa.record_batch(
+        {
+            "d": [
+                "2020-10-28 00:00:00",
+                "2020-10-29T00:00:00Z",
+                "2020-10-30",
+                "2020-10-31 10:30:00",
+                "2020-11-01T00:00:00-05:00",
+                None,
+            ]
+        }
+    )
+    result = cast_batch(batch, TableSchema.of([Column("d", "date")]))
+    assert result.batch.column("d").to_pylist() == [
+        dt.date(2020, 10, 28),
+        dt.date(2020, 10, 29),
+        dt.date(2020, 10, 30),
+        None,
+        None,
+        None,
+    ]
+    assert result.failures["d"].to_pylist() == [3, 4]
+    assert result.samples["d"] == ["2020-10-31 10:30:00", "2020-11-01T00:00:00-05:00"]
+
+
+def test_every_type_inference_says_text_fits_casts_without_failures():
+    columns = {
+        "i": ["1999.0", "-3", None],
+        "n": ["1.5", "2", None],
+        "b": ["true", "FALSE", None],
+        "d": ["2020-10-28 00:00:00", "2020-10-29", None],
+        "t": ["2020-10-28 10:00:00", "2020-10-29", None],
+    }
+    batch = pa.record_batch(columns)
+    inferrer = SchemaInferrer(text_typed=False)
+    inferrer.feed(batch)
+    fits = {c.name: c.fits for c in inferrer.result()}
+    target = {"i": "integer", "n": "number", "b": "boolean", "d": "date", "t": "datetime"}
+    assert all(target[name] in fits[name] for name in columns)
+    result = cast_batch(batch, TableSchema.of(Column(n, t) for n, t in target.items()))  # type: ignore[arg-type]
+    assert result.failures == {}
+    assert result.batch.column("i").to_pylist() == [1999, -3, None]
+    assert result.batch.column("d").to_pylist() == [dt.date(2020, 10, 28), dt.date(2020, 10, 29), None]

@@ -135,3 +135,48 @@ def test_policy_from_meta_validates_keys_and_modes():
 def test_decision_serialises():
     d = decide_drift(KNOWN, schema(("id", "string", False)), DriftPolicy()).to_dict()
     assert d["outcome"] == "reject" and d["changes"][0]["kind"] == "column_removed"
+
+
+def test_known_type_the_values_fit_losslessly_is_no_change_even_under_fail():
+    observed = TableSchema.of(
+        [
+            Column("id", "string", False),
+            Column("price", "string", True, fits=frozenset({"number", "integer"})),
+            Column("n", "number", True, fits=frozenset({"integer"})),
+        ]
+    )
+    decision = decide_drift(KNOWN, observed, DriftPolicy.from_meta("fail"))
+    assert decision.outcome == "accept" and decision.changes == () and not decision.evolved
+    assert decision.baseline == KNOWN  # the values are cast to the known types
+
+
+def test_fits_that_miss_the_known_type_leave_the_change_as_it_was():
+    observed = TableSchema.of(
+        [
+            Column("id", "string", False),
+            Column("price", "string", True, fits=frozenset({"date"})),
+            Column("n", "integer", True),
+        ]
+    )
+    (change,) = decide_drift(KNOWN, observed, DriftPolicy()).changes
+    assert (change.kind, change.before, change.after, change.breaking) == (
+        "type_widened",
+        "number",
+        "string",
+        True,
+    )
+
+
+def test_first_baseline_keeps_no_inference_evidence():
+    observed = TableSchema.of([Column("d", "datetime", True, fits=frozenset({"date"}))])
+    baseline = decide_drift(None, observed, DriftPolicy()).baseline
+    assert baseline.to_dict() == {"columns": [{"name": "d", "type": "datetime", "nullable": True}]}
+
+
+def test_fits_are_evidence_not_identity():
+    plain = TableSchema.of([Column("d", "datetime", True)])
+    fitting = TableSchema.of([Column("d", "datetime", True, fits=frozenset({"date"}))])
+    assert fitting == plain and fitting.fingerprint() == plain.fingerprint()
+    assert fitting.to_dict()["columns"][0]["fits"] == ["date"]
+    assert "fits" not in plain.to_dict()["columns"][0]
+    assert TableSchema.from_dict(fitting.to_dict()).get("d").fits == {"date"}  # type: ignore[union-attr]

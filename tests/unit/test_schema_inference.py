@@ -116,8 +116,9 @@ def test_sample_parcels_baseline_types():
 
 
 @pytest.mark.samples
-def test_sample_parcels_type_change_shows_sale_price_as_text():
-    assert infer_sample("parcels_drift_type_change.xlsx", "xlsx")["sale_price"].type == "string"
+def test_sample_parcels_type_change_shows_sale_price_as_text_that_fits_number():
+    sale_price = infer_sample("parcels_drift_type_change.xlsx", "xlsx")["sale_price"]
+    assert sale_price.type == "string" and "number" in sale_price.fits
 
 
 @pytest.mark.samples
@@ -126,3 +127,101 @@ def test_sample_edge_telemetry_types():
     assert cols["ts"].type == "datetime" and cols["event_id"].type == "string"
     assert (cols["value"].type, cols["value"].nullable) == ("number", True)
     assert cols["rssi_dbm"].type == "integer" and cols["message"].type == "null"
+
+
+def infer_fits(columns, *, text_typed=True, batch_rows=None):
+    inferrer = SchemaInferrer(text_typed=text_typed)
+    batch = pa.record_batch(columns)
+    step = batch_rows or batch.num_rows
+    for start in range(0, batch.num_rows, step):
+        inferrer.feed(batch.slice(start, step))
+    return {c.name: (c.type, c.fits) for c in inferrer.result()}
+
+
+def test_text_records_the_narrower_types_its_values_cast_to_without_loss():
+    got = infer_fits(
+        {
+            "midnight": ["2020-10-28 00:00:00", "2020-10-29T00:00:00", "2020-10-30T00:00:00Z", None],
+            "timed": ["2020-10-28 00:00:00", "2020-10-28 10:30:00", None, None],
+            "offset": ["2020-10-28T00:00:00-05:00", "2020-10-28 00:00:00", None, None],
+            "whole": ["1999.0", "2001.00", "-3.", None],
+            "fraction": ["1999.0", "12.5", None, None],
+            "code": ["07316", "81073", None, None],
+            "integer": ["1999", "12", None, None],
+        }
+    )
+    assert got == {
+        "midnight": ("datetime", frozenset({"date"})),
+        "timed": ("datetime", frozenset()),
+        "offset": ("datetime", frozenset()),  # midnight in New York is 05:00 UTC, not a date
+        "whole": ("number", frozenset({"integer"})),
+        "fraction": ("number", frozenset()),
+        "code": ("string", frozenset()),  # a leading zero is a code: never an integer
+        "integer": ("integer", frozenset()),  # the lattice already makes it fit number and string
+    }
+
+
+def test_untyped_text_records_every_type_it_would_cast_to():
+    got = infer_fits(
+        {
+            "digits": ["1999", "12", None],
+            "decimals": ["1.5", "2", None],
+            "dates": ["2020-10-28", "2020-10-29 00:00:00", None],
+            "flags": ["true", "FALSE", None],
+            "currency": ["$1,234.00", "$5.00", None],
+        },
+        text_typed=False,
+    )
+    assert got == {
+        "digits": ("string", frozenset({"integer", "number"})),
+        "decimals": ("string", frozenset({"number"})),
+        "dates": ("string", frozenset({"date", "datetime"})),
+        "flags": ("string", frozenset({"boolean"})),
+        "currency": ("string", frozenset()),
+    }
+
+
+def test_native_whole_floats_and_midnight_timestamps_fit_integer_and_date():
+    got = infer_fits(
+        {
+            "whole": pa.array([1999.0, None, 12.0]),
+            "fraction": pa.array([1999.0, None, 12.5]),
+            "midnight": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(2024, 1, 2)]),
+            "timed": pa.array([dt.datetime(2024, 1, 1), None, dt.datetime(2024, 1, 2, 9)]),
+        },
+        text_typed=False,
+    )
+    assert got == {
+        "whole": ("number", frozenset({"integer"})),
+        "fraction": ("number", frozenset()),
+        "midnight": ("datetime", frozenset({"date"})),
+        "timed": ("datetime", frozenset()),
+    }
+
+
+def test_fits_hold_only_what_every_batch_fits():
+    got = infer_fits(
+        {
+            "late_fraction": ["1999", "2000.0", "12.5", None],
+            "late_time": ["2020-10-28", "2020-10-29 00:00:00", "2020-10-30 08:00:00", None],
+            "late_null": ["2020-10-28 00:00:00", None, None, None],
+            "digits_then_text": ["1", "2", "x", "3"],
+        },
+        text_typed=False,
+        batch_rows=1,
+    )
+    assert got == {
+        "late_fraction": ("string", frozenset({"number"})),
+        "late_time": ("string", frozenset({"datetime"})),
+        "late_null": ("string", frozenset({"date", "datetime"})),  # an all-null batch proves nothing
+        "digits_then_text": ("string", frozenset()),
+    }
+
+
+def test_zoned_timestamps_fit_date_only_at_midnight_utc():
+    utc = pa.timestamp("us", tz="UTC")
+    paris = pa.timestamp("us", tz="Europe/Paris")
+    at_utc_midnight = pa.array([dt.datetime(2024, 1, 1)], utc).cast(paris)  # 01:00 in Paris
+    at_paris_midnight = pa.array([dt.datetime(2023, 12, 31, 23)], utc).cast(paris)
+    got = infer_fits({"utc": at_utc_midnight, "paris": at_paris_midnight}, text_typed=False)
+    assert got == {"utc": ("datetime", frozenset({"date"})), "paris": ("datetime", frozenset())}

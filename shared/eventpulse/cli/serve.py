@@ -38,6 +38,7 @@ def serve(host: str | None, port: int | None) -> None:
     import waitress
 
     from eventpulse.api.app import create_app
+    from eventpulse.api.server import waitress_options
 
     settings = ensure_local_api_token(load_settings())
     host, port = host or settings.http_host, port or settings.http_port
@@ -49,7 +50,7 @@ def serve(host: str | None, port: int | None) -> None:
         if settings.reclaim_interval_seconds > 0:
             start_reclaim_loop(services, settings.reclaim_interval_seconds, stop)
         try:
-            waitress.serve(app, host=host, port=port)
+            waitress.serve(app, host=host, port=port, **waitress_options(settings))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import EventPulseError, NotFound, TerminalError
-from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_contract_exists
+from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import encode_metadata_filename
 from eventpulse.landing.register import Registration, enqueue
 from eventpulse.ports import BucketLanding, NewIngestion, StoredObject
@@ -235,7 +235,7 @@ def _identify(
         dataset = ensure_dataset_name(raw_dataset)
         filename = clean_filename(unquote(raw_filename) if raw_filename else obj.name.rsplit("/", 1)[-1])
         ensure_allowed_extension(services, filename)
-        ensure_contract_exists(services, dataset)
+        ensure_valid_contract(services, dataset)
     except EventPulseError as exc:
         if exc.retryable:
             raise

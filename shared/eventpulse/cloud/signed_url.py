@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import BadRequest
-from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_contract_exists
+from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -50,7 +50,7 @@ def mint_upload_url(
     dataset = ensure_dataset_name(dataset or "")
     filename = clean_filename(filename)
     ensure_allowed_extension(services, filename)
-    ensure_contract_exists(services, dataset)
+    ensure_valid_contract(services, dataset)
     ensure_expiry(expires_seconds)
     if not _SOURCE.match(source):
         raise BadRequest(f"source {source!r} is not a valid source name", hint="use [a-z][a-z0-9_]{0,39}")

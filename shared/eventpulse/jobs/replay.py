@@ -2,7 +2,9 @@
 
 Each first ingestion (not a replay) in the range gets one new ingestion over the same raw object
 (``landing.register.replay``); the originals are left as they were. Ingestions still in flight are
-skipped: replaying them would race their own processing.
+skipped: replaying them would race their own processing. A replay counts as failed when it could not
+be made, or when it has already ended in a failed state (an inline queue processes it at once; with
+RQ or Cloud Tasks it is usually still queued when the report is made, and counts as replayed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 JOB = "replay"
 IN_FLIGHT = frozenset({Status.RECEIVED.value, Status.PROCESSING.value})
+ENDED_FAILED = frozenset(s.value for s in Status if s.startswith("FAILED_"))
+"""Replays in these states count as failed, retryable (FAILED_EXCEPTION) or not."""
 
 Progress = Callable[[int, int, dict[str, Any], str], None]
 """Called after each original: (n, total, original row, outcome text)."""
@@ -143,8 +147,24 @@ def _replay_one(
         failed.append((key, exc.message))
         log.warning("replay of %s failed: %s", key, exc.message)
         return f"failed: {exc.message}"
+    ended = _failure_of(services, row["id"])
+    if ended is not None:
+        failed.append((key, ended))
+        log.warning("replay of %s failed: %s", key, ended)
+        return f"failed: {ended}"
     replayed.append((key, row["id"]))
     return f"replayed as {row['id']}"
+
+
+def _failure_of(services: Services, replay_id: uuid.UUID) -> str | None:
+    """What went wrong when the replay already ended in a failed state; None otherwise."""
+    with services.store.read() as tx:
+        row = tx.ingestions.get(replay_id)
+    if row is None or row["status"] not in ENDED_FAILED:
+        return None
+    error = row["error"] or {}
+    reason = f": {error['message']}" if error.get("message") else ""
+    return f"replay {replay_id} ended {row['status']}{reason}"
 
 
 def _iso(value: datetime | None) -> str | None:

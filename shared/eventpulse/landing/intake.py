@@ -1,19 +1,21 @@
 """What every way in checks before bytes are accepted: dataset, file name, extension, contract.
 
-No database here: the signed-URL function validates an upload intent with these alone.
+No database here: the signed-URL function validates an upload intent with these alone. Parsing the
+contract imports no Great Expectations and no pandas (contracts/loader.py).
 """
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import unicodedata
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from eventpulse.contracts.loader import load_contract
 from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
 from eventpulse.landing.keys import extension_of
+from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, canonical_text_encoding
 
 if TYPE_CHECKING:
     from eventpulse.ports import Services
@@ -39,13 +41,15 @@ def build_read_options(*, sheet: str | None = None, encoding: str | None = None)
     if sheet:
         options["sheet"] = sheet
     if encoding:
-        try:
-            options["encoding"] = codecs.lookup(encoding).name
-        except LookupError:
+        canonical = canonical_text_encoding(encoding)
+        if canonical is None:
             raise BadRequest(
-                f"encoding {encoding!r} is not known",
-                hint="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
-            ) from None
+                f"encoding {encoding[:40]!r} is not a known text encoding",
+                hint=f"name the file's text encoding as Python does, e.g. {TEXT_ENCODING_EXAMPLES}; "
+                "or leave encoding out to detect it",
+                details={"parameter": "encoding"},
+            )
+        options["encoding"] = canonical
     return options
 
 
@@ -60,7 +64,8 @@ def ensure_allowed_extension(services: Services, filename: str) -> str:
     return ext
 
 
-def ensure_contract_exists(services: Services, dataset: str) -> None:
+def ensure_valid_contract(services: Services, dataset: str) -> None:
+    """The dataset has a contract and it validates: 404 when missing, 422 naming the broken key."""
     path = services.settings.contracts_dir / f"{dataset}.json"
     if not path.is_file():
         known = sorted(p.stem for p in services.settings.contracts_dir.glob("*.json"))
@@ -68,3 +73,5 @@ def ensure_contract_exists(services: Services, dataset: str) -> None:
             f"dataset {dataset!r} has no contract",
             hint=f"add contracts/{dataset}.json; datasets with a contract: {', '.join(known) or 'none'}",
         )
+    # Accepting bytes that cannot be processed would only fail later: parse the contract now.
+    load_contract(services.settings.contracts_dir, dataset)

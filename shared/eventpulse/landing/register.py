@@ -12,7 +12,7 @@ from eventpulse.errors import NotFound
 from eventpulse.landing.intake import (
     clean_filename,
     ensure_allowed_extension,
-    ensure_contract_exists,
+    ensure_valid_contract,
 )
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.ports import NewIngestion, Row
@@ -46,7 +46,7 @@ def register_stream(
     bind_context(dataset=dataset)
     filename = clean_filename(filename)
     ensure_allowed_extension(services, filename)
-    ensure_contract_exists(services, dataset)
+    ensure_valid_contract(services, dataset)
     source = (source or "api")[:100]
     raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes, source=source)
     new = NewIngestion(

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from eventpulse.errors import ReadError
-from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, FileFormat, canonical_text_encoding
 from eventpulse.parse.jsonstream import iter_json_array, iter_ndjson
 from eventpulse.schema.naming import normalize_column_names
 
@@ -88,13 +88,13 @@ def detect_encoding(path: Path, label: str | None = None, declared: str | None =
     """
     name = label or path.name
     if declared:
-        try:
-            return codecs.lookup(declared).name
-        except LookupError:
+        canonical = canonical_text_encoding(declared)
+        if canonical is None:  # intake refuses these; an ingestion registered before it did is terminal
             raise ReadError(
-                f"encoding {declared!r} declared for {name!r} is unknown",
-                hint="use a Python codec name such as utf-8, cp1252 or latin-1",
-            ) from None
+                f"encoding {declared[:40]!r} declared for {name!r} is not a known text encoding",
+                hint=f"upload the file again declaring a text encoding such as {TEXT_ENCODING_EXAMPLES}",
+            )
+        return canonical
     with path.open("rb") as fh:
         sample = fh.read(_SAMPLE_BYTES)
         at_end = fh.read(1) == b""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
-from eventpulse.errors import BadData, EventPulseError, TerminalError
+from eventpulse.errors import BadData, ContractError, EventPulseError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
@@ -89,8 +89,10 @@ def process_ingestion(
             return _process(ctx, beat)
         except BadData as exc:  # unreadable file or unstorable values: the data is at fault
             return _fail(ctx, Status.FAILED_QUALITY, exc.to_dict())
+        except ContractError as exc:
+            # The contract broke after intake: no retry can help until someone fixes it and replays.
+            return _fail(ctx, Status.FAILED_CONTRACT, _contract_error(ctx, exc))
         except TerminalError as exc:
-            # e.g. a broken contract: retrying the same bytes cannot help until someone fixes it.
             status = status_after_exception(row["attempts"], row["max_attempts"])
             return _fail(ctx, status, exc.to_dict())
         except Exception as exc:
@@ -98,6 +100,15 @@ def process_ingestion(
             status = status_after_exception(row["attempts"], row["max_attempts"])
             error = _error_of(exc)
             return _fail(ctx, status, error, retry=status is Status.FAILED_EXCEPTION)
+
+
+def _contract_error(ctx: _Context, exc: ContractError) -> dict[str, Any]:
+    error = exc.to_dict()
+    fix = f"{exc.hint}; then " if exc.hint else f"fix contracts/{ctx.dataset}.json, then "
+    error["hint"] = (
+        fix + f"replay the file (eventpulse replay {ctx.id}, or POST /api/ingestions/{ctx.id}/replay)"
+    )
+    return error
 
 
 def _error_of(exc: Exception) -> dict[str, Any]:

@@ -29,6 +29,8 @@ INTEGER_TEXT = r"^[+-]?(?:0|[1-9]\d{0,17})$"
 # More than 18 digits and no point/exponent: an identifier that float64 would corrupt, so text.
 NUMBER_TEXT = r"^[+-]?(?:(?:0|[1-9]\d*)\.\d*|\.\d+|0|[1-9]\d{0,17})(?:[eE][+-]?\d{1,3})?$"
 BOOLEAN_TEXT = r"^(?i:true|false)$"
+# A whole number, possibly with a zero fraction ("1999.0"): casts to an integer without loss.
+WHOLE_TEXT = r"^[+-]?(?:0|[1-9]\d{0,17})(?:\.0*)?$"
 DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIME = r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?"
 _ZONE = r"(?:Z|[+-]\d{2}(?::?\d{2})?)"
@@ -121,10 +123,20 @@ def _text_to(values: pa.Array, logical: LogicalType) -> pa.Array:
         lowered = pc.utf8_lower(_where(matches(values, BOOLEAN_TEXT), values))
         return pc.equal(lowered, "true")
     if logical == "date":
-        return parse_date_text(values)
+        return _text_to_date(values)
     if logical == "datetime":
         return parse_datetime_text(values)
     return values
+
+
+def _text_to_date(values: pa.Array) -> pa.Array:
+    """``YYYY-MM-DD``, or a datetime at midnight UTC (``2020-10-28 00:00:00``, as Excel exports dates)."""
+    dates = parse_date_text(values)
+    rest = pc.and_(pc.is_valid(values), pc.is_null(dates))
+    if not pc.any(rest).as_py():
+        return dates
+    stamps = parse_datetime_text(pc.if_else(rest, values, pa.scalar(None, pa.string())))
+    return pc.coalesce(dates, _timestamp_to_date(stamps))
 
 
 def _float_to_integer(values: pa.Array) -> pa.Array:

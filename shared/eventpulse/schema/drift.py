@@ -125,7 +125,16 @@ def widen(a: LogicalType, b: LogicalType) -> LogicalType:
     return "number" if {a, b} == {"boolean", "integer"} else "string"
 
 
-def classify_type_change(known: LogicalType, observed: LogicalType) -> ChangeKind | None:
+def classify_type_change(
+    known: LogicalType, observed: LogicalType, fits: frozenset[LogicalType] = frozenset()
+) -> ChangeKind | None:
+    """The kind of type change from ``known`` to ``observed``; None when there is none.
+
+    ``fits`` are the narrower types the observed values also cast to without loss: when the known
+    type is one of them, the values are cast to it and nothing changed (docs: "Lossless casts").
+    """
+    if known in fits:
+        return None
     if is_subtype(observed, known):
         return None if observed in (known, "null") else "type_narrowed"
     return "type_widened" if is_subtype(known, observed) else "type_incompatible"
@@ -157,7 +166,7 @@ class _Plan:
 def decide_drift(known: TableSchema | None, observed: TableSchema, policy: DriftPolicy) -> DriftDecision:
     """Compare ``observed`` with ``known`` under ``policy``; never mutates, never reads storage."""
     if known is None:
-        return DriftDecision("accept", (), observed, evolved=True)
+        return DriftDecision("accept", (), observed.without_fits(), evolved=True)
     plan = _Plan({c.name: c for c in known}, [], set(), set(), set(), set())
     seen = {c.name for c in observed}
     for col in observed:
@@ -197,7 +206,7 @@ def _decide_added(plan: _Plan, col: Column, mode: DriftMode) -> None:
 
 
 def _decide_type(plan: _Plan, before: Column, col: Column, mode: DriftMode) -> None:
-    kind = classify_type_change(before.type, col.type)
+    kind = classify_type_change(before.type, col.type, col.fits)
     if kind is None:
         return
     if kind == "type_narrowed":

@@ -2,8 +2,10 @@
 
 Each batch gives every column a type; batches are joined on a small lattice (null < anything,
 integer < number, date < datetime, anything mixed → string). A text column is only typed when every
-non-null value has that shape, so the composition of one batch never invents drift. The rules are
-written down in docs/SCHEMA_DRIFT.md, section "Inference".
+non-null value has that shape, so the composition of one batch never invents drift. Each column also
+records ``fits``: the narrower types its values cast to without loss (text midnight datetimes fit
+``date``, Parquet strings of digits fit ``integer``), so a known type can claim them without drift.
+The rules are written down in docs/SCHEMA_DRIFT.md, sections "Inference" and "Lossless casts".
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from eventpulse.schema.cast import (
     DATETIME_TEXT,
     INTEGER_TEXT,
     NUMBER_TEXT,
+    WHOLE_TEXT,
     matches,
     parse_date_text,
     parse_datetime_text,
 )
+from eventpulse.schema.drift import is_subtype
 from eventpulse.schema.model import Column, LogicalType, TableSchema
 
 _PROBE_ROWS = 1000  # a cheap first guess on a few values; the guess is then checked on the whole batch
@@ -30,6 +34,20 @@ _JOINS: dict[frozenset[LogicalType], LogicalType] = {
     frozenset(("integer", "number")): "number",
     frozenset(("date", "datetime")): "datetime",
 }
+# The types the values of one inferred type always cast to without loss (cast.py's rules: text
+# "true" does not cast to a number, so boolean reaches only string).
+_REACH: dict[LogicalType, frozenset[LogicalType]] = {
+    "boolean": frozenset(("boolean", "string")),
+    "integer": frozenset(("integer", "number", "string")),
+    "number": frozenset(("number", "string")),
+    "date": frozenset(("date", "datetime", "string")),
+    "datetime": frozenset(("datetime", "string")),
+    "string": frozenset(("string",)),
+}
+_ONLY_STRING: frozenset[LogicalType] = frozenset(("string",))
+
+Classified = tuple[LogicalType, frozenset[LogicalType]]
+"""A batch's type, and every type its values cast to without loss (the type itself included)."""
 
 
 def join_inferred(a: LogicalType, b: LogicalType) -> LogicalType:
@@ -64,6 +82,7 @@ class SchemaInferrer:
         self.whole_floats_are_integers = whole_floats_are_integers
         self.midnight_datetimes_are_dates = midnight_datetimes_are_dates
         self._types: dict[str, LogicalType] = {}
+        self._reach: dict[str, frozenset[LogicalType]] = {}  # absent: no non-null value seen yet
         self._nulls: dict[str, bool] = {}
         self._rows = 0
 
@@ -81,40 +100,52 @@ class SchemaInferrer:
         for name, values in zip(batch.schema.names, batch.columns, strict=True):
             known = self._types.get(name, "null")
             self._nulls[name] = self._nulls.get(name, False) or values.null_count > 0
-            if known == "string":
-                self._types[name] = "string"  # string absorbs everything: no need to look again
-                continue
-            self._types[name] = join_inferred(known, self._classify(values))
+            if known == "string" and self._reach.get(name) == _ONLY_STRING:
+                continue  # string absorbs everything and nothing narrower fits: no need to look again
+            kind, reach = self._classify(values)
+            self._types[name] = join_inferred(known, kind)
+            if kind != "null":
+                self._reach[name] = self._reach.get(name, reach) & reach
 
     def result(self) -> TableSchema:
         # With no rows at all there is no evidence that a column is always filled.
         return TableSchema.of(
-            Column(name, kind, self._nulls[name] or self._rows == 0) for name, kind in self._types.items()
+            Column(name, kind, self._nulls[name] or self._rows == 0, self._fits(name, kind))
+            for name, kind in self._types.items()
         )
 
-    def _classify(self, values: pa.Array) -> LogicalType:
+    def _fits(self, name: str, kind: LogicalType) -> frozenset[LogicalType]:
+        """The reachable types the lattice does not already grant: those narrower than ``kind``."""
+        reach = self._reach.get(name, frozenset())
+        return frozenset(t for t in reach if not is_subtype(kind, t))
+
+    def _classify(self, values: pa.Array) -> Classified:
         kind = values.type
         if pa.types.is_dictionary(kind):
             values, kind = values.dictionary_decode(), kind.value_type
         if values.null_count == len(values) or pa.types.is_null(kind):
-            return "null"
+            return "null", frozenset()
+        present = values.drop_null()
         if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-            return classify_text(values.drop_null()) if self.text_typed else "string"
+            text_kind, reach = classify_text_reach(present)
+            # XLSX and Parquet text stays string, but what it fits is recorded (see module docstring).
+            return (text_kind, reach) if self.text_typed else ("string", reach)
         if pa.types.is_boolean(kind):
-            return "boolean"
+            return "boolean", _REACH["boolean"]
         if pa.types.is_integer(kind):
-            return "integer"
+            return "integer", _REACH["integer"]
         if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-            if self.whole_floats_are_integers and is_whole(values.drop_null()):
-                return "integer"
-            return "number"
+            if not is_whole(present):
+                return "number", _REACH["number"]
+            return ("integer" if self.whole_floats_are_integers else "number"), _REACH["integer"]
         if pa.types.is_timestamp(kind):
-            if self.midnight_datetimes_are_dates and is_midnight(values.drop_null()):
-                return "date"
-            return "datetime"  # Parquet and JSON keep their declared timestamp type
+            if not is_midnight(present):
+                return "datetime", _REACH["datetime"]
+            # Parquet keeps its declared timestamp type; XLSX has no date-only cells.
+            return ("date" if self.midnight_datetimes_are_dates else "datetime"), _REACH["date"]
         if pa.types.is_date(kind):
-            return "date"
-        return "string"
+            return "date", _REACH["date"]
+        return "string", _ONLY_STRING
 
 
 def is_whole(values: pa.Array) -> bool:
@@ -125,7 +156,9 @@ def is_whole(values: pa.Array) -> bool:
 
 
 def is_midnight(values: pa.Array) -> bool:
-    """True when every timestamp falls exactly on midnight (the time part is zero)."""
+    """True when every timestamp falls exactly on midnight UTC (the time part is zero)."""
+    if values.type.tz is not None:  # Arrow floors zoned values in local time; cast.py works in UTC
+        values = values.view(pa.timestamp(values.type.unit))
     day_start = pc.floor_temporal(values, unit="day")
     return bool(pc.all(pc.equal(day_start, values)).as_py())
 
@@ -149,15 +182,27 @@ def _guess_text(values: pa.Array) -> LogicalType:
 
 def classify_text(values: pa.Array) -> LogicalType:
     """Logical type of non-null text values: typed only when every value has that shape."""
+    return classify_text_reach(values)[0]
+
+
+def classify_text_reach(values: pa.Array) -> Classified:
+    """Logical type of non-null text values, and every type they cast to without loss."""
     guess = _guess_text(values.slice(0, _PROBE_ROWS))
     if guess in ("integer", "number"):
         if guess == "integer" and _all(values, INTEGER_TEXT):
-            return "integer"
-        return "number" if _all(values, NUMBER_TEXT) else "string"
+            return "integer", _REACH["integer"]
+        if not _all(values, NUMBER_TEXT):
+            return "string", _ONLY_STRING
+        # "1999.0" (pandas writes integers with gaps so) is a whole number: it fits an integer column.
+        whole = _all(values.slice(0, _PROBE_ROWS), WHOLE_TEXT) and _all(values, WHOLE_TEXT)
+        return "number", _REACH["integer"] if whole else _REACH["number"]
     if guess == "boolean":
-        return "boolean" if _all(values, BOOLEAN_TEXT) else "string"
+        return ("boolean", _REACH["boolean"]) if _all(values, BOOLEAN_TEXT) else ("string", _ONLY_STRING)
     if guess == "date" and parse_date_text(values).null_count == 0:
-        return "date"
-    if guess in ("date", "datetime") and parse_datetime_text(values).null_count == 0:
-        return "datetime"
-    return "string"
+        return "date", _REACH["date"]
+    if guess in ("date", "datetime"):
+        stamps = parse_datetime_text(values)
+        if stamps.null_count == 0:
+            # "2020-10-28 00:00:00" (Excel and pandas write dates so) fits a date column.
+            return "datetime", _REACH["date"] if is_midnight(stamps) else _REACH["datetime"]
+    return "string", _ONLY_STRING

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 LogicalType = Literal["null", "boolean", "integer", "number", "date", "datetime", "string"]
@@ -27,9 +27,16 @@ class Column:
     name: str
     type: LogicalType
     nullable: bool = True
+    fits: frozenset[LogicalType] = field(default=frozenset(), compare=False)
+    """Narrower types that every observed value also casts to without loss (inference evidence, e.g.
+    text ``2020-10-28 00:00:00`` fits ``date``). Not part of the schema's identity: it is ignored by
+    equality and the fingerprint, and only an observed schema carries it."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "nullable": self.nullable}
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
+        if self.fits:
+            out["fits"] = [t for t in LOGICAL_TYPES if t in self.fits]
+        return out
 
 
 @dataclass(frozen=True)
@@ -72,14 +79,18 @@ class TableSchema:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableSchema:
-        return cls(
-            tuple(
-                Column(str(c["name"]), cast(LogicalType, c["type"]), bool(c.get("nullable", True)))
-                for c in data["columns"]
-            )
-        )
+        return cls(tuple(_column_from_dict(c) for c in data["columns"]))
+
+    def without_fits(self) -> TableSchema:
+        """The same columns with no inference evidence: the form a baseline is saved in."""
+        return TableSchema(tuple(Column(c.name, c.type, c.nullable) for c in self.columns))
 
     def fingerprint(self) -> str:
         """sha256 of the canonical JSON form: column order, names, types and nullability count."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.without_fits().to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _column_from_dict(data: dict[str, Any]) -> Column:
+    fits = frozenset(cast(LogicalType, t) for t in data.get("fits", ()) if t in LOGICAL_TYPES)
+    return Column(str(data["name"]), cast(LogicalType, data["type"]), bool(data.get("nullable", True)), fits)
