@@ -1,0 +1,119 @@
+"""CSV: sniffed delimiter, detected encoding, every value as text, streamed in record batches."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from eventpulse.errors import ReadError
+from eventpulse.parse.encoding import arrow_encoding, detect_encoding, sample_text
+from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.source import EMPTY_HINT, ReadOptions
+from eventpulse.schema.naming import normalize_column_names
+
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The candidate delimiter that splits the first lines into the same number (> 1) of fields."""
+    best, best_score = ",", (0, 0)
+    for delim in _DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(1 for c in counts if c == counts[0])
+        score = (consistent, counts[0])
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+@dataclass
+class CsvSource:
+    path: Path
+    label: str
+    encoding: str | None
+    delimiter: str
+    original_columns: list[str]
+    columns: list[str]
+    batch_rows: int
+    format: FileFormat = "csv"
+
+    @classmethod
+    def open(cls, path: Path, options: ReadOptions) -> CsvSource:
+        label = options.label(path)
+        encoding = detect_encoding(path, label, options.encoding)
+        text = sample_text(path, encoding)
+        lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+        if not lines:
+            raise ReadError(f"the file {label!r} is empty (no header)", hint=EMPTY_HINT)
+        delimiter = sniff_delimiter(lines[:-1] if len(lines) > 1 else lines)
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+        return cls(
+            path, label, encoding, delimiter, header, normalize_column_names(header), options.batch_rows
+        )
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        bad_rows: list[Any] = []
+
+        def on_invalid(row: Any) -> str:
+            bad_rows.append(row)
+            return "error"
+
+        yielded = False
+        try:
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(
+                    column_names=self.columns,
+                    skip_rows=1,
+                    encoding=arrow_encoding(self.encoding),
+                    block_size=1 << 22,
+                    use_threads=False,
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in self.columns},
+                    strings_can_be_null=True,
+                    null_values=[""],
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+            for batch in reader:
+                for start in range(0, batch.num_rows, self.batch_rows):
+                    yielded = True
+                    yield batch.slice(start, self.batch_rows)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise self._error(exc, bad_rows) from exc
+        if not yielded:
+            yield pa.RecordBatch.from_pylist([], schema=pa.schema([(c, pa.string()) for c in self.columns]))
+
+    def _error(self, exc: Exception, bad_rows: list[Any]) -> ReadError:
+        if bad_rows:
+            row = bad_rows[0]
+            where = f"line {row.number}" if row.number is not None else "a row"
+            return ReadError(
+                f"file {self.label!r}: {where} has {row.actual_columns} fields, the header has "
+                f"{row.expected_columns}",
+                hint="fix that row (a missing or extra delimiter, or an unclosed quote) and resend the file",
+                details={"line": row.number},
+            )
+        message = str(exc)
+        if "UTF8" in message or isinstance(exc, UnicodeDecodeError):
+            return ReadError(
+                f"file {self.label!r} is not valid {self.encoding} text past its first megabyte",
+                hint="re-save the file as UTF-8",
+            )
+        return ReadError(
+            f"file {self.label!r} cannot be parsed as CSV: {message}",
+            hint="check that it is a delimited text file with one header row",
+        )

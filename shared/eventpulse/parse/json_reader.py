@@ -1,0 +1,120 @@
+"""JSON arrays and NDJSON: objects read one by one, nested values kept as JSON text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from eventpulse.errors import ReadError
+from eventpulse.parse.encoding import detect_encoding
+from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.jsonstream import iter_json_array, iter_ndjson
+from eventpulse.parse.source import ReadOptions
+from eventpulse.schema.naming import normalize_column_names
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if -(2**63) <= value < 2**63 else "text"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "text"  # nested object or array
+
+
+_ARROW_FOR_KINDS: dict[frozenset[str], pa.DataType] = {
+    frozenset({"bool"}): pa.bool_(),
+    frozenset({"int"}): pa.int64(),
+    frozenset({"float"}): pa.float64(),
+    frozenset({"int", "float"}): pa.float64(),
+}
+
+
+@dataclass
+class JsonSource:
+    """A JSON array of objects or NDJSON. pyarrow.json is not used: it rejects a key whose type
+    changes between rows and turns nested objects into structs. Instead a first pass collects the
+    keys and JSON value kinds (bounded memory), a second builds typed batches."""
+
+    path: Path
+    label: str
+    encoding: str | None
+    original_columns: list[str]
+    columns: list[str]
+    types: list[pa.DataType]
+    batch_rows: int
+    format: FileFormat = "json"
+
+    @classmethod
+    def open_json(cls, path: Path, options: ReadOptions) -> JsonSource:
+        return cls.open(path, options, ndjson=False)
+
+    @classmethod
+    def open_ndjson(cls, path: Path, options: ReadOptions) -> JsonSource:
+        return cls.open(path, options, ndjson=True)
+
+    @classmethod
+    def open(cls, path: Path, options: ReadOptions, *, ndjson: bool) -> JsonSource:
+        label = options.label(path)
+        encoding = detect_encoding(path, label, options.encoding)
+        kinds: dict[str, set[str]] = {}
+        for record in _records(path, encoding, ndjson, label):
+            for key, value in record.items():
+                kinds.setdefault(key, set()).add(_kind(value))
+        original = list(kinds)
+        types = [_ARROW_FOR_KINDS.get(frozenset(k - {"null"}), pa.string()) for k in kinds.values()]
+        fmt: FileFormat = "ndjson" if ndjson else "json"
+        columns = normalize_column_names(original)
+        return cls(path, label, encoding, original, columns, types, options.batch_rows, fmt)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        schema = pa.schema(list(zip(self.columns, self.types, strict=True)))
+        rows: list[dict[str, Any]] = []
+        yielded = False
+        for record in _records(self.path, self.encoding, self.format == "ndjson", self.label):
+            rows.append(record)
+            if len(rows) >= self.batch_rows:
+                yielded = True
+                yield self._batch(rows, schema)
+                rows = []
+        if rows or not yielded:
+            yield self._batch(rows, schema)
+
+    def _batch(self, rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+        arrays = []
+        for key, kind in zip(self.original_columns, self.types, strict=True):
+            values = [row.get(key) for row in rows]
+            if kind == pa.string():
+                values = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+            arrays.append(pa.array(values, kind))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _records(path: Path, encoding: str | None, ndjson: bool, label: str) -> Iterator[dict[str, Any]]:
+    text_encoding = encoding or "utf-8"
+    items = iter_ndjson(path, text_encoding) if ndjson else iter_json_array(path, text_encoding)
+    number = 0
+    try:
+        for number, item in enumerate(items, start=1):
+            if not isinstance(item, dict):
+                raise ReadError(
+                    f"file {label!r}: record {number} is not a JSON object",
+                    hint="send an array of objects, or one object per line (NDJSON)",
+                )
+            yield item
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        where = f"line {number + 1}" if ndjson else f"after record {number}"
+        raise ReadError(
+            f"file {label!r} is not valid JSON ({where}): {exc}",
+            hint="fix the JSON syntax and send the file again",
+        ) from exc

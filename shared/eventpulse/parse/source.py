@@ -1,0 +1,40 @@
+"""What every reader produces: a ``TabularSource`` of record batches, and the options a read takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from eventpulse.parse.formats import FileFormat
+
+EMPTY_HINT = "send a file with a header row and data rows"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    sheet: str | int | None = None  # xlsx: first sheet by default
+    batch_rows: int = 100_000
+    display_name: str | None = None  # the name the user sent; error messages use it, not the raw key
+    encoding: str | None = None  # declared text encoding (CSV/JSON); None means detect
+
+    def label(self, path: Path) -> str:
+        return self.display_name or path.name
+
+
+class TabularSource(Protocol):
+    format: FileFormat
+    columns: list[str]
+    original_columns: list[str]
+    encoding: str | None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Record batches with exactly ``columns``; at least one (possibly empty) batch."""
+        ...
+
+
+def rename_columns(batch: pa.RecordBatch, names: list[str]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(batch.columns, names=names)

@@ -1,0 +1,72 @@
+"""XLSX: one sheet of a workbook, decoded with fastexcel (the sheet is held in memory; see XlsxSource)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from eventpulse.errors import ReadError
+from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.source import ReadOptions, rename_columns
+from eventpulse.schema.naming import normalize_column_names
+
+
+@dataclass
+class XlsxSource:
+    """An Excel sheet. fastexcel cannot stream a sheet: the whole sheet is decoded once per
+    ``batches()`` call and sliced zero-copy. Memory is bounded by the sheet (Excel caps a sheet at
+    1,048,576 rows); the upload size limit bounds it further."""
+
+    path: Path
+    label: str
+    sheet: str | int
+    original_columns: list[str]
+    columns: list[str]
+    batch_rows: int
+    format: FileFormat = "xlsx"
+    encoding: str | None = None
+
+    @classmethod
+    def open(cls, path: Path, options: ReadOptions) -> XlsxSource:
+        import fastexcel
+
+        label = options.label(path)
+        try:
+            reader = fastexcel.read_excel(path)
+        except Exception as exc:  # fastexcel raises its own error tree
+            raise ReadError(
+                f"file {label!r} is not a readable .xlsx workbook: {exc}",
+                hint="open it in a spreadsheet tool and save it as .xlsx",
+            ) from exc
+        names = reader.sheet_names
+        sheet = 0 if options.sheet is None else options.sheet
+        known = (0 <= sheet < len(names)) if isinstance(sheet, int) else sheet in names
+        if not known:
+            raise ReadError(
+                f"file {label!r} has no sheet {sheet!r}; available sheets: {names}",
+                hint="choose one of the available sheets",
+                details={"sheets": names},
+            )
+        header = reader.load_sheet(sheet, header_row=None, n_rows=1, dtypes="string").to_arrow()
+        if header.num_rows == 0:
+            raise ReadError(f"sheet {sheet!r} of {label!r} is empty", hint="put a header row in row 1")
+        original = [str(v) if v is not None else "" for v in header.to_pylist()[0].values()]
+        return cls(path, label, sheet, original, normalize_column_names(original), options.batch_rows)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        import fastexcel
+
+        # schema_sample_rows=None: column types come from every row, so they do not depend on which
+        # rows happen to be first; a column mixing numbers and text becomes text.
+        sheet = fastexcel.read_excel(self.path).load_sheet(self.sheet, schema_sample_rows=None)
+        data = rename_columns(sheet.to_arrow(), self.columns)
+        data = pa.RecordBatch.from_arrays(
+            [c.cast(pa.string()) if pa.types.is_null(c.type) else c for c in data.columns], names=self.columns
+        )
+        if data.num_rows == 0:
+            yield data
+        for start in range(0, data.num_rows, self.batch_rows):
+            yield data.slice(start, self.batch_rows)
