@@ -54,6 +54,13 @@ class Unauthorized(EventPulseError):
     http_status = 401
 
 
+class Forbidden(EventPulseError):
+    """The caller is known, but its role does not allow this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFound(EventPulseError):
     code = "not_found"
     http_status = 404

@@ -7,22 +7,39 @@ environment variable for each and a test keeps the two in step.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from eventpulse.logs.setup import LOG_FORMATS, LOG_LEVELS, LogFormat
 
 Mode = Literal["local", "cloud"]
 QueueKind = Literal["inline", "rq", "cloud_tasks"]
 LandingKind = Literal["filesystem", "gcs"]
+TokenRole = Literal["viewer", "operator", "admin"]
+"""What a bearer token may do; the policy per route is ``eventpulse.api.roles``."""
 
 PREFIX = "EVENTPULSE_"
+TOKEN_ROLES: tuple[str, ...] = get_args(TokenRole)
+LEGACY_TOKEN_ROLE: TokenRole = "operator"
+"""Role of each digest in ``EVENTPULSE_API_TOKEN_SHA256``: everything a bearer token could do before roles."""
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SettingsError(ValueError):
     """A setting has a value EventPulse cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A named bearer token: who it is (recorded as ``token:<name>``), what it may do, its sha256."""
+
+    name: str
+    role: TokenRole
+    sha256: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -93,8 +110,11 @@ class Settings:
     task_token: str | None = field(default=None, repr=False)
     """The X-Task-Token value this process sends to internal endpoints (a secret; never logged)."""
 
+    api_tokens: tuple[ApiToken, ...] = ()
+    """Named bearer tokens, ``name:role:sha256`` comma-separated; roles viewer, operator or admin."""
+
     api_token_sha256: tuple[str, ...] = ()
-    """Hex sha256 digests of the bearer tokens accepted on ``/api`` endpoints (tokens are never stored)."""
+    """Older form: bare digests, each accepted as an ``operator`` token named ``legacy-<first 8 hex>``."""
 
     task_token_sha256: tuple[str, ...] = ()
     """Hex sha256 digests of the ``X-Task-Token`` values accepted on internal endpoints."""
@@ -139,6 +159,15 @@ class Settings:
     """Lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL (``eventpulse -v`` means DEBUG)."""
 
     @property
+    def accepted_api_tokens(self) -> tuple[ApiToken, ...]:
+        """Every bearer token accepted: the named ones, then one per legacy digest."""
+        legacy = tuple(
+            ApiToken(name=f"legacy-{digest.strip().lower()[:8]}", role=LEGACY_TOKEN_ROLE, sha256=digest)
+            for digest in self.api_token_sha256
+        )
+        return self.api_tokens + legacy
+
+    @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
 
@@ -173,7 +202,7 @@ class Settings:
                 raw = env.get("DATABASE_URL")
             if raw is None or raw == "":
                 continue
-            values[f.name] = _parse(key, raw, f)
+            values[f.name] = parse_api_tokens(key, raw) if f.name == "api_tokens" else _parse(key, raw, f)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.ensure_consistent()
         return settings
@@ -208,10 +237,59 @@ class Settings:
             )
         if self.queue == "cloud_tasks" and not self.task_handler_url:
             raise SettingsError(f"{PREFIX}TASK_HANDLER_URL must be set when {PREFIX}QUEUE=cloud_tasks")
+        ensure_distinct_tokens(self.accepted_api_tokens)
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and the CLI use this)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_api_tokens(key: str, raw: str) -> tuple[ApiToken, ...]:
+    """``name:role:sha256`` entries, comma-separated (whitespace around entries is ignored)."""
+    tokens = []
+    for position, entry in enumerate((e.strip() for e in raw.split(",")), start=1):
+        if entry:
+            tokens.append(_parse_token(key, position, entry))
+    return tuple(tokens)
+
+
+def _parse_token(key: str, position: int, entry: str) -> ApiToken:
+    parts = [p.strip() for p in entry.split(":")]
+    where = f"{key} entry {position}"
+    if len(parts) != 3:
+        raise SettingsError(
+            f"{where} has {len(parts)} part(s); write name:role:sha256, e.g. ci:operator:<64 hex digits>"
+        )
+    name, role, digest = parts[0], parts[1].lower(), parts[2].lower()
+    if not _TOKEN_NAME.match(name):
+        raise SettingsError(
+            f"{where}: token name {name[:70]!r} is not valid; use 1-64 letters, digits, '.', '_' or '-'"
+        )
+    if role not in TOKEN_ROLES:
+        raise SettingsError(f"{where} ({name}): unknown role {role[:30]!r}; roles: {', '.join(TOKEN_ROLES)}")
+    if not _SHA256_HEX.match(digest):
+        raise SettingsError(
+            f"{where} ({name}): the third part must be the token's sha256 as 64 hex digits, not the token"
+        )
+    return ApiToken(name=name, role=cast(TokenRole, role), sha256=digest)
+
+
+def ensure_distinct_tokens(tokens: tuple[ApiToken, ...]) -> None:
+    """Names must be unique (the audit log tells tokens apart by name), and so must digests."""
+    names: set[str] = set()
+    digests: dict[str, str] = {}
+    for token in tokens:
+        if token.name in names:
+            raise SettingsError(
+                f"{PREFIX}API_TOKENS names the token {token.name!r} twice; names must be unique"
+            )
+        names.add(token.name)
+        digest = token.sha256.strip().lower()
+        if digest in digests:
+            raise SettingsError(
+                f"tokens {digests[digest]!r} and {token.name!r} have the same sha256; give each its own token"
+            )
+        digests[digest] = token.name
 
 
 def _parse(key: str, raw: str, f: dataclasses.Field[object]) -> object:

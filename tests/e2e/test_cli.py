@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -80,15 +81,20 @@ def test_list_show_and_replay(env, tmp_path) -> None:
     assert runner.invoke(main, ["ingestions", "show", "not-a-uuid"], env=env).exit_code == 2
 
 
-def test_local_serve_token_is_created_once_with_mode_0600(settings) -> None:
+def test_local_serve_token_is_created_once_with_mode_0600_as_the_local_admin(settings) -> None:
     bare = settings.with_overrides(api_token_sha256=())
     first = ensure_local_api_token(bare)
     second = ensure_local_api_token(bare)
     token_file = settings.secrets_dir / "api_token"
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
-    assert first.api_token_sha256 == second.api_token_sha256 and len(first.api_token_sha256) == 1
+    assert first.api_tokens == second.api_tokens and len(first.api_tokens) == 1
+    (token,) = first.api_tokens
+    assert (token.name, token.role) == ("local-admin", "admin")
+    assert token.sha256 == hashlib.sha256(token_file.read_text().strip().encode()).hexdigest()
     cloud = settings.with_overrides(mode="cloud", api_token_sha256=())
-    assert ensure_local_api_token(cloud).api_token_sha256 == ()
+    assert ensure_local_api_token(cloud).accepted_api_tokens == ()
+    configured = settings  # the session's settings already accept a token: nothing is created
+    assert ensure_local_api_token(configured) is configured
 
 
 @pytest.fixture

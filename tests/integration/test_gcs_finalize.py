@@ -185,6 +185,8 @@ def test_backfill_registers_an_existing_object_once(services, bucket, telemetry)
         services, bucket=bucket.name, name="legacy/2024/readings.csv", actor="ops", dataset="edge_telemetry"
     )
     assert second.deduplicated and second.ingestion["id"] == first.ingestion["id"]
+    repeated = (audit_events.c.action == "ingestion.deduplicated") & (audit_events.c.actor == "ops")
+    assert count(services, audit_events, repeated & (audit_events.c.entity_id == str(row["id"]))) == 1
 
 
 def test_duplicate_delivery_latency(services, bucket, telemetry, record_property, capsys):

@@ -268,11 +268,19 @@ ADMIN = ["/internal/admin/reclaim", "/internal/admin/prune", "/internal/admin/re
 
 
 @pytest.mark.parametrize("path", ADMIN)
-@pytest.mark.parametrize("headers", [{}, {"X-Task-Token": "wrong"}, AUTH, {"X-Task-Token": ""}])
+@pytest.mark.parametrize("headers", [{}, {"X-Task-Token": "wrong"}, {"X-Task-Token": ""}])
 def test_admin_endpoints_refuse_a_missing_or_wrong_task_token(services, path, headers) -> None:
     response = create_app(services).test_client().post(path, json={"older_than_days": 1}, headers=headers)
     assert response.status_code == 401
     assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("path", ADMIN)
+def test_admin_endpoints_refuse_a_bearer_token_below_admin(services, path) -> None:
+    response = create_app(services).test_client().post(path, json={"older_than_days": 1}, headers=AUTH)
+    assert response.status_code == 403
+    error = response.get_json()["error"]
+    assert error["code"] == "forbidden" and error["details"]["required_role"] == "admin"
 
 
 def test_admin_endpoints_run_the_jobs_and_audit_the_actor(services, tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def _app_with_a_failing_route(services) -> Flask:
     def boom() -> str:
         raise RuntimeError(f"upstream said: {_request_authorization()}")
 
-    app.add_url_rule("/api/boom", "boom", boom)
+    app.add_url_rule("/boom", "boom", boom)  # outside /api: no role to declare
     return app
 
 
@@ -106,7 +106,7 @@ def _request_authorization() -> str:
 def test_an_unexpected_error_line_carries_the_request_id_trace_and_stack(services, log_lines: Lines) -> None:
     client = _app_with_a_failing_route(services).test_client()
     response = client.get(
-        "/api/boom", headers={**AUTH, "X-Request-Id": REQUEST_ID, "traceparent": TRACEPARENT}
+        "/boom", headers={**AUTH, "X-Request-Id": REQUEST_ID, "traceparent": TRACEPARENT}
     )
     assert response.status_code == 500
     assert response.get_json()["error"]["details"]["request_id"] == REQUEST_ID
@@ -126,7 +126,7 @@ def test_no_token_or_authorization_header_ever_reaches_a_line(services, capsys) 
     query_secret = "secret-in-query-77d1e0"
     client.get(f"/api/ingestions?token={query_secret}", headers={"Authorization": f"Bearer {wrong}"})
     client.get(f"/api/ingestions?access_token={query_secret}&limit=1", headers=AUTH)
-    client.get("/api/boom", headers=AUTH)
+    client.get("/boom", headers=AUTH)
     client.get("/api/ingestions", headers={"X-Task-Token": "secret-task-token-31c"})
     written = capsys.readouterr().err
     assert written.count('"logger": "eventpulse.access"') == 4

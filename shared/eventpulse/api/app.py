@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from flask import Flask
 
-from eventpulse.api import access_log, admin, auth, backfill, demo, errors, health, ingest, read, review
+from eventpulse.api import (
+    access_log,
+    admin,
+    auth,
+    backfill,
+    demo,
+    errors,
+    health,
+    ingest,
+    openapi,
+    read,
+    review,
+)
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
 from eventpulse.ports import Services
 
+BLUEPRINTS = (health.bp, openapi.bp, ingest.bp, backfill.bp, read.bp, review.bp, demo.bp, admin.bp)
+
 
 def create_app(services: Services) -> Flask:
     """A Flask app serving the REST API over ``services`` (no globals: tests build one per test)."""
-    app = Flask("eventpulse", static_folder=None)  # an API only: no static file route
+    app = openapi.build_openapi_app()
     app.json = ApiJSONProvider(app)
     app.config["EVENTPULSE_SETTINGS"] = services.settings
     app.extensions[EXTENSION_KEY] = services
     errors.install(app)
     access_log.install(app)
     auth.install(app, services.settings)
-    for blueprint in (health.bp, ingest.bp, backfill.bp, read.bp, review.bp, demo.bp, admin.bp):
-        app.register_blueprint(blueprint)
+    for blueprint in BLUEPRINTS:
+        app.register_api(blueprint)
     return app

@@ -1,7 +1,12 @@
-"""Bearer-token auth for ``/api`` and task-token auth for internal endpoints.
+"""Who is calling, and may they: credentials checked before routing against the route's declared access.
 
 Tokens are never stored or logged: settings hold their sha256 digests, and a presented token is hashed
-and compared against every digest in constant time.
+and compared against every digest in constant time. Each route declares its ``Access`` (see
+``api/operations.py``); the policy itself is ``api/roles.py``.
+
+Credentials come from the request in ``identify_bearer`` and ``identify_task``. This is the seam for
+the cloud's identity-aware proxy: a verifier of its signed identity header (``X-Goog-IAP-JWT-Assertion``)
+becomes one more source of a named ``Principal`` with a role, next to the bearer token.
 """
 
 from __future__ import annotations
@@ -9,36 +14,71 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from flask import Flask, current_app, g, request
 
-from eventpulse.errors import Unauthorized
-from eventpulse.settings import Settings
+from eventpulse.api.roles import (
+    ADMIN,
+    ADMIN_OR_TASK,
+    LOCAL_DEV,
+    PUBLIC,
+    TASK_PRINCIPAL,
+    VIEWER,
+    Access,
+    Principal,
+    decide_access,
+    has_role,
+    token_principal,
+)
+from eventpulse.errors import Forbidden, Unauthorized
+from eventpulse.settings import ApiToken, Settings
 
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., object])
 
-INTERNAL_ATTR = "_eventpulse_internal"
+ACCESS_ATTR = "_eventpulse_access"
+PREFIX_ACCESS = (("/internal/", ADMIN_OR_TASK), ("/api/", VIEWER))
+"""Unknown paths under a guarded prefix: a valid credential gets the 404, none gets 401 (no probing)."""
+UNDECLARED = ADMIN
+"""A route under a guarded prefix that declares no access (a bug the auth matrix test catches)."""
 
 
-def internal(view: F) -> F:
-    """Mark a view as internal: it takes ``X-Task-Token`` (the task dispatcher's credential) instead."""
-    setattr(view, INTERNAL_ATTR, True)
+def declare_access(view: F, access: Access) -> F:
+    """Record on the view who may call it (read back before every request)."""
+    setattr(view, ACCESS_ATTR, access)
     return view
+
+
+def declared_access(view: object) -> Access | None:
+    return getattr(view, ACCESS_ATTR, None)
 
 
 def is_token_accepted(token: str | None, digests: tuple[str, ...]) -> bool:
     """True when sha256(token) equals one of ``digests``; checks them all, so timing reveals nothing."""
+    return _match_digest(token, digests) is not None
+
+
+def match_api_token(token: str | None, tokens: Sequence[ApiToken]) -> ApiToken | None:
+    """The configured token whose digest matches, comparing against every digest in constant time."""
+    index = _match_digest(token, tuple(t.sha256 for t in tokens))
+    return None if index is None else tokens[index]
+
+
+def _match_digest(token: str | None, digests: tuple[str, ...]) -> int | None:
     if not token:
-        return False
+        return None
     candidate = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest().encode()
-    accepted = False
-    for digest in digests:
-        accepted |= hmac.compare_digest(candidate, digest.strip().lower().encode("ascii", "replace"))
-    return accepted
+    found: int | None = None
+    for index, digest in enumerate(digests):
+        if (
+            hmac.compare_digest(candidate, digest.strip().lower().encode("ascii", "replace"))
+            and found is None
+        ):
+            found = index
+    return found
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -48,37 +88,82 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() or None
 
 
-def _check_request() -> None:
-    if not request.path.startswith("/api/"):
-        return
+def identify_bearer(settings: Settings, authorization: str | None) -> Principal | None:
+    """The named token an ``Authorization: Bearer`` header proves, or None."""
+    token = match_api_token(bearer_token(authorization), settings.accepted_api_tokens)
+    return None if token is None else token_principal(token.name, token.role)
+
+
+def identify_task(settings: Settings, header: str | None) -> Principal | None:
+    """The task credential an ``X-Task-Token`` header proves, or None."""
+    return TASK_PRINCIPAL if is_token_accepted(header, settings.task_token_sha256) else None
+
+
+def access_of_request() -> Access:
+    """The matched route's declared access; for unmatched paths, what their prefix requires."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    declared = declared_access(view)
+    if declared is not None:
+        return declared
+    for prefix, access in PREFIX_ACCESS:
+        if request.path.startswith(prefix):
+            return UNDECLARED if view is not None else access
+    return PUBLIC
+
+
+def _authorize() -> None:
     settings: Settings = current_app.config["EVENTPULSE_SETTINGS"]
     if settings.auth_disabled:
-        g.actor = "local-dev"
+        g.principal = LOCAL_DEV
         return
-    view = current_app.view_functions.get(request.endpoint or "")
-    if view is not None and getattr(view, INTERNAL_ATTR, False):
-        if not is_token_accepted(request.headers.get("X-Task-Token"), settings.task_token_sha256):
-            raise Unauthorized(
-                "this internal endpoint needs a valid X-Task-Token header",
-                hint="send the task token configured by EVENTPULSE_TASK_TOKEN_SHA256 in X-Task-Token",
-            )
-        g.actor = "task"
+    access = access_of_request()
+    if access.public:
         return
-    if not is_token_accepted(bearer_token(request.headers.get("Authorization")), settings.api_token_sha256):
-        raise Unauthorized(
-            "a valid API token is required",
-            hint="send 'Authorization: Bearer <token>'; locally `eventpulse serve` writes one to "
-            "<data_dir>/secrets/api_token",
+    bearer = identify_bearer(settings, request.headers.get("Authorization")) if access.takes_bearer else None
+    task = identify_task(settings, request.headers.get("X-Task-Token")) if access.task_token else None
+    decision = decide_access(access, bearer=bearer, task=task)
+    if decision == "unauthenticated":
+        raise _unauthenticated(access)
+    if decision == "forbidden" and bearer is not None:
+        raise _forbidden(access, bearer)
+    is_bearer_enough = bearer is not None and access.role is not None and has_role(bearer, access.role)
+    g.principal = bearer if is_bearer_enough else task
+
+
+def _unauthenticated(access: Access) -> Unauthorized:
+    if not access.takes_bearer:
+        return Unauthorized(
+            "this internal endpoint needs a valid X-Task-Token header",
+            hint="send the task token whose sha256 is in EVENTPULSE_TASK_TOKEN_SHA256 in X-Task-Token",
         )
-    g.actor = "api"
+    task_hint = " or the task token in X-Task-Token" if access.task_token else ""
+    return Unauthorized(
+        "a valid API token is required",
+        hint=f"send 'Authorization: Bearer <token>' (a token of EVENTPULSE_API_TOKENS){task_hint}; "
+        "locally `eventpulse serve` writes one to <data_dir>/secrets/api_token",
+    )
+
+
+def _forbidden(access: Access, bearer: Principal) -> Forbidden:
+    return Forbidden(
+        f"this endpoint needs the {access.role} role; {bearer.actor} has the {bearer.role} role",
+        hint=f"use a token with the {access.role} role or higher (viewer < operator < admin)",
+        details={"required_role": access.role, "token_role": bearer.role},
+    )
 
 
 def install(app: Flask, settings: Settings) -> None:
-    """Check credentials before every ``/api/`` request (unknown ``/api`` routes too: 401 before 404)."""
+    """Check credentials before every request, unknown guarded paths too (401 before 404)."""
     if settings.auth_disabled:
         log.warning("authentication is DISABLED (EVENTPULSE_AUTH_DISABLED): every endpoint is open")
-    app.before_request(_check_request)
+    app.before_request(_authorize)
+
+
+def current_principal() -> Principal | None:
+    return g.get("principal")
 
 
 def current_actor() -> str:
-    return str(g.get("actor", "anonymous"))
+    """The caller's audit name: ``token:<name>``, ``task`` or ``local-dev``."""
+    principal = current_principal()
+    return principal.actor if principal is not None else "anonymous"

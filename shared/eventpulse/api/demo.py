@@ -6,36 +6,40 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from eventpulse.api.auth import current_actor
 from eventpulse.api.context import current_services
-from eventpulse.api.params import int_arg
+from eventpulse.api.operations import Operations
+from eventpulse.api.params import DatasetPath, SeedQuery
 from eventpulse.api.present import present_ingestion
+from eventpulse.api.resources import SeedResult
+from eventpulse.api.roles import OPERATOR
 from eventpulse.errors import BadRequest, NotFound
 from eventpulse.landing.register import register_path
 
-bp = Blueprint("demo", __name__, url_prefix="/api/demo")
+bp = Operations("demo", __name__, url_prefix="/api/demo")
 
-MAX_SEED_ROWS = 100_000
 MAX_SEED_FILES = 100
 
 
-@bp.post("/seed/<dataset>")
-def seed(dataset: str) -> tuple[Response, int]:
+@bp.operation("POST", "/seed/<dataset>", access=OPERATOR, returns={202: SeedResult}, errors=(400, 404))
+def seed(path: DatasetPath, query: SeedQuery) -> tuple[Response, int]:
+    """Generate valid baseline rows for a demo dataset and register them as CSV files (local mode only)."""
     services = current_services()
     if services.settings.mode != "local":
         raise NotFound("demo endpoints exist only in local mode")
     from eventpulse.demo import generator
 
+    dataset = path.dataset
     if dataset not in generator.DATASETS:
         raise BadRequest(
             f"no demo data for dataset {dataset[:80]!r}",
             hint=f"demo datasets: {', '.join(generator.DATASETS)}",
             details={"valid": list(generator.DATASETS)},
         )
-    limit = int_arg("limit", 1000, minimum=1, maximum=MAX_SEED_ROWS)
-    per_file = int_arg("per_ingestion_max", min(limit, 500), minimum=1, maximum=MAX_SEED_ROWS)
+    limit = query.limit
+    per_file = query.per_ingestion_max or min(limit, 500)
     if -(-limit // per_file) > MAX_SEED_FILES:
         raise BadRequest(
             f"limit={limit} with per_ingestion_max={per_file} would make more than {MAX_SEED_FILES} files",

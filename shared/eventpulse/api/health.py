@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from eventpulse.api.context import current_services
 from eventpulse.api.errors import build_envelope
+from eventpulse.api.operations import Operations
+from eventpulse.api.resources import Health, Ready
+from eventpulse.api.roles import PUBLIC
 
-bp = Blueprint("health", __name__)
+bp = Operations("health", __name__)
 
 
-@bp.get("/health")
+@bp.operation("GET", "/health", access=PUBLIC, returns={200: Health})
 def health() -> Response:
+    """Liveness: the process answers."""
     return jsonify({"status": "ok"})
 
 
-@bp.get("/readyz")
+@bp.operation("GET", "/readyz", access=PUBLIC, returns={200: Ready}, errors=(503,))
 def readyz() -> Response:
+    """Readiness: the metadata database answers (503 not_ready when it does not)."""
     services = current_services()
     if not services.store.is_reachable():
         return build_envelope(

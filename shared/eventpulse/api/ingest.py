@@ -6,26 +6,41 @@ import uuid
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, cast
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Response, jsonify, request
 
-from eventpulse.api.auth import current_actor, internal
+from eventpulse.api.auth import current_actor
 from eventpulse.api.context import current_services
-from eventpulse.api.params import parse_uuid
+from eventpulse.api.operations import Operations
+from eventpulse.api.params import FromPathBody, IngestionPath, UploadQuery
 from eventpulse.api.present import present_ingestion
+from eventpulse.api.resources import Ingestion, Registered, RegisteredFromPath
+from eventpulse.api.roles import OPERATOR, TASK
 from eventpulse.errors import BadRequest, NotFound, PayloadTooLarge
+from eventpulse.landing.duplicate import describe_duplicate
 from eventpulse.landing.intake import build_read_options
 from eventpulse.landing.register import Registration, register_stream, replay
 from eventpulse.landing.watcher import dataset_for, register_incoming
 from eventpulse.ports import Row, Services
 
-bp = Blueprint("ingest", __name__, url_prefix="/api")
+bp = Operations("ingest", __name__, url_prefix="/api")
 
-JSON_BODY_MAX_BYTES = 64 * 1024
+REGISTERED = {202: Registered, 200: Registered}
 
 
-@bp.post("/ingest/upload")
-def upload() -> tuple[Response, int]:
-    """Stream the request body into the raw landing zone; never buffers the whole file."""
+@bp.operation(
+    "POST",
+    "/ingest/upload",
+    access=OPERATOR,
+    returns=REGISTERED,
+    errors=(400, 404, 413, 415, 422),
+    binary_body=True,
+)
+def upload(query: UploadQuery) -> tuple[Response, int]:
+    """Stream the file's exact bytes into the raw landing zone and queue it (never buffered whole).
+
+    202 when the bytes are new for the dataset; 200 with `deduplicated: true` and `duplicate` (the
+    existing ingestion's state and what to do next) when they were already registered.
+    """
     services = current_services()
     limit = services.settings.upload_max_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -34,55 +49,63 @@ def upload() -> tuple[Response, int]:
             hint="split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES",
             details={"limit_bytes": limit},
         )
-    options = build_read_options(sheet=request.args.get("sheet"), encoding=request.args.get("encoding"))
+    options = build_read_options(sheet=query.sheet, encoding=query.encoding)
     registration = register_stream(
         services,
-        dataset=request.args.get("dataset", ""),
-        filename=request.args.get("filename", ""),
-        source=request.args.get("source") or "api",
+        dataset=query.dataset,
+        filename=query.filename,
+        source=query.source or "api",
         stream=cast(BinaryIO, request.stream),
         actor=current_actor(),
         options=options or None,
         max_bytes=limit,
     )
-    body, status = _registration_body(services, registration)
+    body, status = registration_body(services, registration)
     return jsonify(body), status
 
 
-@bp.post("/ingest/from_path")
-@internal
-def from_path() -> tuple[Response, int]:
-    """Register a file already under ``incoming/`` (local stand-in for a storage event); archive it."""
+@bp.operation(
+    "POST",
+    "/ingest/from_path",
+    access=TASK,
+    returns={202: RegisteredFromPath, 200: RegisteredFromPath},
+    errors=(400, 404, 415, 422),
+    body=FromPathBody,
+)
+def from_path(body: FromPathBody) -> tuple[Response, int]:
+    """Register a file already under `incoming/` (local stand-in for a storage event); archive it."""
     services = current_services()
-    body = _json_object()
     incoming = services.settings.incoming_dir.resolve()
-    path, relative = _resolve_incoming(incoming, body.get("path"))
-    dataset = body.get("dataset") or dataset_for(relative)
+    path, relative = _resolve_incoming(incoming, body.path)
+    dataset = body.dataset or dataset_for(relative)
     if not isinstance(dataset, str):
         raise BadRequest(
             f"no dataset for {relative!r}",
             hint='pass "dataset", put the file in incoming/<dataset>/, or name it <dataset>__name.ext',
         )
-    source = body.get("source") or "from_path"
-    if not isinstance(source, str):
-        raise BadRequest("source must be a string")
+    source = body.source or "from_path"
     handled = register_incoming(services, path, dataset=dataset, source=source, actor=current_actor())
-    body, status = _registration_body(services, handled.registration)
-    body["archived_to"] = handled.archived_to.relative_to(services.settings.archive_dir).as_posix()
-    return jsonify(body), status
+    answer, status = registration_body(services, handled.registration)
+    answer["archived_to"] = handled.archived_to.relative_to(services.settings.archive_dir).as_posix()
+    return jsonify(answer), status
 
 
-@bp.post("/ingestions/<ingestion_id>/replay")
-def replay_ingestion(ingestion_id: str) -> tuple[Response, int]:
+@bp.operation(
+    "POST", "/ingestions/<ingestion_id>/replay", access=OPERATOR, returns={202: Ingestion}, errors=(400, 404)
+)
+def replay_ingestion(path: IngestionPath) -> tuple[Response, int]:
+    """Process the raw bytes of an ingestion again, as a new ingestion (the original is left as it was)."""
     services = current_services()
-    row = replay(services, parse_uuid(ingestion_id), actor=current_actor())
+    row = replay(services, path.ingestion_id, actor=current_actor())
     return jsonify(present_ingestion(_reload(services, row["id"]) or row)), 202
 
 
-def _registration_body(services: Services, registration: Registration) -> tuple[dict[str, Any], int]:
-    """The ingestion JSON plus ``deduplicated``; 202 when new, 200 when the bytes were already known."""
+def registration_body(services: Services, registration: Registration) -> tuple[dict[str, Any], int]:
+    """The ingestion plus ``deduplicated`` (and ``duplicate``); 202 when new, 200 when already known."""
     row = _reload(services, registration.ingestion["id"]) or registration.ingestion
     body = {**present_ingestion(row), "deduplicated": registration.deduplicated}
+    if registration.deduplicated:
+        body["duplicate"] = describe_duplicate(row)
     return body, 200 if registration.deduplicated else 202
 
 
@@ -92,26 +115,19 @@ def _reload(services: Services, ingestion_id: uuid.UUID) -> Row | None:
         return tx.ingestions.get(ingestion_id)
 
 
-def _json_object() -> dict[str, Any]:
-    request.max_content_length = JSON_BODY_MAX_BYTES
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest(
-            "the body must be a JSON object",
-            hint='send Content-Type: application/json and {"path": "<dataset>/<file>"}',
-        )
-    return body
-
-
-def _resolve_incoming(incoming: Path, raw: object) -> tuple[Path, str]:
+def _resolve_incoming(incoming: Path, raw: str) -> tuple[Path, str]:
     """An existing file strictly inside ``incoming``; absolute paths and traversal are refused."""
-    if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+    if not raw.strip() or "\x00" in raw:
         raise BadRequest("path must be a non-empty string", hint="a path relative to the incoming folder")
     if PurePosixPath(raw).is_absolute() or PureWindowsPath(raw).is_absolute() or raw.startswith("\\"):
         raise BadRequest(f"path {raw!r} is absolute", hint="pass a path relative to the incoming folder")
-    path = (incoming / raw).resolve()
+    try:
+        path = (incoming / raw).resolve()
+        is_file = path.is_relative_to(incoming) and path != incoming and path.is_file()
+    except OSError as exc:  # e.g. a name longer than the filesystem allows
+        raise BadRequest(f"path {raw[:200]!r} cannot be used: {exc.strerror}") from None
     if not path.is_relative_to(incoming) or path == incoming:
         raise BadRequest(f"path {raw!r} leaves the incoming folder", hint="pass a path inside incoming/")
-    if not path.is_file():
+    if not is_file:
         raise NotFound(f"no file {raw!r} in the incoming folder")
     return path, path.relative_to(incoming).as_posix()

@@ -1,75 +1,189 @@
-"""Query-string parsing with clear 400s: the message names the parameter and the hint the valid range."""
+"""What requests carry, declared once: path, query and JSON body models (validated, and in the document).
+
+A model's field descriptions are the hints of its 400s (``api/operations.py``), so say the valid range
+there. Domain rules with their own messages (dataset names, file names, statuses) are checked by the
+core; the models only type them.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Annotated
 
-from flask import request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from eventpulse.errors import BadRequest
 from eventpulse.states import Status
 
 MAX_PAGE = 500
 MAX_FILTER_CHARS = 200
+MAX_OFFSET = 10**9
+MAX_AGE_DAYS = 36_500
+"""Ages beyond a century are typos, and beyond the database's date range."""
+MAX_AGE_SECONDS = MAX_AGE_DAYS * 86_400
+STATUS_VALUES = [s.value for s in Status]
+_STATUS_ITEMS: JsonDict = {"items": {"type": "string", "enum": [*STATUS_VALUES]}}
 
 
-def int_arg(name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not minimum <= value <= maximum:
-        raise BadRequest(
-            f"{name}={raw!r} is not valid",
-            hint=f"{name} must be an integer from {minimum} to {maximum}",
-            details={"parameter": name, "minimum": minimum, "maximum": maximum},
-        )
-    return value
+class Body(BaseModel):
+    """A JSON object body: types are strict (``"5"`` is not a number, ``"yes"`` not a boolean)."""
+
+    model_config = ConfigDict(strict=True)
 
 
-def page_args(default_limit: int = 50) -> tuple[int, int]:
-    """``limit`` (1..500) and ``offset`` (0..)."""
-    limit = int_arg("limit", default_limit, minimum=1, maximum=MAX_PAGE)
-    offset = int_arg("offset", 0, minimum=0, maximum=10**9)
-    return limit, offset
+# --- path -----------------------------------------------------------------------------------------
 
 
-def text_arg(name: str) -> str | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if len(raw) > MAX_FILTER_CHARS:
-        raise BadRequest(f"{name} is longer than {MAX_FILTER_CHARS} characters", details={"parameter": name})
-    return raw
+class IngestionPath(BaseModel):
+    ingestion_id: uuid.UUID = Field(
+        description="an ingestion id (a UUID such as 3f2b8c1e-5d4a-4f6e-9b7c-2a1d0e9f8c7b)"
+    )
 
 
-def statuses_arg() -> list[str]:
+class DatasetPath(BaseModel):
+    dataset: str = Field(
+        max_length=200,
+        description="a dataset name: a letter a-z, then up to 62 letters a-z, digits or underscores",
+        json_schema_extra={"example": "edge_telemetry"},
+    )
+
+
+# --- query ----------------------------------------------------------------------------------------
+
+
+def _limit(default: int) -> int:
+    return Field(default, ge=1, le=MAX_PAGE, description=f"page size, an integer from 1 to {MAX_PAGE}")
+
+
+class Page(BaseModel):
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="items to skip, an integer from 0")
+
+
+def _blank_is_none(value: object) -> object:
+    return value or None
+
+
+Filter = Annotated[str | None, BeforeValidator(_blank_is_none)]
+"""An optional exact-match filter; ``?dataset=`` (empty) means no filter."""
+
+
+def _text_filter(what: str) -> str | None:
+    return Field(
+        None, max_length=MAX_FILTER_CHARS, description=f"{what} (exact, at most {MAX_FILTER_CHARS} chars)"
+    )
+
+
+class IngestionQuery(Page):
+    limit: int = _limit(50)
+    dataset: Filter = _text_filter("only this dataset, case-insensitive")
+    status: list[str] = Field(
+        default_factory=list,
+        description=f"only these statuses (repeatable or comma-separated): {', '.join(STATUS_VALUES)}",
+        json_schema_extra=_STATUS_ITEMS,
+    )
+
+
+class AuditQuery(Page):
+    limit: int = _limit(100)
+    dataset: Filter = _text_filter("only events of this dataset")
+    entity_id: Filter = _text_filter("only events of this entity (e.g. an ingestion id)")
+    action: Filter = _text_filter("only this action (e.g. ingestion.registered)")
+
+
+class UploadQuery(BaseModel):
+    dataset: str = Field(max_length=200, description="the dataset; contracts/<dataset>.json must exist")
+    filename: str = Field(
+        max_length=1000, description="the original file name; its extension picks the reader"
+    )
+    source: str | None = Field(None, max_length=1000, description="recorded on the ingestion (default api)")
+    sheet: str | None = Field(None, max_length=200, description="the worksheet to read from an XLSX file")
+    encoding: str | None = Field(None, max_length=100, description="the text encoding of a CSV/JSON file")
+
+
+class SeedQuery(BaseModel):
+    limit: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="total rows, an integer from 1 to 100000",
+        json_schema_extra={"example": 20},
+    )
+    per_ingestion_max: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="rows per file, 1 to 100000 (default min(limit, 500))",
+        json_schema_extra={"example": 10},
+    )
+
+
+# --- JSON bodies ----------------------------------------------------------------------------------
+
+
+class FromPathBody(Body):
+    path: str = Field(max_length=4096, description="a path relative to the incoming folder")
+    dataset: str | None = Field(None, max_length=200, description="the dataset (default: the watcher's rule)")
+    source: str | None = Field(
+        None, max_length=1000, description="recorded on the ingestion (default from_path)"
+    )
+
+
+class FromGcsBody(Body):
+    name: str = Field(max_length=1024, description="the object name in the bucket")
+    bucket: str | None = Field(None, max_length=222, description="the bucket (default EVENTPULSE_GCS_BUCKET)")
+
+
+class ReviewBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    note: str | None = Field(None, description="why (at most 2000 characters; recorded in the audit log)")
+
+
+REQUESTED_BY = Field(None, description="who asked (free text, at most 100 characters kept in the audit log)")
+
+
+class ReclaimBody(Body):
+    older_than_seconds: float | None = Field(
+        None, ge=0, le=MAX_AGE_SECONDS, description=f"a number of seconds from 0 to {MAX_AGE_SECONDS}"
+    )
+    requested_by: str | None = REQUESTED_BY
+
+
+class PruneBody(Body):
+    older_than_days: int = Field(
+        ge=1, le=MAX_AGE_DAYS, description=f"a whole number of days, from 1 to {MAX_AGE_DAYS}"
+    )
+    apply: bool = Field(False, description="true deletes; false (default) is a dry run")
+    include_raw: bool = Field(False, description="true also deletes raw objects no ingestion references")
+    requested_by: str | None = REQUESTED_BY
+
+
+class ReplayRangeBody(Body):
+    dataset: str = Field(
+        min_length=1, max_length=200, description="the dataset to replay", examples=["edge_telemetry"]
+    )
+    since: str | None = Field(None, description="ISO 8601 instant or date, inclusive (e.g. 2026-11-01)")
+    until: str | None = Field(None, description="ISO 8601 instant or date, exclusive")
+    dry_run: bool = Field(False, description="true lists what would be replayed")
+    requested_by: str | None = REQUESTED_BY
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def parse_statuses(raw: Sequence[str]) -> list[str]:
     """``status`` may repeat and may be comma-separated; values are case-insensitive."""
-    values = [part.strip().upper() for raw in request.args.getlist("status") for part in raw.split(",")]
+    values = [part.strip().upper() for item in raw for part in item.split(",")]
     values = [v for v in values if v]
-    valid = [s.value for s in Status]
-    unknown = [v for v in values if v not in valid]
+    unknown = [v for v in values if v not in STATUS_VALUES]
     if unknown:
         raise BadRequest(
-            f"unknown status {unknown[0]!r}",
-            hint=f"valid statuses: {', '.join(valid)}",
-            details={"parameter": "status", "valid": valid},
+            f"unknown status {unknown[0][:80]!r}",
+            hint=f"valid statuses: {', '.join(STATUS_VALUES)}",
+            details={"parameter": "status", "valid": STATUS_VALUES},
         )
     return sorted(set(values))
-
-
-def parse_uuid(raw: str, what: str = "ingestion id") -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise BadRequest(
-            f"{what} {raw[:80]!r} is not a UUID",
-            hint="ids look like 3f2b8c1e-5d4a-4f6e-9b7c-2a1d0e9f8c7b",
-        ) from None
 
 
 def page_body(items: Sequence[object], total: int, limit: int, offset: int) -> dict[str, object]:

@@ -4,33 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 
 from eventpulse.api.context import current_services
-from eventpulse.api.params import page_args, page_body, parse_uuid, statuses_arg, text_arg
+from eventpulse.api.operations import Operations
+from eventpulse.api.params import (
+    AuditQuery,
+    DatasetPath,
+    IngestionPath,
+    IngestionQuery,
+    page_body,
+    parse_statuses,
+)
 from eventpulse.api.present import present_ingestion, present_ingestion_detail
+from eventpulse.api.resources import AuditPage, DatasetList, IngestionDetail, IngestionPage, SchemaHistory
+from eventpulse.api.roles import VIEWER
 from eventpulse.contracts.loader import list_contracts
 from eventpulse.errors import NotFound
 from eventpulse.schema.naming import ensure_dataset_name
 
-bp = Blueprint("read", __name__, url_prefix="/api")
+bp = Operations("read", __name__, url_prefix="/api")
 
 
-@bp.get("/ingestions")
-def list_ingestions() -> Response:
-    limit, offset = page_args()
-    dataset = text_arg("dataset")
-    statuses = statuses_arg()
+@bp.operation("GET", "/ingestions", access=VIEWER, returns={200: IngestionPage}, errors=(400,))
+def list_ingestions(query: IngestionQuery) -> Response:
+    """Ingestions, newest first, filtered by dataset and status."""
+    statuses = parse_statuses(query.status)
+    dataset = query.dataset.lower() if query.dataset else None
     with current_services().store.read() as tx:
-        page = tx.ingestions.page(
-            dataset=dataset.lower() if dataset else None, statuses=statuses, limit=limit, offset=offset
-        )
-    return jsonify(page_body([present_ingestion(r) for r in page.items], page.total, limit, offset))
+        page = tx.ingestions.page(dataset=dataset, statuses=statuses, limit=query.limit, offset=query.offset)
+    items = [present_ingestion(r) for r in page.items]
+    return jsonify(page_body(items, page.total, query.limit, query.offset))
 
 
-@bp.get("/ingestions/<ingestion_id>")
-def get_ingestion(ingestion_id: str) -> Response:
-    key = parse_uuid(ingestion_id)
+@bp.operation(
+    "GET", "/ingestions/<ingestion_id>", access=VIEWER, returns={200: IngestionDetail}, errors=(400, 404)
+)
+def get_ingestion(path: IngestionPath) -> Response:
+    """One ingestion with its quality, drift and lineage artifacts."""
+    key = path.ingestion_id
     with current_services().store.read() as tx:
         row = tx.ingestions.get(key)
         if row is None:
@@ -39,8 +51,9 @@ def get_ingestion(ingestion_id: str) -> Response:
     return jsonify(present_ingestion_detail(row, artifacts))
 
 
-@bp.get("/datasets")
+@bp.operation("GET", "/datasets", access=VIEWER, returns={200: DatasetList})
 def list_datasets() -> Response:
+    """Datasets with at least one ingestion, then those with a contract but none yet."""
     services = current_services()
     with services.store.read() as tx:
         rows = tx.schemas.list_datasets()
@@ -55,10 +68,13 @@ def list_datasets() -> Response:
     return jsonify({"items": items, "total": len(items)})
 
 
-@bp.get("/datasets/<dataset>/schemas")
-def list_schemas(dataset: str) -> Response:
+@bp.operation(
+    "GET", "/datasets/<dataset>/schemas", access=VIEWER, returns={200: SchemaHistory}, errors=(400, 404)
+)
+def list_schemas(path: DatasetPath) -> Response:
+    """The dataset's accepted schema history, oldest version first."""
     services = current_services()
-    name = ensure_dataset_name(dataset)
+    name = ensure_dataset_name(path.dataset)
     with services.store.read() as tx:
         rows = tx.schemas.history(name)
     if not rows and name not in list_contracts(services.settings.contracts_dir):
@@ -66,15 +82,15 @@ def list_schemas(dataset: str) -> Response:
     return jsonify({"dataset": name, "items": rows, "total": len(rows)})
 
 
-@bp.get("/audit_events")
-def list_audit_events() -> Response:
-    limit, offset = page_args(default_limit=100)
+@bp.operation("GET", "/audit_events", access=VIEWER, returns={200: AuditPage}, errors=(400,))
+def list_audit_events(query: AuditQuery) -> Response:
+    """The audit log, newest first: who did what, and when."""
     with current_services().store.read() as tx:
         page = tx.audit.page(
-            dataset=text_arg("dataset"),
-            entity_id=text_arg("entity_id"),
-            action=text_arg("action"),
-            limit=limit,
-            offset=offset,
+            dataset=query.dataset,
+            entity_id=query.entity_id,
+            action=query.action,
+            limit=query.limit,
+            offset=query.offset,
         )
-    return jsonify(page_body(page.items, page.total, limit, offset))
+    return jsonify(page_body(page.items, page.total, query.limit, query.offset))

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, cast
 import click
 
 from eventpulse.errors import BadRequest, EventPulseError, NotFound, UnsupportedMediaType
-from eventpulse.settings import Settings, SettingsError
+from eventpulse.landing.duplicate import describe_duplicate
+from eventpulse.settings import ApiToken, Settings, SettingsError
 from eventpulse.states import TERMINAL, Status
 
 if TYPE_CHECKING:
@@ -65,9 +66,15 @@ def load_settings() -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
+LOCAL_TOKEN_NAME = "local-admin"
+
+
 def ensure_local_api_token(settings: Settings) -> Settings:
-    """In local mode without a configured token, create one once under secrets/ and accept its hash."""
-    if settings.mode != "local" or settings.api_token_sha256 or settings.auth_disabled:
+    """In local mode without a configured token, create an admin token once under secrets/ and accept it.
+
+    It is named ``local-admin``: the audit log records its actions as ``token:local-admin``.
+    """
+    if settings.mode != "local" or settings.accepted_api_tokens or settings.auth_disabled:
         return settings
     path = settings.secrets_dir / "api_token"
     if not path.exists():
@@ -76,8 +83,11 @@ def ensure_local_api_token(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(32) + "\n")
     digest = hashlib.sha256(path.read_text().strip().encode()).hexdigest()
-    click.echo(f"API token (send as 'Authorization: Bearer <token>'): {path}", err=True)
-    return settings.with_overrides(api_token_sha256=(digest,))
+    click.echo(
+        f"API token {LOCAL_TOKEN_NAME!r}, role admin (send as 'Authorization: Bearer <token>'): {path}",
+        err=True,
+    )
+    return settings.with_overrides(api_tokens=(ApiToken(name=LOCAL_TOKEN_NAME, role="admin", sha256=digest),))
 
 
 def exit_code_for(status: str | None) -> int:
@@ -86,10 +96,15 @@ def exit_code_for(status: str | None) -> int:
 
 
 def echo_ingestion(row: dict[str, Any], *, deduplicated: bool = False) -> None:
-    """Print the ingestion's id, status, rows loaded and, on failure, the error message and hint."""
+    """Print the ingestion's id, status, rows loaded and, on failure, the error message and hint.
+
+    For a re-upload of known bytes, first say which ingestion they are and what to do next.
+    """
     note = " (same bytes already registered)" if deduplicated else ""
     click.echo(f"ingestion {row['id']}{note}")
     click.echo(f"status: {row['status']}")
+    if deduplicated:
+        echo_duplicate(row)
     if row.get("rows_loaded") is not None:
         click.echo(f"rows loaded: {row['rows_loaded']}")
     error = row.get("error")
@@ -97,6 +112,13 @@ def echo_ingestion(row: dict[str, Any], *, deduplicated: bool = False) -> None:
         click.echo(f"error: {error.get('message', '')}", err=True)
         if error.get("hint"):
             click.echo(f"hint: {error['hint']}", err=True)
+
+
+def echo_duplicate(row: dict[str, Any]) -> None:
+    duplicate = describe_duplicate(row)
+    click.echo(f"note: {duplicate['message']}")
+    for step in duplicate["next_steps"]:
+        click.echo(f"  to {step['description']}: {step['command']}  (or {step['route']})")
 
 
 def fail_with(exc: EventPulseError) -> NoReturn:

@@ -29,7 +29,7 @@ from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import EventPulseError, NotFound, TerminalError
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import encode_metadata_filename
-from eventpulse.landing.register import Registration, enqueue
+from eventpulse.landing.register import Registration, enqueue, register_delivery
 from eventpulse.ports import BucketLanding, NewIngestion, StoredObject
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -199,7 +199,7 @@ def _land_object(
         created_by=actor,
     )
     with services.store.transaction() as tx:
-        row, created = tx.ingestions.register(new)
+        row, created = register_delivery(tx, new)
         tx.sources.record(
             bucket=obj.bucket,
             name=obj.name,

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from flask import Request, Response
 
 from eventpulse.api.access_log import request_log_context
-from eventpulse.api.auth import bearer_token, is_token_accepted
+from eventpulse.api.auth import identify_bearer
 from eventpulse.api.errors import current_request_id, handle_eventpulse_error, handle_unexpected
 from eventpulse.api.present import to_json_value
-from eventpulse.errors import BadRequest, EventPulseError, TerminalError, Unauthorized
-from eventpulse.settings import Settings
+from eventpulse.api.roles import has_role
+from eventpulse.errors import BadRequest, EventPulseError, Forbidden, TerminalError, Unauthorized
+from eventpulse.settings import Settings, TokenRole
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +126,20 @@ def ensure_method(request: Request, method: str) -> None:
         )
 
 
-def ensure_bearer(request: Request, settings: Settings) -> str:
-    """The caller's actor name; raises Unauthorized unless the bearer token is accepted."""
+def ensure_bearer(request: Request, settings: Settings, *, role: TokenRole = "operator") -> str:
+    """The caller's actor name (``token:<name>``); raises unless a token with ``role`` or higher is sent."""
     if settings.auth_disabled:
         return "local-dev"
-    if not is_token_accepted(bearer_token(request.headers.get("Authorization")), settings.api_token_sha256):
+    principal = identify_bearer(settings, request.headers.get("Authorization"))
+    if principal is None:
         raise Unauthorized("a valid API token is required", hint="send 'Authorization: Bearer <token>'")
-    return "api"
+    if not has_role(principal, role):
+        raise Forbidden(
+            f"this needs the {role} role; {principal.actor} has the {principal.role} role",
+            hint=f"use a token with the {role} role or higher (viewer < operator < admin)",
+            details={"required_role": role, "token_role": principal.role},
+        )
+    return principal.actor
 
 
 def load_json_object(request: Request) -> dict[str, Any]:

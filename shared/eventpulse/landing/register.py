@@ -19,7 +19,9 @@ from eventpulse.ports import NewIngestion, Row
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
-    from eventpulse.ports import Services
+    from eventpulse.ports import Services, Transaction
+
+DEDUPLICATED = "ingestion.deduplicated"
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,31 @@ def register_stream(
         options=options,
     )
     with services.store.transaction() as tx:
-        row, created = tx.ingestions.register(new)
+        row, created = register_delivery(tx, new)
     bind_context(ingestion_id=str(row["id"]))
     if created:
         enqueue(services, row["id"])
     return Registration(ingestion=row, deduplicated=not created)
+
+
+def register_delivery(tx: Transaction, new: NewIngestion) -> tuple[Row, bool]:
+    """Register a delivered file; a repeat of known bytes is audited on the existing ingestion."""
+    row, created = tx.ingestions.register(new)
+    if not created:
+        tx.audit.record(
+            actor=new.created_by,
+            action=DEDUPLICATED,
+            entity_type="ingestion",
+            entity_id=str(row["id"]),
+            dataset=new.dataset,
+            details={
+                "filename": new.filename,
+                "source": new.source,
+                "size_bytes": new.size_bytes,
+                "status": row["status"],
+            },
+        )
+    return row, created
 
 
 def register_path(

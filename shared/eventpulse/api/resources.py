@@ -1,0 +1,240 @@
+"""What responses carry, declared once: the resources, pages, job reports and the one error envelope.
+
+These models describe the JSON the routes build (``present.py``); the schemathesis test checks every
+response against them. Rows allow extra keys, so a column added to the store is not a breaking change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eventpulse.states import Status
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class ErrorDetails(Row):
+    request_id: str = Field(description="the id of this request in the server log (also X-Request-Id)")
+
+
+class ErrorBody(BaseModel):
+    status: int = Field(description="the HTTP status")
+    code: str = Field(description="a stable machine-readable code, e.g. not_found, forbidden")
+    message: str = Field(description="what went wrong, naming the entity")
+    hint: str = Field(description="what to do next (may be empty)")
+    details: ErrorDetails
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error of every endpoint."""
+
+    error: ErrorBody
+
+
+# --- ingestions -----------------------------------------------------------------------------------
+
+
+class Ingestion(Row):
+    id: uuid.UUID
+    dataset: str
+    filename: str
+    source: str
+    raw_key: str
+    sha256: str
+    size_bytes: int
+    status: Status
+    attempts: int
+    max_attempts: int
+    replay_of: uuid.UUID | None
+    options: dict[str, Any]
+    claimed_by: str | None
+    heartbeat_at: datetime | None
+    enqueued_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    created_by: str = Field(description="who registered it: token:<name>, task, cli, watcher, ...")
+    error: dict[str, Any] | None = Field(description="code, message, hint of a failure")
+    contract_version: str | None
+    schema_fingerprint: str | None
+    rows_total: int | None
+    rows_loaded: int | None
+    rows_rejected: int | None
+    rows_processed: int | None
+
+
+class IngestionDetail(Ingestion):
+    quality: dict[str, Any] | None
+    drift: dict[str, Any] | None
+    lineage: dict[str, Any] | None
+    artifacts: dict[str, Any]
+
+
+class NextStep(BaseModel):
+    description: str
+    route: str = Field(description="the HTTP call, e.g. POST /api/ingestions/<id>/replay")
+    command: str = Field(description="the same with the CLI, e.g. eventpulse replay <id>")
+
+
+class Duplicate(BaseModel):
+    """Why nothing new was queued, and what to do about the existing ingestion."""
+
+    message: str
+    next_steps: list[NextStep]
+
+
+class Registered(Ingestion):
+    deduplicated: bool = Field(description="true: these bytes were already registered; nothing was queued")
+    duplicate: Duplicate | None = Field(None, description="present when deduplicated")
+
+
+class RegisteredFromPath(Registered):
+    archived_to: str = Field(description="where the file was moved, relative to the archive folder")
+
+
+class IngestionPage(BaseModel):
+    items: list[Ingestion]
+    total: int
+    limit: int
+    offset: int
+
+
+class SeedResult(BaseModel):
+    dataset: str
+    rows: int
+    items: list[Ingestion]
+    total: int
+
+
+# --- datasets, schemas, audit ---------------------------------------------------------------------
+
+
+class Dataset(Row):
+    name: str
+    ingestions: int | None
+    last_ingestion_at: datetime | None
+    has_contract: bool
+    curated_table: str | None = None
+    curated_schema: dict[str, Any] | None = None
+    primary_key: list[str] | None = None
+    contract_version: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class DatasetList(BaseModel):
+    items: list[Dataset]
+    total: int
+
+
+class SchemaVersion(Row):
+    dataset: str
+    version: int
+    fingerprint: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    contract_version: str | None
+    ingestion_id: uuid.UUID | None
+    reason: str
+    accepted_by: str
+    accepted_at: datetime
+
+
+class SchemaHistory(BaseModel):
+    dataset: str
+    items: list[SchemaVersion]
+    total: int
+
+
+class AuditEvent(Row):
+    id: int
+    at: datetime
+    actor: str = Field(description="token:<name>, task, local-dev, or a process (watcher, cli, ...)")
+    action: str
+    entity_type: str
+    entity_id: str
+    dataset: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEvent]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- health and jobs ------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Checks(BaseModel):
+    database: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: Checks
+
+
+class ReclaimReport(BaseModel):
+    stale: list[uuid.UUID]
+    unqueued: list[uuid.UUID]
+    retried: list[uuid.UUID]
+
+
+class PruneCounts(BaseModel):
+    ingestions: int
+    audit_events: int
+    raw_objects: int
+
+
+class PruneReport(BaseModel):
+    dry_run: bool
+    older_than_days: int
+    cutoff: datetime
+    include_raw: bool
+    ingestions: int
+    artifacts: int
+    audit_events: int
+    raw_objects: int
+    ingestion_ids: list[uuid.UUID]
+    deleted: PruneCounts
+    raw_kept: list[str]
+
+
+class Replayed(BaseModel):
+    original: uuid.UUID
+    ingestion: uuid.UUID
+
+
+class Skipped(BaseModel):
+    original: uuid.UUID
+    reason: str
+
+
+class ReplayFailed(BaseModel):
+    original: uuid.UUID
+    error: str
+
+
+class ReplayRangeReport(Row):
+    dataset: str
+    since: datetime | None
+    until: datetime | None
+    dry_run: bool
+    selected: int
+    replayed: list[Replayed]
+    skipped: list[Skipped]
+    failed: list[ReplayFailed]

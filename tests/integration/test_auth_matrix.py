@@ -1,0 +1,137 @@
+"""Every route of the app against every kind of credential: who gets 401, who gets 403, who gets in.
+
+The expected access is written out here, independently of ``api/roles.py``: a new route that is not in
+this table fails the test, and so does a route whose policy changed without this table changing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+import pytest
+
+from eventpulse.api.app import create_app
+from eventpulse.settings import ApiToken
+from tests.conftest import TEST_TASK_TOKEN
+
+IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
+CREDENTIALS = {
+    "none": {},
+    "wrong": {"Authorization": "Bearer not-a-token"},
+    "viewer": {"Authorization": "Bearer matrix-viewer"},
+    "operator": {"Authorization": "Bearer matrix-operator"},
+    "admin": {"Authorization": "Bearer matrix-admin"},
+    "task": {"X-Task-Token": TEST_TASK_TOKEN},
+}
+WHO_GETS_IN = {
+    "public": set(CREDENTIALS),
+    "viewer": {"viewer", "operator", "admin"},
+    "operator": {"operator", "admin"},
+    "admin or task": {"admin", "task"},
+    "task": {"task"},
+}
+EXPECTED = {
+    ("GET", "/health"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/api/openapi.json"): "public",
+    ("GET", "/api/ingestions"): "viewer",
+    ("GET", "/api/ingestions/<ingestion_id>"): "viewer",
+    ("GET", "/api/datasets"): "viewer",
+    ("GET", "/api/datasets/<dataset>/schemas"): "viewer",
+    ("GET", "/api/audit_events"): "viewer",
+    ("POST", "/api/ingest/upload"): "operator",
+    ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
+    ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
+    ("POST", "/api/ingestions/<ingestion_id>/reject"): "operator",
+    ("POST", "/api/demo/seed/<dataset>"): "operator",
+    ("POST", "/api/ingest/from_path"): "task",
+    ("POST", "/api/ingest/from_gcs"): "task",
+    ("POST", "/internal/admin/reclaim"): "admin or task",
+    ("POST", "/internal/admin/prune"): "admin or task",
+    ("POST", "/internal/admin/replay"): "admin or task",
+}
+# Bodies that authorised callers can send quickly (most end 4xx, which is "allowed": not 401/403).
+BODIES = {
+    "/api/ingest/upload": b"a,b\n1,2\n",
+    "/api/ingest/from_path": b'{"path": "nosuch/a.csv"}',
+    "/api/ingest/from_gcs": b'{"name": "raw/nosuch/a.csv"}',
+    "/internal/admin/prune": b'{"older_than_days": 30}',
+    "/internal/admin/replay": b'{"dataset": "nosuch", "dry_run": true}',
+}
+QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
+
+
+def matrix_tokens() -> tuple[ApiToken, ...]:
+    return tuple(
+        ApiToken(
+            name=f"matrix-{role}", role=role, sha256=hashlib.sha256(f"matrix-{role}".encode()).hexdigest()
+        )
+        for role in ("viewer", "operator", "admin")
+    )
+
+
+@pytest.fixture
+def client(services):  # type: ignore[no-untyped-def]
+    services.settings = services.settings.with_overrides(api_tokens=matrix_tokens(), api_token_sha256=())
+    return create_app(services).test_client()
+
+
+def app_routes(client) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {
+        (method, rule.rule)
+        for rule in client.application.url_map.iter_rules()
+        for method in (rule.methods or set()) - IMPLICIT_METHODS
+    }
+
+
+def concrete(rule: str) -> str:
+    path = rule.replace("<ingestion_id>", str(uuid.uuid4())).replace("<dataset>", "nosuch")
+    assert not re.search(r"<[^>]+>", path), f"the matrix has no value for the parameter of {rule}"
+    return path + QUERIES.get(rule, "")
+
+
+def expected_class(access: str, credential: str) -> str:
+    if credential in WHO_GETS_IN[access]:
+        return "allowed"
+    takes_bearer = access in ("viewer", "operator", "admin or task")
+    is_valid_bearer = credential in ("viewer", "operator", "admin")
+    return "403" if takes_bearer and is_valid_bearer else "401"
+
+
+def outcome_class(status: int) -> str:
+    return str(status) if status in (401, 403) else "allowed"
+
+
+def test_every_route_of_the_app_has_an_expected_access(client) -> None:
+    routes = app_routes(client)
+    assert sorted(routes - set(EXPECTED)) == [], "new routes: add them to EXPECTED with their access"
+    assert sorted(set(EXPECTED) - routes) == [], "EXPECTED lists routes the app does not serve"
+
+
+@pytest.mark.parametrize("credential", list(CREDENTIALS))
+@pytest.mark.parametrize("method, rule", sorted(EXPECTED))
+def test_each_credential_gets_exactly_its_outcome(client, method, rule, credential) -> None:
+    body = BODIES.get(rule, b"")
+    headers = {**CREDENTIALS[credential], "Content-Type": "application/json"}
+    if rule == "/api/ingest/upload":
+        headers["Content-Type"] = "application/octet-stream"
+    response = client.open(concrete(rule), method=method, headers=headers, data=body)
+    expected = expected_class(EXPECTED[(method, rule)], credential)
+    assert outcome_class(response.status_code) == expected, (response.status_code, response.get_json())
+    if expected != "allowed":
+        error = response.get_json()["error"]
+        assert error["status"] == int(expected)
+        assert error["code"] == ("forbidden" if expected == "403" else "unauthorized")
+
+
+def test_a_forbidden_answer_names_the_role_needed_and_the_tokens_role(client) -> None:
+    response = client.post(f"/api/ingestions/{uuid.uuid4()}/replay", headers=CREDENTIALS["viewer"])
+    assert response.status_code == 403
+    error = response.get_json()["error"]
+    assert (
+        "operator role" in error["message"] and "token:matrix-viewer has the viewer role" in error["message"]
+    )
+    assert error["details"]["required_role"] == "operator" and error["details"]["token_role"] == "viewer"
+    assert "matrix-viewer" not in error["hint"]

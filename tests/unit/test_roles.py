@@ -1,0 +1,54 @@
+"""The access policy (api/roles.py) decided on its own: roles, the task credential, public routes."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventpulse.api.roles import (
+    ADMIN,
+    ADMIN_OR_TASK,
+    OPERATOR,
+    PUBLIC,
+    TASK,
+    TASK_PRINCIPAL,
+    VIEWER,
+    decide_access,
+    token_principal,
+)
+
+VIEWER_T = token_principal("val", "viewer")
+OPERATOR_T = token_principal("ops", "operator")
+ADMIN_T = token_principal("root", "admin")
+
+
+@pytest.mark.parametrize(
+    "access, bearer, expected",
+    [
+        (VIEWER, VIEWER_T, "allow"),
+        (OPERATOR, VIEWER_T, "forbidden"),
+        (OPERATOR, OPERATOR_T, "allow"),
+        (OPERATOR, ADMIN_T, "allow"),
+        (ADMIN, OPERATOR_T, "forbidden"),
+        (ADMIN, ADMIN_T, "allow"),
+        (VIEWER, None, "unauthenticated"),
+        (TASK, ADMIN_T, "unauthenticated"),
+        (ADMIN_OR_TASK, OPERATOR_T, "forbidden"),
+        (ADMIN_OR_TASK, ADMIN_T, "allow"),
+        (PUBLIC, None, "allow"),
+    ],
+)
+def test_a_bearer_token_passes_only_at_or_above_the_routes_role(access, bearer, expected) -> None:
+    assert decide_access(access, bearer=bearer, task=None) == expected
+
+
+def test_the_task_credential_opens_internal_routes_and_nothing_else() -> None:
+    assert decide_access(TASK, bearer=None, task=TASK_PRINCIPAL) == "allow"
+    assert decide_access(ADMIN_OR_TASK, bearer=VIEWER_T, task=TASK_PRINCIPAL) == "allow"
+    assert decide_access(VIEWER, bearer=None, task=TASK_PRINCIPAL) == "unauthenticated"
+
+
+def test_actors_name_the_token_never_the_secret() -> None:
+    assert ADMIN_T.actor == "token:root" and TASK_PRINCIPAL.actor == "task"
+    assert ADMIN.label == "admin" and TASK.label == "task" and PUBLIC.label == "public"
+    assert ADMIN_OR_TASK.label == "admin" and ADMIN_OR_TASK.task_token
+    assert not VIEWER.can_forbid and OPERATOR.can_forbid
