@@ -105,9 +105,7 @@ def _request_authorization() -> str:
 
 def test_an_unexpected_error_line_carries_the_request_id_trace_and_stack(services, log_lines: Lines) -> None:
     client = _app_with_a_failing_route(services).test_client()
-    response = client.get(
-        "/boom", headers={**AUTH, "X-Request-Id": REQUEST_ID, "traceparent": TRACEPARENT}
-    )
+    response = client.get("/boom", headers={**AUTH, "X-Request-Id": REQUEST_ID, "traceparent": TRACEPARENT})
     assert response.status_code == 500
     assert response.get_json()["error"]["details"]["request_id"] == REQUEST_ID
     lines = log_lines()

@@ -1,20 +1,10 @@
-"""The ports: one ``Protocol`` per kind of I/O the core needs, and the value types that cross them.
-
-Orchestration (``pipeline/``, ``landing/``, ``jobs/``, ``cloud/``, ``api/``) speaks only these; the
-adapters in ``eventpulse/adapters`` implement them; ``bootstrap.py`` builds them from settings. This
-module imports nothing of ours at run time (the names below are for type checkers only), so every
-layer can depend on it without an import cycle.
-
-The metadata store is split by aggregate, the same way its Postgres adapter is:
+"""The metadata store port, split by aggregate; ``MetadataStore.transaction()`` holds one of each.
 
 - ``Ingestions``: an ingestion's row, its claim and state changes (compare-and-set), its artifacts;
 - ``Schemas``: a dataset's row, its schema history and the contract versions it was loaded under;
 - ``AuditLog``: who did what, and when;
 - ``SourceObjects``: which storage object generation became which ingestion (event idempotency);
 - ``CuratedTables``: DDL and the bulk load into a dataset's curated table.
-
-``MetadataStore.transaction()`` yields a ``Transaction`` holding one of each, all on one database
-transaction: what a caller does through them commits together, or not at all.
 """
 
 from __future__ import annotations
@@ -23,136 +13,18 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from eventpulse.schema.model import TableSchema
-    from eventpulse.settings import Settings
     from eventpulse.states import Status
 
 Row = dict[str, Any]
 """One record of the metadata store, as plain column -> value."""
-
-
-# --- clock ----------------------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current instant, timezone-aware (UTC)."""
-        ...
-
-
-# --- raw landing ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RawObject:
-    key: str
-    sha256: str
-    size_bytes: int
-    created: bool
-    """False when an object with identical bytes already existed (it was not rewritten)."""
-    uri: str
-
-
-class RawLanding(Protocol):
-    """An immutable, content-addressed, create-only store of exact file bytes (filesystem, GCS)."""
-
-    def put_stream(
-        self,
-        dataset: str,
-        filename: str,
-        stream: BinaryIO,
-        *,
-        max_bytes: int | None,
-        source: str | None = None,
-    ) -> RawObject:
-        """Stream bytes in, hashing as they arrive; create-only under the content key.
-
-        ``source`` (how the file arrived) is kept with the object where the store has metadata (GCS).
-        """
-        ...
-
-    def put_file(self, dataset: str, filename: str, path: Path) -> RawObject: ...
-
-    def open(self, key: str) -> BinaryIO: ...
-
-    def local_path(self, key: str) -> AbstractContextManager[Path]:
-        """A local file path with the object's bytes, for readers that need one."""
-        ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def delete(self, key: str) -> bool:
-        """Remove an object; only the retention job, asked explicitly, ever calls this."""
-        ...
-
-    def uri(self, key: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """What a bucket landing knows of one object generation."""
-
-    bucket: str
-    name: str
-    generation: int
-    size: int
-    content_type: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def filename(self) -> str | None:
-        """The original client filename from the metadata (stored percent-encoded), if any."""
-        from urllib.parse import unquote
-
-        raw = self.metadata.get("filename")
-        return unquote(raw) if raw else None
-
-
-@runtime_checkable
-class BucketLanding(RawLanding, Protocol):
-    """A raw landing in an object store (GCS): what finalize events, backfills and signed URLs need."""
-
-    @property
-    def bucket_name(self) -> str: ...
-
-    @property
-    def raw_prefix(self) -> str: ...
-
-    def object_name(self, dataset: str, sha256: str, filename: str) -> str: ...
-
-    def stat(self, name: str, *, bucket: str | None = None) -> StoredObject | None: ...
-
-    def hash_object(self, obj: StoredObject, *, max_bytes: int | None = None) -> tuple[str, int]:
-        """(sha256, size) of the object's bytes, streamed."""
-        ...
-
-    def copy_create_only(self, source: StoredObject, name: str, metadata: Mapping[str, str]) -> bool:
-        """Copy server-side to ``name`` unless it exists; True when this call created it."""
-        ...
-
-    def delete_generation(self, obj: StoredObject) -> bool: ...
-
-    def signed_put_url(self, name: str, *, headers: Mapping[str, str], expires: Any) -> str: ...
-
-
-# --- task queue -----------------------------------------------------------------------------------
-
-
-class TaskQueue(Protocol):
-    def enqueue(self, ingestion_id: uuid.UUID) -> None:
-        """Deliver the ingestion to a worker at least once."""
-        ...
-
-
-# --- metadata store: ingestions -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -442,9 +314,6 @@ class CuratedTables(Protocol):
         ...
 
 
-# --- the store and the services -------------------------------------------------------------------
-
-
 class Transaction(Protocol):
     """Every aggregate of the store on ONE database transaction."""
 
@@ -484,26 +353,5 @@ class MetadataStore(Protocol):
     def location(self) -> tuple[str, str]:
         """OpenLineage namespace (``postgres://host:port``) and database name of the curated store."""
         ...
-
-    def close(self) -> None: ...
-
-
-class Services(Protocol):
-    """What a process entry hands to the core: settings and one adapter per port."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def store(self) -> MetadataStore: ...
-
-    @property
-    def landing(self) -> RawLanding: ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def queue(self) -> TaskQueue: ...
 
     def close(self) -> None: ...
