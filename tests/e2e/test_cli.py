@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from emulators._process import free_port
 from eventpulse.cli import ensure_local_api_token, main
+from eventpulse.cli.common import ensure_local_task_token
 from tests.integration.api_support import edge_csv
 
 
@@ -180,3 +181,26 @@ def test_ingest_refuses_server_and_local_together(env, tmp_path) -> None:
         "http://x",
     ]
     assert CliRunner().invoke(main, args, env=env).exit_code == 2
+
+
+def test_local_serve_task_token_is_created_once_and_accepted_by_internal_routes(services, settings) -> None:
+    from eventpulse.api.app import create_app
+
+    bare = settings.with_overrides(task_token_sha256=())
+    first = ensure_local_task_token(bare)
+    assert ensure_local_task_token(bare).task_token_sha256 == first.task_token_sha256
+    token_file = settings.secrets_dir / "task_token"
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    services.settings = first
+    client = create_app(services).test_client()
+    answer = client.post(
+        "/internal/admin/reclaim", json={}, headers={"X-Task-Token": token_file.read_text().strip()}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert (
+        client.post("/internal/admin/reclaim", json={}, headers={"X-Task-Token": "nope"}).status_code == 401
+    )
+    assert (
+        ensure_local_task_token(settings.with_overrides(mode="cloud", task_token_sha256=())).task_token_sha256
+        == ()
+    )

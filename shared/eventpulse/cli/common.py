@@ -69,6 +69,11 @@ def load_settings() -> Settings:
 LOCAL_TOKEN_NAME = "local-admin"
 
 
+def ensure_local_tokens(settings: Settings) -> Settings:
+    """The local server's credentials: an admin API token and a task token, each made once."""
+    return ensure_local_task_token(ensure_local_api_token(settings))
+
+
 def ensure_local_api_token(settings: Settings) -> Settings:
     """In local mode without a configured token, create an admin token once under secrets/ and accept it.
 
@@ -77,17 +82,40 @@ def ensure_local_api_token(settings: Settings) -> Settings:
     if settings.mode != "local" or settings.accepted_api_tokens or settings.auth_disabled:
         return settings
     path = settings.secrets_dir / "api_token"
-    if not path.exists():
-        settings.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
-    digest = hashlib.sha256(path.read_text().strip().encode()).hexdigest()
+    digest = _sha256_of_secret_file(path)
     click.echo(
         f"API token {LOCAL_TOKEN_NAME!r}, role admin (send as 'Authorization: Bearer <token>'): {path}",
         err=True,
     )
     return settings.with_overrides(api_tokens=(ApiToken(name=LOCAL_TOKEN_NAME, role="admin", sha256=digest),))
+
+
+def ensure_local_task_token(settings: Settings) -> Settings:
+    """In local mode without a configured task token, create one once under secrets/ and accept it.
+
+    Internal routes (``/api/ingest/from_path``, ``/api/ingest/from_gcs``, ``/internal/admin/*``) take it
+    in ``X-Task-Token``, as the cloud's dispatchers do.
+    """
+    if settings.mode != "local" or settings.task_token_sha256 or settings.auth_disabled:
+        return settings
+    path = settings.secrets_dir / "task_token"
+    digest = _sha256_of_secret_file(path)
+    click.echo(f"task token (send as 'X-Task-Token: <token>' to internal routes): {path}", err=True)
+    return settings.with_overrides(task_token_sha256=(digest,))
+
+
+def _sha256_of_secret_file(path: Path) -> str:
+    """The sha256 of the secret in ``path``, creating the file (mode 0600) with a new one the first time."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+    return hashlib.sha256(path.read_text().strip().encode()).hexdigest()
 
 
 def exit_code_for(status: str | None) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from eventpulse.cli.common import build_cli_services, ensure_local_api_token, exit_on_sigterm, load_settings
+from eventpulse.cli.common import build_cli_services, ensure_local_tokens, exit_on_sigterm, load_settings
 
 
 def start_reclaim_loop(services: Any, interval: float, stop: threading.Event) -> threading.Thread:
@@ -40,7 +40,7 @@ def serve(host: str | None, port: int | None) -> None:
     from eventpulse.api.app import create_app
     from eventpulse.api.server import waitress_options
 
-    settings = ensure_local_api_token(load_settings())
+    settings = ensure_local_tokens(load_settings())
     host, port = host or settings.http_host, port or settings.http_port
     exit_on_sigterm()
     services = build_cli_services(settings, background=True)
