@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from google.api_core import exceptions as gexc
 from google.cloud import storage
@@ -54,7 +54,7 @@ def build_storage_client(settings: Settings) -> storage.Client:
 
         return storage.Client(
             project=settings.gcp_project,
-            credentials=AnonymousCredentials(),
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]  # google-auth is untyped
             client_options={"api_endpoint": settings.gcs_endpoint},
         )
     return storage.Client(project=settings.gcp_project)
@@ -136,7 +136,7 @@ class GcsLanding:
         return True
 
     def open(self, key: str) -> BinaryIO:
-        return self.bucket.blob(ensure_safe_key(key)).open("rb")
+        return cast(BinaryIO, self.bucket.blob(ensure_safe_key(key)).open("rb"))
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -249,7 +249,7 @@ class GcsLanding:
         if self.signer_file is not None:
             from google.oauth2 import service_account
 
-            kwargs["credentials"] = service_account.Credentials.from_service_account_file(
+            kwargs["credentials"] = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
                 str(self.signer_file)
             )
         else:
@@ -284,7 +284,7 @@ def _iam_signing_arguments() -> dict[str, Any]:
     from google.auth.transport.requests import Request
 
     credentials, _ = google.auth.default()
-    credentials.refresh(Request())
+    credentials.refresh(Request())  # type: ignore[no-untyped-call]
     email = getattr(credentials, "service_account_email", None)
     if not email:
         raise RuntimeError(

@@ -160,7 +160,8 @@ def install(app: Flask, settings: Settings) -> None:
 
 
 def current_principal() -> Principal | None:
-    return g.get("principal")
+    principal: Principal | None = g.get("principal")
+    return principal
 
 
 def current_actor() -> str:

@@ -44,7 +44,7 @@ class EventPulseOpenAPI(OpenAPI):
     """flask-openapi3's app, minus its default validation-error response (ours are declared per route)."""
 
     def generate_spec_json(self) -> None:
-        super().generate_spec_json()
+        super().generate_spec_json()  # type: ignore[no-untyped-call]  # flask-openapi3 is untyped here
         for path_item in self.spec_json["paths"].values():
             for operation in path_item.values():
                 responses = operation.get("responses", {})
@@ -54,7 +54,7 @@ class EventPulseOpenAPI(OpenAPI):
 
 def _is_library_default(response: dict[str, Any] | None) -> bool:
     schema = ((response or {}).get("content") or {}).get("application/json", {}).get("schema", {})
-    return schema.get("type") == "array"
+    return bool(schema.get("type") == "array")
 
 
 def build_openapi_app() -> OpenAPI:

@@ -95,7 +95,9 @@ class Operations(APIBlueprint):
         operation.requestBody = RequestBody(content=content, required=required)
 
 
-def build_responses(returns: Returns, errors: Iterable[int], access: Access, *, has_body: bool) -> dict:
+def build_responses(
+    returns: Returns, errors: Iterable[int], access: Access, *, has_body: bool
+) -> dict[str, Any]:
     statuses = set(errors) | {500}
     if not access.public:
         statuses.add(401)

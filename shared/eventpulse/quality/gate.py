@@ -40,7 +40,8 @@ class ExpectationResult:
     """The error GX raised while evaluating (the expectation then fails)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        body: dict[str, Any] = _jsonable(asdict(self))
+        return body
 
 
 @dataclass

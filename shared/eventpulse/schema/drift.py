@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from eventpulse.errors import ContractError
 from eventpulse.schema.model import Column, LogicalType, TableSchema
@@ -69,7 +69,7 @@ def _ensure_mode(value: object, key: str) -> DriftMode:
         raise ContractError(
             f"drift policy {key}: unknown mode {value!r}", hint=f"valid modes: {', '.join(DRIFT_MODES)}"
         )
-    return cast(DriftMode, value)
+    return value  # narrowed by the membership test above
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ Revision ID: 0001
 Revises:
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
@@ -17,7 +19,7 @@ NOW = sa.text("now()")
 EMPTY_JSON = sa.text("'{}'::jsonb")
 
 
-def _ts(name: str, **kw: object) -> sa.Column:
+def _ts(name: str, **kw: object) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), **kw)  # type: ignore[arg-type]
 
 
