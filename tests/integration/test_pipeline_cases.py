@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -187,29 +186,34 @@ def test_same_bytes_uploaded_twice_make_one_ingestion(services, case) -> None:
     assert curated_count(services, "edge_telemetry") == ROWS
 
 
-def test_column_added_by_evolution_is_optional_for_later_files(services, case, contracts_dir: Path) -> None:
+def test_a_file_lacking_an_evolved_column_follows_the_removed_columns_policy(
+    services, case, contracts_dir: Path
+) -> None:
     dataset = "parcels"
     set_contract_meta(
         contracts_dir, dataset, drift_policy={"new_columns": "evolve", "removed_columns": "fail"}
     )
     assert ingest(services, case(dataset, "add_column", "csv"), dataset)["status"] == Status.LOADED
     (new_column,) = set(columns_for(dataset, "add_column")) - set(columns_for(dataset, "baseline"))
-    filled = f'SELECT count("{new_column}") FROM "curated_{dataset}"'
-    with services.store.engine.connect() as conn:
-        before = conn.execute(text(filled)).scalar_one()
-    # An older-shaped file (and a replay of one) lacks the evolved column: it loads; the rows it
-    # updates keep the values they had there (a file only writes the columns it carries).
+    # The evolved column is known for good: an older-shaped file lacks it, and removed_columns decides.
     older = ingest(services, case(dataset, "baseline", "csv", seed=8), dataset)
-    assert older["status"] == Status.LOADED, older["error"]
-    assert curated_count(services, dataset, ingestion_id=older["id"]) == ROWS
-    with services.store.engine.connect() as conn:
-        assert conn.execute(text(filled)).scalar_one() == before > 0
+    assert older["status"] == Status.FAILED_DRIFT
+    assert f"column {new_column!r} is missing" in older["error"]["message"]
+    assert curated_count(services, dataset, ingestion_id=older["id"]) == 0
+
+    # Under warn, a replay of the same file loads NULL there, in the rows it inserts and updates.
+    set_contract_meta(
+        contracts_dir, dataset, drift_policy={"new_columns": "evolve", "removed_columns": "warn"}
+    )
+    replayed = replay(services, older["id"], actor="test")
+    with services.store.read() as tx:
+        again = tx.ingestions.get(replayed["id"])
+        filled = tx.connection.execute(
+            text(f'SELECT count("{new_column}") FROM "curated_{dataset}" WHERE _ingestion_id = :i'),
+            {"i": replayed["id"]},
+        ).scalar_one()
+    assert again is not None and again["status"] == Status.LOADED, again and again["error"]
+    assert curated_count(services, dataset, ingestion_id=again["id"]) == ROWS
+    assert filled == 0
+    assert new_column in curated_columns(services, dataset)
     assert schema_versions(services, dataset) == 1  # the older file accepted nothing new
-    # A column the contract declares is still required under removed_columns: fail.
-    without_zip = case(dataset, "baseline", "csv", seed=9)
-    with without_zip.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    zip_at = rows[0].index("zip")
-    with without_zip.open("w", newline="") as fh:
-        csv.writer(fh).writerows([v for i, v in enumerate(r) if i != zip_at] for r in rows)
-    assert ingest(services, without_zip, dataset)["status"] == Status.FAILED_DRIFT

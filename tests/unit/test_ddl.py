@@ -7,6 +7,7 @@ import pytest
 from eventpulse.curate.ddl import (
     LINEAGE_COLUMNS,
     PG_TYPES,
+    build_table_schema,
     curated_table_name,
     plan_table_changes,
     quote_ident,
@@ -133,3 +134,30 @@ def test_lineage_column_names_are_reserved():
 def test_primary_key_must_be_in_the_schema():
     with pytest.raises(ValueError, match="primary key"):
         plan_table_changes("t", BASE, ["missing"], None)
+
+
+def test_table_schema_after_a_narrower_target_keeps_every_current_column():
+    narrower = TableSchema.of([Column("id", "integer", False), Column("day", "datetime")])
+    after = build_table_schema(narrower, ["id"], BASE)
+    # amount stays (the table still has it), day is widened in place, nothing is forgotten.
+    assert after == TableSchema.of(
+        [Column("id", "integer", False), Column("amount", "integer"), Column("day", "datetime")]
+    )
+    assert plan_table_changes("t", after, ["id"], BASE) == plan_table_changes("t", narrower, ["id"], BASE)
+
+
+def test_table_schema_after_appends_added_columns_nullable_and_keeps_the_key_not_null():
+    current = TableSchema.of([Column("id", "integer", False), Column("qty", "integer", False)])
+    target = TableSchema.of([Column("id", "integer", True), Column("note", "string", False)])
+    after = build_table_schema(target, ["id"], current)
+    assert after == TableSchema.of(
+        [Column("id", "integer", False), Column("qty", "integer", True), Column("note", "string", True)]
+    )
+    # Planning again from the recorded schema changes nothing: the record is what the DDL left.
+    assert plan_table_changes("t", target, ["id"], after) == []
+
+
+def test_table_schema_after_a_null_typed_target_column_keeps_its_type():
+    target = TableSchema.of([Column("id", "integer", False), Column("amount", "null"), Column("day", "date")])
+    assert build_table_schema(target, ["id"], BASE) == BASE
+    assert build_table_schema(BASE, ["id"], None) == BASE

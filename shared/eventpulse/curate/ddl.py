@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from eventpulse.schema.model import Column, LogicalType, TableSchema
 
@@ -163,6 +164,29 @@ def plan_table_changes(
     if not actions:
         return []
     return [f"ALTER TABLE {quote_ident(table)} " + ", ".join(actions)]
+
+
+def build_table_schema(
+    target: TableSchema, primary_key: Sequence[str], current: TableSchema | None
+) -> TableSchema:
+    """The table's schema once ``plan_table_changes(…, target, primary_key, current)`` has run.
+
+    It only grows and widens: every current column stays (nullable once a load leaves it out), in
+    place; target columns the table lacks are appended, nullable, as ``ADD COLUMN`` makes them.
+    """
+    if current is None:
+        return target
+    columns: list[Column] = []
+    for old in current:
+        new = target.get(old.name)
+        if new is None:
+            columns.append(replace(old, nullable=old.nullable or old.name not in primary_key))
+            continue
+        kind = old.type if new.type == "null" else new.type  # a null target keeps the column's type
+        nullable = old.nullable or (new.nullable and old.name not in primary_key)
+        columns.append(Column(old.name, kind, nullable))
+    columns += [replace(col, nullable=True) for col in target if current.get(col.name) is None]
+    return TableSchema.of(columns)
 
 
 def _ensure_column_names(target: TableSchema, primary_key: Sequence[str]) -> None:

@@ -6,14 +6,12 @@ from eventpulse.contracts.model import Contract
 from eventpulse.schema.model import Column, TableSchema
 
 
-def known_schema(
-    contract: Contract, accepted: TableSchema | None, observed: TableSchema | None = None
-) -> TableSchema:
-    """The contract's columns (widened where history widened them), then the columns evolution added.
+def known_schema(contract: Contract, accepted: TableSchema | None) -> TableSchema:
+    """The contract's columns (widened where history widened them), then every column evolution added.
 
-    An evolved column, one the contract does not declare, is optional once added: when the observed
-    file lacks it, it is left out here, so older-shaped files and replays of raw files from before
-    the evolution still load (NULL in that column) instead of failing as a "removed column".
+    Nothing is ever left out: a column the dataset accepted is in its curated table for good, so a
+    file that lacks it is a ``column_removed`` change for the drift policy to decide, never a reason
+    to forget the column (which would make the history and the table disagree).
     """
     if accepted is None:
         return contract.schema
@@ -22,10 +20,5 @@ def known_schema(
         evolved = accepted.get(col.name)
         columns.append(evolved if evolved is not None else col)
     declared = set(contract.schema.names)
-    for col in accepted:
-        if col.name in declared:
-            continue
-        if observed is not None and col.nullable and observed.get(col.name) is None:
-            continue
-        columns.append(col)
+    columns += [col for col in accepted if col.name not in declared]
     return TableSchema.of(columns)

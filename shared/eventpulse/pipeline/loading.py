@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventpulse.contracts.model import Contract
-from eventpulse.curate.ddl import curated_table_name, plan_table_changes
+from eventpulse.curate.ddl import build_table_schema, curated_table_name, plan_table_changes
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.records import build_lineage
@@ -83,6 +83,16 @@ def follows_plan(decision: DriftDecision, plan: DriftDecision) -> bool:
         and not decision.discard_rows_on_cast_failure
         and not decision.null_on_cast_failure
     )
+
+
+class HistoryMoved(Exception):
+    """The dataset's schema history changed after the plan was made: decide again under the lock."""
+
+    def __init__(self, dataset: str, planned: int | None, current: int | None):
+        super().__init__(
+            f"the schema history of dataset {dataset!r} moved from version {planned} to {current} while "
+            "this file was planned; it is decided again against the current history"
+        )
 
 
 class LostClaim(Exception):
@@ -157,9 +167,15 @@ class LoadJob:
     observed: TableSchema
     decision: DriftDecision
     drift: dict[str, Any]
-    first_schema: bool
+    history_version: int | None
+    """The schema version the plan was decided against (None: the dataset had no history yet)."""
     timings: dict[str, float]
     """Seconds per step, reported in the load artifact and the log."""
+
+    @property
+    def first_schema(self) -> bool:
+        """True when this load writes the dataset's "initial" schema (checked under the dataset lock)."""
+        return self.history_version is None
 
     @property
     def ingestion_id(self) -> uuid.UUID:
@@ -188,7 +204,9 @@ def load_curated(
     target = job.decision.baseline
     contract = job.contract
     with job.services.store.transaction() as tx:
-        _ensure_table(tx, job.dataset, table, target, contract)
+        dataset_row = tx.schemas.lock_dataset(job.dataset, table)  # serialises loads per dataset
+        _ensure_history_unchanged(tx, job)
+        ensure_curated_table(tx, dataset_row, target, contract)
         gate = QualityGate(contract)
         preparer = _BatchPreparer(job.decision, target, gate)
         lineage_values = LineageValues(
@@ -234,16 +252,34 @@ def load_curated(
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
 
 
-def _ensure_table(tx: Transaction, dataset: str, table: str, target: TableSchema, contract: Contract) -> None:
-    """Lock the dataset, then run DDL only when the curated schema actually changes."""
-    current_row = tx.schemas.lock_dataset(dataset, table)
-    current = TableSchema.from_dict(current_row["curated_schema"]) if current_row["curated_schema"] else None
+def _ensure_history_unchanged(tx: Transaction, job: LoadJob) -> None:
+    """Raise HistoryMoved when another writer appended a schema version since the plan was made.
+
+    Called under the dataset lock, so the decision that this load writes the "initial" version (or
+    evolves from version N) holds until commit: concurrent first loads write one history, not several.
+    """
+    latest = tx.schemas.latest(job.dataset)
+    current = latest[0] if latest else None
+    if current != job.history_version:
+        raise HistoryMoved(job.dataset, job.history_version, current)
+
+
+def ensure_curated_table(tx: Transaction, dataset_row: Row, target: TableSchema, contract: Contract) -> None:
+    """Bring the curated table to ``target`` under the caller's dataset lock; DDL only when it changes.
+
+    The recorded ``datasets.curated_schema`` only grows and widens: it is the table as the DDL leaves
+    it, never a narrower target (which would make the next ADD COLUMN fail on a column that exists).
+    """
+    table = str(dataset_row["curated_table"])
+    recorded = dataset_row["curated_schema"]
+    current = TableSchema.from_dict(recorded) if recorded else None
     statements = plan_table_changes(table, target, contract.primary_key, current)
     tx.curated.apply(statements)
-    if statements or current_row["contract_version"] != contract.version:
+    after = build_table_schema(target, contract.primary_key, current)
+    if after != current or dataset_row["contract_version"] != contract.version:
         tx.schemas.update_dataset(
-            dataset,
-            curated_schema=target.to_dict(),
+            str(dataset_row["name"]),
+            curated_schema=after.to_dict(),
             primary_key=list(contract.primary_key),
             contract_version=contract.version,
         )

@@ -23,6 +23,7 @@ from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.loading import (
+    HistoryMoved,
     LoadJob,
     PlanChanged,
     QualityFailed,
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
     from eventpulse.ports import Row, Services
 
 log = logging.getLogger(__name__)
+
+MAX_REPLANS = 5
+"""Decisions per attempt while concurrent loads of the same dataset keep appending schema versions."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def process_ingestion(
     bind_context(dataset=ctx.dataset)
     with Heartbeat(services.store, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
         try:
-            return _process(ctx, beat)
+            return _process_on_current_history(ctx, beat)
         except BadData as exc:  # unreadable file or unstorable values: the data is at fault
             return _fail(ctx, Status.FAILED_QUALITY, exc.to_dict())
         except ContractError as exc:
@@ -141,6 +145,16 @@ def _not_claimed(services: Services, ingestion_id: uuid.UUID, worker: str) -> Pr
     return ProcessResult(ingestion_id, status, processed=False)
 
 
+def _process_on_current_history(ctx: _Context, beat: Heartbeat) -> ProcessResult:
+    """Process; when another load of the dataset appended a schema meanwhile, decide again from it."""
+    for _ in range(MAX_REPLANS - 1):
+        try:
+            return _process(ctx, beat)
+        except HistoryMoved as moved:  # nothing was written: the load transaction rolled back
+            log.info("ingestion %s: %s", ctx.id, moved)
+    return _process(ctx, beat)  # a history that keeps moving fails this attempt; it is retried
+
+
 def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     settings = ctx.services.settings
     contract = load_contract(settings.contracts_dir, ctx.dataset)
@@ -156,17 +170,18 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     )
     with ctx.services.store.read() as tx:
         history = tx.schemas.latest(ctx.dataset)
-    accepted = history[1] if history else None
+    # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
+    known = known_schema(contract, history[1] if history else None)
 
     def settle(observed: TableSchema) -> Settled:
-        known = known_schema(contract, accepted, observed)
         decision = decide_drift(known, observed, contract.drift_policy)
         return Settled(observed, decision, drift_artifact(known, observed, decision, contract))
 
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.
-    planned = known_schema(contract, accepted)
+    planned = known
     plan = decide_drift(planned, planned, contract.drift_policy)
-    job = LoadJob(ctx.services, ctx.row, ctx.worker, contract, planned, plan, {}, history is None, {})
+    version = history[0] if history else None
+    job = LoadJob(ctx.services, ctx.row, ctx.worker, contract, planned, plan, {}, version, {})
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
         source = open_source(path, fmt, read_options)
         try:

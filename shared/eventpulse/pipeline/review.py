@@ -1,7 +1,8 @@
 """An operator's decision on a QUARANTINED ingestion: approve its new schema, or reject the file.
 
-Approving appends the evolved schema to the dataset's history and puts the ingestion back to
-RECEIVED in one transaction, then enqueues it: the re-run reads the new baseline from the history.
+Approving appends the evolved schema to the dataset's history (evolved from the current history, so
+columns accepted while the file was held are kept), brings the curated table to it and puts the
+ingestion back to RECEIVED in one transaction, then enqueues it: the re-run reads the new baseline.
 Rejecting ends it REJECTED. Both are compare-and-set and audited with their actor.
 """
 
@@ -15,6 +16,7 @@ from eventpulse.curate.ddl import curated_table_name
 from eventpulse.errors import BadRequest, Conflict, NotFound
 from eventpulse.landing.register import enqueue
 from eventpulse.pipeline.baseline import known_schema
+from eventpulse.pipeline.loading import ensure_curated_table
 from eventpulse.schema.drift import DriftPolicy, decide_drift
 from eventpulse.schema.model import TableSchema
 from eventpulse.states import Status
@@ -44,11 +46,14 @@ def approve_schema(
         dataset = str(row["dataset"])
         observed = _observed_schema(tx, ingestion_id)
         contract = load_contract(services.settings.contracts_dir, dataset)
-        tx.schemas.lock_dataset(dataset, curated_table_name(dataset))  # serialises schema writers
+        # The dataset lock serialises schema writers: loads of this dataset wait until we commit.
+        dataset_row = tx.schemas.lock_dataset(dataset, curated_table_name(dataset))
+        # Read under the dataset lock: the approved baseline evolves from the CURRENT history, so it
+        # keeps every column accepted since the file was held (the held drift artifact is older).
         history = tx.schemas.latest(dataset)
-        known = known_schema(contract, history[1] if history else None, observed)
+        known = known_schema(contract, history[1] if history else None)
         baseline = decide_drift(known, observed, ACCEPT_ALL).baseline
-        after = decide_drift(known_schema(contract, baseline, observed), observed, contract.drift_policy)
+        after = decide_drift(known_schema(contract, baseline), observed, contract.drift_policy)
         if after.outcome != "accept":
             raise Conflict(
                 f"approving cannot release ingestion {ingestion_id}: {after.reason}",
@@ -65,6 +70,9 @@ def approve_schema(
                 reason=f"approved by {actor}",
                 actor=actor,
             )
+        # The table follows the history now, not at the re-run's commit: if the re-run fails its gate,
+        # the approved columns stay, and the history and the table still agree.
+        ensure_curated_table(tx, dataset_row, baseline, contract)
         _move(
             tx,
             row,
