@@ -101,6 +101,25 @@ def test_fail_policy_rejects_a_file_that_lacks_an_evolved_column(
     assert curated_count(services, DATASET, ingestion_id=rows[2]["id"]) == 0
 
 
+def test_a_file_lacking_a_column_leaves_it_as_it_was_in_the_rows_it_updates(
+    services, contracts_dir: Path, tmp_path: Path
+) -> None:
+    write_contract(
+        contracts_dir,
+        DATASET,
+        columns={"a": "integer"},
+        drift_policy={"new_columns": "evolve", "removed_columns": "warn"},
+    )
+    full = write_csv(tmp_path / "full.csv", ["id", "a", "b"], [["k1", "1", "100"], ["k2", "2", "200"]])
+    assert ingest(services, full, DATASET)["status"] == Status.LOADED
+    # k2 again (a changes) and a new k3, without the column b: the file says nothing about b.
+    narrower = write_csv(tmp_path / "narrower.csv", ["id", "a"], [["k2", "20"], ["k3", "30"]])
+    assert ingest(services, narrower, DATASET)["status"] == Status.LOADED
+    with services.store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, a, b FROM curated_evolving ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("k1", 1, 100), ("k2", 20, 200), ("k3", 30, None)]
+
+
 @pytest.fixture
 def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
     def make(case: str, seed: int) -> Path:

@@ -221,6 +221,7 @@ def load_curated(
             contract.primary_key,
             lineage_values,
             keys_verified_unique=keys_verified_unique(contract),
+            absent=frozenset(target.names) - set(source.columns),
         )
         started = time.perf_counter()
         try:

@@ -297,6 +297,10 @@ class CuratedLoad(Protocol):
 
 
 class CuratedTables(Protocol):
+    def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
+        """A page of a curated table's rows (data and lineage columns), ordered by ``order_by``."""
+        ...
+
     def apply(self, statements: Sequence[str]) -> None:
         """Run planned DDL (``curate.ddl.plan_table_changes``) in this transaction."""
         ...
@@ -309,8 +313,13 @@ class CuratedTables(Protocol):
         lineage: LineageValues,
         *,
         keys_verified_unique: bool,
+        absent: frozenset[str] = frozenset(),
     ) -> CuratedLoad:
-        """Begin loading ``table``; rows become visible only when the transaction commits."""
+        """Begin loading ``table``; rows become visible only when the transaction commits.
+
+        ``absent`` names the schema's columns the file does not carry: a row the load inserts gets
+        NULL there, a row it updates keeps the value it had (the file says nothing about them).
+        """
         ...
 
 

@@ -250,6 +250,8 @@ def test_a_curated_load_commits_with_the_transaction_or_not_at_all(store: Metada
         load.write(_batch(["a", "b"]))
         load.abort()
         raise RuntimeError("the gate failed")
+    with store.read() as tx:
+        assert tx.curated.preview(table, order_by=["id"], limit=10).total == 0
     with store.transaction() as tx:
         load = tx.curated.start_load(table, SCHEMA, ["id"], lineage, keys_verified_unique=True)
         load.write(_batch(["a", "b", "c"]))
@@ -260,3 +262,28 @@ def test_a_curated_load_commits_with_the_transaction_or_not_at_all(store: Metada
         load.write(_batch(["c", "d"]))
         assert load.finish().to_dict() == {"rows_staged": 2, "inserted": 1, "updated": 1}
         tx.curated.apply([f'DROP TABLE "{table}"'])
+
+
+def test_a_column_the_file_lacks_keeps_its_value_in_updated_rows(store: MetadataStore) -> None:
+    table = f"curated_port_{uuid.uuid4().hex[:8]}"
+    lineage = LineageValues(str(uuid.uuid4()), "ab" * 32, "v1", datetime.now(UTC))
+    with store.transaction() as tx:
+        tx.curated.apply(plan_table_changes(table, SCHEMA, ["id"], None))
+        load = tx.curated.start_load(table, SCHEMA, ["id"], lineage, keys_verified_unique=True)
+        load.write(_batch(["a", "b"]))  # n = 0, 1
+        load.finish()
+    nulls = pa.record_batch(
+        [pa.array(["b", "c"]), pa.array([None, None], pa.int64()), pa.array([1, 2], pa.int64())],
+        names=["id", "n", "_source_row"],
+    )
+    with store.transaction() as tx:
+        load = tx.curated.start_load(
+            table, SCHEMA, ["id"], lineage, keys_verified_unique=True, absent=frozenset({"n"})
+        )
+        load.write(nulls)
+        assert load.finish().to_dict() == {"rows_staged": 2, "inserted": 1, "updated": 1}
+    with store.transaction() as tx:
+        page = tx.curated.preview(table, order_by=["id"], limit=10)
+        tx.curated.apply([f'DROP TABLE "{table}"'])
+    assert page.total == 3
+    assert [(r["id"], r["n"]) for r in page.items] == [("a", 0), ("b", 1), ("c", None)]

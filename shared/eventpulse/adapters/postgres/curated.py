@@ -30,7 +30,7 @@ from eventpulse.curate.ddl import (
 )
 from eventpulse.curate.encode import SOURCE_ROW, csv_chunks, ensure_lineage, ensure_loadable, prepare_batch
 from eventpulse.errors import TerminalError
-from eventpulse.ports import LineageValues, LoadStats
+from eventpulse.ports import LineageValues, LoadStats, Page
 from eventpulse.schema.model import TableSchema
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,15 @@ class PgCuratedTables:
 
     def __init__(self, conn: Connection):
         self._conn = conn
+
+    def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
+        relation = quote_ident(table)
+        order = ", ".join(quote_ident(c) for c in order_by) or "1"
+        total = self._conn.exec_driver_sql(f"SELECT count(*) FROM {relation}").scalar_one()
+        result = self._conn.exec_driver_sql(
+            f"SELECT * FROM {relation} ORDER BY {order} LIMIT %s OFFSET %s", (int(limit), int(offset))
+        )
+        return Page([dict(r._mapping) for r in result], int(total))
 
     def apply(self, statements: Sequence[str]) -> None:
         for statement in statements:
@@ -54,6 +63,7 @@ class PgCuratedTables:
         lineage: LineageValues,
         *,
         keys_verified_unique: bool,
+        absent: frozenset[str] = frozenset(),
     ) -> PgCuratedLoad:
         load = PgCuratedLoad(
             self._conn.connection.driver_connection,
@@ -62,6 +72,7 @@ class PgCuratedTables:
             primary_key,
             lineage,
             keys_verified_unique=keys_verified_unique,
+            absent=absent,
         )
         load.start()
         return load
@@ -79,6 +90,7 @@ class PgCuratedLoad:
         lineage: LineageValues,
         *,
         keys_verified_unique: bool,
+        absent: frozenset[str] = frozenset(),
     ) -> None:
         ensure_loadable(schema, primary_key)
         ensure_lineage(lineage)
@@ -90,6 +102,7 @@ class PgCuratedLoad:
         self._primary_key = tuple(primary_key)
         self._lineage = lineage
         self._keys_verified_unique = keys_verified_unique
+        self._absent = absent
         self._stage = f"eventpulse_stage_{uuid.uuid4().hex[:16]}"
         self._state = "new"
         self._rows_staged = 0
@@ -205,7 +218,9 @@ class PgCuratedLoad:
 
     def _upsert(self, insert: str) -> tuple[int, int]:
         keys = set(self._primary_key)
-        updates = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in keys]
+        # A column the file does not carry is not overwritten: updated rows keep what they had there.
+        kept = keys | self._absent
+        updates = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in kept]
         assignments = ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in updates)
         conflict = ", ".join(quote_ident(k) for k in self._primary_key)
         # xmax is 0 on a freshly inserted row version and non-zero on one written by DO UPDATE.
