@@ -127,34 +127,35 @@ class RecordingQueue:
 
 def wait_for_query(services: Any, app_name: str, pattern: str, child: Any, log: Path) -> int:
     """Poll pg_stat_activity until a backend of ``child`` runs a query matching ``pattern``; its pid."""
-    import pytest
-
     sql = text(
         "SELECT pid FROM pg_stat_activity "
         "WHERE application_name = :app AND state = 'active' AND query ~* :pattern"
     )
-    end = time.monotonic() + 120
-    with services.store.engine.connect() as conn:
-        while True:
+
+    with services.store.engine.connect() as conn:  # one session: the kill window is milliseconds wide
+
+        def running() -> int | None:
             pid = conn.execute(sql, {"app": app_name, "pattern": pattern}).scalar()
             conn.rollback()  # a fresh snapshot of pg_stat_activity on every poll
-            if pid is not None:
-                return int(pid)
-            if child.poll() is not None:
-                pytest.fail(
-                    f"the worker exited ({child.returncode}) before running {pattern!r}:\n"
-                    + log.read_text(errors="replace")[-3000:]
-                )
-            assert time.monotonic() < end, f"the worker never ran {pattern!r}"
-            time.sleep(0.002)
+            return int(pid) if pid is not None else None
+
+        return wait_until(
+            running, f"the worker to run {pattern!r}", timeout=120, interval=0.002, process=child, log=log
+        )
 
 
-def wait_for_backends_gone(services: Any, app_name: str) -> None:
-    """A killed client's backend finishes its statement, then aborts: wait for it to leave."""
-    sql = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app")
-    end = time.monotonic() + 120
+def backends_of(services: Any, app_name: str) -> list[str]:
+    """The sessions of clients named ``app_name``, one line each (pid, state, query)."""
+    sql = text("SELECT pid, state, query FROM pg_stat_activity WHERE application_name = :app")
     with services.store.engine.connect() as conn:
-        while conn.execute(sql, {"app": app_name}).scalar_one():
-            conn.rollback()
-            assert time.monotonic() < end, "the killed worker's backends never went away"
-            time.sleep(0.05)
+        return [f"backend {r.pid} {r.state}: {r.query}" for r in conn.execute(sql, {"app": app_name}).all()]
+
+
+def wait_for_backends_gone(services: Any, app_name: str, timeout: float = 120) -> None:
+    """A killed client's backend finishes its statement, then aborts: wait for it to leave."""
+    wait_until(
+        lambda: not backends_of(services, app_name),
+        f"the backends of {app_name!r} to go away",
+        timeout=timeout,
+        describe=lambda: backends_of(services, app_name),
+    )

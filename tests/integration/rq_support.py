@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from rq.job import Job
 from sqlalchemy.engine import make_url
 
 from eventpulse.adapters.queue_rq import RqQueue
+from tests.helpers import wait_until
 
 REDIS_URL = os.environ.get("EVENTPULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MARKER = "EVENTPULSE_TEST_WORKER_MARKER"
@@ -103,12 +103,14 @@ class RqHarness:
                 continue
         return found
 
-    def wait_for_no_marked_processes(self, timeout: float) -> list[psutil.Process]:
-        """Poll until no marked process is left, at most ``timeout`` s; the survivors (empty is good)."""
-        end = time.monotonic() + timeout
-        while (left := self.marked_processes()) and time.monotonic() < end:
-            time.sleep(0.05)
-        return left
+    def wait_for_no_marked_processes(self, timeout: float) -> None:
+        """Wait until no process this harness's workers started is left; fail naming the survivors."""
+        wait_until(
+            lambda: not self.marked_processes(),
+            f"every process of the killed worker to be gone within {timeout:g}s",
+            timeout=timeout,
+            describe=lambda: describe_processes(self.marked_processes()),
+        )
 
     def kill_marked_processes(self) -> None:
         for proc in self.marked_processes():

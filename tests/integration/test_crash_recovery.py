@@ -28,7 +28,14 @@ from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.processor import ProcessResult, process_ingestion
 from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
 from eventpulse.states import Status
-from tests.helpers import RecordingQueue, curated_count, ingest, wait_for_backends_gone, wait_for_query
+from tests.helpers import (
+    RecordingQueue,
+    curated_count,
+    ingest,
+    wait_for_backends_gone,
+    wait_for_query,
+    wait_until,
+)
 from tests.integration.api_support import edge_csv
 
 HELPER = Path(__file__).with_name("crash_pipeline_helper.py")
@@ -81,13 +88,11 @@ def _transitions(services: Any, ingestion_id: uuid.UUID) -> list[tuple[str, str 
 
 def _reclaim_when_stale(services: Any, *, older_than_seconds: float, deadline: float = 15.0) -> ReclaimReport:
     """Poll reclaim_stale until it reclaims something (the heartbeat must first age past the threshold)."""
-    end = time.monotonic() + deadline
-    while True:
-        report = reclaim_stale(services, older_than_seconds=older_than_seconds)
-        if report:
-            return report
-        assert time.monotonic() < end, f"nothing was reclaimed within {deadline}s"
-        time.sleep(0.05)
+    return wait_until(
+        lambda: reclaim_stale(services, older_than_seconds=older_than_seconds) or None,
+        "reclaim to release a stale claim",
+        timeout=deadline,
+    )
 
 
 def _start_worker(services: Any, ingestion_id: uuid.UUID, app_name: str, log_dir: Path) -> subprocess.Popen:

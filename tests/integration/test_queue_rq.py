@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.reclaim import reclaim_stale
 from eventpulse.states import Status
-from tests.helpers import curated_count, wait_for_backends_gone, wait_for_query
+from tests.helpers import curated_count, wait_for_backends_gone, wait_for_query, wait_until
 from tests.integration.api_support import edge_csv
 from tests.integration.rq_support import RqHarness
 
@@ -120,10 +119,12 @@ def test_a_worker_killed_mid_job_is_reclaimed_and_a_new_worker_loads_the_file_on
     assert curated_count(services, "parcels") == 0
     assert rq_harness.job(ingestion_id).get_status() == JobStatus.STARTED  # RQ cannot tell it died
 
-    end = time.monotonic() + 15
-    while not (report := reclaim_stale(services, older_than_seconds=0.5)):
-        assert time.monotonic() < end, "the dead worker's claim was never reclaimed"
-        time.sleep(0.1)
+    report = wait_until(
+        lambda: reclaim_stale(services, older_than_seconds=0.5) or None,
+        "the dead worker's claim to be reclaimed",
+        timeout=15,
+        interval=0.1,
+    )
     assert report.stale == (ingestion_id,)
     assert rq_harness.job(ingestion_id).get_status() == JobStatus.QUEUED  # re-enqueued under the same id
     assert rq_harness.rq_queue.job_ids == [str(ingestion_id)]

@@ -21,8 +21,8 @@ from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.reclaim import reclaim_stale
 from eventpulse.states import Status
-from tests.helpers import curated_count, wait_for_query
-from tests.integration.rq_support import RqHarness, describe_processes
+from tests.helpers import curated_count, wait_for_query, wait_until
+from tests.integration.rq_support import RqHarness
 
 BIG_ROWS = 100_000
 LOADING = r'^\s*COPY\s|(INSERT|MERGE)\s+INTO\s+"?curated_'  # the curated load, by whichever path
@@ -61,22 +61,17 @@ def _backends(services: Any, app_name: str) -> list[str]:
     return [f"backend {r.pid} {r.state} for {r.in_transaction}: {r.query}" for r in rows]
 
 
-def _wait_for_backends_gone(services: Any, app_name: str, timeout: float) -> list[str]:
-    end = time.monotonic() + timeout
-    while (left := _backends(services, app_name)) and time.monotonic() < end:
-        time.sleep(0.05)
-    return left
-
-
 def _children(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
 def _reclaim(services: Any) -> tuple[uuid.UUID, ...]:
-    end = time.monotonic() + 15
-    while not (report := reclaim_stale(services, older_than_seconds=0.5)):
-        assert time.monotonic() < end, "the dead worker's claim was never reclaimed"
-        time.sleep(0.1)
+    report = wait_until(
+        lambda: reclaim_stale(services, older_than_seconds=0.5) or None,
+        "the dead worker's claim to be reclaimed",
+        timeout=15,
+        interval=0.1,
+    )
     return report.stale
 
 
@@ -99,11 +94,12 @@ def test_a_killed_worker_leaves_no_process_and_no_session_and_its_retry_loads_in
             child.wait()
     assert forked, "the served worker should have forked RQ's scheduler:\n" + log.read_text()[-2000:]
 
-    survivors = rq_harness.wait_for_no_marked_processes(ORPHAN_GRACE_SECONDS)
-    sessions = _wait_for_backends_gone(services, app_name, ORPHAN_GRACE_SECONDS)
-    assert not survivors and not sessions, (
-        f"{ORPHAN_GRACE_SECONDS}s after the worker was killed:\n"
-        f"{describe_processes(survivors)}\n" + "\n".join(sessions)
+    rq_harness.wait_for_no_marked_processes(ORPHAN_GRACE_SECONDS)
+    wait_until(
+        lambda: not _backends(services, app_name),
+        f"every session of the killed worker to end within {ORPHAN_GRACE_SECONDS}s",
+        timeout=ORPHAN_GRACE_SECONDS,
+        describe=lambda: _backends(services, app_name),
     )
 
     assert _reclaim(services) == (ingestion_id,)
@@ -143,5 +139,10 @@ def test_sigterm_lets_the_worker_finish_the_load_in_hand_then_stop_with_its_sche
     assert loaded["status"] == Status.LOADED, loaded["error"]
     assert (loaded["attempts"], loaded["rows_loaded"]) == (1, BIG_ROWS)
     assert curated_count(services, "parcels") == BIG_ROWS
-    assert not rq_harness.wait_for_no_marked_processes(ORPHAN_GRACE_SECONDS)
-    assert not _wait_for_backends_gone(services, app_name, ORPHAN_GRACE_SECONDS)
+    rq_harness.wait_for_no_marked_processes(ORPHAN_GRACE_SECONDS)
+    wait_until(
+        lambda: not _backends(services, app_name),
+        "every session of the stopped worker to end",
+        timeout=ORPHAN_GRACE_SECONDS,
+        describe=lambda: _backends(services, app_name),
+    )

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import pytest
 from eventpulse.ports import NewIngestion
 from eventpulse.states import Status
 from tests.conftest import TEST_TASK_TOKEN
-from tests.helpers import curated_count
+from tests.helpers import curated_count, wait_until
 from tests.integration.api_support import edge_csv
 
 REDIS_URL = os.environ.get("EVENTPULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -124,10 +123,12 @@ def _cloud_tasks(services: Any, tmp_path: Path) -> Iterator[QueueUnderTest]:
     queue = CloudTasksQueue.from_settings(settings)
 
     def drain() -> None:
-        end = time.monotonic() + 90
-        while client.list_tasks(parent=path).tasks or not answers:
-            assert time.monotonic() < end, f"the emulator never finished dispatching (answers {answers})"
-            time.sleep(0.05)
+        wait_until(
+            lambda: answers and not client.list_tasks(parent=path).tasks,
+            "the emulator to dispatch every task",
+            timeout=90,
+            describe=lambda: f"answers {answers}",
+        )
 
     yield QueueUnderTest(queue, drain)
     queue.close()
