@@ -7,9 +7,6 @@ harmless: the file ends LOADED once, with one curated effect.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +22,6 @@ from tests.conftest import TEST_TASK_TOKEN
 from tests.helpers import curated_count, wait_until
 from tests.integration.api_support import edge_csv
 
-REDIS_URL = os.environ.get("EVENTPULSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROWS = 40
 
 
@@ -36,52 +32,21 @@ class QueueUnderTest:
     """Let the adapter's workers run until the queue is empty (a no-op where delivery is immediate)."""
 
 
-def _inline(services: Any, tmp_path: Path) -> Iterator[QueueUnderTest]:
-    yield QueueUnderTest(services.queue, lambda: None)
+def _inline(request: pytest.FixtureRequest) -> Iterator[QueueUnderTest]:
+    yield QueueUnderTest(request.getfixturevalue("services").queue, lambda: None)
 
 
-def _rq(services: Any, tmp_path: Path) -> Iterator[QueueUnderTest]:
-    from redis import Redis
-
-    from eventpulse.adapters.queue_rq import RqQueue
-
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        redis.ping()
-    except Exception as exc:
-        pytest.fail(
-            f"Redis does not answer at {REDIS_URL} ({exc}); start it or set EVENTPULSE_TEST_REDIS_URL"
-        )
-    name = f"eventpulse-port-{uuid.uuid4().hex[:10]}"
-    settings = services.settings.with_overrides(queue="rq", redis_url=REDIS_URL, rq_queue_name=name)
-    queue = RqQueue.from_settings(settings)
+def _rq(request: pytest.FixtureRequest) -> Iterator[QueueUnderTest]:
+    harness = request.getfixturevalue("rq_harness")  # its own queue; its Redis keys go afterwards
 
     def drain() -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": str(settings.database_url),
-            "EVENTPULSE_DATA_DIR": str(settings.data_dir),
-            "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
-            "EVENTPULSE_QUEUE": "rq",
-            "EVENTPULSE_REDIS_URL": REDIS_URL,
-            "EVENTPULSE_RQ_QUEUE_NAME": name,
-        }
-        done = subprocess.run(
-            [sys.executable, "-m", "eventpulse.cli.worker", "--burst"],
-            env=env,
-            capture_output=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+        harness.run_worker()  # a real `eventpulse worker --burst`, until the queue is empty
 
-    yield QueueUnderTest(queue, drain)
-    queue.close()
-    for key in redis.scan_iter(f"rq:*{name}*"):
-        redis.delete(key)
-    redis.close()
+    yield QueueUnderTest(harness.queue, drain)
 
 
-def _cloud_tasks(services: Any, tmp_path: Path) -> Iterator[QueueUnderTest]:
+def _cloud_tasks(request: pytest.FixtureRequest) -> Iterator[QueueUnderTest]:
+    services = request.getfixturevalue("services")
     from google.cloud import tasks_v2
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
@@ -141,8 +106,8 @@ ADAPTERS = {"inline": _inline, "rq": _rq, "cloud_tasks": _cloud_tasks}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def under_test(request: pytest.FixtureRequest, services: Any, tmp_path: Path) -> Iterator[QueueUnderTest]:
-    yield from ADAPTERS[request.param](services, tmp_path)
+def under_test(request: pytest.FixtureRequest) -> Iterator[QueueUnderTest]:
+    yield from ADAPTERS[request.param](request)
 
 
 def _register_only(services: Any, tmp_path: Path) -> uuid.UUID:
