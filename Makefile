@@ -96,6 +96,10 @@ bundle: $(STAMP) ## Build one deployable source archive per function under build
 bench-cold-import: $(STAMP) ## Benchmark: cold import time of each cloud function (benchmarks/out/)
 	$(BIN)/python benchmarks/bench_cold_import.py
 
+.PHONY: bench-drift
+bench-drift: $(STAMP) ## Benchmark: how soon a rejected 1M-row type change ends, vs the load of a valid file
+	$(BIN)/python benchmarks/bench_drift_reject.py
+
 .PHONY: lock
 lock: $(STAMP) ## Re-lock requirements.txt and requirements-dev.txt (uv, with hashes) from the .in files
 	$(BIN)/python tools/locks.py compile $(UV_ARGS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from eventpulse.curate.ddl import build_table_schema, curated_table_name, plan_t
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.records import build_lineage
+from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.ports import LineageValues, LoadStats, Transaction
 from eventpulse.quality.gate import QualityGate, QualityReport
 from eventpulse.schema.cast import cast_batch
@@ -55,15 +55,6 @@ class QualityFailed(Exception):
         )
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
         return f"{len(failed)} critical expectation(s) failed: {names}{more}"
-
-
-@dataclass(frozen=True)
-class Settled:
-    """The drift decision once the whole file has been seen."""
-
-    observed: TableSchema
-    decision: DriftDecision
-    drift: dict[str, Any]
 
 
 class PlanChanged(Exception):
@@ -191,21 +182,25 @@ def load_curated(
     source: TabularSource,
     beat: Heartbeat,
     *,
-    settle: Callable[[TableSchema], Settled] | None = None,
+    settler: DriftSettler | None = None,
 ) -> LoadOutcome:
     """Gate and load in one transaction; raises QualityFailed (rolled back) when the gate fails.
 
-    With ``settle``, the file is loaded optimistically under ``job.decision`` while its schema is
-    inferred from the same batches (one read instead of two); once the stream ends, ``settle`` makes
+    With ``settler``, the file is loaded optimistically under ``job.decision`` while its schema is
+    inferred from the same batches (one read instead of two); once the stream ends, ``settler`` makes
     the real drift decision, and PlanChanged rolls everything back when it differs from the plan.
+    A reject ends the load sooner: on the header before any row is read, or at the first batch
+    that proves it (``eventpulse.pipeline.settling``).
     """
-    inferrer = SchemaInferrer.for_format(source.format) if settle else None
+    inferrer = SchemaInferrer.for_format(source.format) if settler else None
     table = curated_table_name(job.dataset)
     target = job.decision.baseline
     contract = job.contract
     with job.services.store.transaction() as tx:
         dataset_row = tx.schemas.lock_dataset(job.dataset, table)  # serialises loads per dataset
         _ensure_history_unchanged(tx, job)
+        if settler is not None:
+            _ensure_not_rejected(settler.settle_header(source.columns))
         ensure_curated_table(tx, dataset_row, target, contract)
         gate = QualityGate(contract)
         preparer = _BatchPreparer(job.decision, target, gate)
@@ -226,14 +221,15 @@ def load_curated(
         started = time.perf_counter()
         try:
             for batch in source.batches():
-                if inferrer is not None:
+                if settler is not None and inferrer is not None:
                     inferrer.feed(batch)
+                    _ensure_not_rejected(settler.settle_rows(inferrer))
                 typed = preparer.prepare(batch)
                 load.write(typed)  # serialised now, parsed by Postgres while the gate runs
                 gate.feed(typed)
                 beat.progress(preparer.rows_seen)
-            if settle is not None and inferrer is not None:  # drift is decided before quality
-                settled = settle(inferrer.result())
+            if settler is not None and inferrer is not None:  # drift is decided before quality
+                settled = settler.settle(inferrer.result(), inferrer.rows)
                 if not follows_plan(settled.decision, job.decision):
                     raise PlanChanged(settled)
                 job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
@@ -251,6 +247,12 @@ def load_curated(
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
         _record_success(tx, job, report, stats, preparer)
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
+
+
+def _ensure_not_rejected(settled: Settled | None) -> None:
+    """Raise PlanChanged (the load rolls back) when the evidence so far already rejects the file."""
+    if settled is not None:
+        raise PlanChanged(settled)
 
 
 def _ensure_history_unchanged(tx: Transaction, job: LoadJob) -> None:

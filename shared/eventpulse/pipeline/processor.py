@@ -27,10 +27,10 @@ from eventpulse.pipeline.loading import (
     LoadJob,
     PlanChanged,
     QualityFailed,
-    Settled,
     load_curated,
 )
-from eventpulse.pipeline.records import build_lineage, drift_artifact
+from eventpulse.pipeline.records import build_lineage
+from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
 from eventpulse.schema.model import TableSchema
@@ -172,11 +172,7 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         history = tx.schemas.latest(ctx.dataset)
     # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
     known = known_schema(contract, history[1] if history else None)
-
-    def settle(observed: TableSchema) -> Settled:
-        decision = decide_drift(known, observed, contract.drift_policy)
-        return Settled(observed, decision, drift_artifact(known, observed, decision, contract))
-
+    settler = DriftSettler(known, contract)  # rejects as soon as the evidence is conclusive
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.
     planned = known
     plan = decide_drift(planned, planned, contract.drift_policy)
@@ -186,16 +182,14 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         source = open_source(path, fmt, read_options)
         try:
             try:
-                outcome = load_curated(job, source, beat, settle=settle)
+                outcome = load_curated(job, source, beat, settler=settler)
             except PlanChanged as changed:
                 settled = changed.settled
                 if settled.decision.outcome != "accept":
                     status = (
                         Status.FAILED_DRIFT if settled.decision.outcome == "reject" else Status.QUARANTINED
                     )
-                    return _finish_without_load(
-                        ctx, status, settled.decision, settled.drift, settled.observed, contract
-                    )
+                    return _finish_without_load(ctx, status, settled, contract)
                 job.timings["passes"] = 2  # read again under the decided plan
                 job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
                 outcome = load_curated(job, source, beat)
@@ -206,13 +200,10 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
 
 
 def _finish_without_load(
-    ctx: _Context,
-    status: Status,
-    decision: DriftDecision,
-    drift: dict[str, Any],
-    observed: TableSchema,
-    contract: Contract,
+    ctx: _Context, status: Status, settled: Settled, contract: Contract
 ) -> ProcessResult:
+    decision = settled.decision
+    observed = settled.observed if settled.types_read else None  # a header decision read no types
     error = {
         "code": "schema_drift" if status is Status.FAILED_DRIFT else "schema_held",
         "message": decision.reason,
@@ -223,16 +214,18 @@ def _finish_without_load(
         ),
     }
     lineage = build_lineage(
-        ctx.services, ctx.row, "FAIL", observed=observed, contract=contract, drift=drift, error=error
+        ctx.services, ctx.row, "FAIL", observed=observed, contract=contract, drift=settled.drift, error=error
     )
     return _finish(
         ctx,
         status,
-        details={"reason": decision.reason},
-        artifacts={"drift": drift, "lineage": lineage},
+        details={"reason": decision.reason, "decided_on": settled.evidence, "rows_read": settled.rows_read},
+        artifacts={"drift": settled.drift, "lineage": lineage},
         error=error,
         contract_version=contract.version,
-        schema_fingerprint=observed.fingerprint(),
+        schema_fingerprint=observed.fingerprint() if observed is not None else None,
+        rows_processed=settled.rows_read,
+        rows_total=settled.rows_read if settled.whole_file else None,
         finished=status is Status.FAILED_DRIFT,
     )
 

@@ -7,7 +7,7 @@ The semantics are tabled in docs/SCHEMA_DRIFT.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, get_args
 
@@ -194,6 +194,24 @@ def decide_drift(known: TableSchema | None, observed: TableSchema, policy: Drift
     )
 
 
+def decide_header_drift(
+    known: TableSchema | None, names: Sequence[str], policy: DriftPolicy
+) -> DriftDecision:
+    """The decision that the column names alone force, before any value is read.
+
+    Only a ``reject`` is conclusive: added and missing columns do not depend on the values, and no
+    later change can turn a reject into anything else (``_outcome``). Otherwise the rows must be read.
+    An added column's type is unknown here (``after`` is None).
+    """
+    if known is None:
+        return DriftDecision("accept", (), TableSchema.of(()), evolved=True)
+    # Known columns stand in for themselves: no type or nullability change; new ones have no values.
+    stand_in = TableSchema.of(known.get(name) or Column(name, "null") for name in names)
+    decision = decide_drift(known, stand_in, policy)
+    changes = [replace(c, after=None) if c.kind == "column_added" else c for c in decision.changes]
+    return replace(decision, changes=tuple(changes), reason=_reason(decision.outcome, changes))
+
+
 def _decide_added(plan: _Plan, col: Column, mode: DriftMode) -> None:
     plan.add("column_added", col.name, None, col.type, mode, breaking=mode in _BLOCKING)
     if mode == "evolve":
@@ -268,7 +286,7 @@ def _reason(outcome: Outcome, changes: list[DriftChange]) -> str:
 
 def _describe(change: DriftChange) -> str:
     if change.kind == "column_added":
-        return f"new column {change.column!r} ({change.after})"
+        return f"new column {change.column!r}" + (f" ({change.after})" if change.after else "")
     if change.kind == "column_removed":
         return f"column {change.column!r} is missing"
     if change.kind == "nullability_relaxed":

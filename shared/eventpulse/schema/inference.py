@@ -107,6 +107,11 @@ class SchemaInferrer:
             if kind != "null":
                 self._reach[name] = self._reach.get(name, reach) & reach
 
+    @property
+    def rows(self) -> int:
+        """Rows fed so far."""
+        return self._rows
+
     def result(self) -> TableSchema:
         # With no rows at all there is no evidence that a column is always filled.
         return TableSchema.of(
