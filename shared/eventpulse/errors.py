@@ -44,6 +44,18 @@ class RetryableError(EventPulseError):
     retryable = True
 
 
+class CuratedTableUnchanged(RetryableError):
+    """The database refused to change a curated table (DDL); the driver's error is in the log only."""
+
+    code = "curated_table_change_failed"
+
+
+class LoadRefused(RetryableError):
+    """The database refused the rows of a load (e.g. an operator's constraint); details in the log only."""
+
+    code = "load_refused"
+
+
 class BadRequest(EventPulseError):
     code = "bad_request"
     http_status = 400
@@ -82,13 +94,13 @@ class UnsupportedMediaType(EventPulseError):
 
 
 class BadData(TerminalError):
-    """The file's content cannot be stored as it is (e.g. a NUL character in text): a quality failure."""
+    """The file's values cannot be stored as they are (e.g. a NUL character in text): FAILED_QUALITY."""
 
     code = "bad_data"
 
 
 class ReadError(BadData):
-    """The file cannot be parsed: wrong encoding, empty, malformed."""
+    """The file cannot be parsed: wrong encoding, empty, malformed, a missing sheet (FAILED_READ)."""
 
     code = "read_error"
 

@@ -12,6 +12,7 @@ class Status(StrEnum):
     QUARANTINED = "QUARANTINED"
     REJECTED = "REJECTED"
     FAILED_DRIFT = "FAILED_DRIFT"
+    FAILED_READ = "FAILED_READ"
     FAILED_QUALITY = "FAILED_QUALITY"
     FAILED_CONTRACT = "FAILED_CONTRACT"
     FAILED_EXCEPTION = "FAILED_EXCEPTION"
@@ -25,6 +26,7 @@ TERMINAL: frozenset[Status] = frozenset(
     {
         Status.LOADED,
         Status.REJECTED,
+        Status.FAILED_READ,
         Status.FAILED_DRIFT,
         Status.FAILED_QUALITY,
         Status.FAILED_CONTRACT,
@@ -38,6 +40,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {
             Status.LOADED,
             Status.QUARANTINED,
+            Status.FAILED_READ,
             Status.FAILED_DRIFT,
             Status.FAILED_QUALITY,
             Status.FAILED_CONTRACT,

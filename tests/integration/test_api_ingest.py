@@ -46,9 +46,24 @@ def test_same_bytes_twice_make_one_ingestion(client, services, tmp_path) -> None
     assert count_ingestions(services) == 1
 
 
-def test_sheet_goes_into_options(client, tmp_path) -> None:
+def test_sheet_for_a_file_that_is_not_a_workbook_is_refused_before_landing(
+    services, client, tmp_path
+) -> None:
     response = upload(client, edge_csv(tmp_path, seed=11).read_bytes(), sheet="Readings")
-    assert response.get_json()["options"] == {"sheet": "Readings"}
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert "'t.csv'" in error["message"] and "not a workbook" in error["message"]
+    assert "leave it out" in error["hint"] and error["details"]["parameter"] == "sheet"
+    assert count_ingestions(services) == 0
+    assert not [p for p in services.settings.raw_dir.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("sheet", ["[1]", "a/b", "what?", "  "])
+def test_sheet_name_excel_cannot_have_is_refused(services, client, tmp_path, sheet: str) -> None:
+    response = upload(client, b"PK", filename="book.xlsx", sheet=sheet)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["details"]["parameter"] == "sheet"
+    assert count_ingestions(services) == 0
 
 
 def test_content_length_over_the_limit_is_refused_up_front(services) -> None:

@@ -1,8 +1,8 @@
 """Bad and unusual input files through the real pipeline (real Postgres) and the HTTP API.
 
-A file the platform cannot read is the sender's problem, not a crash: it ends FAILED_QUALITY with a
-``read_error`` (or ``bad_data``) that names the file and says what to do, never FAILED_EXCEPTION (which is
-retried), and its exact bytes stay in the raw landing zone.
+A file the platform cannot read is the sender's problem, not a crash: it ends FAILED_READ with a
+``read_error`` that names the file and says what to do (values that cannot be stored, ``bad_data``, end
+FAILED_QUALITY), never FAILED_EXCEPTION (which is retried), and its exact bytes stay in the raw landing zone.
 """
 
 from __future__ import annotations
@@ -98,10 +98,14 @@ def count_ingestions(services) -> int:
 
 def assert_unreadable(services, row, *, code: str = "read_error", mentions: tuple[str, ...] = ()) -> None:
     """A terminal, user-facing read failure: nothing loaded, the raw bytes kept, a hint given."""
-    assert row["status"] == Status.FAILED_QUALITY, row["error"]
+    assert row["status"] == Status.FAILED_READ, row["error"]
+    assert row["attempts"] == 1 and row["finished_at"] is not None  # final at once: never retried
     error = row["error"]
     assert error["code"] == code, error
     assert error["message"] and "Traceback" not in error["message"], error
+    shown = json.dumps(error)
+    assert str(services.settings.data_dir) not in shown, error  # no server path
+    assert row["sha256"] not in shown, error  # nor the raw key
     assert error.get("hint"), error  # says what to do
     for word in mentions:
         assert word.lower() in (error["message"] + " " + error["hint"]).lower(), error
@@ -114,7 +118,7 @@ def assert_unreadable(services, row, *, code: str = "read_error", mentions: tupl
 # --- empty and header-only -----------------------------------------------------------------------
 
 
-def test_empty_file_fails_quality_with_a_read_error_and_keeps_the_raw_bytes(services, tmp_path) -> None:
+def test_empty_file_fails_read_with_a_read_error_and_keeps_the_raw_bytes(services, tmp_path) -> None:
     row = ingest(services, write(tmp_path, "empty.csv", b""), DATASET)
     assert_unreadable(services, row, mentions=("empty",))
     assert row["size_bytes"] == 0
@@ -125,7 +129,7 @@ def test_empty_file_fails_quality_with_a_read_error_and_keeps_the_raw_bytes(serv
 @pytest.mark.parametrize(
     "data", [b"\n\n", b"   \r\n", b"\xef\xbb\xbf"], ids=["newlines", "blank", "bom-only"]
 )
-def test_file_with_no_header_fails_quality_as_empty(services, tmp_path, data: bytes) -> None:
+def test_file_with_no_header_fails_read_as_empty(services, tmp_path, data: bytes) -> None:
     row = ingest(services, write(tmp_path, "blank.csv", data), DATASET)
     assert_unreadable(services, row, mentions=("empty",))
 
@@ -205,13 +209,13 @@ def test_utf16_csv_without_a_byte_order_mark_is_decoded_or_refused_as_an_encodin
         assert_unreadable(services, row, mentions=("UTF",))
 
 
-def test_binary_garbage_named_csv_fails_quality_with_a_read_error(services, tmp_path) -> None:
+def test_binary_garbage_named_csv_fails_read_with_a_read_error(services, tmp_path) -> None:
     data = random.Random(1).randbytes(64 * 1024)
     row = ingest(services, write(tmp_path, "garbage.csv", data), DATASET)
     assert_unreadable(services, row)
 
 
-def test_png_bytes_named_csv_fails_quality_with_a_read_error(services, tmp_path) -> None:
+def test_png_bytes_named_csv_fails_read_with_a_read_error(services, tmp_path) -> None:
     data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(2).randbytes(4096)
     row = ingest(services, write(tmp_path, "image.csv", data), DATASET)
     assert_unreadable(services, row)
@@ -224,7 +228,7 @@ def test_png_bytes_named_csv_fails_quality_with_a_read_error(services, tmp_path)
 )
 def test_read_error_names_the_file_the_user_sent(services, tmp_path, name: str, data: bytes) -> None:
     row = ingest(services, write(tmp_path, name, data), DATASET)
-    assert row["status"] == Status.FAILED_QUALITY
+    assert row["status"] == Status.FAILED_READ
     assert row["error"]["code"] == "read_error"
     assert name in row["error"]["message"]
     assert row["sha256"] not in row["error"]["message"]
@@ -238,7 +242,7 @@ def valid_xlsx(tmp_path: Path) -> bytes:
 
 
 @pytest.mark.parametrize("cut", ["half", "first_kb", "zip_garbage"])
-def test_truncated_or_corrupt_xlsx_fails_quality_with_a_read_error(services, tmp_path, cut: str) -> None:
+def test_truncated_or_corrupt_xlsx_fails_read_with_a_read_error(services, tmp_path, cut: str) -> None:
     good = valid_xlsx(tmp_path)
     data = {
         "half": good[: len(good) // 2],
@@ -249,7 +253,7 @@ def test_truncated_or_corrupt_xlsx_fails_quality_with_a_read_error(services, tmp
     assert_unreadable(services, row, mentions=("xlsx",))
 
 
-def test_csv_bytes_named_xlsx_fails_quality_with_a_read_error(services, tmp_path) -> None:
+def test_csv_bytes_named_xlsx_fails_read_with_a_read_error(services, tmp_path) -> None:
     row = ingest(services, write(tmp_path, "really.xlsx", edge_csv_text(["x"]).encode()), DATASET)
     assert_unreadable(services, row, mentions=("xlsx",))
 
@@ -265,12 +269,12 @@ def test_csv_bytes_named_xlsx_fails_quality_with_a_read_error(services, tmp_path
         ("text.jsonl", b"hello world\n"),
     ],
 )
-def test_malformed_json_fails_quality_with_a_read_error(services, tmp_path, name: str, data: bytes) -> None:
+def test_malformed_json_fails_read_with_a_read_error(services, tmp_path, name: str, data: bytes) -> None:
     row = ingest(services, write(tmp_path, name, data), DATASET)
     assert_unreadable(services, row, mentions=("JSON",))
 
 
-def test_corrupt_parquet_fails_quality_with_a_read_error(services, tmp_path) -> None:
+def test_corrupt_parquet_fails_read_with_a_read_error(services, tmp_path) -> None:
     row = ingest(services, write(tmp_path, "bad.parquet", b"PAR1" + b"\x00" * 100 + b"PAR1"), DATASET)
     assert_unreadable(services, row, mentions=("Parquet",))
 
@@ -362,7 +366,7 @@ def test_chunked_upload_over_the_limit_is_413_and_leaves_no_temp_file(services, 
     assert not (raw.exists() and [p for p in raw.rglob("*") if p.is_file()])
 
 
-def test_empty_upload_is_registered_and_fails_quality_with_a_read_error(services) -> None:
+def test_empty_upload_is_registered_and_fails_read_with_a_read_error(services) -> None:
     client = create_app(services).test_client()
     response = client.post(
         "/api/ingest/upload",
@@ -372,7 +376,7 @@ def test_empty_upload_is_registered_and_fails_quality_with_a_read_error(services
     )
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
-    assert body["status"] == "FAILED_QUALITY"
+    assert body["status"] == "FAILED_READ"
     assert body["error"]["code"] == "read_error" and "empty" in body["error"]["message"]
     assert services.landing.exists(body["raw_key"])
 
@@ -525,5 +529,5 @@ def test_ingestion_registered_with_a_non_text_encoding_fails_terminally_naming_i
     )
     with services.store.engine.connect() as conn:
         row = conn.execute(select(ingestions).where(ingestions.c.id == registration.ingestion["id"])).one()
-    assert Status(row.status) in TERMINAL and row.attempts == 1
+    assert row.status == Status.FAILED_READ and Status(row.status) in TERMINAL and row.attempts == 1
     assert row.error["code"] == "read_error" and "'zlib'" in row.error["message"]

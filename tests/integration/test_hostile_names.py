@@ -304,7 +304,7 @@ def test_header_that_spells_a_lineage_column_cannot_overwrite_lineage(
     ],
     ids=["same", "space-vs-underscore", "accent", "punctuation"],
 )
-def test_headers_that_normalize_to_the_same_name_fail_quality_naming_both(
+def test_headers_that_normalize_to_the_same_name_fail_read_naming_both(
     services, contracts_dir, tmp_path, header, first, second, normalized
 ) -> None:
     write_hostile_contract(contracts_dir, ["id", normalized])
@@ -313,7 +313,7 @@ def test_headers_that_normalize_to_the_same_name_fail_quality_naming_both(
 
     row = ingest(services, write_file(tmp_path, "dupes.csv", data), "hostile")
 
-    assert row["status"] == Status.FAILED_QUALITY, row["error"]
+    assert row["status"] == Status.FAILED_READ, row["error"]
     error = row["error"]
     assert error["code"] == "read_error"
     assert repr(first) in error["message"] and repr(second) in error["message"]
@@ -325,7 +325,7 @@ def test_headers_that_normalize_to_the_same_name_fail_quality_naming_both(
     assert public_tables(services) == before
 
 
-def test_duplicate_headers_in_xlsx_fail_quality_naming_both(services, contracts_dir, tmp_path) -> None:
+def test_duplicate_headers_in_xlsx_fail_read_naming_both(services, contracts_dir, tmp_path) -> None:
     import xlsxwriter
 
     write_hostile_contract(contracts_dir, ["id", "a_b"])
@@ -336,7 +336,7 @@ def test_duplicate_headers_in_xlsx_fail_quality_naming_both(services, contracts_
     sheet.write_row(1, 0, ["k1", "1", "2"])
     book.close()
     row = ingest(services, path, "hostile")
-    assert row["status"] == Status.FAILED_QUALITY, row["error"]
+    assert row["status"] == Status.FAILED_READ, row["error"]
     assert "'A b'" in row["error"]["message"] and "'a_b'" in row["error"]["message"]
 
 
@@ -345,7 +345,7 @@ def test_duplicate_keys_in_json_objects_do_not_crash(services, contracts_dir, tm
     write_hostile_contract(contracts_dir, ["id", "a_b"])
     data = json.dumps([{"id": "k1", "A b": "1", "a_b": "2"}]).encode()
     row = ingest(services, write_file(tmp_path, "dupes.json", data), "hostile")
-    assert row["status"] == Status.FAILED_QUALITY, row["error"]
+    assert row["status"] == Status.FAILED_READ, row["error"]
     assert "'A b'" in row["error"]["message"] and "'a_b'" in row["error"]["message"]
 
 

@@ -132,7 +132,7 @@ class GcsLanding:
         except gexc.PreconditionFailed:
             return False
         except _TRANSIENT as exc:
-            raise _retryable(f"upload of gs://{self.bucket_name}/{name}", exc) from exc
+            raise _retryable(f"upload of gs://{self.bucket_name}/{name}") from exc
         return True
 
     def open(self, key: str) -> BinaryIO:
@@ -187,7 +187,7 @@ class GcsLanding:
         try:
             blob = self.client.bucket(bucket or self.bucket_name).get_blob(ensure_safe_key(name))
         except _TRANSIENT as exc:
-            raise _retryable(f"lookup of gs://{bucket or self.bucket_name}/{name}", exc) from exc
+            raise _retryable(f"lookup of gs://{bucket or self.bucket_name}/{name}") from exc
         return None if blob is None else _stored(blob)
 
     def hash_object(self, obj: StoredObject, *, max_bytes: int | None = None) -> tuple[str, int]:
@@ -209,7 +209,7 @@ class GcsLanding:
                 f"object gs://{obj.bucket}/{obj.name}#{obj.generation} disappeared while being read"
             ) from None
         except _TRANSIENT as exc:
-            raise _retryable(f"download of gs://{obj.bucket}/{obj.name}", exc) from exc
+            raise _retryable(f"download of gs://{obj.bucket}/{obj.name}") from exc
         return writer.digest.hexdigest(), writer.size
 
     def copy_create_only(self, source: StoredObject, name: str, metadata: Mapping[str, str]) -> bool:
@@ -231,7 +231,7 @@ class GcsLanding:
         except gexc.PreconditionFailed:
             return False
         except _TRANSIENT as exc:
-            raise _retryable(f"copy to gs://{self.bucket_name}/{name}", exc) from exc
+            raise _retryable(f"copy to gs://{self.bucket_name}/{name}") from exc
 
     def delete_generation(self, obj: StoredObject) -> bool:
         """Delete exactly this generation (never a newer one); False when it is already gone."""
@@ -305,5 +305,9 @@ def _stored(blob: storage.Blob) -> StoredObject:
     )
 
 
-def _retryable(what: str, exc: Exception) -> RetryableError:
-    return RetryableError(f"{what} failed: {exc}", hint="transient storage error; it is retried")
+def _retryable(what: str) -> RetryableError:
+    # The storage client's own text (URLs, project, account) stays on the raiser's __cause__, for the log.
+    return RetryableError(
+        f"{what} failed: the storage service did not complete the request",
+        hint="transient storage error; it is retried",
+    )

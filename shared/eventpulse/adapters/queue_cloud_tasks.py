@@ -153,12 +153,13 @@ class CloudTasksQueue:
         except api_exceptions.AlreadyExists:
             return False
         except api_exceptions.GoogleAPICallError as exc:
+            # The API's words (project, service account) go to the log, not to whoever asked.
+            log.warning("could not create task %s: %s: %s", name, type(exc).__name__, exc.message)
             raise EnqueueFailed(
-                f"could not create Cloud Tasks task for ingestion {ingestion_id} on {self.queue_path}: "
-                f"{type(exc).__name__}: {exc.message}",
+                f"could not create a Cloud Tasks task for ingestion {ingestion_id}",
                 hint="check the queue exists and this service account may create tasks; "
                 "the reclaim job re-delivers the ingestion",
-            ) from None
+            ) from exc
         log.info("ingestion %s enqueued as %s", ingestion_id, name)
         return True
 

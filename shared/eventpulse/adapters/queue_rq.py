@@ -66,10 +66,11 @@ class RqQueue:
         try:
             self._deliver(str(ingestion_id))
         except RedisError as exc:
+            log.warning("could not enqueue ingestion %s on RQ: %s", ingestion_id, exc)  # the log only
             raise RetryableError(
-                f"could not enqueue ingestion {ingestion_id} on RQ queue {self.queue.name!r}: {exc}",
+                f"could not enqueue ingestion {ingestion_id} on RQ queue {self.queue.name!r}",
                 hint="check that Redis answers at EVENTPULSE_REDIS_URL; the reclaim job re-delivers it",
-            ) from None
+            ) from exc
 
     def _deliver(self, job_id: str) -> None:
         try:

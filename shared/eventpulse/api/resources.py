@@ -55,7 +55,13 @@ class Ingestion(Row):
     attempts: int
     max_attempts: int
     replay_of: uuid.UUID | None
-    options: dict[str, Any]
+    options: dict[str, Any] = Field(
+        description="how the file is read: sheet (a name or 0-based index), encoding"
+    )
+    sheet: str = Field(
+        description="the workbook sheet, part of the ingestion's identity: '' (not a workbook, or its first "
+        "sheet), a sheet name, or [n] for a 0-based index n > 0"
+    )
     claimed_by: str | None
     heartbeat_at: datetime | None
     enqueued_at: datetime | None

@@ -131,6 +131,8 @@ def echo_ingestion(row: dict[str, Any], *, deduplicated: bool = False) -> None:
     note = " (same bytes already registered)" if deduplicated else ""
     click.echo(f"ingestion {row['id']}{note}")
     click.echo(f"status: {row['status']}")
+    if row.get("sheet"):
+        click.echo(f"sheet: {row['sheet']}")
     if deduplicated:
         echo_duplicate(row)
     if row.get("rows_loaded") is not None:

@@ -13,7 +13,8 @@ Two kinds of object count (everything else in the bucket is acknowledged and ign
 Idempotency: ``source_objects`` remembers each (bucket, name, generation) with what it became, and a
 raw name already registered by the API is found through ``ingestions.raw_key``; either way a
 redelivered event costs one indexed query and no download. Concurrent first deliveries both hash, and
-the unique (dataset, sha256) index lets exactly one of them create the ingestion and enqueue it.
+the unique (dataset, sha256, sheet) index lets exactly one of them create the ingestion and enqueue it
+(an event names no sheet: a workbook's is the contract's, else its first).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from eventpulse.errors import EventPulseError, NotFound, TerminalError
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import encode_metadata_filename
 from eventpulse.landing.register import Registration, enqueue, register_delivery
+from eventpulse.landing.sheets import decide_sheet
 from eventpulse.ports import BucketLanding, NewIngestion, StoredObject
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -163,7 +165,9 @@ def _land_object(
 ) -> Registration:
     """Validate, hash (verifying any declared sha256), copy to the raw name if needed, register, enqueue."""
     key = _RAW_KEY.match(obj.name[len(landing.raw_prefix) :]) if kind == "raw" else None
-    dataset, filename = _identify(services, obj, metadata, key_dataset=key["dataset"] if key else None)
+    dataset, filename, contract_sheet = _identify(
+        services, obj, metadata, key_dataset=key["dataset"] if key else None
+    )
     declared = (metadata.get("sha256") or "").strip().lower() or None
     if key and declared and declared != key["sha256"]:
         raise ObjectRejected(f"metadata sha256 {declared} differs from the sha256 in the name {obj.name!r}")
@@ -188,6 +192,7 @@ def _land_object(
                 "filename": encode_metadata_filename(filename),
             },
         )
+    sheet = decide_sheet(filename, None, contract_sheet)  # an event names no sheet: the contract's
     new = NewIngestion(
         dataset=dataset,
         filename=filename,
@@ -197,6 +202,8 @@ def _land_object(
         size_bytes=size,
         max_attempts=services.settings.max_attempts,
         created_by=actor,
+        options=sheet.options,
+        sheet=sheet.key,
     )
     with services.store.transaction() as tx:
         row, created = register_delivery(tx, new)
@@ -215,8 +222,8 @@ def _land_object(
 
 def _identify(
     services: Services, obj: StoredObject, metadata: Mapping[str, str], *, key_dataset: str | None
-) -> tuple[str, str]:
-    """(dataset, filename) from the metadata and the name, validated exactly like an upload."""
+) -> tuple[str, str, str | int | None]:
+    """(dataset, filename, the contract's sheet) from the metadata and the name, validated like an upload."""
     from urllib.parse import unquote
 
     claimed = metadata.get("dataset")
@@ -235,12 +242,12 @@ def _identify(
         dataset = ensure_dataset_name(raw_dataset)
         filename = clean_filename(unquote(raw_filename) if raw_filename else obj.name.rsplit("/", 1)[-1])
         ensure_allowed_extension(services, filename)
-        ensure_valid_contract(services, dataset)
+        contract = ensure_valid_contract(services, dataset)
     except EventPulseError as exc:
         if exc.retryable:
             raise
         raise ObjectRejected(exc.message, hint=exc.hint) from None
-    return dataset, filename
+    return dataset, filename, contract.sheet
 
 
 def _reject(

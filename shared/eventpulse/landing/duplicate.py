@@ -17,7 +17,9 @@ REPLAYABLE = (TERMINAL - {Status.LOADED}) | {Status.FAILED_EXCEPTION}
 def describe_duplicate(row: dict[str, Any]) -> dict[str, Any]:
     """``{"message", "next_steps": [{"description", "route", "command"}]}`` for an existing ingestion."""
     ingestion_id, status = str(row["id"]), str(row["status"])
-    known = f"these bytes were already registered for dataset {row['dataset']!r} as ingestion {ingestion_id}"
+    sheet = f" (sheet {row['sheet']!r})" if row.get("sheet") else ""  # each sheet is its own ingestion
+    dataset = row["dataset"]
+    known = f"these bytes{sheet} were already registered for dataset {dataset!r} as ingestion {ingestion_id}"
     if status == Status.QUARANTINED:
         return _notice(
             f"{known}, which is QUARANTINED awaiting review of its new schema; nothing new was queued",

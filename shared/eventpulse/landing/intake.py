@@ -18,6 +18,7 @@ from eventpulse.landing.keys import extension_of
 from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, canonical_text_encoding
 
 if TYPE_CHECKING:
+    from eventpulse.contracts.model import Contract
     from eventpulse.ports import Services
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -64,8 +65,8 @@ def ensure_allowed_extension(services: Services, filename: str) -> str:
     return ext
 
 
-def ensure_valid_contract(services: Services, dataset: str) -> None:
-    """The dataset has a contract and it validates: 404 when missing, 422 naming the broken key."""
+def ensure_valid_contract(services: Services, dataset: str) -> Contract:
+    """The dataset's contract, which validates: 404 when missing, 422 naming the broken key."""
     path = services.settings.contracts_dir / f"{dataset}.json"
     if not path.is_file():
         known = sorted(p.stem for p in services.settings.contracts_dir.glob("*.json"))
@@ -74,4 +75,4 @@ def ensure_valid_contract(services: Services, dataset: str) -> None:
             hint=f"add contracts/{dataset}.json; datasets with a contract: {', '.join(known) or 'none'}",
         )
     # Accepting bytes that cannot be processed would only fail later: parse the contract now.
-    load_contract(services.settings.contracts_dir, dataset)
+    return load_contract(services.settings.contracts_dir, dataset)

@@ -14,6 +14,7 @@ from eventpulse.landing.intake import (
     ensure_allowed_extension,
     ensure_valid_contract,
 )
+from eventpulse.landing.sheets import decide_sheet
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.ports import NewIngestion, Row
 from eventpulse.schema.naming import ensure_dataset_name
@@ -28,7 +29,7 @@ DEDUPLICATED = "ingestion.deduplicated"
 class Registration:
     ingestion: Row
     deduplicated: bool
-    """True when the same bytes were already registered for this dataset (nothing new was queued)."""
+    """True when the same bytes (and sheet) were already registered for this dataset (nothing was queued)."""
 
 
 @log_scope
@@ -48,7 +49,8 @@ def register_stream(
     bind_context(dataset=dataset)
     filename = clean_filename(filename)
     ensure_allowed_extension(services, filename)
-    ensure_valid_contract(services, dataset)
+    contract = ensure_valid_contract(services, dataset)
+    sheet = decide_sheet(filename, options, contract.sheet)  # before landing: a bad sheet is a 400
     source = (source or "api")[:100]
     raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes, source=source)
     new = NewIngestion(
@@ -60,7 +62,8 @@ def register_stream(
         size_bytes=raw.size_bytes,
         max_attempts=services.settings.max_attempts,
         created_by=actor,
-        options=options,
+        options=sheet.options,
+        sheet=sheet.key,
     )
     with services.store.transaction() as tx:
         row, created = register_delivery(tx, new)
@@ -71,7 +74,7 @@ def register_stream(
 
 
 def register_delivery(tx: Transaction, new: NewIngestion) -> tuple[Row, bool]:
-    """Register a delivered file; a repeat of known bytes is audited on the existing ingestion."""
+    """Register a delivered file; a repeat of known bytes (and sheet) is audited on the existing ingestion."""
     row, created = tx.ingestions.register(new)
     if not created:
         tx.audit.record(
@@ -133,7 +136,8 @@ def replay(services: Services, ingestion_id: uuid.UUID, *, actor: str) -> Row:
                 max_attempts=services.settings.max_attempts,
                 created_by=actor,
                 replay_of=original["replay_of"] or original["id"],
-                options=original["options"],
+                options=original["options"],  # the same sheet and encoding as the original
+                sheet=original["sheet"],
             ),
         )
     enqueue(services, row["id"])

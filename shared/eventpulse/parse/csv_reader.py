@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 from eventpulse.errors import ReadError
 from eventpulse.parse.encoding import arrow_encoding, detect_encoding, sample_text
 from eventpulse.parse.formats import FileFormat
-from eventpulse.parse.source import EMPTY_HINT, ReadOptions
+from eventpulse.parse.source import EMPTY_HINT, ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -114,6 +114,6 @@ class CsvSource:
                 hint="re-save the file as UTF-8",
             )
         return ReadError(
-            f"file {self.label!r} cannot be parsed as CSV: {message}",
+            f"file {self.label!r} cannot be parsed as CSV: {build_reason(exc, self.path, self.label)}",
             hint="check that it is a delimited text file with one header row",
         )

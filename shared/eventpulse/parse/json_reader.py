@@ -14,7 +14,7 @@ from eventpulse.errors import ReadError
 from eventpulse.parse.encoding import detect_encoding
 from eventpulse.parse.formats import FileFormat
 from eventpulse.parse.jsonstream import iter_json_array, iter_ndjson
-from eventpulse.parse.source import ReadOptions
+from eventpulse.parse.source import ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
 
 
@@ -115,6 +115,6 @@ def _records(path: Path, encoding: str | None, ndjson: bool, label: str) -> Iter
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         where = f"line {number + 1}" if ndjson else f"after record {number}"
         raise ReadError(
-            f"file {label!r} is not valid JSON ({where}): {exc}",
+            f"file {label!r} is not valid JSON ({where}): {build_reason(exc, path, label)}",
             hint="fix the JSON syntax and send the file again",
         ) from exc

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from eventpulse.errors import ReadError
 from eventpulse.parse.formats import FileFormat
-from eventpulse.parse.source import ReadOptions, rename_columns
+from eventpulse.parse.source import ReadOptions, build_reason, rename_columns
 from eventpulse.schema.naming import normalize_column_names
 
 
@@ -32,7 +32,7 @@ class ParquetSource:
             original = pq.ParquetFile(path).schema_arrow.names
         except (pa.ArrowInvalid, OSError) as exc:
             raise ReadError(
-                f"file {label!r} is not a readable Parquet file: {exc}",
+                f"file {label!r} is not a readable Parquet file: {build_reason(exc, path, label)}",
                 hint="write it again with a Parquet library and resend it",
             ) from exc
         return cls(path, label, original, normalize_column_names(original), options.batch_rows)

@@ -12,6 +12,17 @@ import pyarrow as pa
 from eventpulse.parse.formats import FileFormat
 
 EMPTY_HINT = "send a file with a header row and data rows"
+MAX_REASON = 300
+
+
+def build_reason(exc: BaseException, path: Path, label: str) -> str:
+    """A parser's complaint about the user's file, without where the server keeps it.
+
+    Parsers name the local path (calamine adds a ``Context:`` listing it): the user sent ``label``.
+    """
+    reason = str(exc).split("\nContext:", 1)[0]
+    reason = " ".join(reason.replace(str(path), label).split())
+    return reason[:MAX_REASON]
 
 
 @dataclass(frozen=True)

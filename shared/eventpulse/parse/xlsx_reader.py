@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from eventpulse.errors import ReadError
 from eventpulse.parse.formats import FileFormat
-from eventpulse.parse.source import ReadOptions, rename_columns
+from eventpulse.parse.source import ReadOptions, build_reason, rename_columns
 from eventpulse.schema.naming import normalize_column_names
 
 
@@ -38,7 +38,7 @@ class XlsxSource:
             reader = fastexcel.read_excel(path)
         except Exception as exc:  # fastexcel raises its own error tree
             raise ReadError(
-                f"file {label!r} is not a readable .xlsx workbook: {exc}",
+                f"file {label!r} is not a readable .xlsx workbook: {build_reason(exc, path, label)}",
                 hint="open it in a spreadsheet tool and save it as .xlsx",
             ) from exc
         names = reader.sheet_names

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
-from eventpulse.errors import BadData, ContractError, EventPulseError, TerminalError
+from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.pipeline.baseline import known_schema
+from eventpulse.pipeline.failures import build_failure_error, describe_for_log
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.loading import (
     HistoryMoved,
@@ -91,7 +92,9 @@ def process_ingestion(
     with Heartbeat(services.store, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
         try:
             return _process_on_current_history(ctx, beat)
-        except BadData as exc:  # unreadable file or unstorable values: the data is at fault
+        except ReadError as exc:  # the file cannot be parsed: only another file can help
+            return _fail(ctx, Status.FAILED_READ, exc.to_dict())
+        except BadData as exc:  # values that cannot be stored as they are: the data is at fault
             return _fail(ctx, Status.FAILED_QUALITY, exc.to_dict())
         except ContractError as exc:
             # The contract broke after intake: no retry can help until someone fixes it and replays.
@@ -100,9 +103,18 @@ def process_ingestion(
             status = status_after_exception(row["attempts"], row["max_attempts"])
             return _fail(ctx, status, exc.to_dict())
         except Exception as exc:
-            log.exception("ingestion %s failed (attempt %s)", ctx.id, row["attempts"])
             status = status_after_exception(row["attempts"], row["max_attempts"])
-            error = _error_of(exc)
+            # The driver's words (SQL, Postgres's file and line) are for the operator's log only.
+            log.error(
+                "ingestion %s attempt %s of %s failed (%s): %s",
+                ctx.id,
+                row["attempts"],
+                row["max_attempts"],
+                status,
+                describe_for_log(exc),
+                exc_info=exc,
+            )
+            error = build_failure_error(exc, ctx.id, status)
             return _fail(ctx, status, error, retry=status is Status.FAILED_EXCEPTION)
 
 
@@ -113,16 +125,6 @@ def _contract_error(ctx: _Context, exc: ContractError) -> dict[str, Any]:
         fix + f"replay the file (eventpulse replay {ctx.id}, or POST /api/ingestions/{ctx.id}/replay)"
     )
     return error
-
-
-def _error_of(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, EventPulseError):
-        return exc.to_dict()
-    return {
-        "code": "exception",
-        "message": f"{type(exc).__name__}: {str(exc)[:500]}",
-        "hint": "the attempt is retried; if it keeps failing, check the worker log for this ingestion id",
-    }
 
 
 def _not_claimed(services: Services, ingestion_id: uuid.UUID, worker: str) -> ProcessResult:

@@ -39,6 +39,9 @@ class NewIngestion:
     created_by: str
     replay_of: uuid.UUID | None = None
     options: Mapping[str, Any] | None = None
+    sheet: str = ""
+    """The workbook sheet it reads, part of its identity: '' (not a workbook, or the first sheet), a
+    sheet name, or ``[n]`` for a 0-based index n > 0 (see ``landing/sheets.py``)."""
 
 
 class Page(NamedTuple):
@@ -50,7 +53,10 @@ class Page(NamedTuple):
 
 class Ingestions(Protocol):
     def register(self, new: NewIngestion) -> tuple[Row, bool]:
-        """Record a new ingestion (audited); (row, created). The same dataset + bytes returns the first."""
+        """Record a new ingestion (audited); (row, created).
+
+        An original (not a replay) is unique per (dataset, sha256, sheet): a repeat returns the first.
+        """
         ...
 
     def get(self, ingestion_id: uuid.UUID) -> Row | None: ...

@@ -61,6 +61,19 @@ def test_register_is_idempotent_per_dataset_and_bytes_and_audited(store: Metadat
     assert actions == ["ingestion.registered"]
 
 
+def test_the_sheet_is_part_of_an_originals_identity(store: MetadataStore) -> None:
+    book = _new(filename="book.xlsx", sheet="North", options={"sheet": "North"})
+    with store.transaction() as tx:
+        north, _ = tx.ingestions.register(book)
+        south, south_created = tx.ingestions.register(_new(sha=book.sha256, sheet="South"))
+        again, again_created = tx.ingestions.register(_new(sha=book.sha256, sheet="North"))
+        first, first_created = tx.ingestions.register(_new(sha=book.sha256))  # '': the first sheet
+    assert south_created and first_created and not again_created
+    assert len({north["id"], south["id"], first["id"]}) == 3 and again["id"] == north["id"]
+    assert (north["sheet"], south["sheet"], first["sheet"]) == ("North", "South", "")
+    assert north["options"] == {"sheet": "North"}
+
+
 def test_a_transaction_that_raises_leaves_nothing_behind(store: MetadataStore) -> None:
     with pytest.raises(RuntimeError), store.transaction() as tx:
         row, _ = tx.ingestions.register(_new())

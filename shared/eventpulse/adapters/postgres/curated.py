@@ -19,6 +19,7 @@ import pyarrow as pa
 from sqlalchemy import Connection
 
 from eventpulse.adapters.postgres.copy_stream import CopyStream
+from eventpulse.adapters.postgres.refusals import curated_change_refusals, load_refusals
 from eventpulse.curate.ddl import (
     LINEAGE_COLUMN_NAMES,
     LINEAGE_SETTINGS,
@@ -52,8 +53,9 @@ class PgCuratedTables:
         return Page([dict(r._mapping) for r in result], int(total))
 
     def apply(self, statements: Sequence[str]) -> None:
-        for statement in statements:
-            self._conn.exec_driver_sql(statement)
+        with curated_change_refusals():
+            for statement in statements:
+                self._conn.exec_driver_sql(statement)
 
     def start_load(
         self,
@@ -74,7 +76,8 @@ class PgCuratedTables:
             keys_verified_unique=keys_verified_unique,
             absent=absent,
         )
-        load.start()
+        with load_refusals(table):
+            load.start()
         return load
 
 
@@ -150,8 +153,9 @@ class PgCuratedLoad:
         assert self._copy is not None
         try:
             batch = prepare_batch(batch, self._schema)
-            for chunk in csv_chunks(batch):
-                self._copy.send(chunk)
+            with load_refusals(self._table):  # Postgres refused an earlier chunk of the COPY
+                for chunk in csv_chunks(batch):
+                    self._copy.send(chunk)
         except BaseException:
             self.abort()  # a half-sent file must not stay open on the connection
             raise
@@ -165,6 +169,10 @@ class PgCuratedLoad:
 
     def finish(self) -> LoadStats:
         """End the COPY and, on the staging path, merge into the curated table; the caller commits."""
+        with load_refusals(self._table):
+            return self._finish()
+
+    def _finish(self) -> LoadStats:
         self._ensure_state("started")
         assert self._copy is not None
         copied = self._copy.close()

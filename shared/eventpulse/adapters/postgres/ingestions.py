@@ -52,10 +52,11 @@ class PgIngestions:
                 max_attempts=new.max_attempts,
                 replay_of=new.replay_of,
                 options=dict(new.options or {}),
+                sheet=new.sheet,
                 created_by=new.created_by,
             )
             .on_conflict_do_nothing(
-                index_elements=["dataset", "sha256"], index_where=ingestions.c.replay_of.is_(None)
+                index_elements=["dataset", "sha256", "sheet"], index_where=ingestions.c.replay_of.is_(None)
             )
             .returning(*ingestions.c)
         )
@@ -65,6 +66,7 @@ class PgIngestions:
                 select(ingestions).where(
                     ingestions.c.dataset == new.dataset,
                     ingestions.c.sha256 == new.sha256,
+                    ingestions.c.sheet == new.sheet,
                     ingestions.c.replay_of.is_(None),
                 )
             ).one()
@@ -82,6 +84,7 @@ class PgIngestions:
                 "sha256": new.sha256,
                 "size_bytes": new.size_bytes,
                 "raw_key": new.raw_key,
+                **({"sheet": new.sheet} if new.sheet else {}),
                 **({"replay_of": str(new.replay_of)} if new.replay_of else {}),
             },
         )

@@ -36,6 +36,8 @@ ingestions = Table(
     Column("max_attempts", Integer, nullable=False),
     Column("replay_of", Uuid, ForeignKey("ingestions.id"), nullable=True),
     Column("options", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # Part of the identity: '' (not a workbook, or its first sheet), a sheet name, or "[n]" (an index).
+    Column("sheet", Text, nullable=False, server_default=""),
     Column("claimed_by", Text),
     Column("heartbeat_at", DateTime(timezone=True)),
     Column("enqueued_at", DateTime(timezone=True)),
@@ -54,9 +56,10 @@ ingestions = Table(
     Index("ix_ingestions_status", "status"),
     Index("ix_ingestions_raw_key", "raw_key"),
     Index(
-        "ux_ingestions_dataset_sha256_original",
+        "ux_ingestions_dataset_sha256_sheet_original",
         "dataset",
         "sha256",
+        "sheet",
         unique=True,
         postgresql_where=text("replay_of IS NULL"),
     ),
