@@ -12,7 +12,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from eventpulse.cloud import triggers
-from eventpulse.cloud.finalize import handle_finalize
+from eventpulse.landing.objects import handle_finalize
 from eventpulse.runtime import get_services
 
 log = logging.getLogger("eventpulse.functions.gcs_finalize")

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from eventpulse.jobs.entry import EXIT_OK, echo, run_job
 from eventpulse.jobs.prune import format_report, prune_retention
+from eventpulse.runtime import EXIT_OK, echo, run_maintenance_job
 
 if TYPE_CHECKING:
     from eventpulse.ports import Services
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format_report(report, echo)
         return EXIT_OK
 
-    return run_job(JOB, body)
+    return run_maintenance_job(JOB, body)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from eventpulse.jobs.entry import EXIT_OK, echo, run_job
 from eventpulse.pipeline.reclaim import reclaim_stale
+from eventpulse.runtime import EXIT_OK, echo, run_maintenance_job
 
 if TYPE_CHECKING:
     from eventpulse.ports import Services
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_OK
 
-    return run_job(JOB, body)
+    return run_maintenance_job(JOB, body)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from eventpulse.jobs.entry import EXIT_FAILED, EXIT_OK, echo, run_job
 from eventpulse.jobs.replay import parse_instant, replay_range
+from eventpulse.runtime import EXIT_FAILED, EXIT_OK, echo, run_maintenance_job
 
 if TYPE_CHECKING:
     from eventpulse.ports import Services
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo(report.summary())
         return EXIT_FAILED if report.failed else EXIT_OK
 
-    return run_job(JOB, body)
+    return run_maintenance_job(JOB, body)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from eventpulse.settings import Settings
+from eventpulse.errors import EventPulseError
+from eventpulse.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+"""Exit codes of a Cloud Run job: done, failed (retry may help), bad input (fix the request)."""
 
 _lock = threading.Lock()
 _services: Services | None = None
@@ -77,3 +82,31 @@ def close_services() -> None:
         services, _services, _api_app = _services, None, None
     if services is not None:
         services.close()
+
+
+def run_maintenance_job(job: str, body: Callable[[Services], int]) -> int:
+    """The edge of ``jobs/<name>/main.py``: build the services, run ``body``, map errors to an exit code.
+
+    1 for a failure that may pass (the database, storage), 2 for bad input; the message and its hint
+    go to stderr. Every log line of the run carries ``job``.
+    """
+    from eventpulse.logs import log_context
+
+    try:  # get_services configures logging (JSON in cloud mode) from the same settings
+        with log_context(job=job):
+            return body(get_services())
+    except SettingsError as exc:
+        print(f"{job}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EventPulseError as exc:
+        print(f"{job}: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"{job}: hint: {exc.hint}", file=sys.stderr)
+        return EXIT_FAILED if exc.http_status >= 500 or exc.retryable else EXIT_USAGE
+    finally:
+        close_services()
+
+
+def echo(line: str) -> None:
+    """One line of a job's report on stdout, flushed (Cloud Run collects it as it comes)."""
+    print(line, flush=True)

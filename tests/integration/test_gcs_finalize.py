@@ -20,9 +20,9 @@ import requests
 from sqlalchemy import func, select
 
 from eventpulse.adapters.postgres.tables import audit_events, ingestions
-from eventpulse.cloud.finalize import FinalizeResult, handle_finalize, register_existing_object
 from eventpulse.cloud.signed_url import mint_upload_url
 from eventpulse.demo.generator import write_case
+from eventpulse.landing.objects import FinalizeResult, handle_finalize, register_existing_object
 from eventpulse.landing.register import register_path
 from tests.gcs_emulator import gcs_settings, storage_client
 from tests.helpers import set_contract_meta

@@ -35,7 +35,7 @@ def from_gcs(body: FromGcsBody) -> tuple[Response, int]:
         raise BadRequest("name (the object name) is required", details={"parameter": "name"})
     if not bucket:
         raise BadRequest("bucket is required", hint='pass "bucket", or set EVENTPULSE_GCS_BUCKET')
-    from eventpulse.cloud.finalize import register_existing_object  # its adapters load on first use
+    from eventpulse.landing.objects import register_existing_object  # its adapters load on first use
 
     registration = register_existing_object(services, bucket=bucket, name=body.name, actor=current_actor())
     answer, status = registration_body(services, registration)

@@ -21,8 +21,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import BadRequest
+from eventpulse.landing.bucket import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
 from eventpulse.schema.naming import ensure_dataset_name

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from eventpulse.cloud.gcs_landing import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.errors import EventPulseError, NotFound, TerminalError
+from eventpulse.landing.bucket import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import encode_metadata_filename
 from eventpulse.landing.register import Registration, enqueue, register_delivery

@@ -1,4 +1,4 @@
-"""The GCS landing as the cloud functions see it (no database, no pipeline imports)."""
+"""A raw landing in a bucket, as registration and signed URLs need it (no database, no pipeline imports)."""
 
 from __future__ import annotations
 
