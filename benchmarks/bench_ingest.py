@@ -131,7 +131,7 @@ def measure_eventpulse(psql: str, admin_url: str, file: Path, rows: int) -> dict
             "EVENTPULSE_DATA_DIR": data_dir,
             "EVENTPULSE_AUTH_DISABLED": "true",
         }
-        args = [*eventpulse_command(), "ingest", str(file), "--dataset", "parcels", "--wait"]
+        args = [*eventpulse_command(), "ingest", str(file), "--dataset", "parcels", "--wait", "--local"]
         code, seconds, peak_mb = run_with_peak_rss(args, env, timeout=3600)
     # ru_maxrss is the largest single child so far (kB on Linux): a cross-check of the polled figure.
     child_max_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
