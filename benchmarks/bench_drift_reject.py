@@ -8,15 +8,12 @@ See benchmarks/README.md for what is measured and how to read the result.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from bench_ingest import (
     DEFAULT_URL,
     OUT,
     BenchError,
+    bench_main,
     describe_machine,
     ensure_file,
     ensure_psql,
@@ -220,18 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = run(args)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print_table(result)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    target = OUT / f"drift-reject-{stamp}.json"
-    target.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"result: {target}")
-    return 0
+    return bench_main(argv, build_parser(), run, print_table, "drift-reject")
 
 
 if __name__ == "__main__":

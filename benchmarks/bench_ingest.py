@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -307,8 +308,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def bench_main(
+    argv: list[str] | None,
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    print_table: Callable[[dict[str, Any]], None],
+    name: str,
+) -> int:
+    """Parse, run, print the table and write ``benchmarks/out/<name>-<UTC time>.json``; 1 on BenchError."""
+    args = parser.parse_args(argv)
     try:
         result = run(args)
     except BenchError as exc:
@@ -316,10 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print_table(result)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    target = OUT / f"ingest-{stamp}.json"
+    target = OUT / f"{name}-{stamp}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"result: {target}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_main(argv, build_parser(), run, print_table, "ingest")
 
 
 if __name__ == "__main__":
