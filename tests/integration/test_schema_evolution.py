@@ -120,6 +120,33 @@ def test_a_file_lacking_a_column_leaves_it_as_it_was_in_the_rows_it_updates(
     assert [tuple(r) for r in rows] == [("k1", 1, 100), ("k2", 20, 200), ("k3", 30, None)]
 
 
+def test_a_dataset_whose_history_lost_a_column_heals_when_the_column_comes_back(
+    services, contracts_dir: Path, tmp_path: Path
+) -> None:
+    """What the old bug left behind: the table has ``b``, the history and the recorded schema do not."""
+    write_contract(contracts_dir, DATASET, columns={"a": "integer"}, drift_policy={"new_columns": "evolve"})
+    for name, header, start in (("a", ["id", "a"], 0), ("ab", ["id", "a", "b"], 10)):
+        assert (
+            ingest(services, _file(tmp_path, name, header, start=start), DATASET)["status"] == Status.LOADED
+        )
+    with services.store.engine.begin() as conn:  # forget b, as releases before the fix did
+        conn.execute(text("DELETE FROM dataset_schemas WHERE dataset = :d AND version > 1"), {"d": DATASET})
+        conn.execute(
+            text(
+                "UPDATE datasets SET curated_schema = (SELECT schema FROM dataset_schemas "
+                "WHERE dataset = :d AND version = 1) WHERE name = :d"
+            ),
+            {"d": DATASET},
+        )
+    assert "b" not in (history_columns(services, DATASET) or {})
+
+    again = ingest(services, _file(tmp_path, "ab-again", ["id", "a", "b"], start=20), DATASET)
+
+    assert again["status"] == Status.LOADED, again["error"]  # not FAILED_EXCEPTION "b already exists"
+    assert history_columns(services, DATASET) == {"id": "string", "a": "integer", "b": "integer"}
+    assert_history_matches_table(services, DATASET)
+
+
 @pytest.fixture
 def demo(tmp_path: Path):  # type: ignore[no-untyped-def]
     def make(case: str, seed: int) -> Path:

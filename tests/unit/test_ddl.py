@@ -86,7 +86,7 @@ def test_added_column_and_widened_types_share_one_alter():
     )
     [sql] = plan_table_changes("t", target, ["id"], BASE)
     assert sql.startswith('ALTER TABLE "t" ')
-    assert 'ADD COLUMN "note" text' in sql and "NOT NULL" not in sql
+    assert 'ADD COLUMN IF NOT EXISTS "note" text' in sql and "NOT NULL" not in sql
     assert 'ALTER COLUMN "amount" TYPE double precision USING CAST("amount" AS double precision)' in sql
     assert "AT TIME ZONE 'UTC'" in sql
 

@@ -226,7 +226,9 @@ def _plan_alter_actions(target: TableSchema, primary_key: Sequence[str], current
         ident = quote_ident(col.name)
         if old is None:
             # Existing rows have no value, so an added column is nullable whatever the file says.
-            actions.append(f"ADD COLUMN {ident} {PG_TYPES[col.type]}")
+            # IF NOT EXISTS: a table whose recorded schema lost a column (releases before 2026-12)
+            # still has it; the load then writes it under its real type instead of failing.
+            actions.append(f"ADD COLUMN IF NOT EXISTS {ident} {PG_TYPES[col.type]}")
             continue
         actions += _plan_type_change(ident, old, col)
         if not old.nullable and col.nullable and col.name not in primary_key:
