@@ -86,7 +86,7 @@ def test_added_column_and_widened_types_share_one_alter():
     )
     [sql] = plan_table_changes("t", target, ["id"], BASE)
     assert sql.startswith('ALTER TABLE "t" ')
-    assert 'ADD COLUMN IF NOT EXISTS "note" text' in sql and "NOT NULL" not in sql
+    assert 'ADD COLUMN "note" text' in sql and "NOT NULL" not in sql
     assert 'ALTER COLUMN "amount" TYPE double precision USING CAST("amount" AS double precision)' in sql
     assert "AT TIME ZONE 'UTC'" in sql
 
@@ -161,3 +161,16 @@ def test_table_schema_after_a_null_typed_target_column_keeps_its_type():
     target = TableSchema.of([Column("id", "integer", False), Column("amount", "null"), Column("day", "date")])
     assert build_table_schema(target, ["id"], BASE) == BASE
     assert build_table_schema(BASE, ["id"], None) == BASE
+
+
+def test_reconcile_takes_a_forgotten_column_the_table_has_under_the_planned_type() -> None:
+    from eventpulse.curate.ddl import reconcile_recorded
+
+    recorded = TableSchema.of([Column("id", "string", False)])
+    target = TableSchema.of([Column("id", "string", False), Column("b", "integer"), Column("c", "date")])
+    actual = {"id": "text", "b": "bigint", "c": "text", "_ingestion_id": "uuid"}
+    reconciled = reconcile_recorded(recorded, actual, target)
+    assert reconciled is not None and reconciled.names == ["id", "b"]  # c is text in the table, not date
+    assert plan_table_changes("t", target, ["id"], reconciled) == ['ALTER TABLE "t" ADD COLUMN "c" date']
+    assert reconcile_recorded(None, actual, target) is None
+    assert reconcile_recorded(recorded, {}, target) is recorded

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from eventpulse.schema.model import Column, LogicalType, TableSchema
@@ -189,6 +189,27 @@ def build_table_schema(
     return TableSchema.of(columns)
 
 
+def reconcile_recorded(
+    current: TableSchema | None, actual: Mapping[str, str], target: TableSchema
+) -> TableSchema | None:
+    """The recorded schema plus the target columns the table already has under the planned type.
+
+    ``actual`` is the table's columns as the database has them (name -> ``format_type``). Releases
+    before 2026-12 could forget a column in the recorded schema while the table kept it; such a column
+    counts as existing (no ADD COLUMN that would fail). One the table has under another type is left
+    out, so its ADD COLUMN fails and says the table was changed by hand.
+    """
+    if current is None:
+        return None
+    found = [
+        replace(col, nullable=True)
+        for col in target
+        if current.get(col.name) is None
+        and normalize_pg_type(actual.get(col.name, "")) == normalize_pg_type(PG_TYPES[col.type])
+    ]
+    return TableSchema.of([*current, *found]) if found else current
+
+
 def _ensure_column_names(target: TableSchema, primary_key: Sequence[str]) -> None:
     for col in target:
         quote_ident(col.name)  # raises on empty, NUL or over-long names
@@ -226,9 +247,7 @@ def _plan_alter_actions(target: TableSchema, primary_key: Sequence[str], current
         ident = quote_ident(col.name)
         if old is None:
             # Existing rows have no value, so an added column is nullable whatever the file says.
-            # IF NOT EXISTS: a table whose recorded schema lost a column (releases before 2026-12)
-            # still has it; the load then writes it under its real type instead of failing.
-            actions.append(f"ADD COLUMN IF NOT EXISTS {ident} {PG_TYPES[col.type]}")
+            actions.append(f"ADD COLUMN {ident} {PG_TYPES[col.type]}")
             continue
         actions += _plan_type_change(ident, old, col)
         if not old.nullable and col.nullable and col.name not in primary_key:

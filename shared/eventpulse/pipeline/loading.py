@@ -17,7 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from eventpulse.contracts.model import Contract
-from eventpulse.curate.ddl import build_table_schema, curated_table_name, plan_table_changes
+from eventpulse.curate.ddl import (
+    build_table_schema,
+    curated_table_name,
+    plan_table_changes,
+    reconcile_recorded,
+)
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.records import build_lineage
@@ -275,11 +280,12 @@ def ensure_curated_table(tx: Transaction, dataset_row: Row, target: TableSchema,
     """
     table = str(dataset_row["curated_table"])
     recorded = dataset_row["curated_schema"]
-    current = TableSchema.from_dict(recorded) if recorded else None
+    before = TableSchema.from_dict(recorded) if recorded else None
+    current = reconcile_recorded(before, tx.curated.columns(table) if before else {}, target)
     statements = plan_table_changes(table, target, contract.primary_key, current)
     tx.curated.apply(statements)
     after = build_table_schema(target, contract.primary_key, current)
-    if after != current or dataset_row["contract_version"] != contract.version:
+    if after != before or dataset_row["contract_version"] != contract.version:
         tx.schemas.update_dataset(
             str(dataset_row["name"]),
             curated_schema=after.to_dict(),

@@ -303,6 +303,10 @@ class CuratedLoad(Protocol):
 
 
 class CuratedTables(Protocol):
+    def columns(self, table: str) -> dict[str, str]:
+        """The table's columns as the database has them (name -> type); empty when it does not exist."""
+        ...
+
     def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
         """A page of a curated table's rows (data and lineage columns), ordered by ``order_by``."""
         ...

@@ -297,6 +297,9 @@ def test_a_column_the_file_lacks_keeps_its_value_in_updated_rows(store: Metadata
         assert load.finish().to_dict() == {"rows_staged": 2, "inserted": 1, "updated": 1}
     with store.transaction() as tx:
         page = tx.curated.preview(table, order_by=["id"], limit=10)
+        columns = tx.curated.columns(table)
+        assert tx.curated.columns("curated_no_such_table") == {}
         tx.curated.apply([f'DROP TABLE "{table}"'])
     assert page.total == 3
     assert [(r["id"], r["n"]) for r in page.items] == [("a", 0), ("b", 1), ("c", None)]
+    assert (columns["id"], columns["n"], columns["_ingestion_id"]) == ("text", "bigint", "uuid")

@@ -43,6 +43,14 @@ class PgCuratedTables:
     def __init__(self, conn: Connection):
         self._conn = conn
 
+    def columns(self, table: str) -> dict[str, str]:
+        result = self._conn.exec_driver_sql(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            (quote_ident(table),),
+        )
+        return {str(name): str(pg_type) for name, pg_type in result}
+
     def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
         relation = quote_ident(table)
         order = ", ".join(quote_ident(c) for c in order_by) or "1"
