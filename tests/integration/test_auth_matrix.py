@@ -29,6 +29,7 @@ WHO_GETS_IN = {
     "public": set(CREDENTIALS),
     "viewer": {"viewer", "operator", "admin"},
     "operator": {"operator", "admin"},
+    "admin": {"admin"},
     "admin or task": {"admin", "task"},
     "task": {"task"},
 }
@@ -41,6 +42,12 @@ EXPECTED = {
     ("GET", "/api/datasets"): "viewer",
     ("GET", "/api/datasets/<dataset>/schemas"): "viewer",
     ("GET", "/api/audit_events"): "viewer",
+    ("GET", "/api/contracts"): "viewer",
+    ("GET", "/api/contracts/<dataset>"): "viewer",
+    ("GET", "/api/contracts/<dataset>/versions/<version>"): "viewer",
+    ("GET", "/api/contracts/<dataset>/diff"): "viewer",
+    ("POST", "/api/contracts/<dataset>/validate"): "viewer",
+    ("PUT", "/api/contracts/<dataset>"): "admin",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
@@ -59,6 +66,8 @@ BODIES = {
     "/api/ingest/from_gcs": b'{"name": "raw/nosuch/a.csv"}',
     "/internal/admin/prune": b'{"older_than_days": 30}',
     "/internal/admin/replay": b'{"dataset": "nosuch", "dry_run": true}',
+    "/api/contracts/<dataset>/validate": b'{"suite": {"name": "nosuch"}}',
+    "/api/contracts/<dataset>": b'{"suite": {"name": "nosuch"}}',
 }
 QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
 
@@ -88,6 +97,7 @@ def app_routes(client) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
 
 def concrete(rule: str) -> str:
     path = rule.replace("<ingestion_id>", str(uuid.uuid4())).replace("<dataset>", "nosuch")
+    path = path.replace("<version>", "0" * 64)
     assert not re.search(r"<[^>]+>", path), f"the matrix has no value for the parameter of {rule}"
     return path + QUERIES.get(rule, "")
 
@@ -95,7 +105,7 @@ def concrete(rule: str) -> str:
 def expected_class(access: str, credential: str) -> str:
     if credential in WHO_GETS_IN[access]:
         return "allowed"
-    takes_bearer = access in ("viewer", "operator", "admin or task")
+    takes_bearer = access in ("viewer", "operator", "admin", "admin or task")
     is_valid_bearer = credential in ("viewer", "operator", "admin")
     return "403" if takes_bearer and is_valid_bearer else "401"
 

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from eventpulse.contracts.loader import list_contracts, load_contract, parse_contract
+from eventpulse.contracts.loader import (
+    contract_version,
+    list_contracts,
+    load_contract,
+    parse_contract,
+    parse_suite,
+)
 from eventpulse.errors import ContractError
 
 REPO_CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
@@ -51,12 +57,27 @@ def test_valid_contract_yields_schema_key_and_severities() -> None:
     assert contract.sheet is None
 
 
-def test_version_is_the_content_hash_and_changes_with_the_bytes() -> None:
+def test_version_is_the_content_hash_not_the_layout() -> None:
     first = parse_contract("orders", raw(suite()))
-    assert first.version == parse_contract("orders", raw(suite())).version
     assert len(first.version) == 64
-    changed = parse_contract("orders", json.dumps(suite(), indent=2).encode())
-    assert changed.version != first.version
+    # Indentation and key order are layout: the same content is the same version, file or API body.
+    assert parse_contract("orders", json.dumps(suite(), indent=2).encode()).version == first.version
+    reordered = dict(reversed(list(suite().items())))
+    assert parse_suite("orders", reordered).version == first.version
+    assert contract_version(suite()) == first.version
+    # Any change of content is a new version.
+    assert parse_contract("orders", raw(suite(sheet="Orders"))).version != first.version
+
+
+def test_an_api_body_is_validated_like_a_file() -> None:
+    with pytest.raises(ContractError) as caught:
+        parse_suite("orders", ["not", "an", "object"])
+    assert caught.value.details["key"] == "<file>"
+    broken = suite()
+    broken["expectations"][0]["type"] = "expect_the_moon"
+    with pytest.raises(ContractError) as caught:
+        parse_suite("orders", broken)
+    assert caught.value.details["key"] == "expectations[0].type"
 
 
 def test_unknown_expectation_type_is_refused_listing_supported_types() -> None:

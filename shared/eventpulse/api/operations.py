@@ -58,11 +58,16 @@ class Operations(APIBlueprint):
         body: type[BaseModel] | None = None,
         body_optional: bool = False,
         binary_body: bool = False,
+        body_max_bytes: int = JSON_BODY_MAX_BYTES,
     ) -> Callable[[F], F]:
         """Register the decorated view for ``method rule`` and describe it in the OpenAPI document."""
 
         def decorator(view: F) -> F:
-            target = _with_json_body(view, body, optional=body_optional) if body else view
+            target = (
+                _with_json_body(view, body, optional=body_optional, max_bytes=body_max_bytes)
+                if body
+                else view
+            )
             declare_access(target, access)
             setattr(target, MODELS_ATTR, _models_of(view))
             summary, description = _describe(view, access)
@@ -140,21 +145,23 @@ def _models_of(view: Callable[..., Any]) -> dict[str, type[BaseModel]]:
     return {k: v for k, v in hints.items() if k in ("path", "query", "body") and isinstance(v, type)}
 
 
-def _with_json_body(view: F, model: type[BaseModel], *, optional: bool) -> F:
+def _with_json_body(view: F, model: type[BaseModel], *, optional: bool, max_bytes: int) -> F:
     """The view, given ``body`` parsed from the JSON request body (the library never reads the body)."""
 
     @functools.wraps(view)
     def with_body(**kwargs: Any) -> Any:
-        return view(**kwargs, body=load_json_body(model, optional=optional))
+        return view(**kwargs, body=load_json_body(model, optional=optional, max_bytes=max_bytes))
 
     # The library reads the signature for path and query models; the body is ours to read.
     with_body.__annotations__ = {k: v for k, v in get_type_hints(view).items() if k not in ("body", "return")}
     return with_body  # type: ignore[return-value]
 
 
-def load_json_body(model: type[BaseModel], *, optional: bool) -> BaseModel:
-    """Parse and validate the JSON body (at most 64 KiB; an empty body is ``{}`` when optional)."""
-    request.max_content_length = JSON_BODY_MAX_BYTES
+def load_json_body(
+    model: type[BaseModel], *, optional: bool, max_bytes: int = JSON_BODY_MAX_BYTES
+) -> BaseModel:
+    """Parse and validate the JSON body (64 KiB unless the route says; ``{}`` when empty and optional)."""
+    request.max_content_length = max_bytes
     raw = request.get_data(cache=True)
     if not raw.strip():
         raw = b"{}" if optional else b"null"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -47,6 +47,12 @@ class DatasetPath(BaseModel):
         max_length=200,
         description="a dataset name: a letter a-z, then up to 62 letters a-z, digits or underscores",
         json_schema_extra={"example": "edge_telemetry"},
+    )
+
+
+class ContractVersionPath(DatasetPath):
+    version: str = Field(
+        min_length=64, max_length=64, description="a contract version: the 64 hex digits of its content hash"
     )
 
 
@@ -119,6 +125,19 @@ class SeedQuery(BaseModel):
     )
 
 
+class ContractDiffQuery(BaseModel):
+    from_: str | None = Field(
+        None,
+        alias="from",
+        min_length=64,
+        max_length=64,
+        description="the older version (64 hex digits); default: the version adopted before `to`",
+    )
+    to: str | None = Field(
+        None, min_length=64, max_length=64, description="the newer version (64 hex digits); default: current"
+    )
+
+
 # --- JSON bodies ----------------------------------------------------------------------------------
 
 
@@ -138,6 +157,26 @@ class FromGcsBody(Body):
 class ReviewBody(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
     note: str | None = Field(None, description="why (at most 2000 characters; recorded in the audit log)")
+
+
+CONTRACT_MAX_BYTES = 1024 * 1024
+"""A contract body may be large (long value sets), but not unbounded."""
+
+
+class ContractCheckBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    suite: dict[str, Any] = Field(
+        description="the Great Expectations suite JSON, with meta.eventpulse (see docs/CONTRACTS.md)"
+    )
+
+
+class ContractSaveBody(ContractCheckBody):
+    base_version: str | None = Field(
+        None,
+        max_length=64,
+        description="the version you edited (GET /api/contracts/<dataset>); omit only for a first contract",
+    )
+    note: str | None = Field(None, max_length=2000, description="why (recorded with the version)")
 
 
 REQUESTED_BY = Field(None, description="who asked (free text, at most 100 characters kept in the audit log)")

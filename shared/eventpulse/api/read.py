@@ -19,7 +19,7 @@ from eventpulse.api.params import (
 from eventpulse.api.present import present_ingestion, present_ingestion_detail
 from eventpulse.api.resources import AuditPage, DatasetList, IngestionDetail, IngestionPage, SchemaHistory
 from eventpulse.api.roles import VIEWER
-from eventpulse.contracts.loader import list_contracts
+from eventpulse.contracts.registry import known_datasets
 from eventpulse.errors import NotFound
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -57,7 +57,7 @@ def list_datasets() -> Response:
     services = current_services()
     with services.store.read() as tx:
         rows = tx.schemas.list_datasets()
-    contracts = set(list_contracts(services.settings.contracts_dir))
+    contracts = set(known_datasets(services))
     items: list[dict[str, Any]] = [{**r, "has_contract": r["name"] in contracts} for r in rows]
     # A dataset with a contract but no ingestion yet is still a dataset a client can upload to.
     known = {r["name"] for r in rows}
@@ -77,7 +77,7 @@ def list_schemas(path: DatasetPath) -> Response:
     name = ensure_dataset_name(path.dataset)
     with services.store.read() as tx:
         rows = tx.schemas.history(name)
-    if not rows and name not in list_contracts(services.settings.contracts_dir):
+    if not rows and name not in known_datasets(services):
         raise NotFound(f"dataset {name!r} does not exist", hint="list datasets with GET /api/datasets")
     return jsonify({"dataset": name, "items": rows, "total": len(rows)})
 

@@ -178,6 +178,82 @@ class AuditPage(BaseModel):
     offset: int
 
 
+# --- contracts ------------------------------------------------------------------------------------
+
+
+class ContractChange(Row):
+    kind: str = Field(
+        description="column_added|column_removed|column_changed|expectation_added|expectation_removed|"
+        "expectation_changed|primary_key_changed|drift_policy_changed|sheet_changed|setting_changed"
+    )
+    path: str = Field(
+        description="where in the suite, e.g. meta.eventpulse.columns.amount or expectations[2]"
+    )
+
+
+class ContractAdoption(Row):
+    version: str
+    source: str = Field(description="file: read from contracts/<dataset>.json; api: saved through the API")
+    adopted_by: str
+    adopted_at: datetime
+    note: str | None = None
+
+
+class ContractSummary(Row):
+    dataset: str
+    version: str | None
+    source: str | None = None
+    adopted_by: str | None = None
+    adopted_at: datetime | None = None
+    error: dict[str, Any] | None = Field(
+        None, description="set when the contract does not validate: {code, message, hint, details: {key}}"
+    )
+
+
+class ContractList(BaseModel):
+    items: list[ContractSummary]
+    total: int
+
+
+class ContractDetail(ContractSummary):
+    suite: dict[str, Any]
+    history: list[ContractAdoption] = Field(description="adoptions, newest first (at most 100)")
+
+
+class ContractVersionBody(Row):
+    dataset: str
+    version: str
+    suite: dict[str, Any]
+    first_seen_at: datetime
+
+
+class ContractDiff(Row):
+    dataset: str
+    from_: str | None = Field(alias="from")
+    to: str
+    changes: list[ContractChange]
+
+
+class ContractValidation(Row):
+    dataset: str
+    valid: bool
+    version: str | None = Field(description="the version this suite would have (its content hash)")
+    current_version: str | None
+    changes: list[ContractChange] = Field(description="the changes from the current version")
+    error: dict[str, Any] | None = Field(
+        None,
+        description="why it is invalid: {code, message, hint, details: {key}}, key naming the offending part",
+    )
+
+
+class ContractSaved(Row):
+    dataset: str
+    version: str
+    previous_version: str | None
+    changed: bool = Field(description="false when the suite was already the current version")
+    changes: list[ContractChange] = Field(description="the changes from the previous version")
+
+
 # --- health and jobs ------------------------------------------------------------------------------
 
 

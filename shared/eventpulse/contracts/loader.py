@@ -61,7 +61,23 @@ def ensure_dataset_name(dataset: str) -> None:
 def parse_contract(dataset: str, raw: bytes) -> Contract:
     """Validate a GX ExpectationSuite JSON with EventPulse metadata and build a Contract."""
     ensure_dataset_name(dataset)
-    suite = _parse_json(dataset, raw)
+    return parse_suite(dataset, _parse_json(dataset, raw))
+
+
+def contract_version(suite: Mapping[str, Any]) -> str:
+    """The content hash of a suite: sha256 of its canonical JSON (sorted keys, no spaces).
+
+    Re-indenting the file or reordering keys is not a new version; any change of content is. The same
+    suite saved through the API and written to the file has the same version.
+    """
+    canonical = json.dumps(suite, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_suite(dataset: str, suite: Any) -> Contract:
+    """Validate an already-decoded suite (an API body, a stored version) and build a Contract."""
+    ensure_dataset_name(dataset)
+    suite = _check_suite(dataset, suite)
     ep = _eventpulse_meta(dataset, suite)
     schema = _parse_columns(dataset, ep.get("columns"))
     primary_key = _parse_primary_key(dataset, ep.get("primary_key"), schema)
@@ -69,7 +85,7 @@ def parse_contract(dataset: str, raw: bytes) -> Contract:
     _ensure_declarations_enforced(dataset, expectations, schema, primary_key)
     return Contract(
         dataset=dataset,
-        version=hashlib.sha256(raw).hexdigest(),
+        version=contract_version(suite),
         suite=suite,
         schema=schema,
         primary_key=primary_key,
@@ -92,6 +108,10 @@ def _parse_json(dataset: str, raw: bytes) -> dict[str, Any]:
         suite = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(dataset, "<file>", f"not valid UTF-8 JSON ({exc})", "fix the JSON syntax") from exc
+    return _check_suite(dataset, suite)
+
+
+def _check_suite(dataset: str, suite: Any) -> dict[str, Any]:
     if not isinstance(suite, dict):
         raise _fail(dataset, "<file>", "the top level is not an object", "write a GX ExpectationSuite object")
     unknown = sorted(set(suite) - SUITE_KEYS)

@@ -1,7 +1,8 @@
 """What every way in checks before bytes are accepted: dataset, file name, extension, contract.
 
-No database here: the signed-URL function validates an upload intent with these alone. Parsing the
-contract imports no Great Expectations and no pandas (contracts/loader.py).
+The signed-URL function validates an upload intent with these alone. The contract is the dataset's
+current one (contracts/registry.py: the contracts folder and the saves through the API, reconciled in
+the store); parsing it imports no Great Expectations and no pandas (contracts/loader.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import unicodedata
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.contracts.loader import load_contract
+from eventpulse.contracts.loader import ensure_dataset_name
+from eventpulse.contracts.registry import has_contract, no_contract, resolve_contract
 from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
 from eventpulse.landing.keys import extension_of
 from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, canonical_text_encoding
@@ -66,13 +68,10 @@ def ensure_allowed_extension(services: Services, filename: str) -> str:
 
 
 def ensure_valid_contract(services: Services, dataset: str) -> Contract:
-    """The dataset's contract, which validates: 404 when missing, 422 naming the broken key."""
-    path = services.settings.contracts_dir / f"{dataset}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in services.settings.contracts_dir.glob("*.json"))
-        raise NotFound(
-            f"dataset {dataset!r} has no contract",
-            hint=f"add contracts/{dataset}.json; datasets with a contract: {', '.join(known) or 'none'}",
-        )
-    # Accepting bytes that cannot be processed would only fail later: parse the contract now.
-    return load_contract(services.settings.contracts_dir, dataset)
+    """The dataset's current contract, which validates: 404 when none exists, 422 naming the broken key."""
+    ensure_dataset_name(dataset)
+    if not has_contract(services, dataset):
+        error = no_contract(services, dataset)
+        raise NotFound(f"dataset {dataset!r} has no contract", hint=error.hint, details=error.details)
+    # Accepting bytes that cannot be processed would only fail later: resolve the contract now.
+    return resolve_contract(services, dataset)

@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from eventpulse.contracts.loader import load_contract
 from eventpulse.contracts.model import Contract
+from eventpulse.contracts.registry import resolve_contract
 from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import detect_format
@@ -159,7 +159,7 @@ def _process_on_current_history(ctx: _Context, beat: Heartbeat) -> ProcessResult
 
 def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     settings = ctx.services.settings
-    contract = load_contract(settings.contracts_dir, ctx.dataset)
+    contract = resolve_contract(ctx.services, ctx.dataset)
     if contract.expectations:
         warm_up_quality_engine()
     fmt = detect_format(str(ctx.row["filename"]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-from eventpulse.contracts.loader import load_contract
+from eventpulse.contracts.registry import resolve_contract
 from eventpulse.curate.ddl import curated_table_name
 from eventpulse.errors import BadRequest, Conflict, NotFound
 from eventpulse.landing.register import enqueue
@@ -41,11 +41,14 @@ def approve_schema(
     still would not let the file through (a column removed under a ``quarantine`` policy).
     """
     note = ensure_note(note)
+    with services.store.read() as tx:
+        found = tx.ingestions.get(ingestion_id)
+    contract = resolve_contract(services, str(found["dataset"])) if found is not None else None
     with services.store.transaction() as tx:
         row = _lock_quarantined(tx, ingestion_id, "approve")
         dataset = str(row["dataset"])
         observed = _observed_schema(tx, ingestion_id)
-        contract = load_contract(services.settings.contracts_dir, dataset)
+        assert contract is not None  # the ingestion exists: _lock_quarantined raised otherwise
         # The dataset lock serialises schema writers: loads of this dataset wait until we commit.
         dataset_row = tx.schemas.lock_dataset(dataset, curated_table_name(dataset))
         # Read under the dataset lock: the approved baseline evolves from the CURRENT history, so it

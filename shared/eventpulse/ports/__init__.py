@@ -11,6 +11,9 @@ from eventpulse.ports.landing import BucketLanding, RawLanding, RawObject, Store
 from eventpulse.ports.services import Clock, Services, TaskQueue
 from eventpulse.ports.store import (
     AuditLog,
+    ContractRecord,
+    Contracts,
+    ContractSource,
     CuratedLoad,
     CuratedTables,
     Ingestions,
@@ -31,6 +34,9 @@ __all__ = [
     "AuditLog",
     "BucketLanding",
     "Clock",
+    "ContractRecord",
+    "ContractSource",
+    "Contracts",
     "CuratedLoad",
     "CuratedTables",
     "Ingestions",

@@ -195,6 +195,64 @@ class Schemas(Protocol):
         ...
 
 
+ContractSource = Literal["file", "api"]
+
+
+@dataclass(frozen=True)
+class ContractRecord:
+    """One adopted version of a dataset's contract."""
+
+    dataset: str
+    version: str
+    body: dict[str, Any]
+    """The GX ExpectationSuite JSON of that version."""
+    source: ContractSource
+    """``file``: read from contracts/<dataset>.json; ``api``: saved through the API."""
+    adopted_by: str
+    adopted_at: datetime
+
+
+class Contracts(Protocol):
+    """Which version of each dataset's contract is current, and every version it ever had."""
+
+    def current(self, dataset: str) -> ContractRecord | None:
+        """The dataset's newest adoption; None when none was ever adopted."""
+        ...
+
+    def adopt(
+        self,
+        *,
+        dataset: str,
+        version: str,
+        body: Mapping[str, Any],
+        source: ContractSource,
+        actor: str,
+        note: str | None = None,
+    ) -> tuple[ContractRecord, bool]:
+        """Make ``version`` current (its body stored once); ``(current record, changed)``.
+
+        Serialised per dataset, audited as ``contract.adopted``. A ``file`` adoption changes nothing
+        when the file said this version last time (an API save since then stays current); an ``api``
+        adoption changes nothing when this version is already current.
+        """
+        ...
+
+    def version(self, dataset: str, version: str) -> Row | None:
+        """One stored version: ``dataset``, ``version``, ``body``, ``first_seen_at``."""
+        ...
+
+    def history(self, dataset: str, *, limit: int = 100) -> list[Row]:
+        """The dataset's adoptions, newest first.
+
+        Each: ``version``, ``source``, ``adopted_by``, ``adopted_at``, ``note``.
+        """
+        ...
+
+    def datasets(self) -> list[str]:
+        """Datasets with an adopted contract, sorted."""
+        ...
+
+
 # --- metadata store: audit log --------------------------------------------------------------------
 
 
@@ -344,6 +402,9 @@ class Transaction(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def contracts(self) -> Contracts: ...
 
     @property
     def sources(self) -> SourceObjects: ...

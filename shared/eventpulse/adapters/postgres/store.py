@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine
 
 from eventpulse.adapters.postgres.audit import PgAuditLog
+from eventpulse.adapters.postgres.contracts import PgContracts
 from eventpulse.adapters.postgres.curated import PgCuratedTables
 from eventpulse.adapters.postgres.engine import is_reachable
 from eventpulse.adapters.postgres.ingestions import PgIngestions
@@ -23,6 +24,7 @@ class PgTransaction:
         self.audit = PgAuditLog(conn)
         self.ingestions = PgIngestions(conn, self.audit)
         self.schemas = PgSchemas(conn, self.audit)
+        self.contracts = PgContracts(conn, self.audit)
         self.sources = PgSourceObjects(conn)
         self.curated = PgCuratedTables(conn)
 

@@ -125,6 +125,20 @@ contract_versions = Table(
     Column("first_seen_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 
+contract_adoptions = Table(
+    "contract_adoptions",
+    metadata,
+    # One row each time a dataset's contract changed: the newest row per dataset is current.
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dataset", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("adopted_by", Text, nullable=False),
+    Column("adopted_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("note", Text),
+    Index("ix_contract_adoptions_dataset_id", "dataset", "id"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,
