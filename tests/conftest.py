@@ -157,7 +157,7 @@ def services(settings):  # type: ignore[no-untyped-def]
 
 
 def reset_database(engine: Any) -> None:
-    """Drop the curated tables and empty every other table of the schema (all but ``alembic_version``).
+    """Drop the marts' views and the curated tables; empty every other table (all but ``alembic_version``).
 
     The tables are found in ``pg_tables``, so a table a migration adds is emptied without a change here.
     """
@@ -168,6 +168,11 @@ def reset_database(engine: Any) -> None:
             text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")
         ).scalars()
         kept = [t for t in tables if t != "alembic_version"]
+        views = conn.execute(
+            text("SELECT viewname FROM pg_views WHERE schemaname = current_schema() ORDER BY viewname")
+        ).scalars()
+        for view in list(views):  # marts read curated tables: drop them first
+            conn.execute(text(f'DROP VIEW IF EXISTS "{view}" CASCADE'))
         for table in [t for t in kept if t.startswith("curated_")]:
             conn.execute(text(f'DROP TABLE "{table}"'))
         metadata = [t for t in kept if not t.startswith("curated_")]

@@ -110,3 +110,9 @@ class ContractError(TerminalError):
 
     code = "contract_error"
     http_status = 422
+
+
+class MartRefused(ContractError):
+    """A mart declared in a contract that PostgreSQL will not create (its message says why)."""
+
+    code = "mart_refused"

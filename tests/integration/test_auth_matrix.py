@@ -48,6 +48,8 @@ EXPECTED = {
     ("GET", "/api/contracts/<dataset>/diff"): "viewer",
     ("POST", "/api/contracts/<dataset>/validate"): "viewer",
     ("PUT", "/api/contracts/<dataset>"): "admin",
+    ("GET", "/api/marts"): "viewer",
+    ("GET", "/api/marts/<name>"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
@@ -97,7 +99,7 @@ def app_routes(client) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
 
 def concrete(rule: str) -> str:
     path = rule.replace("<ingestion_id>", str(uuid.uuid4())).replace("<dataset>", "nosuch")
-    path = path.replace("<version>", "0" * 64)
+    path = path.replace("<version>", "0" * 64).replace("<name>", "nosuch")
     assert not re.search(r"<[^>]+>", path), f"the matrix has no value for the parameter of {rule}"
     return path + QUERIES.get(rule, "")
 

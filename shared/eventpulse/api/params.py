@@ -50,6 +50,13 @@ class DatasetPath(BaseModel):
     )
 
 
+class MartPath(BaseModel):
+    name: str = Field(
+        max_length=40,
+        description="a mart name: a letter a-z, then up to 39 of a-z, 0-9 or _",
+    )
+
+
 class ContractVersionPath(DatasetPath):
     version: str = Field(
         min_length=64, max_length=64, description="a contract version: the 64 hex digits of its content hash"

@@ -254,6 +254,47 @@ class ContractSaved(Row):
     changes: list[ContractChange] = Field(description="the changes from the previous version")
 
 
+# --- data products --------------------------------------------------------------------------------
+
+
+class MartColumn(BaseModel):
+    name: str
+    type: str = Field(description="the PostgreSQL type of the view's column")
+
+
+class MartFreshness(BaseModel):
+    status: str = Field(
+        description="fresh | warn | error (older than warn_after / error_after) | unknown (never loaded)"
+    )
+    last_load_at: datetime | None = Field(description="the last successful load of a dataset it reads")
+    age_seconds: float | None
+    warn_after_seconds: float | None
+    error_after_seconds: float | None
+
+
+class Mart(Row):
+    name: str
+    dataset: str = Field(description="the dataset whose contract declares it")
+    view: str = Field(description="the view to query: mart_<name>")
+    description: str
+    owner: str
+    sql: str
+    status: str = Field(description="ok | pending (a table it reads does not exist yet) | error")
+    error: str | None = Field(description="Postgres's message when it could not be created")
+    contract_version: str
+    updated_at: datetime
+    columns: list[MartColumn]
+    upstream_datasets: list[str] = Field(description="the datasets whose curated tables it reads")
+    reads: list[str] = Field(description="every relation it reads (curated tables, other marts)")
+    rows: int | None = Field(description="its row count (null when counting took over 2 s)")
+    freshness: MartFreshness
+
+
+class MartList(BaseModel):
+    items: list[Mart]
+    total: int
+
+
 # --- health and jobs ------------------------------------------------------------------------------
 
 

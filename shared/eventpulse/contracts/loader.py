@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from eventpulse.contracts.expectation_types import SUPPORTED_EXPECTATIONS
+from eventpulse.contracts.marts import MartSpec, MartSpecError, parse_marts
 from eventpulse.contracts.model import SEVERITIES, Contract, Expectation, Severity
 from eventpulse.errors import ContractError, EventPulseError
 from eventpulse.schema.drift import DriftPolicy
@@ -22,7 +23,7 @@ from eventpulse.schema.model import LOGICAL_TYPES, Column, LogicalType, TableSch
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SUITE_KEYS = frozenset({"name", "id", "expectations", "meta", "notes", "suite_parameters"})
 EXPECTATION_KEYS = frozenset({"type", "kwargs", "meta", "id", "notes", "description", "severity"})
-EVENTPULSE_KEYS = frozenset({"primary_key", "columns", "drift_policy", "sheet"})
+EVENTPULSE_KEYS = frozenset({"primary_key", "columns", "drift_policy", "sheet", "marts"})
 COLUMN_SPEC_KEYS = frozenset({"type", "nullable", "description"})
 DECLARABLE_TYPES = tuple(t for t in LOGICAL_TYPES if t != "null")
 RESERVED_KWARGS = frozenset({"result_format", "catch_exceptions"})
@@ -92,7 +93,15 @@ def parse_suite(dataset: str, suite: Any) -> Contract:
         drift_policy=_parse_drift_policy(dataset, ep.get("drift_policy")),
         expectations=expectations,
         sheet=_parse_sheet(dataset, ep.get("sheet")),
+        marts=_parse_marts(dataset, ep.get("marts")),
     )
+
+
+def _parse_marts(dataset: str, value: Any) -> tuple[MartSpec, ...]:
+    try:
+        return parse_marts(value)
+    except MartSpecError as exc:
+        raise _fail(dataset, exc.key, exc.problem, exc.fix) from exc
 
 
 def _fail(dataset: str, key: str, problem: str, fix: str) -> ContractError:

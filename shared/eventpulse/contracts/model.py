@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from eventpulse.contracts.expectation_types import COLUMN_KWARGS, StreamClass, stream_class_of
+from eventpulse.contracts.marts import MartSpec
 from eventpulse.schema.model import TableSchema
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class Contract:
     expectations: tuple[Expectation, ...]
     sheet: str | int | None
     """The XLSX sheet to read (name or 0-based index); None means the first sheet."""
+    marts: tuple[MartSpec, ...] = ()
+    """Data products over the curated tables (``meta.eventpulse.marts``, contracts/marts.py)."""
 
     def expectations_of(self, stream_class: StreamClass) -> tuple[Expectation, ...]:
         return tuple(e for e in self.expectations if e.stream_class == stream_class)

@@ -47,13 +47,16 @@ def resolve_contract(services: Services, dataset: str) -> Contract:
     from_file = parse_contract(dataset, path.read_bytes()) if path.is_file() else None
     with services.store.transaction() as tx:
         if from_file is not None:
-            record, _ = tx.contracts.adopt(
+            record, changed = tx.contracts.adopt(
                 dataset=dataset,
                 version=from_file.version,
                 body=from_file.suite,
                 source="file",
                 actor=FILE_ACTOR,
             )
+            if changed:
+                # A file cannot be refused, so a mart Postgres will not create is recorded as an error.
+                apply_marts(tx, from_file, strict=False, actor=FILE_ACTOR)
         else:
             found = tx.contracts.current(dataset)
             if found is None:
@@ -62,6 +65,13 @@ def resolve_contract(services: Services, dataset: str) -> Contract:
     if from_file is not None and record.version == from_file.version:
         return from_file
     return parse_suite(dataset, record.body)
+
+
+def apply_marts(tx: Transaction, contract: Contract, *, strict: bool, actor: str) -> None:
+    """Create, replace or drop the contract's marts in the adoption's transaction."""
+    tx.marts.apply(
+        contract.dataset, contract.marts, contract_version=contract.version, strict=strict, actor=actor
+    )
 
 
 def no_contract(services: Services, dataset: str) -> ContractError:
@@ -115,6 +125,8 @@ def save_contract(
             actor=actor,
             note=note,
         )
+        if changed:
+            apply_marts(tx, contract, strict=True, actor=actor)  # a refused mart rolls the save back
     return Saved(contract, record, changed, current.version if current is not None else None)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from eventpulse.contracts.marts import MartSpec
     from eventpulse.schema.model import TableSchema
     from eventpulse.states import Status
 
@@ -253,6 +254,30 @@ class Contracts(Protocol):
         ...
 
 
+class Marts(Protocol):
+    """The data products: each mart a view over curated tables, declared in a dataset's contract."""
+
+    def apply(
+        self, dataset: str, marts: Sequence[MartSpec], *, contract_version: str, strict: bool, actor: str
+    ) -> list[Row]:
+        """Create or replace the dataset's marts as declared; drop the ones it no longer declares.
+
+        ``strict``: a mart PostgreSQL refuses raises MartRefused (422, naming the mart and Postgres's
+        message), and the caller's transaction rolls back. Otherwise the mart is recorded with status
+        ``error`` (``pending`` when a table it reads does not exist yet) and the rest go on. Audited
+        as ``mart.applied``. Returns the dataset's mart rows.
+        """
+        ...
+
+    def retry_pending(self) -> list[str]:
+        """Create the marts not created yet (their tables now exist?); the names now ``ok``."""
+        ...
+
+    def catalog(self) -> list[Row]:
+        """Every mart with its view's columns, the datasets it reads, their last load, and its rows."""
+        ...
+
+
 # --- metadata store: audit log --------------------------------------------------------------------
 
 
@@ -405,6 +430,9 @@ class Transaction(Protocol):
 
     @property
     def contracts(self) -> Contracts: ...
+
+    @property
+    def marts(self) -> Marts: ...
 
     @property
     def sources(self) -> SourceObjects: ...

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlalchemy import Connection
@@ -34,14 +35,18 @@ from eventpulse.errors import TerminalError
 from eventpulse.ports import LineageValues, LoadStats, Page
 from eventpulse.schema.model import TableSchema
 
+if TYPE_CHECKING:
+    from eventpulse.adapters.postgres.marts import PgMarts
+
 log = logging.getLogger(__name__)
 
 
 class PgCuratedTables:
     """The ``CuratedTables`` port on one SQLAlchemy connection (the store's transaction)."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, marts: PgMarts | None = None):
         self._conn = conn
+        self._marts = marts
 
     def columns(self, table: str) -> dict[str, str]:
         result = self._conn.exec_driver_sql(
@@ -61,9 +66,18 @@ class PgCuratedTables:
         return Page([dict(r._mapping) for r in result], int(total))
 
     def apply(self, statements: Sequence[str]) -> None:
-        with curated_change_refusals():
+        if not statements:
+            return
+        # A view reading a column blocks its ALTER: the marts step aside for the DDL, in this transaction.
+        altering = self._marts is not None and any(s.startswith("ALTER") for s in statements)
+        with (
+            self._marts.set_aside() if altering and self._marts else nullcontext(),
+            curated_change_refusals(),
+        ):
             for statement in statements:
                 self._conn.exec_driver_sql(statement)
+        if self._marts is not None and not altering:
+            self._marts.retry_pending()  # a new table: the marts that read it can be created now
 
     def start_load(
         self,

@@ -139,6 +139,24 @@ contract_adoptions = Table(
     Index("ix_contract_adoptions_dataset_id", "dataset", "id"),
 )
 
+marts = Table(
+    "marts",
+    metadata,
+    # One row per declared mart: its view, the policy, and how its last (re)creation went.
+    Column("name", Text, primary_key=True),
+    Column("dataset", Text, nullable=False),
+    Column("view_name", Text, nullable=False, unique=True),
+    Column("sql", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("owner", Text, nullable=False, server_default=""),
+    Column("freshness", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("status", Text, nullable=False),
+    Column("error", Text),
+    Column("contract_version", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_marts_dataset", "dataset"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,
