@@ -204,3 +204,42 @@ def test_local_serve_task_token_is_created_once_and_accepted_by_internal_routes(
         ensure_local_task_token(settings.with_overrides(mode="cloud", task_token_sha256=())).task_token_sha256
         == ()
     )
+
+
+def test_contracts_commands_validate_save_and_dry_run(env, tmp_path) -> None:
+    runner = CliRunner()
+    assert (
+        runner.invoke(
+            main, ["ingest", str(edge_csv(tmp_path)), "--dataset", "edge_telemetry", "--wait"], env=env
+        ).exit_code
+        == 0
+    )
+    shown = runner.invoke(main, ["contracts", "show", "edge_telemetry"], env=env)
+    assert shown.exit_code == 0, shown.output
+    current = json.loads(shown.output)
+    candidate = current["suite"]
+    for item in candidate["expectations"]:
+        if item["type"] == "expect_table_row_count_to_be_between":
+            item["kwargs"]["min_value"] = 1000
+    path = tmp_path / "candidate.json"
+    path.write_text(json.dumps(candidate))
+
+    checked = runner.invoke(main, ["contracts", "validate", "edge_telemetry", str(path)], env=env)
+    assert checked.exit_code == 0 and "expectation_changed" in checked.output, checked.output
+    dry = runner.invoke(main, ["contracts", "dry-run", "edge_telemetry", str(path)], env=env)
+    assert dry.exit_code == 1, dry.output  # a file would change state
+    assert "LOADED -> FAILED_QUALITY" in dry.output and "[1/1]" in dry.output
+    assert "expect_table_row_count_to_be_between" in dry.output
+
+    stale = runner.invoke(
+        main, ["contracts", "save", "edge_telemetry", str(path), "--base-version", "0" * 64], env=env
+    )
+    assert stale.exit_code != 0 and "changed since version" in stale.output
+    saved = runner.invoke(
+        main,
+        ["contracts", "save", "edge_telemetry", str(path), "--base-version", current["version"]],
+        env=env,
+    )
+    assert saved.exit_code == 0 and "saved: edge_telemetry is now version" in saved.output, saved.output
+    listed = runner.invoke(main, ["contracts", "list"], env=env)
+    assert "api by cli" in listed.output

@@ -48,6 +48,7 @@ EXPECTED = {
     ("GET", "/api/contracts/<dataset>/diff"): "viewer",
     ("POST", "/api/contracts/<dataset>/validate"): "viewer",
     ("PUT", "/api/contracts/<dataset>"): "admin",
+    ("POST", "/api/contracts/<dataset>/dry_run"): "operator",
     ("GET", "/api/marts"): "viewer",
     ("GET", "/api/marts/<name>"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
@@ -70,6 +71,7 @@ BODIES = {
     "/internal/admin/replay": b'{"dataset": "nosuch", "dry_run": true}',
     "/api/contracts/<dataset>/validate": b'{"suite": {"name": "nosuch"}}',
     "/api/contracts/<dataset>": b'{"suite": {"name": "nosuch"}}',
+    "/api/contracts/<dataset>/dry_run": b"{}",
 }
 QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
 

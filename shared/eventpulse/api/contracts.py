@@ -7,9 +7,10 @@ suite is validated first, its content hash is the version, and the audit log nam
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request, stream_with_context
 
 from eventpulse.api.auth import current_actor
 from eventpulse.api.context import current_services
@@ -21,7 +22,9 @@ from eventpulse.api.params import (
     ContractSaveBody,
     ContractVersionPath,
     DatasetPath,
+    DryRunBody,
 )
+from eventpulse.api.present import to_json_value
 from eventpulse.api.resources import (
     ContractDetail,
     ContractDiff,
@@ -29,8 +32,9 @@ from eventpulse.api.resources import (
     ContractSaved,
     ContractValidation,
     ContractVersionBody,
+    DryRunReport,
 )
-from eventpulse.api.roles import ADMIN, VIEWER
+from eventpulse.api.roles import ADMIN, OPERATOR, VIEWER
 from eventpulse.contracts.diff import diff_suites
 from eventpulse.contracts.loader import parse_suite
 from eventpulse.contracts.registry import (
@@ -41,9 +45,11 @@ from eventpulse.contracts.registry import (
     stored_version,
 )
 from eventpulse.errors import ContractError, NotFound
+from eventpulse.pipeline.dry_run import DryRunRequest, choose_files, dry_run
 from eventpulse.schema.naming import ensure_dataset_name
 
 bp = Operations("contracts", __name__, url_prefix="/api")
+NDJSON = "application/x-ndjson"
 
 
 @bp.operation("GET", "/contracts", access=VIEWER, returns={200: ContractList})
@@ -229,6 +235,44 @@ def put_contract(path: DatasetPath, body: ContractSaveBody) -> tuple[Response, i
         "changes": diff_suites(previous, saved.contract.suite) if saved.changed else [],
     }
     return jsonify(result), 201 if saved.previous_version is None else 200
+
+
+@bp.operation(
+    "POST",
+    "/contracts/<dataset>/dry_run",
+    access=OPERATOR,
+    returns={200: DryRunReport},
+    errors=(404, 422),
+    body=DryRunBody,
+    body_max_bytes=CONTRACT_MAX_BYTES,
+)
+def dry_run_contract(path: DatasetPath, body: DryRunBody) -> Response:
+    """Run a candidate contract against files the dataset received, writing nothing.
+
+    Each file is read again from the raw landing and taken through drift and the gate under the
+    candidate; the answer says, per file and in total, the state it would end in, the drift decision,
+    each expectation's failing counts and rows, the rows that would load, and how that differs from
+    what happened. With `Accept: application/x-ndjson` each file's result is streamed as one line as
+    soon as it is known (progress), then the summary line.
+    """
+    services = current_services()
+    dataset = _known(path.dataset)
+    contract = (
+        parse_suite(dataset, body.suite) if body.suite is not None else resolve_contract(services, dataset)
+    )
+    run = DryRunRequest(
+        dataset=dataset,
+        contract=contract,
+        last=body.last,
+        ingestion_ids=tuple(body.ingestion_ids),
+        max_seconds=body.max_seconds,
+    )
+    files = choose_files(services, run)  # 404 for a chosen id of another dataset, before streaming
+    if request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON:
+        lines = (json.dumps(item, default=to_json_value) + "\n" for item in dry_run(services, run, files))
+        return Response(stream_with_context(lines), mimetype=NDJSON)
+    items = list(dry_run(services, run, files))
+    return jsonify({"items": items[:-1], "summary": items[-1]})
 
 
 def _known(name: str) -> str:

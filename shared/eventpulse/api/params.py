@@ -186,6 +186,20 @@ class ContractSaveBody(ContractCheckBody):
     note: str | None = Field(None, max_length=2000, description="why (recorded with the version)")
 
 
+class DryRunBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    suite: dict[str, Any] | None = Field(
+        None, description="the candidate suite (default: the current contract, to see what it does now)"
+    )
+    last: int = Field(5, ge=1, le=50, description="the dataset's last N distinct raw files, 1 to 50")
+    ingestion_ids: list[uuid.UUID] = Field(
+        default_factory=list, max_length=50, description="these ingestions' files instead (at most 50)"
+    )
+    max_seconds: float = Field(
+        60, gt=0, le=300, description="time budget in seconds (at most 300); later files are skipped"
+    )
+
+
 REQUESTED_BY = Field(None, description="who asked (free text, at most 100 characters kept in the audit log)")
 
 

@@ -254,6 +254,38 @@ class ContractSaved(Row):
     changes: list[ContractChange] = Field(description="the changes from the previous version")
 
 
+class DryRunFile(Row):
+    type: str = Field(description="file")
+    ingestion_id: str
+    filename: str
+    actual: dict[str, Any] = Field(description="what happened: status, rows_loaded, contract_version")
+    would: dict[str, Any] | None = Field(
+        description="status, rows_total, rows_loaded, rows_discarded, drift, expectations (failures, rows)"
+    )
+    skipped: str | None = Field(description="why the file was not evaluated (the time budget)")
+    differences: list[dict[str, Any]] = Field(
+        description="status, rows_loaded and expectation outcomes that change"
+    )
+    progress: dict[str, int] = Field(description="done, total")
+
+
+class DryRunSummary(Row):
+    type: str = Field(description="summary")
+    files: int
+    evaluated: int
+    skipped: int
+    would_status: dict[str, int]
+    rows_would_load: int
+    rows_loaded_actually: int
+    files_changing_status: int
+    wrote_nothing: bool
+
+
+class DryRunReport(BaseModel):
+    items: list[DryRunFile]
+    summary: DryRunSummary
+
+
 # --- data products --------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The ``eventpulse`` command line: serve, ingest, inspect, replay, review, reclaim, migrate, watch, demo.
+"""The ``eventpulse`` command line: serve, ingest, inspect, contracts, replay, review, jobs, watch, demo.
 
 One module per group of commands; ``common.py`` holds what they share. ``main`` is the entry point.
 """
@@ -9,7 +9,7 @@ import os
 
 import click
 
-from eventpulse.cli import actions, inspect, jobs, local, serve, worker
+from eventpulse.cli import actions, contracts, inspect, jobs, local, serve, worker
 from eventpulse.cli import ingest as ingest_command
 from eventpulse.cli.common import ensure_local_api_token
 from eventpulse.settings import Settings, SettingsError
@@ -35,6 +35,7 @@ for _command in (
     serve.serve,
     ingest_command.ingest,
     inspect.ingestions,
+    contracts.contracts,
     actions.replay,
     actions.approve,
     actions.reject,
