@@ -33,8 +33,10 @@ BASE = [
     "google-cloud-storage",
     "google-cloud-tasks",
     "python-json-logger",
+    "pglast",
 ]
-"""Every function builds the services (Postgres, the GCS landing, the Cloud Tasks queue) and logs."""
+"""Every function builds the services (Postgres, the GCS landing, the Cloud Tasks queue) and logs, and
+parses contracts (pglast checks the SQL of their marts)."""
 PROCESSOR = ["pyarrow", "numpy"]
 """``bootstrap.build_services`` imports the pipeline processor eagerly today, so every function needs
 its readers' libraries; drop them from the light functions once that import is lazy."""
