@@ -353,6 +353,7 @@ def _record_success(
     )
     if moved is None:
         raise LostClaim(f"ingestion {ingestion_id} is no longer claimed by {worker}")
+    tx.lineage.add(ingestion_id, lineage)  # pushed once this transaction commits (pipeline/lineage_push.py)
     log.info(
         "ingestion %s loaded %d rows into %s; timings %s",
         ingestion_id,

@@ -8,16 +8,18 @@ package imports nothing else of ours at run time, so every layer can depend on i
 """
 
 from eventpulse.ports.landing import BucketLanding, RawLanding, RawObject, StoredObject
-from eventpulse.ports.services import Clock, Services, TaskQueue
+from eventpulse.ports.services import Clock, LineageSink, Services, TaskQueue
 from eventpulse.ports.store import (
     AuditLog,
     CuratedLoad,
     CuratedTables,
     Ingestions,
+    LineageOutbox,
     LineageValues,
     LoadStats,
     MetadataStore,
     NewIngestion,
+    OutboxEvent,
     Page,
     Row,
     Schemas,
@@ -34,10 +36,13 @@ __all__ = [
     "CuratedLoad",
     "CuratedTables",
     "Ingestions",
+    "LineageOutbox",
+    "LineageSink",
     "LineageValues",
     "LoadStats",
     "MetadataStore",
     "NewIngestion",
+    "OutboxEvent",
     "Page",
     "RawLanding",
     "RawObject",
