@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from eventpulse.bootstrap import build_services
 from eventpulse.demo.generator import write_case
-from eventpulse.pipeline.lineage_push import flush_lineage
+from eventpulse.pipeline.lineage_push import PushReport, flush_lineage
 from eventpulse.pipeline.reclaim import reclaim_stale
 from eventpulse.states import Status
 from tests.helpers import artifacts, ingest, set_contract_meta, wait_until
@@ -169,12 +169,16 @@ def test_a_failing_receiver_is_retried_by_reclaim_once_it_recovers(
         assert all(w["sent_at"] is not None and w["last_error"] is None for w in _outbox(svc, row["id"]))
 
 
-def test_without_a_url_events_are_kept_and_nothing_is_pushed(services: Any, tmp_path: Path) -> None:
+def test_without_a_url_the_events_are_artifacts_only_and_nothing_is_queued(
+    services: Any, tmp_path: Path
+) -> None:
     assert services.lineage_sink is None
     row = ingest(services, _case(tmp_path, "baseline"), "parcels")
     assert row["status"] == Status.LOADED
-    assert [w["event_type"] for w in _outbox(services, row["id"])] == ["START", "COMPLETE"]
-    assert flush_lineage(services).pending == 2
+    stored = artifacts(services, row["id"])
+    assert (stored["lineage_start"]["eventType"], stored["lineage"]["eventType"]) == ("START", "COMPLETE")
+    assert _outbox(services, row["id"]) == []
+    assert flush_lineage(services) == PushReport(sent=0, failed=0, pending=0)
 
 
 def test_the_api_key_is_never_logged(
@@ -241,3 +245,29 @@ def test_an_abandoned_claim_gets_its_fail_event_when_reclaim_releases_it(
 class _NoQueue:
     def enqueue(self, ingestion_id: uuid.UUID) -> None:
         pass
+
+
+def test_cli_lineage_flush_exits_1_while_events_are_pending_and_0_once_delivered(
+    services: Any, settings: Any, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from eventpulse.cli import main
+
+    with receiver(running=False) as found, pushing_services(settings, found.url) as svc:
+        ingest(svc, _case(tmp_path, "baseline"), "parcels")
+        env = {
+            "EVENTPULSE_DATA_DIR": str(settings.data_dir),
+            "DATABASE_URL": str(settings.database_url),
+            "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
+            "EVENTPULSE_OPENLINEAGE_URL": found.url,
+        }
+        _make_due(svc)
+        down = CliRunner().invoke(main, ["lineage", "flush"], env=env)
+        assert down.exit_code == 1 and "0 pushed, 1 failed, 2 pending" in down.output, down.output
+
+        found.start()
+        _make_due(svc)
+        up = CliRunner().invoke(main, ["lineage", "flush"], env=env)
+        assert up.exit_code == 0 and "2 pushed, 0 failed, 0 pending" in up.output, up.output
+        assert [e["eventType"] for e in found.events] == ["START", "COMPLETE"]

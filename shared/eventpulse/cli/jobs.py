@@ -87,7 +87,7 @@ def lineage_flush() -> None:
 
     settings = load_settings()
     if not settings.openlineage_url:
-        click.echo("EVENTPULSE_OPENLINEAGE_URL is not set: events stay in the outbox", err=True)
+        click.echo("EVENTPULSE_OPENLINEAGE_URL is not set: no lineage is queued or pushed", err=True)
     services = build_cli_services(settings)
     try:
         report = flush_lineage(services)

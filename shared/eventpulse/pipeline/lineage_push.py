@@ -1,7 +1,8 @@
 """Push the lineage outbox to the configured OpenLineage receiver: best effort now, retried later.
 
-Events enter the outbox in the transaction of the state change they report (``tx.lineage.add``), so
-a crash can never lose one or push one for a state that rolled back. ``push_lineage`` runs after that
+Events enter the outbox in the transaction of the state change they report (``queue_lineage``), so
+a crash can never lose one or push one for a state that rolled back; only while a receiver is
+configured (the ingestion's artifacts keep its events either way). ``push_lineage`` runs after that
 commit: it sends what is due, oldest first, one event per ingestion at a time (a run's START always
 reaches the receiver before its COMPLETE or FAIL), and a failed push only backs the event off. It
 never raises: lineage delivery must not fail an ingestion. ``eventpulse lineage flush`` and the
@@ -18,7 +19,10 @@ from typing import TYPE_CHECKING
 from eventpulse.logs.redact import redact
 
 if TYPE_CHECKING:
-    from eventpulse.ports import OutboxEvent, Services
+    from collections.abc import Mapping
+    from typing import Any
+
+    from eventpulse.ports import OutboxEvent, Services, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,14 @@ class PushReport:
 def retry_delay_seconds(failed_attempts: int) -> float:
     """Back-off after the n-th failed push of one event: 30 s doubling, at most an hour."""
     return float(min(FIRST_RETRY_SECONDS * 2 ** max(failed_attempts - 1, 0), MAX_RETRY_SECONDS))
+
+
+def queue_lineage(
+    services: Services, tx: Transaction, ingestion_id: uuid.UUID, event: Mapping[str, Any]
+) -> None:
+    """Put the event in the outbox, in ``tx``, when there is a receiver to push it to."""
+    if services.lineage_sink is not None:
+        tx.lineage.add(ingestion_id, event)
 
 
 def push_lineage(

@@ -23,7 +23,7 @@ from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.failures import build_failure_error, describe_for_log
 from eventpulse.pipeline.heartbeat import Heartbeat
-from eventpulse.pipeline.lineage_push import push_lineage
+from eventpulse.pipeline.lineage_push import push_lineage, queue_lineage
 from eventpulse.pipeline.loading import (
     HistoryMoved,
     LoadJob,
@@ -89,7 +89,7 @@ def process_ingestion(
         if row is not None:  # the run starts with the claim: its START is recorded in the same commit
             start = build_lineage(services, row, "START")
             tx.ingestions.save_artifacts(ingestion_id, {"lineage_start": start})
-            tx.lineage.add(ingestion_id, start)
+            queue_lineage(services, tx, ingestion_id, start)
     if row is None:
         return _not_claimed(services, ingestion_id, worker)
     push_lineage(services, ingestion_id=ingestion_id)
@@ -322,7 +322,7 @@ def _finish(
             **fields,
         )
         if moved is not None:
-            tx.lineage.add(ctx.id, artifacts["lineage"])
+            queue_lineage(ctx.services, tx, ctx.id, artifacts["lineage"])
     if moved is None:
         return ProcessResult(ctx.id, None, processed=False)
     return ProcessResult(ctx.id, status, processed=True, retry=retry)

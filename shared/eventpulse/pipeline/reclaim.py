@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eventpulse.pipeline.lineage_push import PushReport, push_lineage
+from eventpulse.pipeline.lineage_push import PushReport, push_lineage, queue_lineage
 from eventpulse.pipeline.records import build_lineage
 
 if TYPE_CHECKING:
@@ -80,7 +80,9 @@ def _release_stale(services: Services, threshold: float, actor: str) -> list[uui
             if moved is not None:
                 released.append(ingestion_id)
                 # The abandoned attempt's run gets its FAIL; the retry starts again with a START.
-                tx.lineage.add(ingestion_id, build_lineage(services, moved, "FAIL", error=ABANDONED))
+                queue_lineage(
+                    services, tx, ingestion_id, build_lineage(services, moved, "FAIL", error=ABANDONED)
+                )
     return released
 
 
