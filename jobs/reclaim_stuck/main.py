@@ -1,7 +1,8 @@
 """reclaim_stuck (Cloud Run job, scheduled): queue again what would never finish.
 
 A PROCESSING claim whose heartbeat is stale becomes FAILED_EXCEPTION and is enqueued; a RECEIVED
-ingestion whose delivery was lost is enqueued; a live worker (fresh heartbeat) is never touched.
+ingestion whose delivery was lost is enqueued; a live worker (fresh heartbeat) is never touched;
+lineage events whose push failed are pushed again.
 Exit 0 when the run completed (whatever it found), 1 on failure, 2 on bad settings or arguments.
 """
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo(
             f"reclaimed {len(report.stale)} stale, {len(report.unqueued)} lost, {len(report.retried)} retried"
         )
+        echo(f"lineage: {report.lineage.sent} pushed, {report.lineage.failed} failed (retried later)")
         return EXIT_OK
 
     return run_maintenance_job(JOB, body)

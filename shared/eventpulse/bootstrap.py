@@ -17,7 +17,7 @@ from eventpulse.adapters.landing_fs import FilesystemLanding
 from eventpulse.adapters.postgres.engine import build_engine
 from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.adapters.queue_inline import Handler, InlineQueue
-from eventpulse.ports import Clock, RawLanding, TaskQueue
+from eventpulse.ports import Clock, LineageSink, RawLanding, TaskQueue
 from eventpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ class AppServices:
     clock: Clock = field(default_factory=SystemClock)
     queue_factory: Callable[[], TaskQueue] | None = None
     """Builds the queue on first use: a function that never enqueues never imports its client."""
+    lineage_sink: LineageSink | None = None
+    """Where lineage events are pushed; None when no OpenLineage URL is configured."""
     _queue: TaskQueue | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -53,6 +55,8 @@ class AppServices:
         close = getattr(self._queue, "close", None)
         if close is not None:
             close()
+        if self.lineage_sink is not None:
+            self.lineage_sink.close()
         self.store.close()
 
 
@@ -89,6 +93,15 @@ def build_queue(settings: Settings, handler: Handler, *, background: bool) -> Ta
     return InlineQueue(handler, background=background)
 
 
+def build_lineage_sink(settings: Settings) -> LineageSink | None:
+    """The OpenLineage HTTP sink when a receiver URL is configured, else None (nothing is pushed)."""
+    if not settings.openlineage_url:
+        return None
+    from eventpulse.adapters.lineage_openlineage import OpenLineageHttpSink
+
+    return OpenLineageHttpSink.from_settings(settings)
+
+
 def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
     """The metadata store on the configured database, migrated first unless ``migrate`` is False."""
     engine = build_engine(
@@ -105,7 +118,10 @@ def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
 def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> AppServices:
     """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
     services = AppServices(
-        settings=settings, store=build_store(settings, migrate=migrate), landing=build_landing(settings)
+        settings=settings,
+        store=build_store(settings, migrate=migrate),
+        landing=build_landing(settings),
+        lineage_sink=build_lineage_sink(settings),
     )
 
     def handle(ingestion_id: uuid.UUID) -> object:

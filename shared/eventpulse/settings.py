@@ -152,6 +152,18 @@ class Settings:
     db_idle_in_transaction_timeout_seconds: float = 60.0
     """Postgres ends a session of ours idle in a transaction this long (its locks go); 0 disables."""
 
+    openlineage_url: str | None = None
+    """Base URL of an OpenLineage HTTP receiver (Marquez, ...); unset means events stay in the outbox only."""
+
+    openlineage_endpoint: str = "api/v1/lineage"
+    """Path under ``openlineage_url`` that events are POSTed to."""
+
+    openlineage_api_key: str | None = field(default=None, repr=False)
+    """Bearer token sent to the receiver (a secret; never logged)."""
+
+    openlineage_timeout_seconds: float = 5.0
+    """How long one push may take before it counts as failed and is retried later."""
+
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""
 
@@ -237,6 +249,10 @@ class Settings:
             )
         if self.queue == "cloud_tasks" and not self.task_handler_url:
             raise SettingsError(f"{PREFIX}TASK_HANDLER_URL must be set when {PREFIX}QUEUE=cloud_tasks")
+        if self.openlineage_timeout_seconds <= 0:
+            raise SettingsError(f"{PREFIX}OPENLINEAGE_TIMEOUT_SECONDS must be a positive number of seconds")
+        if self.openlineage_url and not self.openlineage_url.startswith(("http://", "https://")):
+            raise SettingsError(f"{PREFIX}OPENLINEAGE_URL must be an http:// or https:// URL")
         ensure_distinct_tokens(self.accepted_api_tokens)
 
     def with_overrides(self, **changes: object) -> Settings:

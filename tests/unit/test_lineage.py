@@ -140,3 +140,45 @@ def test_naive_event_time_is_refused():
 )
 def test_split_dataset_uri_follows_openlineage_naming(uri, expected):
     assert split_dataset_uri(uri) == expected
+
+
+def test_start_event_names_the_run_and_its_raw_input_only():
+    start = _event(
+        event_type="START",
+        input_schema=None,
+        output_table=None,
+        output_schema=None,
+        rows_in=None,
+        rows_out=None,
+        quality=None,
+        drift=None,
+        contract_version=None,
+        attempt=(2, 3),
+    )
+    complete = _event(attempt=(2, 3))
+    assert start["eventType"] == "START"
+    assert start["run"]["runId"] == complete["run"]["runId"] == RUN_ID
+    assert start["job"] == complete["job"]
+    (raw,) = start["inputs"]
+    assert (raw["namespace"], raw["name"]) == ("gs://raw-bucket", "parcels/abc.csv")
+    assert raw["facets"]["version"]["datasetVersion"] == "a" * 64
+    assert raw["inputFacets"] == {} and start["outputs"] == []
+    assert set(start["run"]["facets"]) == {"eventpulse_attempt"}
+
+
+def test_attempt_facet_tells_the_attempts_of_one_run_apart():
+    facet = _event(attempt=(2, 3))["run"]["facets"]["eventpulse_attempt"]
+    assert (facet["attempt"], facet["maxAttempts"]) == (2, 3)
+    assert facet["_schemaURL"].endswith("docs/LINEAGE.md#eventpulse_attempt")
+    assert "eventpulse_attempt" not in _event()["run"]["facets"]
+
+
+def test_custom_facet_urls_point_at_sections_of_the_lineage_doc():
+    from pathlib import Path
+
+    from eventpulse.lineage.openlineage import SCHEMA_URLS
+
+    doc = (Path(__file__).parents[2] / "docs" / "LINEAGE.md").read_text()
+    for name in ("eventpulse_drift", "eventpulse_attempt"):
+        assert SCHEMA_URLS[name].endswith(f"docs/LINEAGE.md#{name}")
+        assert f"#### {name}\n" in doc

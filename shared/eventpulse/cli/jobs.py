@@ -1,4 +1,4 @@
-"""CLI commands of the maintenance jobs: ``eventpulse prune`` and ``eventpulse replay-range``.
+"""CLI commands of the maintenance jobs: ``eventpulse prune``, ``replay-range`` and ``lineage flush``.
 
 ``eventpulse.cli`` registers ``commands``.
 """
@@ -75,4 +75,26 @@ def replay_range(dataset: str, since: datetime | None, until: datetime | None, d
     sys.exit(EXIT_FAILED if report.failed else EXIT_OK)
 
 
-commands = [prune, replay_range]
+@click.group("lineage")
+def lineage() -> None:
+    """The OpenLineage events outbox (pushed to EVENTPULSE_OPENLINEAGE_URL)."""
+
+
+@lineage.command("flush")
+def lineage_flush() -> None:
+    """Push every lineage event that is due now; exit 1 when some are still pending."""
+    from eventpulse.pipeline.lineage_push import flush_lineage
+
+    settings = load_settings()
+    if not settings.openlineage_url:
+        click.echo("EVENTPULSE_OPENLINEAGE_URL is not set: no lineage is queued or pushed", err=True)
+    services = build_cli_services(settings)
+    try:
+        report = flush_lineage(services)
+    finally:
+        services.close()
+    click.echo(f"lineage: {report.sent} pushed, {report.failed} failed, {report.pending} pending", err=True)
+    sys.exit(EXIT_FAILED if report.pending else EXIT_OK)
+
+
+commands = [prune, replay_range, lineage]

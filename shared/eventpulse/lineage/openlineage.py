@@ -36,9 +36,14 @@ SCHEMA_URLS = {
     "errorMessage": f"{_FACETS}/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
     "jobType": f"{_FACETS}/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
     "eventpulse_drift": (
-        f"https://github.com/eventpulse/eventpulse/blob/v{__version__}/docs/lineage.md#eventpulse_drift"
+        f"https://github.com/eventpulse/eventpulse/blob/v{__version__}/docs/LINEAGE.md#eventpulse_drift"
+    ),
+    "eventpulse_attempt": (
+        f"https://github.com/eventpulse/eventpulse/blob/v{__version__}/docs/LINEAGE.md#eventpulse_attempt"
     ),
 }
+EventType = Literal["START", "COMPLETE", "FAIL"]
+"""The run states EventPulse reports: START after the claim, COMPLETE or FAIL when the attempt ends."""
 _LINEAGE_DESCRIPTIONS = {
     "_ingestion_id": "the EventPulse ingestion (this run's runId) that last wrote the row",
     "_loaded_at": "when that ingestion's transaction loaded the row (UTC)",
@@ -52,7 +57,7 @@ def build_run_event(
     *,
     ingestion_id: str,
     dataset: str,
-    event_type: Literal["COMPLETE", "FAIL"],
+    event_type: EventType,
     event_time: datetime,
     raw_uri: str,
     source_sha256: str,
@@ -67,8 +72,9 @@ def build_run_event(
     contract_version: str | None,
     namespace: str = "eventpulse",
     output_namespace: str = "postgres://localhost:5432",
+    attempt: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """Build the OpenLineage RunEvent closing one ingestion.
+    """Build an OpenLineage RunEvent of one ingestion: its START, or the COMPLETE or FAIL closing it.
 
     Args:
         ingestion_id: the ingestion's UUID, used as the run's runId.
@@ -79,6 +85,8 @@ def build_run_event(
         drift: the drift decision, copied into the custom ``eventpulse_drift`` run facet.
         error: ``{"message", "code"?, "stack_trace"?}``, reported as the ``errorMessage`` facet.
         output_namespace: where ``output_table`` lives (``postgres://host:port``).
+        attempt: (attempt, max_attempts) of this processing attempt, the ``eventpulse_attempt`` run
+            facet: every attempt of one ingestion reports under the same runId (docs/LINEAGE.md).
 
     Returns:
         A JSON-serialisable dict.
@@ -94,7 +102,7 @@ def build_run_event(
         "eventTime": _iso_utc(event_time),
         "producer": PRODUCER,
         "schemaURL": SPEC_URL,
-        "run": {"runId": ingestion_id, "facets": _build_run_facets(drift, error, contract_version)},
+        "run": {"runId": ingestion_id, "facets": _build_run_facets(drift, error, contract_version, attempt)},
         "job": {
             "namespace": namespace,
             "name": f"ingest.{dataset}",
@@ -208,9 +216,16 @@ def _column_lineage(names: Sequence[str], source: Mapping[str, Any]) -> dict[str
 
 
 def _build_run_facets(
-    drift: Mapping[str, Any] | None, error: Mapping[str, Any] | None, contract_version: str | None
+    drift: Mapping[str, Any] | None,
+    error: Mapping[str, Any] | None,
+    contract_version: str | None,
+    attempt: tuple[int, int] | None,
 ) -> dict[str, Any]:
     facets: dict[str, Any] = {}
+    if attempt is not None:
+        facets["eventpulse_attempt"] = _facet(
+            "eventpulse_attempt", attempt=attempt[0], maxAttempts=attempt[1]
+        )
     if error is not None:
         fields: dict[str, Any] = {"message": str(error.get("message", "")), "programmingLanguage": "python"}
         if error.get("stack_trace"):

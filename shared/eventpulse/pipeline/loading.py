@@ -25,6 +25,7 @@ from eventpulse.curate.ddl import (
 )
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.heartbeat import Heartbeat
+from eventpulse.pipeline.lineage_push import queue_lineage
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.ports import LineageValues, LoadStats, Transaction
@@ -353,6 +354,7 @@ def _record_success(
     )
     if moved is None:
         raise LostClaim(f"ingestion {ingestion_id} is no longer claimed by {worker}")
+    queue_lineage(job.services, tx, ingestion_id, lineage)  # pushed once this transaction commits
     log.info(
         "ingestion %s loaded %d rows into %s; timings %s",
         ingestion_id,

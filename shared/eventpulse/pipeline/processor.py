@@ -23,6 +23,7 @@ from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.failures import build_failure_error, describe_for_log
 from eventpulse.pipeline.heartbeat import Heartbeat
+from eventpulse.pipeline.lineage_push import push_lineage, queue_lineage
 from eventpulse.pipeline.loading import (
     HistoryMoved,
     LoadJob,
@@ -85,10 +86,23 @@ def process_ingestion(
     worker = worker or default_worker_id()
     with services.store.transaction() as tx:
         row = tx.ingestions.claim(ingestion_id, worker=worker)
+        if row is not None:  # the run starts with the claim: its START is recorded in the same commit
+            start = build_lineage(services, row, "START")
+            tx.ingestions.save_artifacts(ingestion_id, {"lineage_start": start})
+            queue_lineage(services, tx, ingestion_id, start)
     if row is None:
         return _not_claimed(services, ingestion_id, worker)
+    push_lineage(services, ingestion_id=ingestion_id)
     ctx = _Context(services, row, worker)
     bind_context(dataset=ctx.dataset)
+    result = _process_claimed(ctx)
+    push_lineage(services, ingestion_id=ingestion_id)  # the COMPLETE or FAIL just committed
+    return result
+
+
+def _process_claimed(ctx: _Context) -> ProcessResult:
+    """Process a claimed ingestion; every failure ends as a recorded state with its FAIL event."""
+    row, services, worker = ctx.row, ctx.services, ctx.worker
     with Heartbeat(services.store, ctx.id, worker, services.settings.heartbeat_seconds) as beat:
         try:
             return _process_on_current_history(ctx, beat)
@@ -307,6 +321,8 @@ def _finish(
             finished=finished,
             **fields,
         )
+        if moved is not None:
+            queue_lineage(ctx.services, tx, ctx.id, artifacts["lineage"])
     if moved is None:
         return ProcessResult(ctx.id, None, processed=False)
     return ProcessResult(ctx.id, status, processed=True, retry=retry)

@@ -4,7 +4,7 @@ Three kinds: a PROCESSING claim whose worker died (its heartbeat went stale) bec
 and is enqueued; a RECEIVED ingestion whose delivery was lost (never handed to a queue, or handed to
 one that died with its process) is enqueued; a FAILED_EXCEPTION ingestion with attempts left is
 enqueued again once its failure is older than the threshold (the retry). Delivering twice is
-harmless: claiming is a compare-and-set.
+harmless: claiming is a compare-and-set. Each run also retries the lineage pushes that failed.
 """
 
 from __future__ import annotations
@@ -14,10 +14,18 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from eventpulse.pipeline.lineage_push import PushReport, push_lineage, queue_lineage
+from eventpulse.pipeline.records import build_lineage
+
 if TYPE_CHECKING:
     from eventpulse.ports import Services
 
 log = logging.getLogger(__name__)
+
+ABANDONED = {
+    "code": "attempt_abandoned",
+    "message": "the worker of this attempt stopped (its heartbeat went stale); the attempt is retried",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,8 @@ class ReclaimReport:
     """RECEIVED ingestions whose delivery was lost: enqueued now."""
     retried: tuple[uuid.UUID, ...] = ()
     """FAILED_EXCEPTION ingestions with attempts left: enqueued for another attempt."""
+    lineage: PushReport = PushReport()
+    """Lineage events pushed (or failed again) from the outbox on this run."""
 
     @property
     def ids(self) -> tuple[uuid.UUID, ...]:
@@ -56,7 +66,10 @@ def reclaim_stale(
         _requeue(services, ingestion_id, actor, "delivery lost")
     for ingestion_id in retried:
         _requeue(services, ingestion_id, actor, "retry after a failed attempt")
-    return ReclaimReport(stale=tuple(stale), unqueued=tuple(unqueued), retried=tuple(retried))
+    lineage = push_lineage(services)  # the retry of lineage pushes that failed (never raises)
+    return ReclaimReport(
+        stale=tuple(stale), unqueued=tuple(unqueued), retried=tuple(retried), lineage=lineage
+    )
 
 
 def _release_stale(services: Services, threshold: float, actor: str) -> list[uuid.UUID]:
@@ -66,6 +79,10 @@ def _release_stale(services: Services, threshold: float, actor: str) -> list[uui
             moved = tx.ingestions.release_stale(ingestion_id, older_than_seconds=threshold, actor=actor)
             if moved is not None:
                 released.append(ingestion_id)
+                # The abandoned attempt's run gets its FAIL; the retry starts again with a START.
+                queue_lineage(
+                    services, tx, ingestion_id, build_lineage(services, moved, "FAIL", error=ABANDONED)
+                )
     return released
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.model import Contract
 from eventpulse.curate.ddl import curated_table_name
-from eventpulse.lineage.openlineage import build_run_event
+from eventpulse.lineage.openlineage import EventType, build_run_event
 from eventpulse.schema.drift import DriftDecision
 from eventpulse.schema.model import TableSchema
 
@@ -32,7 +32,7 @@ def drift_artifact(
 def build_lineage(
     services: Services,
     row: Row,
-    event_type: Literal["COMPLETE", "FAIL"],
+    event_type: EventType,
     *,
     observed: TableSchema | None = None,
     contract: Contract | None = None,
@@ -64,4 +64,5 @@ def build_lineage(
         error=error,
         contract_version=contract.version if contract else None,
         output_namespace=namespace,
+        attempt=(int(row["attempts"]), int(row["max_attempts"])) if "attempts" in row else None,
     )

@@ -8,7 +8,7 @@ package imports nothing else of ours at run time, so every layer can depend on i
 """
 
 from eventpulse.ports.landing import BucketLanding, RawLanding, RawObject, StoredObject
-from eventpulse.ports.services import Clock, Services, TaskQueue
+from eventpulse.ports.services import Clock, LineageSink, Services, TaskQueue
 from eventpulse.ports.store import (
     AuditLog,
     ContractRecord,
@@ -17,11 +17,13 @@ from eventpulse.ports.store import (
     CuratedLoad,
     CuratedTables,
     Ingestions,
+    LineageOutbox,
     LineageValues,
     LoadStats,
     Marts,
     MetadataStore,
     NewIngestion,
+    OutboxEvent,
     Page,
     Row,
     Schemas,
@@ -42,10 +44,13 @@ __all__ = [
     "CuratedTables",
     "Ingestions",
     "Marts",
+    "LineageOutbox",
+    "LineageSink",
     "LineageValues",
     "LoadStats",
     "MetadataStore",
     "NewIngestion",
+    "OutboxEvent",
     "Page",
     "RawLanding",
     "RawObject",

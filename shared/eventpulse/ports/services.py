@@ -1,10 +1,11 @@
-"""What a process hands to the core: ``Services`` (settings, one adapter per port), clock, queue."""
+"""What a process hands to the core: ``Services`` (settings, one adapter per port), clock, queue, sink."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from eventpulse.ports.landing import RawLanding
@@ -24,6 +25,16 @@ class TaskQueue(Protocol):
         ...
 
 
+class LineageSink(Protocol):
+    """Where OpenLineage events are pushed (an HTTP receiver such as Marquez)."""
+
+    def send(self, event: Mapping[str, Any]) -> None:
+        """Deliver one event; raises when the receiver did not accept it (it is retried later)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Services(Protocol):
     """What a process entry hands to the core: settings and one adapter per port."""
 
@@ -41,5 +52,10 @@ class Services(Protocol):
 
     @property
     def queue(self) -> TaskQueue: ...
+
+    @property
+    def lineage_sink(self) -> LineageSink | None:
+        """None when no receiver is configured: events stay in the outbox, nothing is pushed."""
+        ...
 
     def close(self) -> None: ...

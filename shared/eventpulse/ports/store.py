@@ -4,7 +4,8 @@
 - ``Schemas``: a dataset's row, its schema history and the contract versions it was loaded under;
 - ``AuditLog``: who did what, and when;
 - ``SourceObjects``: which storage object generation became which ingestion (event idempotency);
-- ``CuratedTables``: DDL and the bulk load into a dataset's curated table.
+- ``CuratedTables``: DDL and the bulk load into a dataset's curated table;
+- ``LineageOutbox``: OpenLineage events waiting to be pushed (written with the state they report).
 """
 
 from __future__ import annotations
@@ -346,6 +347,50 @@ class SourceObjects(Protocol):
         ...
 
 
+# --- lineage outbox -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One OpenLineage event waiting in the outbox, leased to the sender that fetched it."""
+
+    id: int
+    ingestion_id: uuid.UUID
+    event: dict[str, Any]
+    attempts: int
+    """Pushes tried before this one."""
+
+
+class LineageOutbox(Protocol):
+    def add(self, ingestion_id: uuid.UUID, event: Mapping[str, Any]) -> None:
+        """Queue an event for pushing, in the transaction of the state change that produced it."""
+        ...
+
+    def lease_due(
+        self, *, limit: int, lease_seconds: float, ingestion_id: uuid.UUID | None = None
+    ) -> list[OutboxEvent]:
+        """Unsent events whose retry time has come, oldest first, leased for ``lease_seconds``.
+
+        Only the oldest unsent event of an ingestion can be due (one per ingestion per call): a run's
+        START is never delivered after its COMPLETE or FAIL. Leases are taken one caller at a time.
+        """
+        ...
+
+    def mark_sent(self, event_id: int) -> None: ...
+
+    def mark_failed(self, event_id: int, *, error: str, retry_in_seconds: float) -> None:
+        """Count the failed push, keep its error and try again after ``retry_in_seconds``."""
+        ...
+
+    def events(self, ingestion_id: uuid.UUID) -> list[Row]:
+        """Every outbox row of an ingestion, oldest first (sent or not)."""
+        ...
+
+    def count_pending(self) -> int:
+        """Events not sent yet."""
+        ...
+
+
 # --- curated tables -------------------------------------------------------------------------------
 
 
@@ -439,6 +484,9 @@ class Transaction(Protocol):
 
     @property
     def curated(self) -> CuratedTables: ...
+
+    @property
+    def lineage(self) -> LineageOutbox: ...
 
 
 class MetadataStore(Protocol):

@@ -12,6 +12,7 @@ from eventpulse.adapters.postgres.contracts import PgContracts
 from eventpulse.adapters.postgres.curated import PgCuratedTables
 from eventpulse.adapters.postgres.engine import is_reachable
 from eventpulse.adapters.postgres.ingestions import PgIngestions
+from eventpulse.adapters.postgres.lineage_outbox import PgLineageOutbox
 from eventpulse.adapters.postgres.marts import PgMarts
 from eventpulse.adapters.postgres.schemas import PgSchemas
 from eventpulse.adapters.postgres.sources import PgSourceObjects
@@ -29,6 +30,7 @@ class PgTransaction:
         self.sources = PgSourceObjects(conn)
         self.marts = PgMarts(conn, self.audit)
         self.curated = PgCuratedTables(conn, self.marts)
+        self.lineage = PgLineageOutbox(conn)
 
 
 class PostgresStore:

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -88,6 +89,22 @@ ingestion_artifacts = Table(
     Column("kind", Text, primary_key=True),
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+lineage_outbox = Table(
+    "lineage_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("event", JSONB, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("last_error", Text),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_lineage_outbox_pending", "next_attempt_at", "id", postgresql_where=text("sent_at IS NULL")),
+    Index("ix_lineage_outbox_ingestion", "ingestion_id", "id"),
 )
 
 datasets = Table(

@@ -1,6 +1,6 @@
 """Marts: the data products declared in contracts, as views, with the state of their last creation.
 
-Revision ID: 0010
+Revision ID: 0005
 Revises: 0004
 """
 
@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision = "0010"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
