@@ -20,7 +20,8 @@ from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
-from eventpulse.pipeline.baseline import known_schema
+from eventpulse.parse.renamed import RenamedSource
+from eventpulse.pipeline.baseline import ensure_renames_known, known_schema
 from eventpulse.pipeline.failures import build_failure_error, describe_for_log
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.loading import (
@@ -31,6 +32,7 @@ from eventpulse.pipeline.loading import (
     load_curated,
 )
 from eventpulse.pipeline.records import build_lineage
+from eventpulse.pipeline.renaming import describe_candidates
 from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
@@ -174,6 +176,7 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         history = tx.schemas.latest(ctx.dataset)
     # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
     known = known_schema(contract, history[1] if history else None)
+    ensure_renames_known(contract, known)
     settler = DriftSettler(known, contract)  # rejects as soon as the evidence is conclusive
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.
     planned = known
@@ -181,7 +184,10 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     version = history[0] if history else None
     job = LoadJob(ctx.services, ctx.row, ctx.worker, contract, planned, plan, {}, version, {})
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
-        source = open_source(path, fmt, read_options)
+        # A confirmed rename reads the file's column as the known one (contract ``renames``).
+        source = RenamedSource.wrap(open_source(path, fmt, read_options), contract.renames)
+        if isinstance(source, RenamedSource):
+            settler = replace(settler, renamed=source.renamed)
         try:
             try:
                 outcome = load_curated(job, source, beat, settler=settler)
@@ -206,15 +212,19 @@ def _finish_without_load(
 ) -> ProcessResult:
     decision = settled.decision
     observed = settled.observed if settled.types_read else None  # a header decision read no types
-    error = {
+    hint = (
+        f"change the file, or the drift_policy in contracts/{ctx.dataset}.json, then replay"
+        if status is Status.FAILED_DRIFT
+        else "approve or reject the new schema (POST /api/ingestions/<id>/approve or /reject)"
+    )
+    renames = describe_candidates(settled.drift, ctx.dataset)
+    error: dict[str, Any] = {
         "code": "schema_drift" if status is Status.FAILED_DRIFT else "schema_held",
         "message": decision.reason,
-        "hint": (
-            f"change the file, or the drift_policy in contracts/{ctx.dataset}.json, then replay"
-            if status is Status.FAILED_DRIFT
-            else "approve or reject the new schema (POST /api/ingestions/<id>/approve or /reject)"
-        ),
+        "hint": f"{renames}; or {hint}" if renames else hint,
     }
+    if renames:
+        error["details"] = {"rename_candidates": settled.drift["rename_candidates"]}
     lineage = build_lineage(
         ctx.services, ctx.row, "FAIL", observed=observed, contract=contract, drift=settled.drift, error=error
     )
