@@ -23,8 +23,8 @@ from eventpulse.curate.ddl import (
     plan_table_changes,
     reconcile_recorded,
 )
-from eventpulse.errors import ReadError
 from eventpulse.parse.readers import TabularSource
+from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_workbook
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.renaming import RenameWatch
@@ -206,11 +206,14 @@ def load_curated(
     with job.services.store.transaction() as tx:
         dataset_row = tx.schemas.lock_dataset(job.dataset, table)  # serialises loads per dataset
         _ensure_history_unchanged(tx, job)
+        read = describe_read(source)
+        if settler is not None:
+            settler = with_workbook(settler, read, dataset_row.get("workbook_sheets"))
         watch = RenameWatch.for_header(settler.known, source.columns) if settler else None
         if watch is not None:
             watch.read_known(tx.curated, table)  # before the COPY takes the connection
         if settler is not None:
-            _ensure_not_rejected(_with_header_evidence(settler.settle_header(source.columns), watch, source))
+            _ensure_not_rejected(with_header_evidence(settler.settle_header(source.columns), watch, source))
         ensure_curated_table(tx, dataset_row, target, contract)
         gate = QualityGate(contract)
         preparer = _BatchPreparer(job.decision, target, gate)
@@ -235,14 +238,14 @@ def load_curated(
                     inferrer.feed(batch)
                     if watch is not None:
                         watch.feed(batch)
-                    _ensure_not_rejected(_with_candidates(settler.settle_rows(inferrer), watch))
+                    _ensure_not_rejected(with_candidates(settler.settle_rows(inferrer), watch))
                 typed = preparer.prepare(batch)
                 load.write(typed)  # serialised now, parsed by Postgres while the gate runs
                 gate.feed(typed)
                 beat.progress(preparer.rows_seen)
             if settler is not None and inferrer is not None:  # drift is decided before quality
                 settled = settler.settle(inferrer.result(), inferrer.rows)
-                _with_candidates(settled, watch)
+                with_candidates(settled, watch)
                 if not follows_plan(settled.decision, job.decision):
                     raise PlanChanged(settled)
                 job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
@@ -258,32 +261,10 @@ def load_curated(
             stream_s=round(streamed - started, 3), merge_s=round(time.perf_counter() - streamed, 3)
         )
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
+        if read.get("sheets") and dataset_row.get("workbook_sheets") != read["sheets"]:
+            tx.schemas.update_dataset(job.dataset, workbook_sheets=read["sheets"])
         _record_success(tx, job, report, stats, preparer)
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
-
-
-def _with_candidates(settled: Settled | None, watch: RenameWatch | None) -> Settled | None:
-    if settled is not None and watch is not None:
-        watch.attach(settled)
-    return settled
-
-
-def _with_header_evidence(
-    settled: Settled | None, watch: RenameWatch | None, source: TabularSource
-) -> Settled | None:
-    """A header reject, with rename candidates scored on the file's first batch (no row is loaded)."""
-    if settled is None or watch is None:
-        return settled
-    try:
-        first = next(iter(source.batches()))
-    except ReadError:  # a body that cannot be read leaves the candidates to names and types
-        first = None
-    inferrer = SchemaInferrer.for_format(source.format)
-    if first is not None:
-        watch.feed(first)
-        inferrer.feed(first)
-    watch.attach(settled, {c.name: c.type for c in inferrer.result()})
-    return settled
 
 
 def _ensure_not_rejected(settled: Settled | None) -> None:

@@ -166,17 +166,18 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         warm_up_quality_engine()
     fmt = detect_format(str(ctx.row["filename"]))
     options = dict(ctx.row.get("options") or {})
-    read_options = ReadOptions(
-        sheet=options.get("sheet", contract.sheet),
-        batch_rows=settings.batch_rows,
-        display_name=str(ctx.row["filename"]),
-        encoding=options.get("encoding"),
-    )
     with ctx.services.store.read() as tx:
         history = tx.schemas.latest(ctx.dataset)
     # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
     known = known_schema(contract, history[1] if history else None)
     ensure_renames_known(contract, known)
+    read_options = ReadOptions(
+        sheet=options.get("sheet", contract.sheet),
+        batch_rows=settings.batch_rows,
+        display_name=str(ctx.row["filename"]),
+        encoding=options.get("encoding"),
+        expected_columns=(*known.names, *contract.renames),  # finds a header below title rows
+    )
     settler = DriftSettler(known, contract)  # rejects as soon as the evidence is conclusive
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.
     planned = known

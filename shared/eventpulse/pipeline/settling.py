@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from eventpulse.contracts.model import Contract
 from eventpulse.pipeline.records import drift_artifact
-from eventpulse.schema.drift import DriftDecision, decide_drift, decide_header_drift
+from eventpulse.schema.drift import DriftChange, DriftDecision, decide_drift, decide_header_drift
 from eventpulse.schema.inference import SchemaInferrer
 from eventpulse.schema.model import Column, TableSchema
 
@@ -71,6 +71,10 @@ class DriftSettler:
     contract: Contract
     renamed: Mapping[str, str] = field(default_factory=dict)
     """Renames the file's columns were read under (``{name in the file: known column}``)."""
+    sheet_changes: tuple[DriftChange, ...] = ()
+    """Sheets added to or removed from the dataset's known workbook (never blocking)."""
+    read: Mapping[str, Any] = field(default_factory=dict)
+    """How the file was read (a workbook's sheet, its sheets, the header row used)."""
 
     def settle_header(self, names: Sequence[str]) -> Settled | None:
         """The decision on the column names when they alone reject the file; None: read the rows."""
@@ -105,6 +109,9 @@ class DriftSettler:
         drift["decided"] = {"on": evidence, "rows_read": rows_read}
         if self.renamed:
             drift["renamed"] = dict(self.renamed)
+        if self.read:
+            drift["read"] = dict(self.read)
+        drift["decision"]["changes"] += [c.to_dict() for c in self.sheet_changes]
         if evidence in _NOTES:
             drift["decided"]["note"] = _NOTES[evidence]
         return Settled(observed, decision, drift, rows_read, evidence)
