@@ -1,5 +1,5 @@
 """Workbooks on the real pipeline: a sheet added to or removed from a known workbook is a drift
-event, and a sheet whose header sits below title rows loads with correct source rows.
+event, and a sheet (or a CSV file) whose header sits below title rows loads with correct source rows.
 Real workbooks (xlsxwriter), real Postgres, the inline queue.
 """
 
@@ -118,3 +118,18 @@ def test_a_title_row_workbook_reports_failing_rows_as_data_rows(
     (failed,) = [r for r in quality["results"] if not r["success"]]
     assert failed["expectation_type"] == "expect_column_values_to_not_be_null"
     assert failed["failing_rows"] == [2]
+
+
+def test_a_title_line_csv_loads_with_correct_source_rows(
+    services, contracts_dir: Path, tmp_path: Path
+) -> None:
+    _contract(contracts_dir)
+    path = tmp_path / "report.csv"
+    lines = [f"k{i};{100 + i};Denver" for i in range(4)]
+    path.write_text("Parcel sales March 2024\n\nid;price;city\n" + "\n".join(lines) + "\n")
+
+    row = ingest(services, path, DATASET)
+
+    assert row["status"] == Status.LOADED, row["error"]
+    assert artifacts(services, row["id"])["drift"]["read"] == {"header_row": 3}
+    assert _source_rows(services, row["id"]) == [(f"k{i}", 100 + i, i + 1) for i in range(4)]

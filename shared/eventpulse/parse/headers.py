@@ -20,19 +20,33 @@ Cell = str | None
 
 
 def find_header_row(rows: Sequence[Sequence[Cell]], expected: Collection[str] = ()) -> int:
-    """The 0-based index of the header among ``rows`` (the sheet's first rows, as text)."""
+    """The 0-based index of the header among ``rows`` (the sheet's first rows, as text).
+
+    A later row wins over the first only when it names more known columns than the first row, or
+    when the first row is a title or blank (fewer than two cells) and the later row is the first
+    header-like row of two cells or more. So a first row of two or more cells that is not
+    header-like (numbers, repeated names) stays the header, and its error (a duplicate column
+    name, a row with more fields) is reported as before.
+    """
     probe = [[c for c in row if c not in (None, "")] for row in rows[:HEADER_PROBE_ROWS]]
-    widest = max((len(cells) for cells in probe), default=0)
-    best, best_matches = None, 0
-    for index, cells in enumerate(probe):
-        if not _looks_like_header(cells):
-            continue
-        matches = len({normalize_column_name(str(c), 0) for c in cells} & set(expected))
-        if matches > best_matches:
-            best, best_matches = index, matches
-        elif best is None and best_matches == 0 and len(cells) >= max(2, widest / 2):
-            best = index  # the first header-like row, unless a later one names known columns
-    return 0 if best is None else best
+    if not probe:
+        return 0
+    known = set(expected)
+    matches = [_count_known(cells, known) if _looks_like_header(cells) else 0 for cells in probe]
+    best = max(range(len(probe)), key=lambda i: (matches[i], -i))
+    if matches[best] > matches[0]:
+        return best
+    if _is_wide(probe[0]):
+        return 0
+    return next((i for i, c in enumerate(probe) if _looks_like_header(c) and _is_wide(c)), 0)
+
+
+def _count_known(cells: Sequence[Cell], known: set[str]) -> int:
+    return len({normalize_column_name(str(c), 0) for c in cells} & known)
+
+
+def _is_wide(cells: Sequence[Cell]) -> bool:
+    return len(cells) >= 2
 
 
 def _looks_like_header(cells: Sequence[Cell]) -> bool:

@@ -8,28 +8,34 @@ from dataclasses import replace
 from typing import Any
 
 from eventpulse.errors import ReadError
+from eventpulse.parse.csv_reader import CsvSource
 from eventpulse.parse.readers import TabularSource
 from eventpulse.parse.renamed import RenamedSource
 from eventpulse.parse.xlsx_reader import XlsxSource
 from eventpulse.pipeline.renaming import RenameWatch
 from eventpulse.pipeline.settling import DriftSettler, Settled
-from eventpulse.schema.drift import decide_sheet_drift
+from eventpulse.schema.drift import DriftChange, decide_sheet_drift
 from eventpulse.schema.inference import SchemaInferrer
 
 
 def describe_read(source: TabularSource) -> dict[str, Any]:
-    """How a workbook was read: its sheet, every sheet it has, and the 1-based header row used."""
+    """How a file was read: the 1-based header row used; for a workbook, its sheet and every sheet."""
     inner = source.inner if isinstance(source, RenamedSource) else source
-    if not isinstance(inner, XlsxSource):
-        return {}
-    return {"sheet": inner.sheet, "sheets": list(inner.sheet_names), "header_row": inner.header_row + 1}
+    if isinstance(inner, XlsxSource):
+        return {"sheet": inner.sheet, "sheets": list(inner.sheet_names), "header_row": inner.header_row + 1}
+    if isinstance(inner, CsvSource):
+        return {"header_row": inner.header_row + 1}
+    return {}
 
 
-def with_workbook(settler: DriftSettler, read: dict[str, Any], known_sheets: Any) -> DriftSettler:
+def with_read(settler: DriftSettler, read: dict[str, Any], known_sheets: Any) -> DriftSettler:
+    """``settler`` reporting how the file was read and, for a workbook, its sheet changes."""
     if not read:
         return settler
-    known = [str(s) for s in known_sheets] if isinstance(known_sheets, list) else None
-    changes = decide_sheet_drift(known, read["sheets"], settler.contract.drift_policy.sheets)
+    changes: tuple[DriftChange, ...] = ()
+    if "sheets" in read:
+        known = [str(s) for s in known_sheets] if isinstance(known_sheets, list) else None
+        changes = decide_sheet_drift(known, read["sheets"], settler.contract.drift_policy.sheets)
     return replace(settler, sheet_changes=changes, read=read)
 
 

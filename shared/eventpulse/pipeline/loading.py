@@ -24,7 +24,7 @@ from eventpulse.curate.ddl import (
     reconcile_recorded,
 )
 from eventpulse.parse.readers import TabularSource
-from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_workbook
+from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_read
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.renaming import RenameWatch
@@ -208,7 +208,7 @@ def load_curated(
         _ensure_history_unchanged(tx, job)
         read = describe_read(source)
         if settler is not None:
-            settler = with_workbook(settler, read, dataset_row.get("workbook_sheets"))
+            settler = with_read(settler, read, dataset_row.get("workbook_sheets"))
         watch = RenameWatch.for_header(settler.known, source.columns) if settler else None
         if watch is not None:
             watch.read_known(tx.curated, table)  # before the COPY takes the connection
