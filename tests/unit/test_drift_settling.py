@@ -80,7 +80,7 @@ def test_a_header_reject_is_a_reject_of_the_whole_file(known, policy, data) -> N
     if settled is None:
         return
     assert settled.rows_read == 0 and not settled.types_read
-    assert {c.kind for c in settled.decision.changes} <= {"column_added", "column_removed"}
+    assert {c.kind for c in settled.decision.changes} <= {"column_added", "column_removed", "column_order"}
     whole = decide_drift(known, data.draw(observed_like(names)), policy)
     assert whole.outcome == "reject"
     assert rejecting(settled.decision) <= rejecting(whole)

@@ -126,7 +126,7 @@ def test_policy_from_meta_validates_keys_and_modes():
     assert DriftPolicy.from_meta({"new_columns": "fail"}).to_dict()["new_columns"] == "fail"
     assert DriftPolicy.from_meta(None) == DriftPolicy()
     with pytest.raises(ContractError, match="unknown drift policy keys"):
-        DriftPolicy.from_meta({"columns": "fail"})
+        DriftPolicy.from_meta({"colums": "fail"})  # a typo of a real key
     with pytest.raises(ContractError) as exc:
         DriftPolicy.from_meta("explode")
     assert "discard_row" in exc.value.hint

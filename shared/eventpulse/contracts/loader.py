@@ -19,11 +19,12 @@ from eventpulse.contracts.model import SEVERITIES, Contract, Expectation, Severi
 from eventpulse.errors import ContractError, EventPulseError
 from eventpulse.schema.drift import DriftPolicy
 from eventpulse.schema.model import LOGICAL_TYPES, Column, LogicalType, TableSchema
+from eventpulse.schema.naming import normalize_column_name
 
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SUITE_KEYS = frozenset({"name", "id", "expectations", "meta", "notes", "suite_parameters"})
 EXPECTATION_KEYS = frozenset({"type", "kwargs", "meta", "id", "notes", "description", "severity"})
-EVENTPULSE_KEYS = frozenset({"primary_key", "columns", "drift_policy", "sheet", "marts"})
+EVENTPULSE_KEYS = frozenset({"primary_key", "columns", "drift_policy", "sheet", "marts", "renames"})
 COLUMN_SPEC_KEYS = frozenset({"type", "nullable", "description"})
 DECLARABLE_TYPES = tuple(t for t in LOGICAL_TYPES if t != "null")
 RESERVED_KWARGS = frozenset({"result_format", "catch_exceptions"})
@@ -94,6 +95,7 @@ def parse_suite(dataset: str, suite: Any) -> Contract:
         expectations=expectations,
         sheet=_parse_sheet(dataset, ep.get("sheet")),
         marts=_parse_marts(dataset, ep.get("marts")),
+        renames=_parse_renames(dataset, ep.get("renames"), schema),
     )
 
 
@@ -210,7 +212,9 @@ def _parse_drift_policy(dataset: str, value: Any) -> DriftPolicy:
             dataset,
             "meta.eventpulse.drift_policy",
             message,
-            "use a mode (allow, warn, evolve, freeze, fail, discard_row, discard_value, quarantine)"
+            exc.hint
+            if isinstance(exc, EventPulseError) and exc.hint
+            else "use a mode (allow, warn, evolve, freeze, fail, discard_row, discard_value, quarantine)"
             " or a mapping of new_columns/removed_columns/type_changes/nullability to modes",
         ) from exc
 
@@ -219,6 +223,42 @@ def _parse_sheet(dataset: str, value: Any) -> str | int | None:
     if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     raise _fail(dataset, "meta.eventpulse.sheet", f"is {value!r}", "use a sheet name or a 0-based index")
+
+
+def _parse_renames(dataset: str, value: Any, schema: TableSchema) -> dict[str, str]:
+    """``{name in files: known column}``: a file's column read as the known column it was renamed from.
+
+    A target that is not declared must be a column the dataset's history knows; the processor checks
+    that against the history (this parser reads no storage).
+    """
+    key = "meta.eventpulse.renames"
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(dataset, key, "is not an object", 'write {"<column in files>": "<known column>"}')
+    for name, target in value.items():
+        entry = f"{key}.{name}"
+        for what, text in (("the file's column", name), ("the known column", target)):
+            if not isinstance(text, str) or normalize_column_name(text, 0) != text:
+                shown = normalize_column_name(text, 0) if isinstance(text, str) else "a column name"
+                raise _fail(
+                    dataset,
+                    entry,
+                    f"{what} {text!r} is not a column name as EventPulse reads it",
+                    f"write it as {shown!r} (headers are normalized: docs/SCHEMA_DRIFT.md, Column names)",
+                )
+        if name == target:
+            raise _fail(dataset, entry, "maps a column to itself", "remove the entry")
+        if schema.get(name) is not None:
+            raise _fail(
+                dataset,
+                entry,
+                f"{name!r} is a declared column",
+                "a declared column is loaded as itself; rename only a column the files call differently",
+            )
+        if target in value:
+            raise _fail(dataset, entry, f"{target!r} is itself renamed", "map straight to the final column")
+    return dict(value)
 
 
 def _parse_expectations(dataset: str, items: list[Any], schema: TableSchema) -> tuple[Expectation, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from eventpulse.contracts.expectation_types import COLUMN_KWARGS, StreamClass, stream_class_of
@@ -59,6 +59,8 @@ class Contract:
     """The XLSX sheet to read (name or 0-based index); None means the first sheet."""
     marts: tuple[MartSpec, ...] = ()
     """Data products over the curated tables (``meta.eventpulse.marts``, contracts/marts.py)."""
+    renames: Mapping[str, str] = field(default_factory=dict)
+    """``{name in files: known column}``: confirmed renames, applied when a file is read."""
 
     def expectations_of(self, stream_class: StreamClass) -> tuple[Expectation, ...]:
         return tuple(e for e in self.expectations if e.stream_class == stream_class)

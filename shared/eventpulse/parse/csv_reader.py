@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import pyarrow.csv as pacsv
 from eventpulse.errors import ReadError
 from eventpulse.parse.encoding import arrow_encoding, detect_encoding, sample_text
 from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.headers import HEADER_PROBE_ROWS, find_header_row
 from eventpulse.parse.source import EMPTY_HINT, ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
 
@@ -24,6 +26,7 @@ _DELIMITERS = (",", ";", "\t", "|")
 def sniff_delimiter(lines: list[str]) -> str:
     """The candidate delimiter that splits the first lines into the same number (> 1) of fields."""
     best, best_score = ",", (0, 0)
+    lines = _without_title_lines(lines)
     for delim in _DELIMITERS:
         counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
         if not counts or counts[0] < 2:
@@ -33,6 +36,31 @@ def sniff_delimiter(lines: list[str]) -> str:
         if score > best_score:
             best, best_score = delim, score
     return best
+
+
+def _without_title_lines(lines: list[str]) -> list[str]:
+    """Drop leading lines that no candidate splits (a title above the header), keeping one line.
+
+    The header's field count decides the delimiter (quoted newlines make later lines unreliable),
+    so a title line with no delimiter in it must not stand in for the header.
+    """
+    start = 0
+    while start < len(lines) - 1 and all(
+        len(next(csv.reader([lines[start]], delimiter=d))) < 2 for d in _DELIMITERS
+    ):
+        start += 1
+    return lines[start:]
+
+
+def _first_rows(text: str, delimiter: str) -> list[list[str]]:
+    """The first physical rows (blank ones as []), up to one the csv module refuses (a huge field)."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        rows.extend(itertools.islice(reader, HEADER_PROBE_ROWS))
+    except csv.Error:
+        pass  # the rows before it are enough to find the header; pyarrow reads the rest
+    return rows or [[]]
 
 
 @dataclass
@@ -45,6 +73,8 @@ class CsvSource:
     columns: list[str]
     batch_rows: int
     format: FileFormat = "csv"
+    header_row: int = 0
+    """0-based line of the header (title and blank lines above it are skipped)."""
 
     @classmethod
     def open(cls, path: Path, options: ReadOptions) -> CsvSource:
@@ -55,9 +85,19 @@ class CsvSource:
         if not lines:
             raise ReadError(f"the file {label!r} is empty (no header)", hint=EMPTY_HINT)
         delimiter = sniff_delimiter(lines[:-1] if len(lines) > 1 else lines)
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+        # Physical rows, blank ones included, so that the header's index is the rows to skip.
+        top = _first_rows(text, delimiter)
+        header_row = find_header_row(top, options.expected_columns)
+        header = top[header_row]
         return cls(
-            path, label, encoding, delimiter, header, normalize_column_names(header), options.batch_rows
+            path,
+            label,
+            encoding,
+            delimiter,
+            header,
+            normalize_column_names(header),
+            options.batch_rows,
+            header_row=header_row,
         )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -73,7 +113,7 @@ class CsvSource:
                 self.path,
                 read_options=pacsv.ReadOptions(
                     column_names=self.columns,
-                    skip_rows=1,
+                    skip_rows=self.header_row + 1,
                     encoding=arrow_encoding(self.encoding),
                     block_size=1 << 22,
                     use_threads=False,

@@ -31,6 +31,7 @@ class ReadOptions:
     batch_rows: int = 100_000
     display_name: str | None = None  # the name the user sent; error messages use it, not the raw key
     encoding: str | None = None  # declared text encoding (CSV/JSON); None means detect
+    expected_columns: tuple[str, ...] = ()  # the dataset's known columns: an XLSX header row names them
 
     def label(self, path: Path) -> str:
         return self.display_name or path.name

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from eventpulse.errors import ReadError
 from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.headers import HEADER_PROBE_ROWS, find_header_row
 from eventpulse.parse.source import ReadOptions, build_reason, rename_columns
 from eventpulse.schema.naming import normalize_column_names
 
@@ -28,6 +29,11 @@ class XlsxSource:
     batch_rows: int
     format: FileFormat = "xlsx"
     encoding: str | None = None
+    header_row: int = 0
+    """0-based index of the header among the sheet's rows, counted from its first non-empty row
+    (title and blank rows above it are skipped; data row 1 is the row below it)."""
+    sheet_names: tuple[str, ...] = ()
+    """Every sheet of the workbook, in workbook order."""
 
     @classmethod
     def open(cls, path: Path, options: ReadOptions) -> XlsxSource:
@@ -50,18 +56,31 @@ class XlsxSource:
                 hint="choose one of the available sheets",
                 details={"sheets": names},
             )
-        header = reader.load_sheet(sheet, header_row=None, n_rows=1, dtypes="string").to_arrow()
-        if header.num_rows == 0:
+        top = reader.load_sheet(sheet, header_row=None, n_rows=HEADER_PROBE_ROWS, dtypes="string").to_arrow()
+        if top.num_rows == 0:
             raise ReadError(f"sheet {sheet!r} of {label!r} is empty", hint="put a header row in row 1")
-        original = [str(v) if v is not None else "" for v in header.to_pylist()[0].values()]
-        return cls(path, label, sheet, original, normalize_column_names(original), options.batch_rows)
+        rows = [list(row.values()) for row in top.to_pylist()]
+        header_row = find_header_row(rows, options.expected_columns)
+        original = [str(v) if v is not None else "" for v in rows[header_row]]
+        return cls(
+            path,
+            label,
+            sheet,
+            original,
+            normalize_column_names(original),
+            options.batch_rows,
+            header_row=header_row,
+            sheet_names=tuple(names),
+        )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         import fastexcel
 
         # schema_sample_rows=None: column types come from every row, so they do not depend on which
         # rows happen to be first; a column mixing numbers and text becomes text.
-        sheet = fastexcel.read_excel(self.path).load_sheet(self.sheet, schema_sample_rows=None)
+        sheet = fastexcel.read_excel(self.path).load_sheet(
+            self.sheet, header_row=self.header_row, schema_sample_rows=None
+        )
         data = rename_columns(sheet.to_arrow(), self.columns)
         data = pa.RecordBatch.from_arrays(
             [c.cast(pa.string()) if pa.types.is_null(c.type) else c for c in data.columns], names=self.columns

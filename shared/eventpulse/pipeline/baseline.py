@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from eventpulse.contracts.model import Contract
+from eventpulse.errors import ContractError
 from eventpulse.schema.model import Column, TableSchema
 
 
@@ -22,3 +23,15 @@ def known_schema(contract: Contract, accepted: TableSchema | None) -> TableSchem
     declared = set(contract.schema.names)
     columns += [col for col in accepted if col.name not in declared]
     return TableSchema.of(columns)
+
+
+def ensure_renames_known(contract: Contract, known: TableSchema) -> None:
+    """Raise ContractError when a rename targets a column neither the contract nor the history knows."""
+    for name, target in contract.renames.items():
+        if known.get(target) is None:
+            raise ContractError(
+                f"contract {contract.dataset!r}: meta.eventpulse.renames.{name}: {target!r} is not a "
+                "known column of the dataset",
+                hint=f"map {name!r} to one of: {', '.join(known.names)}",
+                details={"dataset": contract.dataset, "key": f"meta.eventpulse.renames.{name}"},
+            )

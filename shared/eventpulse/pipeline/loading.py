@@ -24,9 +24,11 @@ from eventpulse.curate.ddl import (
     reconcile_recorded,
 )
 from eventpulse.parse.readers import TabularSource
+from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_read
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.lineage_push import queue_lineage
 from eventpulse.pipeline.records import build_lineage
+from eventpulse.pipeline.renaming import RenameWatch
 from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.ports import LineageValues, LoadStats, Transaction
 from eventpulse.quality.gate import QualityGate, QualityReport
@@ -205,8 +207,14 @@ def load_curated(
     with job.services.store.transaction() as tx:
         dataset_row = tx.schemas.lock_dataset(job.dataset, table)  # serialises loads per dataset
         _ensure_history_unchanged(tx, job)
+        read = describe_read(source)
         if settler is not None:
-            _ensure_not_rejected(settler.settle_header(source.columns))
+            settler = with_read(settler, read, dataset_row.get("workbook_sheets"))
+        watch = RenameWatch.for_header(settler.known, source.columns) if settler else None
+        if watch is not None:
+            watch.read_known(tx.curated, table)  # before the COPY takes the connection
+        if settler is not None:
+            _ensure_not_rejected(with_header_evidence(settler.settle_header(source.columns), watch, source))
         ensure_curated_table(tx, dataset_row, target, contract)
         gate = QualityGate(contract)
         preparer = _BatchPreparer(job.decision, target, gate)
@@ -229,13 +237,16 @@ def load_curated(
             for batch in source.batches():
                 if settler is not None and inferrer is not None:
                     inferrer.feed(batch)
-                    _ensure_not_rejected(settler.settle_rows(inferrer))
+                    if watch is not None:
+                        watch.feed(batch)
+                    _ensure_not_rejected(with_candidates(settler.settle_rows(inferrer), watch))
                 typed = preparer.prepare(batch)
                 load.write(typed)  # serialised now, parsed by Postgres while the gate runs
                 gate.feed(typed)
                 beat.progress(preparer.rows_seen)
             if settler is not None and inferrer is not None:  # drift is decided before quality
                 settled = settler.settle(inferrer.result(), inferrer.rows)
+                with_candidates(settled, watch)
                 if not follows_plan(settled.decision, job.decision):
                     raise PlanChanged(settled)
                 job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
@@ -251,6 +262,8 @@ def load_curated(
             stream_s=round(streamed - started, 3), merge_s=round(time.perf_counter() - streamed, 3)
         )
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
+        if read.get("sheets") and dataset_row.get("workbook_sheets") != read["sheets"]:
+            tx.schemas.update_dataset(job.dataset, workbook_sheets=read["sheets"])
         _record_success(tx, job, report, stats, preparer)
     return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
 

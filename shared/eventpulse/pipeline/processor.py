@@ -20,7 +20,8 @@ from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
-from eventpulse.pipeline.baseline import known_schema
+from eventpulse.parse.renamed import RenamedSource
+from eventpulse.pipeline.baseline import ensure_renames_known, known_schema
 from eventpulse.pipeline.failures import build_failure_error, describe_for_log
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.lineage_push import push_lineage, queue_lineage
@@ -32,6 +33,7 @@ from eventpulse.pipeline.loading import (
     load_curated,
 )
 from eventpulse.pipeline.records import build_lineage
+from eventpulse.pipeline.renaming import describe_candidates
 from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
@@ -178,16 +180,18 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
         warm_up_quality_engine()
     fmt = detect_format(str(ctx.row["filename"]))
     options = dict(ctx.row.get("options") or {})
+    with ctx.services.store.read() as tx:
+        history = tx.schemas.latest(ctx.dataset)
+    # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
+    known = known_schema(contract, history[1] if history else None)
+    ensure_renames_known(contract, known)
     read_options = ReadOptions(
         sheet=options.get("sheet", contract.sheet),
         batch_rows=settings.batch_rows,
         display_name=str(ctx.row["filename"]),
         encoding=options.get("encoding"),
+        expected_columns=(*known.names, *contract.renames),  # finds a header below title rows
     )
-    with ctx.services.store.read() as tx:
-        history = tx.schemas.latest(ctx.dataset)
-    # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
-    known = known_schema(contract, history[1] if history else None)
     settler = DriftSettler(known, contract)  # rejects as soon as the evidence is conclusive
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.
     planned = known
@@ -195,7 +199,10 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     version = history[0] if history else None
     job = LoadJob(ctx.services, ctx.row, ctx.worker, contract, planned, plan, {}, version, {})
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
-        source = open_source(path, fmt, read_options)
+        # A confirmed rename reads the file's column as the known one (contract ``renames``).
+        source = RenamedSource.wrap(open_source(path, fmt, read_options), contract.renames)
+        if isinstance(source, RenamedSource):
+            settler = replace(settler, renamed=source.renamed)
         try:
             try:
                 outcome = load_curated(job, source, beat, settler=settler)
@@ -220,15 +227,19 @@ def _finish_without_load(
 ) -> ProcessResult:
     decision = settled.decision
     observed = settled.observed if settled.types_read else None  # a header decision read no types
-    error = {
+    hint = (
+        f"change the file, or the drift_policy in contracts/{ctx.dataset}.json, then replay"
+        if status is Status.FAILED_DRIFT
+        else "approve or reject the new schema (POST /api/ingestions/<id>/approve or /reject)"
+    )
+    renames = describe_candidates(settled.drift, ctx.dataset)
+    error: dict[str, Any] = {
         "code": "schema_drift" if status is Status.FAILED_DRIFT else "schema_held",
         "message": decision.reason,
-        "hint": (
-            f"change the file, or the drift_policy in contracts/{ctx.dataset}.json, then replay"
-            if status is Status.FAILED_DRIFT
-            else "approve or reject the new schema (POST /api/ingestions/<id>/approve or /reject)"
-        ),
+        "hint": f"{renames}; or {hint}" if renames else hint,
     }
+    if renames:
+        error["details"] = {"rename_candidates": settled.drift["rename_candidates"]}
     lineage = build_lineage(
         ctx.services, ctx.row, "FAIL", observed=observed, contract=contract, drift=settled.drift, error=error
     )

@@ -10,13 +10,13 @@ the held file's whole observed schema. See docs/SCHEMA_DRIFT.md, "When the decis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eventpulse.contracts.model import Contract
 from eventpulse.pipeline.records import drift_artifact
-from eventpulse.schema.drift import DriftDecision, decide_drift, decide_header_drift
+from eventpulse.schema.drift import DriftChange, DriftDecision, decide_drift, decide_header_drift
 from eventpulse.schema.inference import SchemaInferrer
 from eventpulse.schema.model import Column, TableSchema
 
@@ -52,12 +52,29 @@ class Settled:
         return self.evidence == "file"
 
 
+def is_conclusive_reject(decision: DriftDecision) -> bool:
+    """True when more rows cannot undo the reject: it does not rest on a narrowed type alone.
+
+    A narrowed type is the one change later rows can take back (integers for a ``number`` column
+    until the first fraction), so a per-column ``type_narrowed`` rule is only decided on the whole file.
+    """
+    return any(
+        c.breaking and c.mode in ("fail", "freeze") and c.kind != "type_narrowed" for c in decision.changes
+    )
+
+
 @dataclass(frozen=True)
 class DriftSettler:
     """Decides one file's drift against the known schema under the contract's policy (pure)."""
 
     known: TableSchema
     contract: Contract
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    """Renames the file's columns were read under (``{name in the file: known column}``)."""
+    sheet_changes: tuple[DriftChange, ...] = ()
+    """Sheets added to or removed from the dataset's known workbook (never blocking)."""
+    read: Mapping[str, Any] = field(default_factory=dict)
+    """How the file was read (a workbook's sheet, its sheets, the header row used)."""
 
     def settle_header(self, names: Sequence[str]) -> Settled | None:
         """The decision on the column names when they alone reject the file; None: read the rows."""
@@ -76,7 +93,7 @@ class DriftSettler:
             return None
         observed = inferrer.result()
         decision = decide_drift(self.known, observed, self.contract.drift_policy)
-        if decision.outcome != "reject":
+        if not is_conclusive_reject(decision):
             return None
         return self._settled(observed, decision, inferrer.rows, "rows")
 
@@ -90,6 +107,11 @@ class DriftSettler:
     ) -> Settled:
         drift = drift_artifact(self.known, observed, decision, self.contract)
         drift["decided"] = {"on": evidence, "rows_read": rows_read}
+        if self.renamed:
+            drift["renamed"] = dict(self.renamed)
+        if self.read:
+            drift["read"] = dict(self.read)
+        drift["decision"]["changes"] += [c.to_dict() for c in self.sheet_changes]
         if evidence in _NOTES:
             drift["decided"]["note"] = _NOTES[evidence]
         return Settled(observed, decision, drift, rows_read, evidence)

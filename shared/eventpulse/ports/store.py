@@ -435,6 +435,18 @@ class CuratedTables(Protocol):
         """The table's columns as the database has them (name -> type); empty when it does not exist."""
         ...
 
+    def profile(
+        self, table: str, columns: Sequence[str], *, sample_rows: int, sample_values: int
+    ) -> dict[str, Row]:
+        """Read-only value statistics of some columns over at most ``sample_rows`` of the table's rows.
+
+        Per column that exists: ``rows`` and ``nulls`` (counted over the sampled rows), ``min_number``
+        and ``max_number`` (numeric columns, else None), ``min_length`` and ``max_length`` (of the
+        values as text), ``sample`` (up to ``sample_values`` distinct non-null values as text). An
+        absent table or column is left out.
+        """
+        ...
+
     def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
         """A page of a curated table's rows (data and lineage columns), ordered by ``order_by``."""
         ...

@@ -8,13 +8,24 @@ The semantics are tabled in docs/SCHEMA_DRIFT.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any, Literal, get_args
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
 
-from eventpulse.errors import ContractError
 from eventpulse.schema.model import Column, LogicalType, TableSchema
+from eventpulse.schema.policy import DRIFT_MODES, DriftMode, DriftPolicy, ReportMode
 
-DriftMode = Literal["allow", "warn", "evolve", "freeze", "fail", "discard_row", "discard_value", "quarantine"]
+__all__ = [
+    "DRIFT_MODES",
+    "ChangeKind",
+    "DriftChange",
+    "DriftDecision",
+    "DriftMode",
+    "DriftPolicy",
+    "decide_drift",
+    "decide_header_drift",
+    "decide_sheet_drift",
+]
+
 ChangeKind = Literal[
     "column_added",
     "column_removed",
@@ -22,9 +33,11 @@ ChangeKind = Literal[
     "type_narrowed",
     "type_incompatible",
     "nullability_relaxed",
+    "column_order",
+    "sheet_added",
+    "sheet_removed",
 ]
 Outcome = Literal["accept", "reject", "quarantine"]
-DRIFT_MODES: tuple[DriftMode, ...] = get_args(DriftMode)
 _REJECTING: frozenset[DriftMode] = frozenset(("fail", "freeze"))
 _BLOCKING: frozenset[DriftMode] = _REJECTING | {"quarantine"}  # the file cannot load as it is
 
@@ -40,39 +53,6 @@ _WIDER: dict[LogicalType, frozenset[LogicalType]] = {
 
 
 @dataclass(frozen=True)
-class DriftPolicy:
-    new_columns: DriftMode = "evolve"
-    removed_columns: DriftMode = "fail"
-    type_changes: DriftMode = "fail"
-    nullability: DriftMode = "warn"
-
-    @classmethod
-    def from_meta(cls, value: str | Mapping[str, str] | None) -> DriftPolicy:
-        """Build a policy from a contract's ``meta``: one mode for every kind, or a mapping of kinds."""
-        if value is None:
-            return cls()
-        if isinstance(value, str):
-            mode = _ensure_mode(value, "drift_policy")
-            return cls(mode, mode, mode, mode)
-        keys = [f.name for f in fields(cls)]
-        unknown = sorted(set(value) - set(keys))
-        if unknown:
-            raise ContractError(f"unknown drift policy keys {unknown}", hint=f"valid keys: {', '.join(keys)}")
-        return cls(**{k: _ensure_mode(v, k) for k, v in value.items()})
-
-    def to_dict(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def _ensure_mode(value: object, key: str) -> DriftMode:
-    if value not in DRIFT_MODES:
-        raise ContractError(
-            f"drift policy {key}: unknown mode {value!r}", hint=f"valid modes: {', '.join(DRIFT_MODES)}"
-        )
-    return value  # narrowed by the membership test above
-
-
-@dataclass(frozen=True)
 class DriftChange:
     kind: ChangeKind
     column: str
@@ -80,9 +60,14 @@ class DriftChange:
     after: LogicalType | None
     mode: DriftMode
     breaking: bool
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    """What the change is about beyond one column's types (the orders of a reorder, a sheet's name)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "details"}
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
 
 
 @dataclass(frozen=True)
@@ -172,13 +157,16 @@ def decide_drift(known: TableSchema | None, observed: TableSchema, policy: Drift
     for col in observed:
         before = known.get(col.name)
         if before is None:
-            _decide_added(plan, col, policy.new_columns)
+            _decide_added(plan, col, policy.mode_for("new_columns", col.name))
         else:
-            _decide_type(plan, before, col, policy.type_changes)
-            _decide_nullability(plan, before, col, policy.nullability)
+            _decide_type(plan, before, col, policy)
+            _decide_nullability(plan, before, col, policy.mode_for("nullability", col.name))
     for col in known:
         if col.name not in seen:
-            _decide_removed(plan, col, policy.removed_columns)
+            _decide_removed(plan, col, policy.mode_for("removed_columns", col.name))
+    order = diff_column_order(known.names, observed.names)
+    if order is not None:
+        plan.changes.append(_order_change(order, policy.column_order))
     baseline = TableSchema.of(plan.columns.values())
     outcome = _outcome(plan.changes)
     return DriftDecision(
@@ -223,13 +211,19 @@ def _decide_added(plan: _Plan, col: Column, mode: DriftMode) -> None:
         plan.drop.add(col.name)
 
 
-def _decide_type(plan: _Plan, before: Column, col: Column, mode: DriftMode) -> None:
+def _decide_type(plan: _Plan, before: Column, col: Column, policy: DriftPolicy) -> None:
     kind = classify_type_change(before.type, col.type, col.fits)
     if kind is None:
         return
+    mode = policy.type_mode(kind, col.name)
     if kind == "type_narrowed":
-        plan.add(kind, col.name, before.type, col.type, mode, breaking=False)
+        # Values fit the known type: only a rule for this column and this kind can stop them.
+        ruled = mode is not None
+        plan.add(
+            kind, col.name, before.type, col.type, mode or policy.type_changes, ruled and mode in _BLOCKING
+        )
         return
+    assert mode is not None  # only a narrowed type can be left unruled
     plan.add(kind, col.name, before.type, col.type, mode, breaking=mode in _BLOCKING)
     if mode == "evolve":
         current = plan.columns[col.name]
@@ -257,6 +251,39 @@ def _decide_removed(plan: _Plan, col: Column, mode: DriftMode) -> None:
     plan.add("column_removed", col.name, col.type, None, mode, breaking=mode in _BLOCKING)
     if mode == "evolve" and not col.nullable:
         plan.columns[col.name] = replace(col, nullable=True)
+
+
+def diff_column_order(known: Sequence[str], observed: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """The known and the observed order of the columns both have, when they differ; else None.
+
+    Added and missing columns are their own changes: only the relative order of the shared columns
+    counts, so a new column anywhere, or a missing one, is not a reorder by itself.
+    """
+    shared = set(known) & set(observed)
+    before = [n for n in known if n in shared]
+    after = [n for n in observed if n in shared]
+    return None if before == after else (before, after)
+
+
+def _order_change(order: tuple[list[str], list[str]], mode: ReportMode) -> DriftChange:
+    before, after = order
+    moved = next(b for a, b in zip(before, after, strict=True) if a != b)
+    details = {"known_order": before, "observed_order": after}
+    return DriftChange("column_order", moved, None, None, mode, breaking=False, details=details)
+
+
+def decide_sheet_drift(
+    known_sheets: Sequence[str] | None, sheets: Sequence[str], mode: ReportMode
+) -> tuple[DriftChange, ...]:
+    """Sheets added to or removed from a known workbook (never blocking: the file reads one sheet)."""
+    if known_sheets is None:
+        return ()
+    added = [s for s in sheets if s not in known_sheets]
+    removed = [s for s in known_sheets if s not in sheets]
+    details = {"known_sheets": list(known_sheets), "sheets": list(sheets)}
+    changes = [DriftChange("sheet_added", s, None, None, mode, False, details) for s in added]
+    changes += [DriftChange("sheet_removed", s, None, None, mode, False, details) for s in removed]
+    return tuple(changes)
 
 
 def _outcome(changes: list[DriftChange]) -> Outcome:
@@ -291,4 +318,6 @@ def _describe(change: DriftChange) -> str:
         return f"column {change.column!r} is missing"
     if change.kind == "nullability_relaxed":
         return f"column {change.column!r} has empty values but is required"
+    if change.kind == "type_narrowed":
+        return f"column {change.column!r} narrowed from {change.before} to {change.after}"
     return f"column {change.column!r} changed from {change.before} to {change.after}"

@@ -303,3 +303,24 @@ def test_a_column_the_file_lacks_keeps_its_value_in_updated_rows(store: Metadata
     assert page.total == 3
     assert [(r["id"], r["n"]) for r in page.items] == [("a", 0), ("b", 1), ("c", None)]
     assert (columns["id"], columns["n"], columns["_ingestion_id"]) == ("text", "bigint", "uuid")
+
+
+def test_a_profile_reads_bounded_statistics_of_existing_columns(store: MetadataStore) -> None:
+    table = f"curated_port_{uuid.uuid4().hex[:8]}"
+    lineage = LineageValues(str(uuid.uuid4()), "ab" * 32, "v1", datetime.now(UTC))
+    with store.transaction() as tx:
+        tx.curated.apply(plan_table_changes(table, SCHEMA, ["id"], None))
+        load = tx.curated.start_load(table, SCHEMA, ["id"], lineage, keys_verified_unique=True)
+        load.write(_batch(["a", "bb", "ccc", "dddd"]))
+        load.finish()
+    with store.read() as tx:
+        profile = tx.curated.profile(table, ["id", "n", "missing"], sample_rows=3, sample_values=2)
+        assert tx.curated.profile("curated_port_absent", ["id"], sample_rows=3, sample_values=2) == {}
+    assert set(profile) == {"id", "n"}  # an absent column is left out
+    n, ids = profile["n"], profile["id"]
+    assert (n["rows"], n["nulls"]) == (3, 0)  # at most sample_rows rows are read
+    assert n["min_number"] is not None and n["max_number"] is not None and n["min_number"] <= n["max_number"]
+    assert ids["min_number"] is None and 1 <= ids["min_length"] <= ids["max_length"] <= 4
+    assert len(ids["sample"]) == 2 and set(ids["sample"]) <= {"a", "bb", "ccc", "dddd"}
+    with store.transaction() as tx:
+        tx.curated.apply([f'DROP TABLE "{table}"'])

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_NUMERIC_PG_TYPES = frozenset(
+    normalize_pg_type(t) for t in ("smallint", "integer", "bigint", "real", "double precision", "numeric")
+)
+
 
 class PgCuratedTables:
     """The ``CuratedTables`` port on one SQLAlchemy connection (the store's transaction)."""
@@ -55,6 +59,42 @@ class PgCuratedTables:
             (quote_ident(table),),
         )
         return {str(name): str(pg_type) for name, pg_type in result}
+
+    def profile(
+        self, table: str, columns: Sequence[str], *, sample_rows: int, sample_values: int
+    ) -> dict[str, dict[str, Any]]:
+        existing = self.columns(table)
+        return {
+            name: self._profile_column(table, name, existing[name], sample_rows, sample_values)
+            for name in columns
+            if name in existing
+        }
+
+    def _profile_column(
+        self, table: str, column: str, pg_type: str, sample_rows: int, sample_values: int
+    ) -> dict[str, Any]:
+        # The first ``sample_rows`` rows the scan meets: bounded work on any table size.
+        sampled = f"(SELECT {quote_ident(column)} AS v FROM {quote_ident(table)} LIMIT %s) AS s"
+        numeric = normalize_pg_type(pg_type) in _NUMERIC_PG_TYPES
+        bounds = "min(v)::float8, max(v)::float8" if numeric else "NULL::float8, NULL::float8"
+        stats = self._conn.exec_driver_sql(
+            f"SELECT count(*), count(v), {bounds}, min(length(v::text)), max(length(v::text)) FROM {sampled}",
+            (int(sample_rows),),
+        ).one()
+        sample = self._conn.exec_driver_sql(
+            f"SELECT DISTINCT v::text FROM {sampled} WHERE v IS NOT NULL LIMIT %s",
+            (int(sample_rows), int(sample_values)),
+        ).scalars()
+        rows, present, low, high, shortest, longest = stats
+        return {
+            "rows": int(rows),
+            "nulls": int(rows) - int(present),
+            "min_number": low,
+            "max_number": high,
+            "min_length": shortest,
+            "max_length": longest,
+            "sample": [str(v) for v in sample],
+        }
 
     def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
         relation = quote_ident(table)

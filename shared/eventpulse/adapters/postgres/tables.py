@@ -117,6 +117,8 @@ datasets = Table(
     Column("contract_version", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # The sheet names of the last workbook loaded (migration 0008): a sheet added or removed is drift.
+    Column("workbook_sheets", JSONB),
 )
 
 dataset_schemas = Table(
