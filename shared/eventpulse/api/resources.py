@@ -76,6 +76,10 @@ class Ingestion(Row):
     rows_loaded: int | None
     rows_rejected: int | None
     rows_processed: int | None
+    rows_quarantined: int | None = Field(
+        None,
+        description="rows held back in the quarantine (PARTIALLY_LOADED); GET /api/quarantine lists them",
+    )
 
 
 class IngestionDetail(Ingestion):

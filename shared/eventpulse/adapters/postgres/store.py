@@ -11,6 +11,7 @@ from eventpulse.adapters.postgres.audit import PgAuditLog
 from eventpulse.adapters.postgres.curated import PgCuratedTables
 from eventpulse.adapters.postgres.engine import is_reachable
 from eventpulse.adapters.postgres.ingestions import PgIngestions
+from eventpulse.adapters.postgres.quarantine import PgQuarantinedRows
 from eventpulse.adapters.postgres.schemas import PgSchemas
 from eventpulse.adapters.postgres.sources import PgSourceObjects
 
@@ -25,6 +26,7 @@ class PgTransaction:
         self.schemas = PgSchemas(conn, self.audit)
         self.sources = PgSourceObjects(conn)
         self.curated = PgCuratedTables(conn)
+        self.quarantine = PgQuarantinedRows(conn, self.audit)
 
 
 class PostgresStore:
