@@ -45,6 +45,10 @@ EXPECTED = {
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/reject"): "operator",
+    ("GET", "/api/quarantine"): "viewer",
+    ("GET", "/api/quarantine/export"): "viewer",
+    ("POST", "/api/quarantine/replay"): "operator",
+    ("POST", "/api/quarantine/discard"): "operator",
     ("POST", "/api/demo/seed/<dataset>"): "operator",
     ("POST", "/api/ingest/from_path"): "task",
     ("POST", "/api/ingest/from_gcs"): "task",
@@ -59,6 +63,8 @@ BODIES = {
     "/api/ingest/from_gcs": b'{"name": "raw/nosuch/a.csv"}',
     "/internal/admin/prune": b'{"older_than_days": 30}',
     "/internal/admin/replay": b'{"dataset": "nosuch", "dry_run": true}',
+    "/api/quarantine/replay": b'{"dataset": "nosuch"}',
+    "/api/quarantine/discard": b'{"dataset": "nosuch", "reason": "matrix"}',
 }
 QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
 

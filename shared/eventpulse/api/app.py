@@ -14,6 +14,7 @@ from eventpulse.api import (
     health,
     ingest,
     openapi,
+    quarantine,
     read,
     review,
 )
@@ -21,7 +22,17 @@ from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
 from eventpulse.ports import Services
 
-BLUEPRINTS = (health.bp, openapi.bp, ingest.bp, backfill.bp, read.bp, review.bp, demo.bp, admin.bp)
+BLUEPRINTS = (
+    health.bp,
+    openapi.bp,
+    ingest.bp,
+    backfill.bp,
+    read.bp,
+    review.bp,
+    quarantine.bp,
+    demo.bp,
+    admin.bp,
+)
 
 
 def create_app(services: Services) -> Flask:

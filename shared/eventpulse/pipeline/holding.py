@@ -23,7 +23,10 @@ import pyarrow.compute as pc
 
 from eventpulse.contracts.model import Contract
 from eventpulse.parse.source import TabularSource
-from eventpulse.ports import NewQuarantinedRow
+from eventpulse.ports import NewQuarantinedRow, QuarantineFilter, Row, Transaction
+
+REPLAY_OPTION = "quarantine_replay"
+"""The key of a replay ingestion's options that names the held rows it revalidates."""
 
 CAST_FAILURE_TYPE = "eventpulse_values_match_declared_type"
 NEW_COLUMN_VALUE_TYPE = "eventpulse_drift_no_values_in_new_column"
@@ -57,7 +60,7 @@ class DiscardTrace:
     def add_batch(
         self,
         batch: pa.RecordBatch,
-        first_row: int,
+        source_rows: pa.Array,
         *,
         new_columns: Mapping[str, pa.Array],
         discarded_casts: Mapping[str, pa.Array],
@@ -65,7 +68,7 @@ class DiscardTrace:
     ) -> None:
         """Record this batch's traces; arrays hold 0-based batch positions (or a bool mask for new columns).
 
-        ``first_row`` is the source row number of the batch's first row.
+        ``source_rows`` holds the source row number of each row of ``batch``.
         """
         traces: dict[int, _Trace] = {}
         for column, mask in new_columns.items():
@@ -95,8 +98,10 @@ class DiscardTrace:
         if not traces:
             return
         positions = sorted(traces)
-        values = batch.take(pa.array(positions, pa.int64())).to_pylist()
-        for position, row in zip(positions, values, strict=True):
+        taken = pa.array(positions, pa.int64())
+        values = batch.take(taken).to_pylist()
+        numbers = source_rows.take(taken).to_pylist()
+        for position, number, row in zip(positions, numbers, values, strict=True):
             trace = traces[position]
             reason = (
                 "removed by the discard_row drift policy"
@@ -105,7 +110,7 @@ class DiscardTrace:
             )
             self.records.append(
                 NewQuarantinedRow(
-                    source_row=first_row + position,
+                    source_row=int(number),
                     kind="discard_row" if trace.kind == "discard_row" else "discard_value",
                     failures=trace.failures,
                     values=jsonable(row),
@@ -145,6 +150,68 @@ def read_held_rows(
         if len(out) == len(wanted):
             break
     return out
+
+
+@dataclass(frozen=True)
+class HeldRowsReplay:
+    """A replay ingestion's held rows: quarantine ids and their source rows, aligned."""
+
+    ids: tuple[int, ...]
+    source_rows: tuple[int, ...]
+
+
+def held_rows_replayed(ingestion: Row) -> HeldRowsReplay | None:
+    """The held rows this ingestion revalidates, or None when it processes a whole file."""
+    spec = (ingestion.get("options") or {}).get(REPLAY_OPTION)
+    if not isinstance(spec, dict):
+        return None
+    return HeldRowsReplay(
+        tuple(int(i) for i in spec.get("ids") or ()), tuple(int(r) for r in spec.get("source_rows") or ())
+    )
+
+
+def settle_replay(
+    tx: Transaction,
+    contract: Contract,
+    replay: HeldRowsReplay,
+    still_held: Mapping[int, Sequence[int]],
+    trace: DiscardTrace,
+    replay_ingestion_id: Any,
+    actor: str,
+) -> None:
+    """After a replay's load: rows now loaded become ``replayed``; rows failing again stay held.
+
+    Held rows stay attached to their original ingestion; their failures and contract version are
+    those of the latest attempt. A row a drift policy removed on the replay stays held as it was.
+    """
+    records = tx.quarantine.page(QuarantineFilter(ids=list(replay.ids)), limit=max(len(replay.ids), 1))
+    removed = {r.source_row for r in trace.records if r.kind == "discard_row"}
+    loaded: list[int] = []
+    for record in records:
+        if record["status"] != "held":
+            continue
+        source_row = int(record["source_row"])
+        if source_row in still_held:
+            failures = build_held_failures(contract, still_held[source_row])
+            tx.quarantine.update_failures(record["id"], failures=failures, contract_version=contract.version)
+        elif source_row not in removed:
+            loaded.append(int(record["id"]))
+    tx.quarantine.resolve(
+        loaded, status="replayed", actor=actor, reason=None, replay_ingestion_id=replay_ingestion_id
+    )
+    if records:
+        tx.audit.record(
+            actor=actor,
+            action="quarantine.replayed",
+            entity_type="ingestion",
+            entity_id=str(records[0]["ingestion_id"]),
+            dataset=contract.dataset,
+            details={
+                "replay_ingestion_id": str(replay_ingestion_id),
+                "replayed": len(loaded),
+                "still_held": len(still_held),
+            },
+        )
 
 
 def jsonable(value: Any) -> Any:

@@ -25,7 +25,12 @@ from eventpulse.curate.ddl import (
 )
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.heartbeat import Heartbeat
-from eventpulse.pipeline.holding import DiscardTrace, read_held_rows
+from eventpulse.pipeline.holding import (
+    DiscardTrace,
+    held_rows_replayed,
+    read_held_rows,
+    settle_replay,
+)
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.ports import LineageValues, LoadStats, QuarantineOrigin, Transaction
@@ -115,7 +120,10 @@ class _BatchPreparer:
     target: TableSchema
     gate: QualityGate
     trace: DiscardTrace
+    only_rows: pa.Array | None = None
+    """A replay of held rows: only these source rows are prepared; the others are skipped."""
     rows_seen: int = 0
+    rows_selected: int = 0
     rows_discarded: int = 0
     values_nulled: int = 0
 
@@ -124,6 +132,21 @@ class _BatchPreparer:
         first_row = self.rows_seen + 1
         source_rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
         self.rows_seen += n
+        if self.only_rows is not None:
+            return self._prepare_selected(batch, source_rows)
+        self.rows_selected += n
+        return self._prepare(batch, source_rows)
+
+    def _prepare_selected(self, batch: pa.RecordBatch, source_rows: pa.Array) -> pa.RecordBatch:
+        selected = pc.is_in(source_rows, value_set=self.only_rows)
+        if not pc.any(selected).as_py():
+            return self._prepare(batch.slice(0, 0), source_rows.slice(0, 0))
+        batch, source_rows = batch.filter(selected), source_rows.filter(selected)
+        self.rows_selected += batch.num_rows
+        return self._prepare(batch, source_rows)
+
+    def _prepare(self, batch: pa.RecordBatch, source_rows: pa.Array) -> pa.RecordBatch:
+        n = batch.num_rows
         with_new_values = self._rows_with_new_values(batch)
         keep = pa.array([True] * n, pa.bool_())
         for mask in with_new_values.values():
@@ -144,7 +167,7 @@ class _BatchPreparer:
                     column, source_rows.take(failed_rows).to_pylist(), cast.samples.get(column, [])
                 )
         self.trace.add_batch(
-            batch, first_row, new_columns=with_new_values, discarded_casts=discarded, nulled_casts=nulled
+            batch, source_rows, new_columns=with_new_values, discarded_casts=discarded, nulled_casts=nulled
         )
         typed = cast.batch.append_column("_source_row", source_rows)
         kept = typed.filter(keep)
@@ -224,8 +247,10 @@ def load_curated(
         if settler is not None:
             _ensure_not_rejected(settler.settle_header(source.columns))
         ensure_curated_table(tx, dataset_row, target, contract)
-        gate = QualityGate(contract)
-        preparer = _BatchPreparer(job.decision, target, gate, DiscardTrace(contract))
+        replaying = held_rows_replayed(job.row)
+        gate = QualityGate(contract, held_rows_only=replaying is not None)
+        only = pa.array(replaying.source_rows, pa.int64()) if replaying else None
+        preparer = _BatchPreparer(job.decision, target, gate, DiscardTrace(contract), only)
         lineage_values = LineageValues(
             ingestion_id=str(job.ingestion_id),
             source_sha256=str(job.row["sha256"]),
@@ -237,7 +262,8 @@ def load_curated(
             target,
             contract.primary_key,
             lineage_values,
-            keys_verified_unique=keys_verified_unique(contract),
+            # a replay runs no uniqueness check: the last of repeated keys wins, as in an upsert
+            keys_verified_unique=keys_verified_unique(contract) and replaying is None,
             absent=frozenset(target.names) - set(source.columns),
         )
         started = time.perf_counter()
@@ -259,7 +285,7 @@ def load_curated(
             if not report.passed:
                 raise QualityFailed(report, preparer.rows_seen, job)
             held_rows = gate.held_rows()
-            held = read_held_rows(source, held_rows, contract) if held_rows else []
+            held = read_held_rows(source, held_rows, contract) if held_rows and not replaying else []
         except BaseException:
             load.abort()  # end the COPY so the transaction can roll back
             raise
@@ -269,7 +295,13 @@ def load_curated(
             stream_s=round(streamed - started, 3), merge_s=round(time.perf_counter() - streamed, 3)
         )
         # Held and discarded rows are recorded in the same transaction as the load and the state.
-        tx.quarantine.add(_origin(job), [*preparer.trace.records, *held], actor=job.worker)
+        tx.quarantine.add(_origin(job), preparer.trace.records, actor=job.worker)
+        if replaying is None:
+            tx.quarantine.add(_origin(job), held, actor=job.worker)
+        else:
+            settle_replay(
+                tx, job.contract, replaying, held_rows, preparer.trace, job.ingestion_id, job.worker
+            )
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
         status = _record_success(tx, job, report, stats, preparer, rows_held=len(held_rows))
     return LoadOutcome(status, stats, preparer.rows_seen, preparer.rows_discarded)
@@ -365,7 +397,7 @@ def _record_success(
         drift=job.drift,
         quality=quality,
         output_schema=decision.baseline,
-        rows_in=preparer.rows_seen,
+        rows_in=preparer.rows_selected,
         rows_out=stats.rows_staged,
     )
     counts = {"rows_discarded": preparer.rows_discarded, "rows_quarantined": rows_held}
@@ -379,7 +411,7 @@ def _record_success(
         artifacts={"quality": quality, "drift": job.drift, "lineage": lineage, "load": load},
         contract_version=contract.version,
         schema_fingerprint=job.observed.fingerprint(),
-        rows_total=preparer.rows_seen,
+        rows_total=preparer.rows_selected,
         rows_loaded=stats.rows_staged,
         rows_rejected=preparer.rows_discarded,
         rows_processed=preparer.rows_seen,
