@@ -132,3 +132,37 @@ def test_discarded_rows_are_traced_in_the_quarantine_store(
     assert [(t["source_row"], t["kind"], t["status"]) for t in traced] == [(2, "discard_row", "discarded")]
     assert traced[0]["values"]["note"] == "extra!" and traced[0]["values"]["id"] == "r2"
     assert traced[0]["failures"][0]["kwargs"] == {"column": "note"}
+
+
+def test_values_nulled_by_discard_value_are_traced(services: Any, contracts_dir: Path, tmp_path: Path):
+    write_readings_contract(contracts_dir, drift_policy={"type_changes": "discard_value"})
+    rows = [("r1", "a", 10), ("r2", "b", "lots"), ("r3", "a", 30)]
+    row = ingest(services, write_csv(tmp_path / "typo.csv", rows), DATASET)
+
+    assert row["status"] == Status.LOADED and curated_count(services, DATASET) == 3
+    (traced,) = quarantined(services, ingestion_id=row["id"])
+    assert (traced["source_row"], traced["kind"], traced["status"]) == (2, "discard_value", "discarded")
+    assert traced["values"]["value"] == "lots"
+    assert traced["failures"][0]["kwargs"] == {"column": "value", "type": "number"}
+
+
+def test_prune_keeps_an_ingestion_while_it_has_held_rows(services: Any, contracts_dir: Path, tmp_path: Path):
+    from eventpulse.jobs.prune import prune_retention
+
+    write_readings_contract(contracts_dir)
+    row = ingest(services, write_csv(tmp_path / "r.csv", GOOD_AND_BAD), DATASET)
+    with services.store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE ingestions SET created_at = now() - interval '40 days', "
+                "updated_at = now() - interval '40 days' WHERE id = :i"
+            ),
+            {"i": row["id"]},
+        )
+
+    assert prune_retention(services, older_than_days=30, apply=True, actor="t").ingestions_deleted == 0
+    with services.store.transaction() as tx:
+        ids = [r["id"] for r in tx.quarantine.page(QuarantineFilter(ingestion_id=row["id"]), limit=10)]
+        tx.quarantine.resolve(ids, status="discarded", actor="t", reason="resolved")
+    assert prune_retention(services, older_than_days=30, apply=True, actor="t").ingestions_deleted == 1
+    assert quarantined(services) == []  # resolved records go with their ingestion
