@@ -211,10 +211,12 @@ class PgCuratedLoad:
             mine = f"_ingestion_id = CAST({ingestion} AS uuid) AND "
         else:
             relation, mine = quote_ident(self._stage), ""
+        # A join with the unnested array (hashed), not ``= ANY(array)``, which scans the array per row.
         cursor = self._conn.cursor()
         try:
             cursor.execute(
-                f"DELETE FROM {relation} WHERE {mine}{quote_ident(SOURCE_ROW)} = ANY(CAST(%s AS bigint[]))",
+                f"DELETE FROM {relation} USING unnest(CAST(%s AS bigint[])) AS held(source_row) "
+                f"WHERE {mine}{quote_ident(SOURCE_ROW)} = held.source_row",
                 ([int(r) for r in source_rows],),
             )
             return int(cursor.rowcount)

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, select, text, update
 
 from eventpulse.adapters.postgres.audit import PgAuditLog
 from eventpulse.adapters.postgres.tables import quarantined_rows as q
 from eventpulse.ports import NewQuarantinedRow, QuarantineFilter, QuarantineOrigin, Row
 from eventpulse.ports.store import QuarantineStatus
 
-INSERT_CHUNK = 1_000
-"""Rows per multi-row INSERT: one statement per chunk, not one round trip per row."""
+INSERT_CHUNK = 10_000
+"""Rows per INSERT. Each chunk is one JSON parameter that Postgres unpacks (``jsonb_to_recordset``):
+a multi-row VALUES with a bind parameter per field cost SQLAlchemy ~1 s of compiling per 1,000 rows."""
+
+INSERT_FROM_JSON = text(
+    """
+    INSERT INTO quarantined_rows (ingestion_id, dataset, sheet, contract_version, raw_uri, device_id,
+        source_row, kind, failures, "values", status, resolution_reason, resolved_by, resolved_at)
+    SELECT :ingestion_id, :dataset, :sheet, :contract_version, :raw_uri, :device_id,
+        r.source_row, r.kind, r.failures, r."values", r.status, r.resolution_reason,
+        CASE WHEN r.status <> 'held' THEN :actor END, CASE WHEN r.status <> 'held' THEN now() END
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(source_row bigint, kind text, failures jsonb,
+        "values" jsonb, status text, resolution_reason text)
+    ORDER BY r.source_row
+    """
+)
 
 
 class PgQuarantinedRows:
@@ -32,10 +47,11 @@ class PgQuarantinedRows:
             "contract_version": origin.contract_version,
             "raw_uri": origin.raw_uri,
             "device_id": origin.device_id,
+            "actor": actor,
         }
         for start in range(0, len(rows), INSERT_CHUNK):
-            values = [_record(shared, r, actor) for r in rows[start : start + INSERT_CHUNK]]
-            self._conn.execute(insert(q).values(values))
+            chunk = [_record(r) for r in rows[start : start + INSERT_CHUNK]]
+            self._conn.execute(INSERT_FROM_JSON, {**shared, "rows": json.dumps(chunk)})
         kinds: dict[str, int] = {}
         for r in rows:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
@@ -99,18 +115,14 @@ class PgQuarantinedRows:
         self._conn.execute(stmt)
 
 
-def _record(shared: Mapping[str, Any], row: NewQuarantinedRow, actor: str) -> dict[str, Any]:
-    resolved = row.status != "held"
+def _record(row: NewQuarantinedRow) -> dict[str, Any]:
     return {
-        **shared,
         "source_row": int(row.source_row),
         "kind": row.kind,
         "failures": [dict(f) for f in row.failures],
         "values": dict(row.values),
         "status": row.status,
         "resolution_reason": row.resolution_reason,
-        "resolved_by": actor if resolved else None,
-        "resolved_at": func.now() if resolved else None,
     }
 
 
