@@ -9,6 +9,8 @@ class Status(StrEnum):
     RECEIVED = "RECEIVED"
     PROCESSING = "PROCESSING"
     LOADED = "LOADED"
+    PARTIALLY_LOADED = "PARTIALLY_LOADED"
+    """Loaded, except rows held back in the quarantine store (``rows_quarantined``)."""
     QUARANTINED = "QUARANTINED"
     REJECTED = "REJECTED"
     FAILED_DRIFT = "FAILED_DRIFT"
@@ -25,6 +27,7 @@ CLAIMABLE: frozenset[Status] = frozenset({Status.RECEIVED, Status.FAILED_EXCEPTI
 TERMINAL: frozenset[Status] = frozenset(
     {
         Status.LOADED,
+        Status.PARTIALLY_LOADED,
         Status.REJECTED,
         Status.FAILED_READ,
         Status.FAILED_DRIFT,
@@ -39,6 +42,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PROCESSING: frozenset(
         {
             Status.LOADED,
+            Status.PARTIALLY_LOADED,
             Status.QUARANTINED,
             Status.FAILED_READ,
             Status.FAILED_DRIFT,
@@ -52,6 +56,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     # A held schema is approved (processing resumes from RECEIVED) or rejected by an operator.
     Status.QUARANTINED: frozenset({Status.RECEIVED, Status.REJECTED}),
 }
+
+
+LOADED_STATES: frozenset[Status] = frozenset({Status.LOADED, Status.PARTIALLY_LOADED})
+"""Final states in which the file's passing rows are in the curated table."""
 
 
 def is_allowed(current: Status, target: Status) -> bool:

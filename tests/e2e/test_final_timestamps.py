@@ -28,6 +28,7 @@ from eventpulse.pipeline.processor import process_ingestion
 from eventpulse.states import TERMINAL, Status
 from tests.helpers import RecordingQueue, set_contract_meta
 from tests.integration.api_support import AUTH
+from tests.integration.quarantine_support import DATASET, GOOD_AND_BAD, write_csv, write_readings_contract
 
 
 @pytest.fixture
@@ -78,6 +79,8 @@ def test_every_final_state_has_finished_at_no_later_than_updated_at(
     record(
         upload(server_url, case(tmp_path, "parcels", "type_change", seed=9), "parcels")
     )  # type_changes: fail
+    write_readings_contract(contracts_dir)  # rows failing its checks are held back: PARTIALLY_LOADED
+    record(upload(server_url, write_csv(tmp_path / "held.csv", GOOD_AND_BAD), DATASET))
     held = upload(server_url, case(tmp_path, "edge_telemetry", "type_change", seed=10), "edge_telemetry")
     assert held["status"] == Status.QUARANTINED, held["error"]
     record(call(f"{server_url}/api/ingestions/{held['id']}/reject", "POST", b""))

@@ -55,6 +55,10 @@ EXPECTED = {
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/reject"): "operator",
+    ("GET", "/api/quarantine"): "viewer",
+    ("GET", "/api/quarantine/export"): "viewer",
+    ("POST", "/api/quarantine/replay"): "operator",
+    ("POST", "/api/quarantine/discard"): "operator",
     ("POST", "/api/demo/seed/<dataset>"): "operator",
     ("POST", "/api/ingest/from_path"): "task",
     ("POST", "/api/ingest/from_gcs"): "task",
@@ -72,6 +76,8 @@ BODIES = {
     "/api/contracts/<dataset>/validate": b'{"suite": {"name": "nosuch"}}',
     "/api/contracts/<dataset>": b'{"suite": {"name": "nosuch"}}',
     "/api/contracts/<dataset>/dry_run": b"{}",
+    "/api/quarantine/replay": b'{"dataset": "nosuch"}',
+    "/api/quarantine/discard": b'{"dataset": "nosuch", "reason": "matrix"}',
 }
 QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
 

@@ -171,3 +171,32 @@ def test_batch_without_source_row_is_refused(contract: Contract) -> None:
     gate = QualityGate(contract)
     with pytest.raises(ValueError, match="_source_row"):
         gate.feed(batch(["a"], [1.0], 1).drop_columns(["_source_row"]))
+
+
+def test_quarantine_expectation_collects_every_failing_row_across_chunks() -> None:
+    doc = json.loads(json.dumps(build_contract().suite))
+    doc["expectations"][2] = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "amount", "min_value": 0, "mostly": 0.1},
+        "meta": {"on_row_failure": "quarantine"},
+    }
+    contract = parse_contract("orders", json.dumps(doc).encode())
+    gate = QualityGate(contract, max_failing_rows=3, chunk_rows=50)
+    for first in range(1, 201, 40):  # 200 rows in 5 batches, validated in chunks of >= 50 rows
+        ids = [f"k{first + i}" for i in range(40)]
+        gate.feed(batch(ids, [-1.0 if (first + i) % 4 == 0 else 1.0 for i in range(40)], first))
+    report = gate.finish()
+
+    assert report.passed
+    amount = result_of(report, "expect_column_values_to_be_between")
+    assert amount.unexpected_count == 50 and len(amount.failing_rows) == 3  # the report keeps samples
+    held = gate.held_rows()
+    assert sorted(held) == list(range(4, 201, 4))  # the quarantine keeps them all
+    assert set(map(tuple, held.values())) == {(2,)}
+
+
+def test_fail_file_expectations_hold_no_rows(contract: Contract) -> None:
+    gate = QualityGate(contract)
+    gate.feed(batch(["a", "b"], [-1.0, 2.0], 1))
+    gate.finish()
+    assert gate.held_rows() == {}

@@ -16,6 +16,7 @@ from eventpulse.api import (
     health,
     ingest,
     openapi,
+    quarantine,
     read,
     review,
 )
@@ -32,6 +33,7 @@ BLUEPRINTS = (
     contracts.bp,
     catalog.bp,
     review.bp,
+    quarantine.bp,
     demo.bp,
     admin.bp,
 )

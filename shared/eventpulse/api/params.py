@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.config import JsonDict
@@ -142,6 +142,50 @@ class ContractDiffQuery(BaseModel):
     )
     to: str | None = Field(
         None, min_length=64, max_length=64, description="the newer version (64 hex digits); default: current"
+    )
+
+
+QuarantineStatusName = Literal["held", "replayed", "discarded"]
+QuarantineKindName = Literal["expectation", "discard_row", "discard_value"]
+MAX_SELECTED_IDS = 10_000
+
+
+class QuarantineFilterQuery(BaseModel):
+    dataset: Filter = _text_filter("only rows of this dataset")
+    ingestion_id: uuid.UUID | None = Field(None, description="only rows of this ingestion (a UUID)")
+    expectation: Filter = _text_filter("only rows that failed this expectation type")
+    device_id: Filter = _text_filter("only rows sent by this device")
+    status: QuarantineStatusName | None = Field(None, description="held, replayed or discarded")
+    kind: QuarantineKindName | None = Field(None, description="expectation, discard_row or discard_value")
+
+
+class QuarantineQuery(QuarantineFilterQuery):
+    limit: int = _limit(100)
+    cursor: int | None = Field(
+        None, ge=0, le=2**62, description="next_cursor of the previous page (rows with a larger id)"
+    )
+
+
+class QuarantineSelection(Body):
+    """Which held rows: ``ids``, or filters (at least one of them)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    ids: list[Annotated[int, Field(ge=1, le=2**62)]] | None = Field(
+        None, max_length=MAX_SELECTED_IDS, description=f"quarantined row ids (at most {MAX_SELECTED_IDS})"
+    )
+    dataset: str | None = Field(None, max_length=MAX_FILTER_CHARS, description="only rows of this dataset")
+    ingestion_id: str | None = Field(
+        None, max_length=MAX_FILTER_CHARS, description="only rows of this ingestion (a UUID)"
+    )
+    expectation: str | None = Field(
+        None, max_length=MAX_FILTER_CHARS, description="only rows that failed this expectation type"
+    )
+    device_id: str | None = Field(None, max_length=MAX_FILTER_CHARS, description="only rows of this device")
+
+
+class DiscardBody(QuarantineSelection):
+    reason: str = Field(
+        min_length=1, max_length=2000, description="why the rows are dropped (required; audited)"
     )
 
 

@@ -76,6 +76,10 @@ class Ingestion(Row):
     rows_loaded: int | None
     rows_rejected: int | None
     rows_processed: int | None
+    rows_quarantined: int | None = Field(
+        None,
+        description="rows held back in the quarantine (PARTIALLY_LOADED); GET /api/quarantine lists them",
+    )
 
 
 class IngestionDetail(Ingestion):
@@ -393,3 +397,43 @@ class ReplayRangeReport(Row):
     replayed: list[Replayed]
     skipped: list[Skipped]
     failed: list[ReplayFailed]
+
+
+class QuarantinedRow(BaseModel):
+    """One row held back by a quarantine expectation, or traced by a discard drift policy."""
+
+    id: int
+    ingestion_id: uuid.UUID
+    dataset: str
+    source_row: int = Field(description="1-based data row number in the file")
+    sheet: str
+    kind: str = Field(description="expectation, discard_row or discard_value")
+    failures: list[dict[str, Any]] = Field(description="[{expectation_type, kwargs, severity}]")
+    values: dict[str, Any] = Field(description="the row's values as read")
+    contract_version: str
+    raw_uri: str
+    device_id: str | None
+    status: str = Field(description="held, replayed or discarded")
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution_reason: str | None
+    replay_ingestion_id: uuid.UUID | None
+    created_at: datetime
+
+
+class QuarantinePage(BaseModel):
+    items: list[QuarantinedRow]
+    total: int = Field(description="rows matching the filters")
+    limit: int
+    next_cursor: int | None = Field(description="pass as cursor for the next page; null on the last")
+
+
+class QuarantineDiscarded(BaseModel):
+    discarded: int = Field(description="held rows now discarded")
+    ids: list[int]
+
+
+class QuarantineReplayed(BaseModel):
+    rows: int = Field(description="held rows sent to be revalidated")
+    remaining: int = Field(description="held rows that match but were left for a next call")
+    ingestions: list[Ingestion] = Field(description="one replay ingestion per original ingestion")

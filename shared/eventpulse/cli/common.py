@@ -22,7 +22,7 @@ import click
 from eventpulse.errors import BadRequest, EventPulseError, NotFound, UnsupportedMediaType
 from eventpulse.landing.duplicate import describe_duplicate
 from eventpulse.settings import ApiToken, Settings, SettingsError
-from eventpulse.states import TERMINAL, Status
+from eventpulse.states import LOADED_STATES, TERMINAL, Status
 
 if TYPE_CHECKING:
     from eventpulse.bootstrap import AppServices
@@ -119,8 +119,8 @@ def _sha256_of_secret_file(path: Path) -> str:
 
 
 def exit_code_for(status: str | None) -> int:
-    """1 for a failed or held outcome; 0 for LOADED and for states still in flight (no --wait)."""
-    return EXIT_FAILED if status in FINAL_FOR_CLI and status != Status.LOADED else EXIT_OK
+    """1 for a failed or held outcome; 0 for LOADED (also with rows quarantined) and states in flight."""
+    return EXIT_FAILED if status in FINAL_FOR_CLI and status not in LOADED_STATES else EXIT_OK
 
 
 def echo_ingestion(row: dict[str, Any], *, deduplicated: bool = False) -> None:
@@ -137,8 +137,12 @@ def echo_ingestion(row: dict[str, Any], *, deduplicated: bool = False) -> None:
         echo_duplicate(row)
     if row.get("rows_loaded") is not None:
         click.echo(f"rows loaded: {row['rows_loaded']}")
+    if row.get("rows_quarantined"):
+        click.echo(
+            f"rows quarantined: {row['rows_quarantined']} (GET /api/quarantine?ingestion_id={row['id']})"
+        )
     error = row.get("error")
-    if row["status"] != Status.LOADED and isinstance(error, dict):
+    if row["status"] not in LOADED_STATES and isinstance(error, dict):
         click.echo(f"error: {error.get('message', '')}", err=True)
         if error.get("hint"):
             click.echo(f"hint: {error['hint']}", err=True)

@@ -15,7 +15,14 @@ from typing import Any, cast
 
 from eventpulse.contracts.expectation_types import SUPPORTED_EXPECTATIONS
 from eventpulse.contracts.marts import MartSpec, MartSpecError, parse_marts
-from eventpulse.contracts.model import SEVERITIES, Contract, Expectation, Severity
+from eventpulse.contracts.model import (
+    ROW_FAILURES,
+    SEVERITIES,
+    Contract,
+    Expectation,
+    RowFailure,
+    Severity,
+)
 from eventpulse.errors import ContractError, EventPulseError
 from eventpulse.schema.drift import DriftPolicy
 from eventpulse.schema.model import LOGICAL_TYPES, Column, LogicalType, TableSchema
@@ -24,7 +31,9 @@ from eventpulse.schema.naming import normalize_column_name
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SUITE_KEYS = frozenset({"name", "id", "expectations", "meta", "notes", "suite_parameters"})
 EXPECTATION_KEYS = frozenset({"type", "kwargs", "meta", "id", "notes", "description", "severity"})
-EVENTPULSE_KEYS = frozenset({"primary_key", "columns", "drift_policy", "sheet", "marts", "renames"})
+EVENTPULSE_KEYS = frozenset(
+    {"primary_key", "columns", "drift_policy", "sheet", "marts", "renames", "on_row_failure"}
+)
 COLUMN_SPEC_KEYS = frozenset({"type", "nullable", "description"})
 DECLARABLE_TYPES = tuple(t for t in LOGICAL_TYPES if t != "null")
 RESERVED_KWARGS = frozenset({"result_format", "catch_exceptions"})
@@ -83,7 +92,8 @@ def parse_suite(dataset: str, suite: Any) -> Contract:
     ep = _eventpulse_meta(dataset, suite)
     schema = _parse_columns(dataset, ep.get("columns"))
     primary_key = _parse_primary_key(dataset, ep.get("primary_key"), schema)
-    expectations = _parse_expectations(dataset, suite.get("expectations", []), schema)
+    default = _parse_row_failure(dataset, "meta.eventpulse.on_row_failure", ep.get("on_row_failure"))
+    expectations = _parse_expectations(dataset, suite.get("expectations", []), schema, default)
     _ensure_declarations_enforced(dataset, expectations, schema, primary_key)
     return Contract(
         dataset=dataset,
@@ -96,6 +106,7 @@ def parse_suite(dataset: str, suite: Any) -> Contract:
         sheet=_parse_sheet(dataset, ep.get("sheet")),
         marts=_parse_marts(dataset, ep.get("marts")),
         renames=_parse_renames(dataset, ep.get("renames"), schema),
+        on_row_failure=default,
     )
 
 
@@ -261,11 +272,65 @@ def _parse_renames(dataset: str, value: Any, schema: TableSchema) -> dict[str, s
     return dict(value)
 
 
-def _parse_expectations(dataset: str, items: list[Any], schema: TableSchema) -> tuple[Expectation, ...]:
-    return tuple(_parse_expectation(dataset, i, item, schema) for i, item in enumerate(items))
+def _parse_expectations(
+    dataset: str, items: list[Any], schema: TableSchema, default: RowFailure
+) -> tuple[Expectation, ...]:
+    parsed = tuple(_parse_expectation(dataset, i, item, schema, default) for i, item in enumerate(items))
+    if default == "quarantine" and not any(e.quarantines for e in parsed):
+        raise _fail(
+            dataset,
+            "meta.eventpulse.on_row_failure",
+            "is quarantine, but no expectation can hold a row back",
+            "quarantine applies to row-level expectations (expect_column_values_to_...) that are not "
+            "critical with mostly 1; give one a mostly below 1 (e.g. 0.95), or remove the key",
+        )
+    return parsed
 
 
-def _parse_expectation(dataset: str, index: int, item: Any, schema: TableSchema) -> Expectation:
+def _parse_row_failure(dataset: str, key: str, value: Any) -> RowFailure:
+    if value is None:
+        return "fail_file"
+    if value not in ROW_FAILURES:
+        raise _fail(dataset, key, f"invalid value {value!r}", f"use one of: {', '.join(ROW_FAILURES)}")
+    return cast(RowFailure, value)
+
+
+def _decide_row_failure(dataset: str, key: str, expectation: Expectation, default: RowFailure) -> RowFailure:
+    # An explicit per-expectation choice must make sense; the dataset default applies where it can.
+    explicit = expectation.meta.get("on_row_failure")
+    chosen = _parse_row_failure(dataset, f"{key}.meta.on_row_failure", explicit) if explicit else default
+    if chosen == "fail_file":
+        return chosen
+    mostly = expectation.kwargs.get("mostly", 1)
+    all_must_pass = expectation.severity == "critical" and (
+        not isinstance(mostly, int | float) or float(mostly) >= 1
+    )
+    if expectation.stream_class != "row":
+        if explicit is None:
+            return "fail_file"
+        raise _fail(
+            dataset,
+            f"{key}.meta.on_row_failure",
+            f"{expectation.type} judges whole columns or the table, so no single row fails it",
+            "only row-level expectations (expect_column_values_to_..., column pairs, multicolumn) "
+            "can quarantine; use fail_file here",
+        )
+    if all_must_pass:
+        if explicit is None:
+            return "fail_file"
+        raise _fail(
+            dataset,
+            f"{key}.meta.on_row_failure",
+            "is quarantine on a critical expectation with mostly 1, which says every row must pass",
+            "set kwargs.mostly below 1 (e.g. 0.95: the file fails when more than 5% of rows fail, "
+            "otherwise the failing rows are held back), or use fail_file",
+        )
+    return chosen
+
+
+def _parse_expectation(
+    dataset: str, index: int, item: Any, schema: TableSchema, default: RowFailure = "fail_file"
+) -> Expectation:
     key = f"expectations[{index}]"
     if not isinstance(item, dict):
         raise _fail(dataset, key, "is not an object", "write {type, kwargs, meta}")
@@ -292,7 +357,8 @@ def _parse_expectation(dataset: str, index: int, item: Any, schema: TableSchema)
     for name in expectation.columns:
         if schema.get(name) is None:
             raise _fail(dataset, key, f"{etype} names undeclared column {name!r}", "declare it under columns")
-    return expectation
+    on_row_failure = _decide_row_failure(dataset, key, expectation, default)
+    return Expectation(etype, kwargs, expectation.severity, meta, on_row_failure)
 
 
 def _parse_severity(dataset: str, key: str, item: Mapping[str, Any], meta: Mapping[str, Any]) -> Severity:

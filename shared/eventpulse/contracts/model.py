@@ -17,6 +17,11 @@ Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 """Only a failing ``critical`` expectation fails the quality gate; the others are reported."""
 
+RowFailure = Literal["fail_file", "quarantine"]
+ROW_FAILURES: tuple[RowFailure, ...] = ("fail_file", "quarantine")
+"""What a row failing an expectation does: nothing of its own (the file's outcome decides), or is held
+back in the quarantine store while the rows that pass are loaded (docs/CONTRACTS.md#quarantine)."""
+
 
 @dataclass(frozen=True)
 class Expectation:
@@ -24,6 +29,12 @@ class Expectation:
     kwargs: Mapping[str, Any]
     severity: Severity
     meta: Mapping[str, Any]
+    on_row_failure: RowFailure = "fail_file"
+    """``quarantine``: rows failing it are held back, not loaded (only ``row`` expectations)."""
+
+    @property
+    def quarantines(self) -> bool:
+        return self.on_row_failure == "quarantine"
 
     @property
     def stream_class(self) -> StreamClass:
@@ -61,6 +72,13 @@ class Contract:
     """Data products over the curated tables (``meta.eventpulse.marts``, contracts/marts.py)."""
     renames: Mapping[str, str] = field(default_factory=dict)
     """``{name in files: known column}``: confirmed renames, applied when a file is read."""
+    on_row_failure: RowFailure = "fail_file"
+    """The dataset's default for its expectations (``meta.eventpulse.on_row_failure``)."""
+
+    @property
+    def quarantines(self) -> bool:
+        """True when some expectation holds failing rows back instead of failing the file."""
+        return any(e.quarantines for e in self.expectations)
 
     def expectations_of(self, stream_class: StreamClass) -> tuple[Expectation, ...]:
         return tuple(e for e in self.expectations if e.stream_class == stream_class)

@@ -26,6 +26,16 @@ def describe_duplicate(row: dict[str, Any]) -> dict[str, Any]:
             _step("accept its schema and load it", "POST", ingestion_id, "approve"),
             _step("refuse its schema", "POST", ingestion_id, "reject"),
         )
+    if status == Status.PARTIALLY_LOADED:
+        return _notice(
+            f"{known}, which is PARTIALLY_LOADED: {row.get('rows_quarantined') or 0} row(s) are held in the "
+            "quarantine; nothing new was queued",
+            {
+                "description": "review the held rows, fix the contract and replay them",
+                "route": f"GET /api/quarantine?ingestion_id={ingestion_id}",
+                "command": f"eventpulse ingestions show {ingestion_id}",
+            },
+        )
     if status in REPLAYABLE:
         return _notice(
             f"{known}, which ended {status}; nothing new was queued. Fix the cause (see its error), "

@@ -21,6 +21,7 @@ from eventpulse.errors import BadData, ContractError, NotFound, ReadError
 from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, TabularSource, open_source
 from eventpulse.pipeline.baseline import known_schema
+from eventpulse.pipeline.holding import DiscardTrace
 from eventpulse.pipeline.loading import _BatchPreparer, follows_plan
 from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.quality.gate import QualityGate, QualityReport
@@ -157,17 +158,20 @@ def _would(services: Services, contract: Contract, known: TableSchema, row: Row)
         if header is not None:
             return _drift_outcome(header)
         plan = decide_drift(known, known, contract.drift_policy)
-        settled, report, preparer = _pass(source, contract, plan, settler)
+        settled, report, preparer, gate = _pass(source, contract, plan, settler)
         if settled.decision.outcome != "accept":
             return _drift_outcome(settled)
         if not follows_plan(settled.decision, plan):  # read again under the decided plan, as processing does
-            _, report, preparer = _pass(source, contract, settled.decision, None)
-    assert report is not None and preparer is not None
+            _, report, preparer, gate = _pass(source, contract, settled.decision, None)
+    assert report is not None and preparer is not None and gate is not None
     passed = report.passed
+    held = len(gate.held_rows()) if passed else 0
+    status = Status.FAILED_QUALITY if not passed else Status.PARTIALLY_LOADED if held else Status.LOADED
     return {
-        "status": (Status.LOADED if passed else Status.FAILED_QUALITY).value,
+        "status": status.value,
         "rows_total": preparer.rows_seen,
-        "rows_loaded": preparer.rows_seen - preparer.rows_discarded if passed else 0,
+        "rows_loaded": preparer.rows_seen - preparer.rows_discarded - held if passed else 0,
+        "rows_quarantined": held,
         "rows_discarded": preparer.rows_discarded,
         "values_nulled": preparer.values_nulled,
         "drift": _drift_summary(settled),
@@ -178,20 +182,20 @@ def _would(services: Services, contract: Contract, known: TableSchema, row: Row)
 
 def _pass(
     source: TabularSource, contract: Contract, decision: DriftDecision, settler: DriftSettler | None
-) -> tuple[Settled, QualityReport | None, _BatchPreparer | None]:
+) -> tuple[Settled, QualityReport | None, _BatchPreparer | None, QualityGate | None]:
     """One read of the file: gate every batch under ``decision``; with ``settler``, infer and decide."""
     inferrer = SchemaInferrer.for_format(source.format)
     gate = QualityGate(contract)
-    preparer = _BatchPreparer(decision, decision.baseline, gate)
+    preparer = _BatchPreparer(decision, decision.baseline, gate, DiscardTrace(contract))
     for batch in source.batches():
         inferrer.feed(batch)
         if settler is not None:
             early = settler.settle_rows(inferrer)
             if early is not None:
-                return early, None, None
+                return early, None, None, None
         gate.feed(preparer.prepare(batch))
     checker = settler or DriftSettler(decision.baseline, contract)
-    return checker.settle(inferrer.result(), inferrer.rows), gate.finish(), preparer
+    return checker.settle(inferrer.result(), inferrer.rows), gate.finish(), preparer, gate
 
 
 def _drift_outcome(settled: Settled) -> dict[str, Any]:
@@ -291,6 +295,7 @@ def summarize(request: DryRunRequest, results: Sequence[dict[str, Any]], seconds
         "skipped": len(results) - len(evaluated),
         "would_status": dict(sorted(by_status.items())),
         "rows_would_load": sum(int(r["would"].get("rows_loaded") or 0) for r in evaluated),
+        "rows_would_quarantine": sum(int(r["would"].get("rows_quarantined") or 0) for r in evaluated),
         "rows_loaded_actually": sum(int(r["actual"]["rows_loaded"] or 0) for r in evaluated),
         "files_changing_status": sum(
             1 for r in evaluated if any(d["kind"] == "status" for d in r["differences"])

@@ -26,11 +26,17 @@ from eventpulse.curate.ddl import (
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_read
 from eventpulse.pipeline.heartbeat import Heartbeat
+from eventpulse.pipeline.holding import (
+    DiscardTrace,
+    held_rows_replayed,
+    read_held_rows,
+    settle_replay,
+)
 from eventpulse.pipeline.lineage_push import queue_lineage
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.renaming import RenameWatch
 from eventpulse.pipeline.settling import DriftSettler, Settled
-from eventpulse.ports import LineageValues, LoadStats, Transaction
+from eventpulse.ports import LineageValues, LoadStats, QuarantineOrigin, Transaction
 from eventpulse.quality.gate import QualityGate, QualityReport
 from eventpulse.schema.cast import cast_batch
 from eventpulse.schema.drift import DriftDecision
@@ -108,42 +114,76 @@ class LoadOutcome:
 
 @dataclass
 class _BatchPreparer:
-    """Turns a raw batch into typed rows for the gate and the loader, applying the drift decision."""
+    """Turns a raw batch into typed rows for the gate and the loader, applying the drift decision.
+
+    Every row it removes and every value it nulls is traced, as read, in ``trace``.
+    """
 
     decision: DriftDecision
     target: TableSchema
     gate: QualityGate
+    trace: DiscardTrace
+    only_rows: pa.Array | None = None
+    """A replay of held rows: only these source rows are prepared; the others are skipped."""
     rows_seen: int = 0
+    rows_selected: int = 0
     rows_discarded: int = 0
     values_nulled: int = 0
 
     def prepare(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         n = batch.num_rows
-        source_rows = pa.array(np.arange(self.rows_seen + 1, self.rows_seen + n + 1, dtype=np.int64))
+        first_row = self.rows_seen + 1
+        source_rows = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
         self.rows_seen += n
-        keep = self._rows_without_new_values(batch)
+        if self.only_rows is not None:
+            return self._prepare_selected(batch, source_rows)
+        self.rows_selected += n
+        return self._prepare(batch, source_rows)
+
+    def _prepare_selected(self, batch: pa.RecordBatch, source_rows: pa.Array) -> pa.RecordBatch:
+        selected = pc.is_in(source_rows, value_set=self.only_rows)
+        if not pc.any(selected).as_py():
+            return self._prepare(batch.slice(0, 0), source_rows.slice(0, 0))
+        batch, source_rows = batch.filter(selected), source_rows.filter(selected)
+        self.rows_selected += batch.num_rows
+        return self._prepare(batch, source_rows)
+
+    def _prepare(self, batch: pa.RecordBatch, source_rows: pa.Array) -> pa.RecordBatch:
+        n = batch.num_rows
+        with_new_values = self._rows_with_new_values(batch)
+        keep = pa.array([True] * n, pa.bool_())
+        for mask in with_new_values.values():
+            keep = pc.and_(keep, pc.invert(mask))
         cast = cast_batch(batch, self.target)
+        nulled: dict[str, pa.Array] = {}
+        discarded: dict[str, pa.Array] = {}
         for column, failed_rows in cast.failures.items():
             if column in self.decision.null_on_cast_failure:
                 self.values_nulled += len(failed_rows)
+                nulled[column] = failed_rows
             elif column in self.decision.discard_rows_on_cast_failure:
                 dropped = pc.is_in(pa.array(np.arange(n, dtype=np.int64)), value_set=failed_rows)
                 keep = pc.and_(keep, pc.invert(dropped))
+                discarded[column] = failed_rows
             else:
                 self.gate.add_cast_failures(
                     column, source_rows.take(failed_rows).to_pylist(), cast.samples.get(column, [])
                 )
+        self.trace.add_batch(
+            batch, source_rows, new_columns=with_new_values, discarded_casts=discarded, nulled_casts=nulled
+        )
         typed = cast.batch.append_column("_source_row", source_rows)
         kept = typed.filter(keep)
         self.rows_discarded += n - kept.num_rows
         return kept
 
-    def _rows_without_new_values(self, batch: pa.RecordBatch) -> pa.Array:
-        keep = pa.array([True] * batch.num_rows, pa.bool_())
-        for column in self.decision.discard_rows_with_values_in:
-            if column in batch.schema.names:
-                keep = pc.and_(keep, pc.is_null(batch.column(column)))
-        return keep
+    def _rows_with_new_values(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        """Column -> mask of the rows that carry a value in it (the policy removes those rows)."""
+        return {
+            column: pc.is_valid(batch.column(column))
+            for column in self.decision.discard_rows_with_values_in
+            if column in batch.schema.names
+        }
 
 
 def keys_verified_unique(contract: Contract) -> bool:
@@ -216,8 +256,10 @@ def load_curated(
         if settler is not None:
             _ensure_not_rejected(with_header_evidence(settler.settle_header(source.columns), watch, source))
         ensure_curated_table(tx, dataset_row, target, contract)
-        gate = QualityGate(contract)
-        preparer = _BatchPreparer(job.decision, target, gate)
+        replaying = held_rows_replayed(job.row)
+        gate = QualityGate(contract, held_rows_only=replaying is not None)
+        only = pa.array(replaying.source_rows, pa.int64()) if replaying else None
+        preparer = _BatchPreparer(job.decision, target, gate, DiscardTrace(contract), only)
         lineage_values = LineageValues(
             ingestion_id=str(job.ingestion_id),
             source_sha256=str(job.row["sha256"]),
@@ -229,7 +271,8 @@ def load_curated(
             target,
             contract.primary_key,
             lineage_values,
-            keys_verified_unique=keys_verified_unique(contract),
+            # a replay runs no uniqueness check: the last of repeated keys wins, as in an upsert
+            keys_verified_unique=keys_verified_unique(contract) and replaying is None,
             absent=frozenset(target.names) - set(source.columns),
         )
         started = time.perf_counter()
@@ -253,19 +296,39 @@ def load_curated(
             report = gate.finish()
             if not report.passed:
                 raise QualityFailed(report, preparer.rows_seen, job)
+            held_rows = gate.held_rows()
+            held = read_held_rows(source, held_rows, contract) if held_rows and not replaying else []
         except BaseException:
             load.abort()  # end the COPY so the transaction can roll back
             raise
         streamed = time.perf_counter()
-        stats = load.finish()
+        stats = load.finish(exclude_rows=sorted(held_rows))
         job.timings.update(
             stream_s=round(streamed - started, 3), merge_s=round(time.perf_counter() - streamed, 3)
         )
+        # Held and discarded rows are recorded in the same transaction as the load and the state.
+        tx.quarantine.add(_origin(job), preparer.trace.records, actor=job.worker)
+        if replaying is None:
+            tx.quarantine.add(_origin(job), held, actor=job.worker)
+        else:
+            settle_replay(
+                tx, job.contract, replaying, held_rows, preparer.trace, job.ingestion_id, job.worker
+            )
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
         if read.get("sheets") and dataset_row.get("workbook_sheets") != read["sheets"]:
             tx.schemas.update_dataset(job.dataset, workbook_sheets=read["sheets"])
-        _record_success(tx, job, report, stats, preparer)
-    return LoadOutcome(Status.LOADED, stats, preparer.rows_seen, preparer.rows_discarded)
+        status = _record_success(tx, job, report, stats, preparer, rows_held=len(held_rows))
+    return LoadOutcome(status, stats, preparer.rows_seen, preparer.rows_discarded)
+
+
+def _origin(job: LoadJob) -> QuarantineOrigin:
+    return QuarantineOrigin(
+        ingestion_id=job.ingestion_id,
+        dataset=job.dataset,
+        sheet=str(job.row.get("sheet") or ""),
+        contract_version=job.contract.version,
+        raw_uri=job.services.landing.uri(str(job.row["raw_key"])),
+    )
 
 
 def _ensure_not_rejected(settled: Settled | None) -> None:
@@ -309,8 +372,14 @@ def ensure_curated_table(tx: Transaction, dataset_row: Row, target: TableSchema,
 
 
 def _record_success(
-    tx: Transaction, job: LoadJob, report: QualityReport, stats: LoadStats, preparer: _BatchPreparer
-) -> None:
+    tx: Transaction,
+    job: LoadJob,
+    report: QualityReport,
+    stats: LoadStats,
+    preparer: _BatchPreparer,
+    *,
+    rows_held: int,
+) -> Status:
     ingestion_id, dataset, worker, contract, decision = (
         job.ingestion_id,
         job.dataset,
@@ -342,36 +411,36 @@ def _record_success(
         drift=job.drift,
         quality=quality,
         output_schema=decision.baseline,
-        rows_in=preparer.rows_seen,
+        rows_in=preparer.rows_selected,
         rows_out=stats.rows_staged,
     )
-    load = {
-        **stats.to_dict(),
-        "rows_discarded": preparer.rows_discarded,
-        "values_nulled": preparer.values_nulled,
-        "timings": job.timings,
-    }
+    counts = {"rows_discarded": preparer.rows_discarded, "rows_quarantined": rows_held}
+    load = {**stats.to_dict(), **counts, "values_nulled": preparer.values_nulled, "timings": job.timings}
+    status = Status.PARTIALLY_LOADED if rows_held else Status.LOADED
     moved = tx.ingestions.finish(
         ingestion_id,
         worker=worker,
-        status=Status.LOADED,
-        details={**stats.to_dict(), "rows_discarded": preparer.rows_discarded},
+        status=status,
+        details={**stats.to_dict(), **counts},
         artifacts={"quality": quality, "drift": job.drift, "lineage": lineage, "load": load},
         contract_version=contract.version,
         schema_fingerprint=job.observed.fingerprint(),
-        rows_total=preparer.rows_seen,
+        rows_total=preparer.rows_selected,
         rows_loaded=stats.rows_staged,
         rows_rejected=preparer.rows_discarded,
         rows_processed=preparer.rows_seen,
+        rows_quarantined=rows_held,
         finished=True,
     )
     if moved is None:
         raise LostClaim(f"ingestion {ingestion_id} is no longer claimed by {worker}")
     queue_lineage(job.services, tx, ingestion_id, lineage)  # pushed once this transaction commits
     log.info(
-        "ingestion %s loaded %d rows into %s; timings %s",
+        "ingestion %s loaded %d rows into %s (%d held back); timings %s",
         ingestion_id,
         stats.rows_staged,
         dataset,
+        rows_held,
         job.timings,
     )
+    return status

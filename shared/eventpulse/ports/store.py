@@ -6,6 +6,7 @@
 - ``SourceObjects``: which storage object generation became which ingestion (event idempotency);
 - ``CuratedTables``: DDL and the bulk load into a dataset's curated table;
 - ``LineageOutbox``: OpenLineage events waiting to be pushed (written with the state they report).
+- ``QuarantinedRows``: rows of a file that were held back or discarded, kept with why and as read.
 """
 
 from __future__ import annotations
@@ -425,8 +426,12 @@ class CuratedLoad(Protocol):
         """Stop after a failure elsewhere; the transaction then rolls back."""
         ...
 
-    def finish(self) -> LoadStats:
-        """Complete the load (merge into the table); the transaction commits it."""
+    def finish(self, *, exclude_rows: Sequence[int] = ()) -> LoadStats:
+        """Complete the load (merge into the table); the transaction commits it.
+
+        ``exclude_rows`` are ``_source_row`` numbers that were sent but must not be loaded (held back
+        by the quarantine); ``rows_staged`` then counts only the rows that were loaded.
+        """
         ...
 
 
@@ -473,6 +478,89 @@ class CuratedTables(Protocol):
         ...
 
 
+# --- quarantine: rows held back or discarded --------------------------------------------------------
+
+QuarantineKind = Literal["expectation", "discard_row", "discard_value"]
+QuarantineStatus = Literal["held", "replayed", "discarded"]
+QUARANTINE_KINDS: tuple[QuarantineKind, ...] = ("expectation", "discard_row", "discard_value")
+QUARANTINE_STATUSES: tuple[QuarantineStatus, ...] = ("held", "replayed", "discarded")
+
+
+@dataclass(frozen=True)
+class NewQuarantinedRow:
+    """One row of a file that was not loaded as it was read."""
+
+    source_row: int
+    """1-based data row number in the file (``_source_row``)."""
+    kind: QuarantineKind
+    failures: Sequence[Mapping[str, Any]]
+    """Why: ``[{expectation_type, kwargs, severity}]``, every expectation (or drift rule) it failed."""
+    values: Mapping[str, Any]
+    """The row's values as read (JSON-safe)."""
+    status: QuarantineStatus = "held"
+    resolution_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantineOrigin:
+    """What every quarantined row of one ingestion shares."""
+
+    ingestion_id: uuid.UUID
+    dataset: str
+    sheet: str
+    contract_version: str
+    raw_uri: str
+    device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantineFilter:
+    """Which quarantined rows: every given field must match (``ids``: one of them)."""
+
+    dataset: str | None = None
+    ingestion_id: uuid.UUID | None = None
+    expectation: str | None = None
+    """An expectation type one of its failures names."""
+    device_id: str | None = None
+    status: QuarantineStatus | None = None
+    kind: QuarantineKind | None = None
+    ids: Sequence[int] | None = None
+
+
+class QuarantinedRows(Protocol):
+    def add(self, origin: QuarantineOrigin, rows: Sequence[NewQuarantinedRow], *, actor: str) -> int:
+        """Store the rows of one ingestion (one audit event with the counts); how many were stored."""
+        ...
+
+    def page(self, where: QuarantineFilter, *, limit: int, after: int | None = None) -> list[Row]:
+        """Up to ``limit`` matching rows with ``id > after``, by ascending id (keyset paging)."""
+        ...
+
+    def count(self, where: QuarantineFilter) -> int: ...
+
+    def lock(self, where: QuarantineFilter, *, limit: int) -> list[Row]:
+        """Matching rows by id, locked until the transaction ends (an operator acts on them)."""
+        ...
+
+    def resolve(
+        self,
+        ids: Sequence[int],
+        *,
+        status: QuarantineStatus,
+        actor: str,
+        reason: str | None,
+        replay_ingestion_id: uuid.UUID | None = None,
+    ) -> int:
+        """Mark held rows replayed or discarded (only rows still held change); how many changed."""
+        ...
+
+    def update_failures(
+        self, row_id: int, *, failures: Sequence[Mapping[str, Any]], contract_version: str
+    ) -> None:
+        """A held row failed again under a newer contract: record why, it stays held."""
+        ...
+
+
 class Transaction(Protocol):
     """Every aggregate of the store on ONE database transaction."""
 
@@ -499,6 +587,9 @@ class Transaction(Protocol):
 
     @property
     def lineage(self) -> LineageOutbox: ...
+
+    @property
+    def quarantine(self) -> QuarantinedRows: ...
 
 
 class MetadataStore(Protocol):

@@ -74,6 +74,8 @@ class _RowTally:
     failing_rows: list[int] = field(default_factory=list)
     samples: list[Any] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
+    every_failing_row: list[int] = field(default_factory=list)
+    """All failing source rows, kept only for expectations that quarantine (ints: bounded memory)."""
 
 
 def warm_up() -> None:
@@ -91,11 +93,22 @@ class QualityGate:
     """Evaluate a contract's expectations over a stream of record batches."""
 
     def __init__(
-        self, contract: Contract, *, max_failing_rows: int = 20, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self,
+        contract: Contract,
+        *,
+        max_failing_rows: int = 20,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        held_rows_only: bool = False,
     ):
+        """``held_rows_only``: the rows are a replay of held rows, not a file (docs/CONTRACTS.md).
+
+        Then only ``row`` expectations run (the file-wide ones judged the original file), and a
+        quarantine expectation holds its failing rows back without failing: ``mostly`` judged the file.
+        """
         from eventpulse.quality.gx_runner import GxRunner
 
         self.contract = contract
+        self.held_rows_only = held_rows_only
         self.max_failing_rows = max_failing_rows
         # Each GX validate call costs ~0.25 s of fixed graph building whatever the frame size, so
         # row checks run on chunks of about ``chunk_rows`` rows, not on every reader batch.
@@ -103,6 +116,8 @@ class QualityGate:
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         by_class = _indices_by_class(contract.expectations)
+        if held_rows_only:
+            by_class["columns"], by_class["table"] = [], []
         self._row_indices = by_class["row"]
         self._column_indices = by_class["columns"]
         self._count_indices = [
@@ -123,6 +138,9 @@ class QualityGate:
         self._kept_columns = _columns_of(contract, self._column_indices)
         self._kept: dict[str, list[pa.Array]] = {name: [] for name in [*self._kept_columns, SOURCE_ROW]}
         self._tallies = {i: _RowTally() for i in self._row_indices}
+        self._quarantine_indices = frozenset(
+            i for i in self._row_indices if contract.expectations[i].quarantines
+        )
         self._cast_failures: dict[str, _RowTally] = {}
         self._observed_columns: list[str] = []
         self._rows = 0
@@ -156,19 +174,36 @@ class QualityGate:
         outcomes = self._runners["row"].validate(frame)
         failing = tuple(o.index for o in outcomes if not o.success or o.result.get("unexpected_count"))
         if failing:  # only now pay for collecting the failing rows, on the failing checks alone
-            detailed = {o.index: o for o in self._detail_runner(failing).validate(frame)}
+            detailed: dict[int, Any] = {}
+            held = tuple(i for i in failing if i in self._quarantine_indices)
+            sampled = tuple(i for i in failing if i not in self._quarantine_indices)
+            for indices, every_row in ((sampled, False), (held, True)):
+                if indices:
+                    runner = self._detail_runner(indices, every_row=every_row)
+                    detailed.update({o.index: o for o in runner.validate(frame)})
             outcomes = [detailed.get(o.index, o) for o in outcomes]
         for outcome in outcomes:
             self._merge(self._tallies[outcome.index], outcome)
 
-    def _detail_runner(self, indices: tuple[int, ...]) -> Any:
+    def _detail_runner(self, indices: tuple[int, ...], *, every_row: bool) -> Any:
         from eventpulse.quality.gx_runner import GxRunner
 
         if indices not in self._detail_runners:
             self._detail_runners[indices] = GxRunner(
-                self.contract, indices, partial_count=self.max_failing_rows
+                self.contract, indices, partial_count=self.max_failing_rows, every_row=every_row
             )
         return self._detail_runners[indices]
+
+    def held_rows(self) -> dict[int, list[int]]:
+        """Source row -> indices of the quarantine expectations it failed (call after ``finish``).
+
+        Only expectations that pass as a whole hold rows back: a failing critical one fails the file.
+        """
+        out: dict[int, list[int]] = {}
+        for index in sorted(self._quarantine_indices):
+            for row in self._tallies[index].every_failing_row:
+                out.setdefault(row, []).append(index)
+        return out
 
     def add_cast_failures(
         self, column: str, source_rows: Sequence[int], sample_values: Sequence[str]
@@ -208,13 +243,17 @@ class QualityGate:
         room = self.max_failing_rows - len(tally.failing_rows)
         tally.failing_rows.extend(rows[:room])
         tally.samples.extend(samples[:room])
+        if outcome.index in self._quarantine_indices:
+            tally.every_failing_row.extend(_failing_rows(result, key="unexpected_index_list")[0])
 
     def _row_result(self, index: int) -> ExpectationResult:
         exp, tally = self.contract.expectations[index], self._tallies[index]
         denominator = tally.elements - tally.missing
         mostly = float(exp.kwargs.get("mostly", 1))
         success = (
-            tally.success
+            not tally.exceptions
+            if self.held_rows_only and exp.quarantines
+            else tally.success
             if mostly >= 1
             else not tally.exceptions
             and (denominator == 0 or (denominator - tally.unexpected) / denominator >= mostly)
@@ -314,10 +353,12 @@ def _empty_frame(columns: Sequence[str], *, source_row: bool = True) -> Any:
     return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
 
 
-def _failing_rows(result: dict[str, Any]) -> tuple[list[int], list[Any]]:
+def _failing_rows(
+    result: dict[str, Any], *, key: str = "partial_unexpected_index_list"
+) -> tuple[list[int], list[Any]]:
     rows: list[int] = []
     samples: list[Any] = []
-    for entry in result.get("partial_unexpected_index_list") or []:
+    for entry in result.get(key) or []:
         if not isinstance(entry, dict) or entry.get(SOURCE_ROW) is None:
             continue
         rows.append(int(entry[SOURCE_ROW]))

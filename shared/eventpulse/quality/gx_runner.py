@@ -63,13 +63,21 @@ class GxRunner:
     """A prebuilt GX suite for a subset of a contract's expectations, reusable across frames."""
 
     def __init__(
-        self, contract: Contract, indices: Sequence[int], *, partial_count: int, with_rows: bool = True
+        self,
+        contract: Contract,
+        indices: Sequence[int],
+        *,
+        partial_count: int,
+        with_rows: bool = True,
+        every_row: bool = False,
     ):
         self._suite = _build_suite(contract, indices)
         self._count = len(indices)
-        # SUMMARY collects the failing rows' _source_row values; BASIC only counts, about twice as fast.
+        # SUMMARY collects the failing rows' _source_row values; BASIC only counts, about twice as fast;
+        # COMPLETE (``every_row``) lists every failing row, which quarantine needs.
+        level = "COMPLETE" if every_row else "SUMMARY" if with_rows else "BASIC"
         self._result_format: dict[str, Any] = {
-            "result_format": "SUMMARY" if with_rows else "BASIC",
+            "result_format": level,
             "partial_unexpected_count": partial_count,
         }
         if with_rows:

@@ -229,17 +229,23 @@ class PgCuratedLoad:
             self._copy.abort()
             self._state = "aborted"
 
-    def finish(self) -> LoadStats:
-        """End the COPY and, on the staging path, merge into the curated table; the caller commits."""
-        with load_refusals(self._table):
-            return self._finish()
+    def finish(self, *, exclude_rows: Sequence[int] = ()) -> LoadStats:
+        """End the COPY and, on the staging path, merge into the curated table; the caller commits.
 
-    def _finish(self) -> LoadStats:
+        ``exclude_rows`` (held back by the quarantine) are deleted by ``_source_row`` before the
+        merge, or, on the direct path, from this load's own rows of the table.
+        """
+        with load_refusals(self._table):
+            return self._finish(exclude_rows)
+
+    def _finish(self, exclude_rows: Sequence[int]) -> LoadStats:
         self._ensure_state("started")
         assert self._copy is not None
         copied = self._copy.close()
         if copied != self._rows_staged:
             raise RuntimeError(f"COPY stored {copied} rows of the {self._rows_staged} rows sent")
+        if exclude_rows:
+            self._rows_staged -= self._exclude(exclude_rows)
         if self._direct:
             inserted, updated = self._rows_staged, 0
         else:
@@ -251,6 +257,25 @@ class PgCuratedLoad:
             self._execute(f"DROP TABLE {quote_ident(self._stage)}")
         self._state = "finished"
         return LoadStats(rows_staged=self._rows_staged, inserted=inserted, updated=updated)
+
+    def _exclude(self, source_rows: Sequence[int]) -> int:
+        if self._direct:  # only this load's rows carry its ingestion id
+            relation = quote_ident(self._table)
+            ingestion = quote_literal(str(uuid.UUID(self._lineage.ingestion_id)))
+            mine = f"_ingestion_id = CAST({ingestion} AS uuid) AND "
+        else:
+            relation, mine = quote_ident(self._stage), ""
+        # A join with the unnested array (hashed), not ``= ANY(array)``, which scans the array per row.
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(
+                f"DELETE FROM {relation} USING unnest(CAST(%s AS bigint[])) AS held(source_row) "
+                f"WHERE {mine}{quote_ident(SOURCE_ROW)} = held.source_row",
+                ([int(r) for r in source_rows],),
+            )
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def _can_copy_directly(self) -> bool:
         types_match = all(

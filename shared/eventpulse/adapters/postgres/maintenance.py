@@ -1,6 +1,7 @@
 """Queries of the maintenance jobs (retention and replay), on the caller's connection and transaction.
 
-Only final ingestions are ever deleted, and never one that a kept replay still points at. Curated
+Only final ingestions are ever deleted, never one that a kept replay still points at, and never one
+with rows still held in the quarantine (they would go with it, untraced: resolve them first). Curated
 tables are not touched here: their rows keep their ``_ingestion_id`` lineage column.
 """
 
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, select
 from sqlalchemy.orm import aliased
 
-from eventpulse.adapters.postgres.tables import ingestion_artifacts, ingestions
+from eventpulse.adapters.postgres.tables import ingestion_artifacts, ingestions, quarantined_rows
 from eventpulse.states import TERMINAL
 
 Row = dict[str, Any]
@@ -30,7 +31,8 @@ def batched(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
 
 
 def _is_prunable(table: Any, cutoff: datetime) -> ColumnElement[bool]:
-    return and_(table.c.status.in_(_FINAL), table.c.created_at < cutoff, table.c.updated_at < cutoff)
+    held = exists().where(quarantined_rows.c.ingestion_id == table.c.id, quarantined_rows.c.status == "held")
+    return and_(table.c.status.in_(_FINAL), table.c.created_at < cutoff, table.c.updated_at < cutoff, ~held)
 
 
 def _prunable_clause(cutoff: datetime) -> ColumnElement[bool]:

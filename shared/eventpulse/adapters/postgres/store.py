@@ -14,6 +14,7 @@ from eventpulse.adapters.postgres.engine import is_reachable
 from eventpulse.adapters.postgres.ingestions import PgIngestions
 from eventpulse.adapters.postgres.lineage_outbox import PgLineageOutbox
 from eventpulse.adapters.postgres.marts import PgMarts
+from eventpulse.adapters.postgres.quarantine import PgQuarantinedRows
 from eventpulse.adapters.postgres.schemas import PgSchemas
 from eventpulse.adapters.postgres.sources import PgSourceObjects
 
@@ -31,6 +32,7 @@ class PgTransaction:
         self.marts = PgMarts(conn, self.audit)
         self.curated = PgCuratedTables(conn, self.marts)
         self.lineage = PgLineageOutbox(conn)
+        self.quarantine = PgQuarantinedRows(conn, self.audit)
 
 
 class PostgresStore:

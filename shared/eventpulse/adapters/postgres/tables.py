@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -53,6 +54,7 @@ ingestions = Table(
     Column("rows_loaded", BigInteger),
     Column("rows_rejected", BigInteger),
     Column("rows_processed", BigInteger),
+    Column("rows_quarantined", BigInteger),
     Index("ix_ingestions_dataset_created", "dataset", "created_at"),
     Index("ix_ingestions_status", "status"),
     Index("ix_ingestions_raw_key", "raw_key"),
@@ -190,4 +192,43 @@ audit_events = Table(
     Index("ix_audit_events_at", "at"),
     Index("ix_audit_events_entity", "entity_type", "entity_id"),
     Index("ix_audit_events_dataset_at", "dataset", "at"),
+)
+
+quarantined_rows = Table(
+    "quarantined_rows",
+    metadata,
+    # One row of a file that was not loaded as it was read: held back by a quarantine expectation
+    # (kind ``expectation``), removed by a ``discard_row`` drift policy, or loaded with values nulled
+    # by ``discard_value``. Nothing leaves a file without a trace here.
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset", Text, nullable=False),
+    Column("source_row", BigInteger, nullable=False),
+    Column("sheet", Text, nullable=False, server_default=""),
+    Column("kind", Text, nullable=False),
+    Column("failures", JSONB, nullable=False),
+    Column("values", JSONB, nullable=False),
+    Column("contract_version", Text, nullable=False),
+    Column("raw_uri", Text, nullable=False),
+    Column("device_id", Text),
+    Column("status", Text, nullable=False),
+    Column("resolved_by", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution_reason", Text),
+    Column("replay_ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="SET NULL")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(
+        "kind IN ('expectation', 'discard_row', 'discard_value')", name="ck_quarantined_rows_kind"
+    ),
+    CheckConstraint("status IN ('held', 'replayed', 'discarded')", name="ck_quarantined_rows_status"),
+    Index("ix_quarantined_rows_ingestion_row", "ingestion_id", "source_row"),
+    Index("ix_quarantined_rows_dataset_id", "dataset", "id"),
+    Index("ix_quarantined_rows_status_id", "status", "id"),
+    Index("ix_quarantined_rows_device_id", "device_id", "id", postgresql_where=text("device_id IS NOT NULL")),
+    Index(
+        "ix_quarantined_rows_failures",
+        "failures",
+        postgresql_using="gin",
+        postgresql_ops={"failures": "jsonb_path_ops"},
+    ),
 )
