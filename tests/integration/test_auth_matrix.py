@@ -41,6 +41,9 @@ EXPECTED = {
     ("GET", "/api/datasets"): "viewer",
     ("GET", "/api/datasets/<dataset>/schemas"): "viewer",
     ("GET", "/api/audit_events"): "viewer",
+    ("GET", "/api/stats/ingestions"): "viewer",
+    ("GET", "/api/stats/expectations"): "viewer",
+    ("GET", "/api/stats/drift"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
@@ -60,7 +63,10 @@ BODIES = {
     "/internal/admin/prune": b'{"older_than_days": 30}',
     "/internal/admin/replay": b'{"dataset": "nosuch", "dry_run": true}',
 }
-QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
+QUERIES = {
+    "/api/ingest/upload": "?dataset=nosuch&filename=a.csv",
+    "/api/stats/expectations": "?dataset=nosuch",
+}
 
 
 def matrix_tokens() -> tuple[ApiToken, ...]:

@@ -16,12 +16,13 @@ from eventpulse.api import (
     openapi,
     read,
     review,
+    stats,
 )
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
 from eventpulse.ports import Services
 
-BLUEPRINTS = (health.bp, openapi.bp, ingest.bp, backfill.bp, read.bp, review.bp, demo.bp, admin.bp)
+BLUEPRINTS = (health.bp, openapi.bp, ingest.bp, backfill.bp, read.bp, review.bp, demo.bp, admin.bp, stats.bp)
 
 
 def create_app(services: Services) -> Flask:

@@ -24,7 +24,9 @@ from eventpulse.ports.store import (
     SourceObjects,
     SourceObjectSeen,
     SourceOutcome,
+    Statistics,
     Transaction,
+    TrendWindow,
 )
 
 __all__ = [
@@ -47,7 +49,9 @@ __all__ = [
     "SourceObjectSeen",
     "SourceObjects",
     "SourceOutcome",
+    "Statistics",
     "StoredObject",
     "TaskQueue",
     "Transaction",
+    "TrendWindow",
 ]

@@ -13,6 +13,7 @@ from eventpulse.adapters.postgres.engine import is_reachable
 from eventpulse.adapters.postgres.ingestions import PgIngestions
 from eventpulse.adapters.postgres.schemas import PgSchemas
 from eventpulse.adapters.postgres.sources import PgSourceObjects
+from eventpulse.adapters.postgres.stats import PgStatistics
 
 
 class PgTransaction:
@@ -25,6 +26,7 @@ class PgTransaction:
         self.schemas = PgSchemas(conn, self.audit)
         self.sources = PgSourceObjects(conn)
         self.curated = PgCuratedTables(conn)
+        self.stats = PgStatistics(conn)
 
 
 class PostgresStore:

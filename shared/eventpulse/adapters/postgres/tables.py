@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -55,6 +56,8 @@ ingestions = Table(
     Index("ix_ingestions_dataset_created", "dataset", "created_at"),
     Index("ix_ingestions_status", "status"),
     Index("ix_ingestions_raw_key", "raw_key"),
+    Index("ix_ingestions_created_at", "created_at"),
+    Index("ix_ingestions_source_created", "source", "created_at"),
     Index(
         "ux_ingestions_dataset_sha256_sheet_original",
         "dataset",
@@ -88,6 +91,31 @@ ingestion_artifacts = Table(
     Column("kind", Text, primary_key=True),
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# The trends' compact facts (migration 0006), written with the quality and drift artifacts.
+quality_results = Table(
+    "quality_results",
+    metadata,
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("expectation_type", Text, nullable=False),
+    # The expectation's column; column_list and column_A/column_B joined by commas; '' for a table check.
+    Column("column_name", Text, nullable=False, server_default=""),
+    Column("severity", Text, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("unexpected_count", BigInteger, nullable=False, server_default="0"),
+)
+
+drift_changes = Table(
+    "drift_changes",
+    metadata,
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("outcome", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("column_name", Text, nullable=False, server_default=""),
+    Column("breaking", Boolean, nullable=False, server_default=text("false")),
 )
 
 datasets = Table(
