@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, insert, select
 
-from eventpulse.adapters.postgres.tables import drift_changes, ingestions, quality_results
+from eventpulse.adapters.postgres.tables import drift_changes, ingestions, quality_summaries
 from eventpulse.api.app import create_app
 from tests.integration.api_support import AUTH, edge_csv, upload
 
@@ -175,6 +175,8 @@ def test_expectation_pass_rates_per_type_column_and_bucket(client, seed) -> None
         artifacts={"quality": quality((BETWEEN, "temp", False, 3))},
     )
     seed(MONDAY + timedelta(days=2), artifacts={"quality": quality((BETWEEN, "temp", True, 0))})
+    same_list = quality((NOT_NULL, "device_id", True, 0), (BETWEEN, "temp", True, 0))
+    seed(MONDAY + timedelta(hours=1), artifacts={"quality": same_list})
     seed(MONDAY, dataset="parcels", artifacts={"quality": quality((NOT_NULL, "parcel_id", False, 9))})
     seed(MONDAY, "FAILED_READ")  # no quality report: evaluates nothing
 
@@ -184,12 +186,12 @@ def test_expectation_pass_rates_per_type_column_and_bucket(client, seed) -> None
     assert set(series) == {(NOT_NULL, "device_id"), (BETWEEN, "temp")}
     temp = series[(BETWEEN, "temp")]
     assert [(p["evaluated"], p["passed"], p["pass_rate"], p["unexpected_rows"]) for p in temp["buckets"]] == [
-        (2, 0, 0.0, 7),
+        (3, 1, pytest.approx(1 / 3, abs=1e-6), 7),
         (0, 0, None, 0),
         (1, 1, 1.0, 0),
     ]
-    assert (temp["evaluated"], temp["passed"], temp["severity"], temp["group"]) == (3, 1, "critical", None)
-    assert [p["evaluated"] for p in series[(NOT_NULL, "device_id")]["buckets"]] == [1, 0, 0]
+    assert (temp["evaluated"], temp["passed"], temp["severity"], temp["group"]) == (4, 2, "critical", None)
+    assert [p["evaluated"] for p in series[(NOT_NULL, "device_id")]["buckets"]] == [2, 0, 0]
 
 
 def test_expectations_group_by_status_splits_each_series(client, seed) -> None:
@@ -214,7 +216,7 @@ def test_replaced_artifacts_are_counted_once(client, seed, services) -> None:
         tx.ingestions.save_artifacts(
             key, {"quality": quality((BETWEEN, "temp", True, 0)), "drift": drift("accept")}
         )
-        facts = tx.connection.execute(select(func.count()).select_from(quality_results)).scalar_one()
+        facts = tx.connection.execute(select(func.count()).select_from(quality_summaries)).scalar_one()
         changes = tx.connection.execute(select(func.count()).select_from(drift_changes)).scalar_one()
     assert (facts, changes) == (1, 0)
     body = get(client, "expectations", **DAYS, dataset="edge_telemetry")

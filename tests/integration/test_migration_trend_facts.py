@@ -89,20 +89,26 @@ def test_existing_quality_and_drift_artifacts_become_facts(engine) -> None:
     upgrade(engine)
 
     with engine.connect() as conn:
-        results = conn.execute(
+        summary = conn.execute(
             text(
-                "SELECT position, expectation_type, column_name, severity, success, unexpected_count"
-                " FROM quality_results ORDER BY position"
+                "SELECT x.expectation_types, x.column_names, x.severities, s.failed, s.unexpected"
+                " FROM quality_summaries s JOIN expectation_sets x ON x.id = s.expectation_set"
             )
-        ).all()
+        ).one()
         changes = conn.execute(
             text("SELECT position, outcome, kind, column_name, breaking FROM drift_changes ORDER BY position")
         ).all()
-    assert [tuple(r) for r in results] == [
-        (0, "expect_column_values_to_not_be_null", "id", "critical", True, 0),
-        (1, "expect_compound_columns_to_be_unique", "a,b", "warning", False, 3),
-        (2, "expect_table_row_count_to_be_between", "", "critical", True, 0),
-    ]
+    assert tuple(summary) == (
+        [
+            "expect_column_values_to_not_be_null",
+            "expect_compound_columns_to_be_unique",
+            "expect_table_row_count_to_be_between",
+        ],
+        ["id", "a,b", ""],
+        ["critical", "warning", "critical"],
+        [1],
+        [3],
+    )
     assert [tuple(c) for c in changes] == [
         (0, "reject", "column_added", "x", False),
         (1, "reject", "type_incompatible", "y", True),

@@ -16,7 +16,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -94,17 +94,26 @@ ingestion_artifacts = Table(
 )
 
 # The trends' compact facts (migration 0006), written with the quality and drift artifacts.
-quality_results = Table(
-    "quality_results",
+expectation_sets = Table(
+    "expectation_sets",
+    metadata,
+    # One list of a quality report's expectations, in its order, keyed by the md5 of the list.
+    # A column is the expectation's column; column_list and column_A/column_B joined by commas;
+    # '' for a table check.
+    Column("id", Text, primary_key=True),
+    Column("expectation_types", ARRAY(Text), nullable=False),
+    Column("column_names", ARRAY(Text), nullable=False),
+    Column("severities", ARRAY(Text), nullable=False),
+)
+
+quality_summaries = Table(
+    "quality_summaries",
     metadata,
     Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), primary_key=True),
-    Column("position", Integer, primary_key=True),
-    Column("expectation_type", Text, nullable=False),
-    # The expectation's column; column_list and column_A/column_B joined by commas; '' for a table check.
-    Column("column_name", Text, nullable=False, server_default=""),
-    Column("severity", Text, nullable=False),
-    Column("success", Boolean, nullable=False),
-    Column("unexpected_count", BigInteger, nullable=False, server_default="0"),
+    Column("expectation_set", Text, nullable=False),
+    # The 0-based positions (in the set) of the failing results, and their unexpected_count.
+    Column("failed", ARRAY(Integer), nullable=False),
+    Column("unexpected", ARRAY(BigInteger), nullable=False),
 )
 
 drift_changes = Table(
