@@ -96,6 +96,10 @@ bundle: $(STAMP) ## Build one deployable source archive per function under build
 bench-cold-import: $(STAMP) ## Benchmark: cold import time of each cloud function (benchmarks/out/)
 	$(BIN)/python benchmarks/bench_cold_import.py
 
+.PHONY: bench-trends
+bench-trends: $(STAMP) ## Benchmark: each /api/stats trends route over 10,000 seeded ingestions, vs bare-SQL anchors
+	$(BIN)/python benchmarks/bench_trends.py
+
 .PHONY: bench-drift
 bench-drift: $(STAMP) ## Benchmark: how soon a rejected 1M-row type change ends, vs the load of a valid file
 	$(BIN)/python benchmarks/bench_drift_reject.py

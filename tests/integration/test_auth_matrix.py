@@ -51,6 +51,9 @@ EXPECTED = {
     ("POST", "/api/contracts/<dataset>/dry_run"): "operator",
     ("GET", "/api/marts"): "viewer",
     ("GET", "/api/marts/<name>"): "viewer",
+    ("GET", "/api/stats/ingestions"): "viewer",
+    ("GET", "/api/stats/expectations"): "viewer",
+    ("GET", "/api/stats/drift"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
@@ -79,7 +82,10 @@ BODIES = {
     "/api/quarantine/replay": b'{"dataset": "nosuch"}',
     "/api/quarantine/discard": b'{"dataset": "nosuch", "reason": "matrix"}',
 }
-QUERIES = {"/api/ingest/upload": "?dataset=nosuch&filename=a.csv"}
+QUERIES = {
+    "/api/ingest/upload": "?dataset=nosuch&filename=a.csv",
+    "/api/stats/expectations": "?dataset=nosuch",
+}
 
 
 def matrix_tokens() -> tuple[ApiToken, ...]:

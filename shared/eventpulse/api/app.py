@@ -19,6 +19,7 @@ from eventpulse.api import (
     quarantine,
     read,
     review,
+    stats,
 )
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
@@ -36,6 +37,7 @@ BLUEPRINTS = (
     quarantine.bp,
     demo.bp,
     admin.bp,
+    stats.bp,
 )
 
 

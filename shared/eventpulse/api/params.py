@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -292,3 +293,34 @@ def parse_statuses(raw: Sequence[str]) -> list[str]:
 
 def page_body(items: Sequence[object], total: int, limit: int, offset: int) -> dict[str, object]:
     return {"items": list(items), "total": total, "limit": limit, "offset": offset}
+
+
+# --- trends (api/stats.py) ------------------------------------------------------------------------
+
+MAX_BUCKETS = 1000
+TREND_GROUPS = ["status", "dataset", "source"]
+"""``group_by`` values; the edge issue's ``device`` is one more (and one entry in adapters' GROUP_COLUMNS)."""
+
+
+class TrendQuery(BaseModel):
+    since: datetime | None = Field(
+        None,
+        description="window start, inclusive: ISO 8601 instant or date, UTC unless it has an offset "
+        "(default: the start of the 30th bucket back from until)",
+    )
+    until: datetime | None = Field(None, description="window end, exclusive, like since (default: now)")
+    bucket: Literal["hour", "day", "week"] = Field(
+        "day",
+        description=f"bucket length: hour, day or week (UTC, weeks start Monday); at most {MAX_BUCKETS}",
+    )
+    dataset: Filter = _text_filter("only this dataset, case-insensitive")
+    source: Filter = _text_filter("only ingestions of this source (api, watcher, ...)")
+    group_by: Annotated[Literal["status", "dataset", "source"] | None, BeforeValidator(_blank_is_none)] = (
+        Field(None, description=f"split each bucket by one of: {', '.join(TREND_GROUPS)}")
+    )
+
+
+class ExpectationTrendQuery(TrendQuery):
+    dataset: str = Field(
+        max_length=200, description="the dataset whose contract's expectations to chart (required)"
+    )

@@ -437,3 +437,88 @@ class QuarantineReplayed(BaseModel):
     rows: int = Field(description="held rows sent to be revalidated")
     remaining: int = Field(description="held rows that match but were left for a next call")
     ingestions: list[Ingestion] = Field(description="one replay ingestion per original ingestion")
+
+
+# --- trends (api/stats.py) ------------------------------------------------------------------------
+
+
+class TrendWindowOut(BaseModel):
+    since: datetime
+    until: datetime
+    bucket: Literal["hour", "day", "week"]
+    time_zone: Literal["UTC"] = Field(description="buckets start at UTC hour, day or Monday boundaries")
+    dataset: str | None
+    source: str | None
+    group_by: str | None
+
+
+class IngestionCounts(BaseModel):
+    ingestions: int = Field(description="ingestions created in the bucket")
+    statuses: dict[str, int] = Field(description="their current status -> count (every status, 0 included)")
+    finished: int = Field(description="those in a final status (STATES.md)")
+    loaded: int
+    success_rate: float | None = Field(description="loaded / finished; null when none finished")
+    rows_loaded: int = Field(description="rows loaded into the curated table (throughput)")
+    bytes: int = Field(description="raw bytes received (throughput)")
+
+
+class IngestionGroup(IngestionCounts):
+    key: str
+
+
+class IngestionBucket(IngestionCounts):
+    start: datetime
+    groups: list[IngestionGroup] = Field(description="per group_by value seen in the bucket, by key")
+
+
+class IngestionTrends(BaseModel):
+    window: TrendWindowOut
+    buckets: list[IngestionBucket] = Field(description="every bucket of the window, oldest first")
+    totals: IngestionCounts
+    groups: list[str] = Field(description="every group key seen in the window")
+
+
+class ExpectationPoint(BaseModel):
+    start: datetime
+    evaluated: int = Field(description="ingestions whose quality report has this expectation")
+    passed: int
+    pass_rate: float | None = Field(description="passed / evaluated; null when none evaluated")
+    unexpected_rows: int = Field(description="failing rows summed over those reports")
+
+
+class ExpectationSeries(BaseModel):
+    expectation_type: str
+    column: str = Field(description="its column ('' for a table check; a pair or list joined by commas)")
+    severity: str
+    group: str | None = Field(description="the group_by value, null without group_by")
+    evaluated: int
+    passed: int
+    pass_rate: float | None
+    buckets: list[ExpectationPoint] = Field(description="every bucket of the window, oldest first")
+
+
+class ExpectationTrends(BaseModel):
+    window: TrendWindowOut
+    series: list[ExpectationSeries]
+
+
+class DriftCounts(BaseModel):
+    events: int = Field(description="ingestions whose drift decision found at least one schema change")
+    outcomes: dict[str, int] = Field(description="events per decision outcome: accept, reject, quarantine")
+    kinds: dict[str, int] = Field(description="schema changes per kind (an event may have several)")
+
+
+class DriftGroup(DriftCounts):
+    key: str
+
+
+class DriftBucket(DriftCounts):
+    start: datetime
+    groups: list[DriftGroup]
+
+
+class DriftTrends(BaseModel):
+    window: TrendWindowOut
+    buckets: list[DriftBucket]
+    totals: DriftCounts
+    groups: list[str]

@@ -34,7 +34,9 @@ from eventpulse.ports.store import (
     SourceObjects,
     SourceObjectSeen,
     SourceOutcome,
+    Statistics,
     Transaction,
+    TrendWindow,
 )
 
 __all__ = [
@@ -68,7 +70,9 @@ __all__ = [
     "SourceObjectSeen",
     "SourceObjects",
     "SourceOutcome",
+    "Statistics",
     "StoredObject",
     "TaskQueue",
     "Transaction",
+    "TrendWindow",
 ]

@@ -7,6 +7,7 @@
 - ``CuratedTables``: DDL and the bulk load into a dataset's curated table;
 - ``LineageOutbox``: OpenLineage events waiting to be pushed (written with the state they report).
 - ``QuarantinedRows``: rows of a file that were held back or discarded, kept with why and as read.
+- ``Statistics``: read-only aggregates over UTC time buckets (the trends API).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
@@ -561,6 +562,68 @@ class QuarantinedRows(Protocol):
         ...
 
 
+# --- statistics (trends) --------------------------------------------------------------------------
+
+TrendBucket = Literal["hour", "day", "week"]
+BUCKET_LENGTH: dict[str, timedelta] = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
+TrendGroup = Literal["status", "dataset", "source"]
+"""What a trend can be grouped by: one ingestion column each (``device`` joins them with the edge issue)."""
+
+
+@dataclass(frozen=True)
+class TrendWindow:
+    """The ingestions created in [since, until) (aware UTC instants), cut into calendar buckets.
+
+    Buckets start at UTC hour, day or ISO week (Monday) boundaries, so the first and last can be
+    partial: they count only what falls inside the window.
+    """
+
+    since: datetime
+    until: datetime
+    bucket: TrendBucket
+    dataset: str | None = None
+    source: str | None = None
+    group_by: TrendGroup | None = None
+
+    def first_bucket(self) -> datetime:
+        start = self.since.replace(minute=0, second=0, microsecond=0)
+        if self.bucket == "hour":
+            return start
+        start = start.replace(hour=0)
+        return start if self.bucket == "day" else start - timedelta(days=start.weekday())
+
+    def bucket_count(self) -> int:
+        """How many buckets start before ``until`` (at least one when since < until)."""
+        step = BUCKET_LENGTH[self.bucket]
+        return max(0, -((self.first_bucket() - self.until) // step))
+
+
+class Statistics(Protocol):
+    """Read-only aggregates of ingestions by the bucket of their ``created_at``.
+
+    Each method returns one row per (bucket, ...) with facts, and one row with only ``bucket`` (the
+    rest None) for a bucket without any, so every bucket of the window is present, oldest first.
+    """
+
+    def ingestion_trends(self, window: TrendWindow) -> list[Row]:
+        """Rows of bucket, grp, status, ingestions, rows_loaded, bytes."""
+        ...
+
+    def expectation_trends(self, window: TrendWindow) -> list[Row]:
+        """Rows of bucket, grp, expectation_type, column_name, severity, evaluated, passed,
+        unexpected_rows (ingestions with a quality report only)."""
+        ...
+
+    def drift_trends(self, window: TrendWindow) -> list[Row]:
+        """Rows of bucket, grp, and either outcome + ingestions (ingestions whose drift decision had
+        a change) or kind + changes (schema changes of that kind)."""
+        ...
+
+
 class Transaction(Protocol):
     """Every aggregate of the store on ONE database transaction."""
 
@@ -590,6 +653,9 @@ class Transaction(Protocol):
 
     @property
     def quarantine(self) -> QuarantinedRows: ...
+
+    @property
+    def stats(self) -> Statistics: ...
 
 
 class MetadataStore(Protocol):

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from eventpulse.adapters.postgres import maintenance
 from eventpulse.adapters.postgres.audit import PgAuditLog
+from eventpulse.adapters.postgres.stats import write_trend_facts
 from eventpulse.adapters.postgres.tables import ingestion_artifacts, ingestions
 from eventpulse.ports import NewIngestion, Page, Row
 from eventpulse.states import CLAIMABLE, Status, is_allowed
@@ -317,6 +318,7 @@ class PgIngestions:
                     set_={"body": stmt.excluded.body, "created_at": func.now()},
                 )
             )
+        write_trend_facts(self._conn, ingestion_id, set(artifacts))  # the trends' compact facts
 
     def artifacts(self, ingestion_id: uuid.UUID) -> dict[str, Any]:
         rows = self._conn.execute(

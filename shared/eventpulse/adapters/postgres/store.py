@@ -17,6 +17,7 @@ from eventpulse.adapters.postgres.marts import PgMarts
 from eventpulse.adapters.postgres.quarantine import PgQuarantinedRows
 from eventpulse.adapters.postgres.schemas import PgSchemas
 from eventpulse.adapters.postgres.sources import PgSourceObjects
+from eventpulse.adapters.postgres.stats import PgStatistics
 
 
 class PgTransaction:
@@ -33,6 +34,7 @@ class PgTransaction:
         self.curated = PgCuratedTables(conn, self.marts)
         self.lineage = PgLineageOutbox(conn)
         self.quarantine = PgQuarantinedRows(conn, self.audit)
+        self.stats = PgStatistics(conn)
 
 
 class PostgresStore:

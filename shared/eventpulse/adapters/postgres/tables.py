@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -58,6 +59,8 @@ ingestions = Table(
     Index("ix_ingestions_dataset_created", "dataset", "created_at"),
     Index("ix_ingestions_status", "status"),
     Index("ix_ingestions_raw_key", "raw_key"),
+    Index("ix_ingestions_created_at", "created_at"),
+    Index("ix_ingestions_source_created", "source", "created_at"),
     Index(
         "ux_ingestions_dataset_sha256_sheet_original",
         "dataset",
@@ -107,6 +110,40 @@ lineage_outbox = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Index("ix_lineage_outbox_pending", "next_attempt_at", "id", postgresql_where=text("sent_at IS NULL")),
     Index("ix_lineage_outbox_ingestion", "ingestion_id", "id"),
+)
+
+# The trends' compact facts (migration 0006), written with the quality and drift artifacts.
+expectation_sets = Table(
+    "expectation_sets",
+    metadata,
+    # One list of a quality report's expectations, in its order, keyed by the md5 of the list.
+    # A column is the expectation's column; column_list and column_A/column_B joined by commas;
+    # '' for a table check.
+    Column("id", Text, primary_key=True),
+    Column("expectation_types", ARRAY(Text), nullable=False),
+    Column("column_names", ARRAY(Text), nullable=False),
+    Column("severities", ARRAY(Text), nullable=False),
+)
+
+quality_summaries = Table(
+    "quality_summaries",
+    metadata,
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), primary_key=True),
+    Column("expectation_set", Text, nullable=False),
+    # The 0-based positions (in the set) of the failing results, and their unexpected_count.
+    Column("failed", ARRAY(Integer), nullable=False),
+    Column("unexpected", ARRAY(BigInteger), nullable=False),
+)
+
+drift_changes = Table(
+    "drift_changes",
+    metadata,
+    Column("ingestion_id", Uuid, ForeignKey("ingestions.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("outcome", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("column_name", Text, nullable=False, server_default=""),
+    Column("breaking", Boolean, nullable=False, server_default=text("false")),
 )
 
 datasets = Table(

@@ -1,0 +1,272 @@
+"""The ``Statistics`` port on Postgres: trends aggregated in SQL, with every bucket of the window filled.
+
+Buckets are ``date_trunc(<unit>, created_at, 'UTC')`` joined to a ``generate_series`` of the window's
+bucket starts, so an empty bucket is a row too. Quality and drift trends read the compact facts of
+migration 0006 (``quality_summaries``, ``drift_changes``), which ``write_trend_facts`` derives from the
+artifacts in the transaction that saves them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TextualSelect
+
+from eventpulse.adapters.postgres.tables import drift_changes, ingestions, quality_summaries
+from eventpulse.ports import Row, TrendWindow
+from eventpulse.ports.store import BUCKET_LENGTH
+
+GROUP_COLUMNS: dict[str, Any] = {
+    "status": ingestions.c.status,
+    "dataset": ingestions.c.dataset,
+    "source": ingestions.c.source,
+}
+"""What ``group_by`` may name; a device column is one more entry here (and in ``TrendGroup``)."""
+
+# The same statements as migration 0006's backfill, for one ingestion (its artifacts were just saved).
+_QUALITY_FACTS = text(
+    """
+    WITH results AS (
+        SELECT a.ingestion_id, (r.position - 1)::integer AS position, r.value ->> 'expectation_type' AS kind,
+               COALESCE(r.value -> 'kwargs' ->> 'column',
+                      (SELECT string_agg(c, ',') FROM jsonb_array_elements_text(
+                          CASE jsonb_typeof(r.value -> 'kwargs' -> 'column_list')
+                              WHEN 'array' THEN r.value -> 'kwargs' -> 'column_list' END) AS c),
+                      concat_ws(',', r.value -> 'kwargs' ->> 'column_A',
+                            r.value -> 'kwargs' ->> 'column_B')) AS column_name,
+               COALESCE(r.value ->> 'severity', 'critical') AS severity,
+               COALESCE((r.value ->> 'success')::boolean, false) AS success,
+               COALESCE((r.value ->> 'unexpected_count')::bigint, 0) AS unexpected
+        FROM ingestion_artifacts a,
+             jsonb_array_elements(CASE jsonb_typeof(a.body -> 'results')
+                                      WHEN 'array' THEN a.body -> 'results' ELSE '[]'::jsonb END)
+                 WITH ORDINALITY AS r(value, position)
+        WHERE a.kind = 'quality' AND a.ingestion_id = :ingestion_id
+    ), summaries AS (
+        SELECT ingestion_id,
+               array_agg(kind ORDER BY position) AS kinds,
+               array_agg(column_name ORDER BY position) AS column_names,
+               array_agg(severity ORDER BY position) AS severities,
+               COALESCE(array_agg(position ORDER BY position) FILTER (WHERE NOT success), '{}') AS failed,
+               COALESCE(array_agg(unexpected ORDER BY position) FILTER (WHERE NOT success), '{}')
+               AS unexpected
+        FROM results GROUP BY ingestion_id
+    ), keyed AS (
+        SELECT *, md5(array_to_json(kinds)::text || array_to_json(column_names)::text
+                      || array_to_json(severities)::text) AS expectation_set
+        FROM summaries
+    ), sets AS (
+        INSERT INTO expectation_sets (id, expectation_types, column_names, severities)
+        SELECT DISTINCT expectation_set, kinds, column_names, severities FROM keyed
+        ON CONFLICT (id) DO NOTHING
+    )
+    INSERT INTO quality_summaries (ingestion_id, expectation_set, failed, unexpected)
+    SELECT ingestion_id, expectation_set, failed, unexpected FROM keyed
+    """
+)
+_DRIFT_FACTS = text(
+    """
+    INSERT INTO drift_changes (ingestion_id, position, outcome, kind, column_name, breaking)
+    SELECT a.ingestion_id, c.position - 1, a.body -> 'decision' ->> 'outcome', c.value ->> 'kind',
+           COALESCE(c.value ->> 'column', ''), COALESCE((c.value ->> 'breaking')::boolean, false)
+    FROM ingestion_artifacts a,
+         jsonb_array_elements(CASE jsonb_typeof(a.body -> 'decision' -> 'changes')
+                                  WHEN 'array' THEN a.body -> 'decision' -> 'changes' ELSE '[]'::jsonb END)
+             WITH ORDINALITY AS c(value, position)
+    WHERE a.kind = 'drift' AND a.ingestion_id = :ingestion_id
+    """
+)
+
+
+def write_trend_facts(conn: Connection, ingestion_id: uuid.UUID, kinds: set[str]) -> None:
+    """Replace the ingestion's quality and drift facts by those of the artifacts it now has."""
+    for kind, table, insert in (
+        ("quality", quality_summaries, _QUALITY_FACTS),
+        ("drift", drift_changes, _DRIFT_FACTS),
+    ):
+        if kind in kinds:
+            conn.execute(table.delete().where(table.c.ingestion_id == ingestion_id))
+            conn.execute(insert, {"ingestion_id": ingestion_id})
+
+
+class PgStatistics:
+    def __init__(self, conn: Connection):
+        self._conn = conn
+
+    def ingestion_trends(self, window: TrendWindow) -> list[Row]:
+        facts = (
+            select(
+                _bucket_of(window).label("bucket"),
+                _group_of(window).label("grp"),
+                ingestions.c.status,
+                func.count().label("ingestions"),
+                func.coalesce(func.sum(ingestions.c.rows_loaded), 0).label("rows_loaded"),
+                func.sum(ingestions.c.size_bytes).label("bytes"),
+            )
+            .where(*_in_window(window))
+            .group_by(literal_column("1"), literal_column("2"), ingestions.c.status)
+        )
+        return self._filled(window, facts, order=("grp", "status"))
+
+    def expectation_trends(self, window: TrendWindow) -> list[Row]:
+        # Reports are counted per (bucket, group, expectation list), then each list is unnested once:
+        # the unnesting grows with buckets x lists (contract versions), not with ingestions.
+        where, params = _text_window(window)
+        unit, grp = f"'{_checked_unit(window)}'", _group_sql(window)
+        # An equality the planner can hash (IS NOT DISTINCT FROM would force a nested loop).
+        same_group = "" if window.group_by is None else " AND f.grp = r.grp"
+        facts = text(
+            f"""
+            WITH reports AS (
+                SELECT date_trunc({unit}, i.created_at, 'UTC') AS bucket, {grp} AS grp,
+                       s.expectation_set, count(*) AS reports
+                FROM ingestions i JOIN quality_summaries s ON s.ingestion_id = i.id
+                WHERE {where}
+                GROUP BY 1, 2, 3
+            ), failures AS (
+                SELECT date_trunc({unit}, i.created_at, 'UTC') AS bucket, {grp} AS grp,
+                       s.expectation_set, f.position, count(*) AS failed, sum(f.unexpected) AS unexpected
+                FROM ingestions i JOIN quality_summaries s ON s.ingestion_id = i.id,
+                     unnest(s.failed, s.unexpected) AS f(position, unexpected)
+                WHERE {where}
+                GROUP BY 1, 2, 3, 4
+            )
+            SELECT r.bucket, r.grp, e.expectation_type, e.column_name, e.severity,
+                   sum(r.reports) AS evaluated,
+                   sum(r.reports) - COALESCE(sum(f.failed), 0) AS passed,
+                   COALESCE(sum(f.unexpected), 0) AS unexpected_rows
+            FROM reports r
+            JOIN expectation_sets x ON x.id = r.expectation_set
+            CROSS JOIN LATERAL unnest(x.expectation_types, x.column_names, x.severities)
+                WITH ORDINALITY AS e(expectation_type, column_name, severity, position)
+            LEFT JOIN failures f
+                ON f.bucket = r.bucket AND f.expectation_set = r.expectation_set
+               AND f.position = e.position - 1{same_group}
+            GROUP BY 1, 2, 3, 4, 5
+            """
+        ).bindparams(*params)
+        columns = facts.columns(
+            bucket=DateTime(timezone=True),
+            grp=Text,
+            expectation_type=Text,
+            column_name=Text,
+            severity=Text,
+            evaluated=BigInteger,
+            passed=BigInteger,
+            unexpected_rows=BigInteger,
+        )
+        return self._filled(window, columns, order=("grp", "expectation_type", "column_name", "severity"))
+
+    def drift_trends(self, window: TrendWindow) -> list[Row]:
+        d = drift_changes
+        bucket, grp = _bucket_of(window), _group_of(window)
+        keys = (bucket,) if window.group_by is None else (bucket, grp)  # Postgres refuses GROUP BY NULL
+        facts = (
+            select(
+                bucket.label("bucket"),
+                grp.label("grp"),
+                d.c.outcome,
+                d.c.kind,
+                func.count(d.c.ingestion_id.distinct()).label("ingestions"),
+                func.count().label("changes"),
+            )
+            .select_from(ingestions.join(d, d.c.ingestion_id == ingestions.c.id))
+            .where(*_in_window(window))
+            .group_by(func.grouping_sets(tuple_(*keys, d.c.outcome), tuple_(*keys, d.c.kind)))
+        )
+        return self._filled(window, facts, order=("grp", "outcome", "kind"))
+
+    def _filled(
+        self, window: TrendWindow, facts: Select[Any] | TextualSelect, *, order: tuple[str, ...]
+    ) -> list[Row]:
+        """``facts`` left-joined to every bucket start of the window (oldest first)."""
+        buckets = select(_bucket_series(window).label("bucket")).subquery("buckets")
+        f = facts.subquery("facts")
+        stmt = (
+            select(buckets.c.bucket, *[c for c in f.c if c.name != "bucket"])
+            .select_from(buckets.outerjoin(f, f.c.bucket == buckets.c.bucket))
+            .order_by(buckets.c.bucket, *[f.c[name].nulls_first() for name in order])
+        )
+        return [dict(r._mapping) for r in self._conn.execute(stmt)]
+
+
+def _checked_unit(window: TrendWindow) -> str:
+    if window.bucket not in BUCKET_LENGTH:
+        raise ValueError(f"unknown bucket {window.bucket!r}")
+    return window.bucket
+
+
+def _unit(window: TrendWindow) -> ColumnElement[Any]:
+    # A literal, not a bind parameter: GROUP BY must see the same expression as the select list.
+    return literal_column(f"'{_checked_unit(window)}'")
+
+
+def _instant(name: str, value: object) -> Any:
+    return bindparam(name, value, type_=DateTime(timezone=True))
+
+
+def _bucket_of(window: TrendWindow) -> ColumnElement[Any]:
+    return func.date_trunc(_unit(window), ingestions.c.created_at, literal_column("'UTC'"))
+
+
+def _bucket_series(window: TrendWindow) -> ColumnElement[Any]:
+    # Fixed-length steps (hours), so a session time zone with daylight saving cannot shift a bucket.
+    step = func.make_interval(0, 0, 0, 0, int(BUCKET_LENGTH[window.bucket].total_seconds() // 3600))
+    first = func.date_trunc(_unit(window), _instant("series_since", window.since), literal_column("'UTC'"))
+    last = _instant("series_until", window.until) - text("interval '1 microsecond'")
+    return func.generate_series(first, last, step)
+
+
+def _group_of(window: TrendWindow) -> ColumnElement[Any]:
+    if window.group_by is None:
+        return null()
+    column: ColumnElement[Any] = GROUP_COLUMNS[window.group_by]
+    return column
+
+
+def _in_window(window: TrendWindow) -> list[ColumnElement[bool]]:
+    where = [
+        ingestions.c.created_at >= _instant("since", window.since),
+        ingestions.c.created_at < _instant("until", window.until),
+    ]
+    if window.dataset is not None:
+        where.append(ingestions.c.dataset == window.dataset)
+    if window.source is not None:
+        where.append(ingestions.c.source == window.source)
+    return [and_(*where)]
+
+
+def _group_sql(window: TrendWindow) -> str:
+    if window.group_by is None:
+        return "NULL::text"
+    return f"i.{GROUP_COLUMNS[window.group_by].name}"
+
+
+def _text_window(window: TrendWindow) -> tuple[str, list[Any]]:
+    """``_in_window`` for a textual statement on ``ingestions i``: its condition and parameters."""
+    where = ["i.created_at >= :since", "i.created_at < :until"]
+    params = [_instant("since", window.since), _instant("until", window.until)]
+    if window.dataset is not None:
+        where.append("i.dataset = :dataset")
+        params.append(bindparam("dataset", window.dataset))
+    if window.source is not None:
+        where.append("i.source = :source")
+        params.append(bindparam("source", window.source))
+    return " AND ".join(where), params

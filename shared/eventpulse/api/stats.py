@@ -1,0 +1,250 @@
+"""Trends API: ingestions, expectation pass rates and drift events per UTC time bucket.
+
+The store aggregates in SQL (``Transaction.stats``) and returns every bucket of the window; this module
+checks the window and shapes the rows into buckets, groups and series. Quarantined rows over time join
+when the quarantine table exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from flask import Response, jsonify
+
+from eventpulse.api.context import current_services
+from eventpulse.api.operations import Operations
+from eventpulse.api.params import MAX_BUCKETS, ExpectationTrendQuery, TrendQuery
+from eventpulse.api.resources import DriftTrends, ExpectationTrends, IngestionTrends
+from eventpulse.api.roles import VIEWER
+from eventpulse.errors import BadRequest
+from eventpulse.ports import Row, TrendWindow
+from eventpulse.ports.store import BUCKET_LENGTH, TrendBucket
+from eventpulse.schema.drift import ChangeKind, Outcome
+from eventpulse.schema.naming import ensure_dataset_name
+from eventpulse.states import TERMINAL, Status
+
+bp = Operations("stats", __name__, url_prefix="/api/stats")
+
+DEFAULT_BUCKETS = 30
+WINDOW_HINT = "since and until are ISO 8601 instants or dates (UTC unless they carry an offset)"
+
+
+@bp.operation("GET", "/ingestions", access=VIEWER, returns={200: IngestionTrends}, errors=(400,))
+def ingestion_trends(query: TrendQuery) -> Response:
+    """Ingestions per bucket: counts per status, success rate, rows loaded and bytes (throughput)."""
+    window = build_window(query)
+    with current_services().store.read() as tx:
+        rows = tx.stats.ingestion_trends(window)
+    return jsonify(shape_ingestions(window, rows))
+
+
+@bp.operation("GET", "/expectations", access=VIEWER, returns={200: ExpectationTrends}, errors=(400,))
+def expectation_trends(query: ExpectationTrendQuery) -> Response:
+    """Pass rate of each expectation (type and column) of a dataset's quality reports, per bucket."""
+    window = build_window(query, dataset=ensure_dataset_name(query.dataset))
+    with current_services().store.read() as tx:
+        rows = tx.stats.expectation_trends(window)
+    return jsonify(shape_expectations(window, rows))
+
+
+@bp.operation("GET", "/drift", access=VIEWER, returns={200: DriftTrends}, errors=(400,))
+def drift_trends(query: TrendQuery) -> Response:
+    """Drift events per bucket: ingestions whose schema changed, by decision outcome and change kind."""
+    window = build_window(query)
+    with current_services().store.read() as tx:
+        rows = tx.stats.drift_trends(window)
+    return jsonify(shape_drift(window, rows))
+
+
+# --- the window -----------------------------------------------------------------------------------
+
+
+def build_window(query: TrendQuery, *, dataset: str | None = None) -> TrendWindow:
+    """The query's window in UTC; 400 when it is empty, out of range or has too many buckets."""
+    try:
+        until = _as_utc(query.until, "until") if query.until else current_services().clock.now()
+        since = _as_utc(query.since, "since") if query.since else _default_since(until, query.bucket)
+        window = TrendWindow(
+            since=since,
+            until=until,
+            bucket=query.bucket,
+            dataset=dataset or (query.dataset.lower() if query.dataset else None),
+            source=query.source,
+            group_by=query.group_by,
+        )
+        count = window.bucket_count()
+    except OverflowError:
+        raise BadRequest(
+            "since/until is out of range",
+            hint=WINDOW_HINT + ", between years 1 and 9999",
+            details={"parameter": "since"},
+        ) from None
+    if since >= until:
+        raise BadRequest(
+            f"since ({since.isoformat()}) must be before until ({until.isoformat()})",
+            hint=WINDOW_HINT,
+            details={"parameter": "since"},
+        )
+    if count > MAX_BUCKETS:
+        raise BadRequest(
+            f"the window holds {count} {query.bucket} buckets, more than {MAX_BUCKETS}",
+            hint="ask for a shorter window (since, until) or a longer bucket (hour, day, week)",
+            details={"parameter": "bucket", "limit": MAX_BUCKETS},
+        )
+    return window
+
+
+def _default_since(until: datetime, bucket: TrendBucket) -> datetime:
+    """The start of the 30th bucket back: 29 whole buckets, then the one holding ``until``."""
+    current = TrendWindow(since=until, until=until, bucket=bucket).first_bucket()
+    return current - (DEFAULT_BUCKETS - 1) * BUCKET_LENGTH[bucket]
+
+
+def _as_utc(value: datetime, name: str) -> datetime:
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(f"{name} is out of range", hint=WINDOW_HINT, details={"parameter": name}) from None
+
+
+def _window_out(window: TrendWindow) -> dict[str, Any]:
+    return {
+        "since": window.since,
+        "until": window.until,
+        "bucket": window.bucket,
+        "time_zone": "UTC",
+        "dataset": window.dataset,
+        "source": window.source,
+        "group_by": window.group_by,
+    }
+
+
+def _by_bucket(rows: Iterable[Row]) -> dict[datetime, list[Row]]:
+    """Rows per bucket start, oldest first; a bucket without facts maps to []."""
+    out: dict[datetime, list[Row]] = {}
+    for row in rows:
+        facts = out.setdefault(row["bucket"], [])
+        if any(v is not None for k, v in row.items() if k not in ("bucket", "grp")):
+            facts.append(row)
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+# --- ingestions -----------------------------------------------------------------------------------
+
+_FINAL = {s.value for s in TERMINAL}
+
+
+def _counts(rows: Iterable[Row]) -> dict[str, Any]:
+    statuses = dict.fromkeys((s.value for s in Status), 0)
+    rows_loaded = size = 0
+    for row in rows:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + int(row["ingestions"])
+        rows_loaded += int(row["rows_loaded"])
+        size += int(row["bytes"])
+    total = sum(statuses.values())
+    finished = sum(n for s, n in statuses.items() if s in _FINAL)
+    loaded = statuses[Status.LOADED.value]
+    return {
+        "ingestions": total,
+        "statuses": statuses,
+        "finished": finished,
+        "loaded": loaded,
+        "success_rate": _rate(loaded, finished),
+        "rows_loaded": rows_loaded,
+        "bytes": size,
+    }
+
+
+def _keys(rows: Iterable[Row]) -> list[str]:
+    return sorted({str(r["grp"]) for r in rows if r["grp"] is not None})
+
+
+def shape_ingestions(window: TrendWindow, rows: list[Row]) -> dict[str, Any]:
+    buckets = []
+    for start, facts in _by_bucket(rows).items():
+        groups = [{"key": k, **_counts(r for r in facts if r["grp"] == k)} for k in _keys(facts)]
+        buckets.append({"start": start, **_counts(facts), "groups": groups})
+    facts = [r for r in rows if r["status"] is not None]
+    return {
+        "window": _window_out(window),
+        "buckets": buckets,
+        "totals": _counts(facts),
+        "groups": _keys(facts),
+    }
+
+
+# --- expectations ---------------------------------------------------------------------------------
+
+_SERIES_KEY = ("grp", "expectation_type", "column_name", "severity")
+
+
+def shape_expectations(window: TrendWindow, rows: list[Row]) -> dict[str, Any]:
+    per_bucket = _by_bucket(rows)
+    found: dict[tuple[Any, ...], dict[datetime, Row]] = {}
+    for start, facts in per_bucket.items():
+        for row in facts:
+            found.setdefault(tuple(row[k] for k in _SERIES_KEY), {})[start] = row
+    series = []
+    for (grp, kind, column, severity), points in found.items():
+        buckets = [_point(start, points.get(start)) for start in per_bucket]
+        evaluated, passed = sum(p["evaluated"] for p in buckets), sum(p["passed"] for p in buckets)
+        series.append(
+            {
+                "expectation_type": kind,
+                "column": column,
+                "severity": severity,
+                "group": grp,
+                "evaluated": evaluated,
+                "passed": passed,
+                "pass_rate": _rate(passed, evaluated),
+                "buckets": buckets,
+            }
+        )
+    series.sort(key=lambda s: (s["group"] or "", s["expectation_type"], s["column"], s["severity"]))
+    return {"window": _window_out(window), "series": series}
+
+
+def _point(start: datetime, row: Row | None) -> dict[str, Any]:
+    evaluated, passed = (int(row["evaluated"]), int(row["passed"])) if row else (0, 0)
+    unexpected = int(row["unexpected_rows"] or 0) if row else 0
+    return {
+        "start": start,
+        "evaluated": evaluated,
+        "passed": passed,
+        "pass_rate": _rate(passed, evaluated),
+        "unexpected_rows": unexpected,
+    }
+
+
+# --- drift ----------------------------------------------------------------------------------------
+
+
+def _drift_counts(rows: Iterable[Row]) -> dict[str, Any]:
+    outcomes = dict.fromkeys(get_args(Outcome), 0)
+    kinds = dict.fromkeys(get_args(ChangeKind), 0)
+    for row in rows:
+        if row["outcome"] is not None:  # a (bucket, group, outcome) grouping set: distinct ingestions
+            outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + int(row["ingestions"])
+        elif row["kind"] is not None:  # a (bucket, group, kind) grouping set: changes
+            kinds[row["kind"]] = kinds.get(row["kind"], 0) + int(row["changes"])
+    return {"events": sum(outcomes.values()), "outcomes": outcomes, "kinds": kinds}
+
+
+def shape_drift(window: TrendWindow, rows: list[Row]) -> dict[str, Any]:
+    buckets = []
+    for start, facts in _by_bucket(rows).items():
+        groups = [{"key": k, **_drift_counts(r for r in facts if r["grp"] == k)} for k in _keys(facts)]
+        buckets.append({"start": start, **_drift_counts(facts), "groups": groups})
+    facts = [r for r in rows if r["outcome"] is not None or r["kind"] is not None]
+    return {
+        "window": _window_out(window),
+        "buckets": buckets,
+        "totals": _drift_counts(facts),
+        "groups": _keys(facts),
+    }
