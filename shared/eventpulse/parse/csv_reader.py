@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,26 +11,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from eventpulse.errors import ReadError
+from eventpulse.parse.csv_header import read_header
 from eventpulse.parse.encoding import arrow_encoding, detect_encoding, sample_text
 from eventpulse.parse.formats import FileFormat
-from eventpulse.parse.source import EMPTY_HINT, ReadOptions, build_reason
+from eventpulse.parse.source import ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
-
-_DELIMITERS = (",", ";", "\t", "|")
-
-
-def sniff_delimiter(lines: list[str]) -> str:
-    """The candidate delimiter that splits the first lines into the same number (> 1) of fields."""
-    best, best_score = ",", (0, 0)
-    for delim in _DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
-        if not counts or counts[0] < 2:
-            continue
-        consistent = sum(1 for c in counts if c == counts[0])
-        score = (consistent, counts[0])
-        if score > best_score:
-            best, best_score = delim, score
-    return best
 
 
 @dataclass
@@ -50,12 +33,7 @@ class CsvSource:
     def open(cls, path: Path, options: ReadOptions) -> CsvSource:
         label = options.label(path)
         encoding = detect_encoding(path, label, options.encoding)
-        text = sample_text(path, encoding)
-        lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
-        if not lines:
-            raise ReadError(f"the file {label!r} is empty (no header)", hint=EMPTY_HINT)
-        delimiter = sniff_delimiter(lines[:-1] if len(lines) > 1 else lines)
-        header = next(csv.reader(io.StringIO(text), delimiter=delimiter))
+        delimiter, header = read_header(sample_text(path, encoding), label)
         return cls(
             path, label, encoding, delimiter, header, normalize_column_names(header), options.batch_rows
         )
