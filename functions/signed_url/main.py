@@ -1,7 +1,10 @@
 """signed_url (HTTP): mint a V4 PUT URL for an upload intent; the upload itself goes straight to GCS.
 
-POST {"dataset", "filename", "sha256"?, "content_type"?} with ``Authorization: Bearer <token>``
-answers 201 {url, method, headers, object_name, expires_at}.
+POST {"dataset", "filename", "sha256"?, "content_type"?, "header"? | "columns"?} with
+``Authorization: Bearer <token>`` answers 201 {url, method, headers, object_name, expires_at}. A
+declared ``header`` (a CSV file's first line) or ``columns`` (names, any format) is checked against
+the contract and the drift policy first: a rejected change answers 422 ``schema_drift`` naming it,
+and no URL is minted; otherwise the answer adds ``header_check``. Needs the database (history).
 """
 
 from __future__ import annotations
@@ -30,5 +33,7 @@ def _mint(request: Request) -> tuple[int, dict[str, object]]:
         filename=triggers.required_str(body, "filename"),
         sha256=triggers.optional_str(body, "sha256"),
         content_type=triggers.optional_str(body, "content_type"),
+        header=triggers.optional_str(body, "header"),
+        columns=triggers.optional_str_list(body, "columns"),
     )
     return 201, minted  # 4. map the result

@@ -99,6 +99,21 @@ def test_signed_url_refuses_missing_tokens_wrong_methods_and_bad_bodies(local_en
     assert client.post("/", json=body, headers=AUTH).status_code == 400
 
 
+def test_signed_url_checks_a_declared_header_or_columns_before_minting(gcs_env) -> None:
+    client = function_client("signed_url")
+    body = {"dataset": DATASET, "filename": "a.csv"}
+    refused = client.post("/", json={**body, "header": "event_id,event_type,ts"}, headers=AUTH)
+    assert refused.status_code == 422, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["code"] == "schema_drift" and "column 'device_id' is missing" in error["message"]
+    columns = ["event_id", "device_id", "event_type", "ts"]
+    minted = client.post("/", json={**body, "columns": columns}, headers=AUTH)
+    assert minted.status_code == 201, minted.get_json()
+    assert minted.get_json()["header_check"]["outcome"] == "accept"
+    bad = client.post("/", json={**body, "columns": "event_id"}, headers=AUTH)
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"]["parameter"] == "columns"
+
+
 def _finalize_event(data: dict[str, Any], *, event_id: str = "evt-1") -> dict[str, str]:
     return {
         "ce-id": event_id,

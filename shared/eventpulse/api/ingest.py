@@ -20,6 +20,7 @@ from eventpulse.landing.duplicate import describe_duplicate
 from eventpulse.landing.intake import build_read_options
 from eventpulse.landing.register import Registration, register_stream, replay
 from eventpulse.landing.watcher import dataset_for, register_incoming
+from eventpulse.pipeline.intent import StreamHeaderCheck
 from eventpulse.ports import Row, Services
 
 bp = Operations("ingest", __name__, url_prefix="/api")
@@ -50,6 +51,11 @@ def upload(query: UploadQuery) -> tuple[Response, int]:
             details={"limit_bytes": limit},
         )
     options = build_read_options(sheet=query.sheet, encoding=query.encoding)
+    check = (
+        StreamHeaderCheck(services, query.filename, declared_encoding=options.get("encoding"))
+        if query.fail_fast
+        else None
+    )
     registration = register_stream(
         services,
         dataset=query.dataset,
@@ -59,8 +65,11 @@ def upload(query: UploadQuery) -> tuple[Response, int]:
         actor=current_actor(),
         options=options or None,
         max_bytes=limit,
+        before_landing=check,
     )
     body, status = registration_body(services, registration)
+    if check is not None and check.result is not None:
+        body["header_check"] = check.result.to_dict()
     return jsonify(body), status
 
 

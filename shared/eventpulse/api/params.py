@@ -114,6 +114,11 @@ class UploadQuery(BaseModel):
     source: str | None = Field(None, max_length=1000, description="recorded on the ingestion (default api)")
     sheet: str | None = Field(None, max_length=200, description="the worksheet to read from an XLSX file")
     encoding: str | None = Field(None, max_length=100, description="the text encoding of a CSV/JSON file")
+    fail_fast: bool = Field(
+        False,
+        description="CSV/NDJSON: check the header against the contract and drift policy as it "
+        "arrives; a rejected header is answered 422 at once and nothing is landed",
+    )
 
 
 class SeedQuery(BaseModel):

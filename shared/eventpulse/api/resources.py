@@ -102,9 +102,27 @@ class Duplicate(BaseModel):
     next_steps: list[NextStep]
 
 
+class HeaderChange(BaseModel):
+    kind: str = Field(description="column_added or column_removed: what a header can prove")
+    column: str
+    policy: str = Field(description="the drift policy key that decides it, e.g. removed_columns")
+    mode: str = Field(description="what the policy does with it, e.g. fail, evolve")
+    breaking: bool
+    message: str
+
+
+class HeaderCheckResult(BaseModel):
+    """The fail-fast verdict on a file's header; accept means its rows are still to be checked."""
+
+    outcome: Literal["accept", "reject"]
+    columns: list[str] = Field(description="the header's columns, normalized as the readers name them")
+    changes: list[HeaderChange]
+
+
 class Registered(Ingestion):
     deduplicated: bool = Field(description="true: these bytes were already registered; nothing was queued")
     duplicate: Duplicate | None = Field(None, description="present when deduplicated")
+    header_check: HeaderCheckResult | None = Field(None, description="present with ?fail_fast=true")
 
 
 class RegisteredFromPath(Registered):

@@ -164,3 +164,12 @@ def required_str(body: Mapping[str, Any], key: str) -> str:
     if value is None:
         raise BadRequest(f"{key} is required", details={"parameter": key})
     return value
+
+
+def optional_str_list(body: Mapping[str, Any], key: str) -> list[str] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise BadRequest(f"{key} must be a list of strings", details={"parameter": key})
+    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -20,7 +20,11 @@ from eventpulse.ports import NewIngestion, Row
 from eventpulse.schema.naming import ensure_dataset_name
 
 if TYPE_CHECKING:
+    from eventpulse.contracts.model import Contract
     from eventpulse.ports import Services, Transaction
+
+StreamCheck = Callable[["Contract", BinaryIO], BinaryIO]
+"""Inspects the start of a stream before it is landed; returns the stream to land (the same bytes)."""
 
 DEDUPLICATED = "ingestion.deduplicated"
 
@@ -43,8 +47,13 @@ def register_stream(
     actor: str,
     options: Mapping[str, Any] | None = None,
     max_bytes: int | None = None,
+    before_landing: StreamCheck | None = None,
 ) -> Registration:
-    """Validate, land the bytes (streamed), register the ingestion and enqueue it when new."""
+    """Validate, land the bytes (streamed), register the ingestion and enqueue it when new.
+
+    ``before_landing`` may refuse the stream (by raising) once the contract is known: then nothing
+    is landed or registered.
+    """
     dataset = ensure_dataset_name(dataset or "")
     bind_context(dataset=dataset)
     filename = clean_filename(filename)
@@ -52,6 +61,8 @@ def register_stream(
     contract = ensure_valid_contract(services, dataset)
     sheet = decide_sheet(filename, options, contract.sheet)  # before landing: a bad sheet is a 400
     source = (source or "api")[:100]
+    if before_landing is not None:
+        stream = before_landing(contract, stream)
     raw = services.landing.put_stream(dataset, filename, stream, max_bytes=max_bytes, source=source)
     new = NewIngestion(
         dataset=dataset,

@@ -14,42 +14,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from eventpulse.errors import ReadError
+from eventpulse.parse.csv_header import EMPTY_HINT, sniff_delimiter
 from eventpulse.parse.encoding import arrow_encoding, detect_encoding, sample_text
 from eventpulse.parse.formats import FileFormat
 from eventpulse.parse.headers import HEADER_PROBE_ROWS, find_header_row
-from eventpulse.parse.source import EMPTY_HINT, ReadOptions, build_reason
+from eventpulse.parse.source import ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
-
-_DELIMITERS = (",", ";", "\t", "|")
-
-
-def sniff_delimiter(lines: list[str]) -> str:
-    """The candidate delimiter that splits the first lines into the same number (> 1) of fields."""
-    best, best_score = ",", (0, 0)
-    lines = _without_title_lines(lines)
-    for delim in _DELIMITERS:
-        counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
-        if not counts or counts[0] < 2:
-            continue
-        consistent = sum(1 for c in counts if c == counts[0])
-        score = (consistent, counts[0])
-        if score > best_score:
-            best, best_score = delim, score
-    return best
-
-
-def _without_title_lines(lines: list[str]) -> list[str]:
-    """Drop leading lines that no candidate splits (a title above the header), keeping one line.
-
-    The header's field count decides the delimiter (quoted newlines make later lines unreliable),
-    so a title line with no delimiter in it must not stand in for the header.
-    """
-    start = 0
-    while start < len(lines) - 1 and all(
-        len(next(csv.reader([lines[start]], delimiter=d))) < 2 for d in _DELIMITERS
-    ):
-        start += 1
-    return lines[start:]
 
 
 def _first_rows(text: str, delimiter: str) -> list[list[str]]:

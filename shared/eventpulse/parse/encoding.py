@@ -36,6 +36,11 @@ def detect_encoding(path: Path, label: str | None = None, declared: str | None =
     with path.open("rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
         at_end = fh.read(1) == b""
+    return detect_sample_encoding(sample, name, at_end=at_end)
+
+
+def detect_sample_encoding(sample: bytes, name: str, *, at_end: bool) -> str:
+    """The text encoding of a file whose first bytes are ``sample`` (``at_end``: the whole file)."""
     for bom, encoding in _BOMS:
         if sample.startswith(bom):
             return encoding
@@ -87,6 +92,11 @@ def _is_printable_cp1252(sample: bytes) -> bool:
 def sample_text(path: Path, encoding: str) -> str:
     with path.open("rb") as fh:
         raw = fh.read(SAMPLE_BYTES)
+    return decode_sample(raw, encoding)
+
+
+def decode_sample(raw: bytes, encoding: str) -> str:
+    """The text of a file's first bytes: a UTF-8 BOM dropped, a character cut at the end left out."""
     return codecs.getincrementaldecoder("utf-8-sig" if encoding == "utf-8" else encoding)(
         errors="replace"
     ).decode(raw, final=False)

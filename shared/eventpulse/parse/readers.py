@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from eventpulse.errors import ReadError
-from eventpulse.parse.csv_reader import CsvSource, sniff_delimiter
+from eventpulse.parse.csv_header import EMPTY_HINT, sniff_delimiter
+from eventpulse.parse.csv_reader import CsvSource
 from eventpulse.parse.encoding import detect_encoding
 from eventpulse.parse.formats import FileFormat
 from eventpulse.parse.json_reader import JsonSource
 from eventpulse.parse.parquet_reader import ParquetSource
-from eventpulse.parse.source import EMPTY_HINT, ReadOptions, TabularSource
+from eventpulse.parse.source import ReadOptions, TabularSource
 from eventpulse.parse.xlsx_reader import XlsxSource
 
 __all__ = ["ReadOptions", "TabularSource", "detect_encoding", "open_source", "sniff_delimiter"]

@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from eventpulse.parse.formats import FileFormat
 
-EMPTY_HINT = "send a file with a header row and data rows"
 MAX_REASON = 300
 
 
