@@ -305,3 +305,65 @@ def test_the_largest_window_is_1000_buckets(client) -> None:
         headers=AUTH,
     )
     assert over.status_code == 400 and over.get_json()["error"]["details"]["limit"] == 1000
+
+
+def _held(
+    services: Any, ingestion_id: uuid.UUID, count: int, *, kind: str = "expectation", status: str = "held"
+) -> None:
+    from eventpulse.adapters.postgres.tables import quarantined_rows
+
+    with services.store.transaction() as tx:
+        tx.connection.execute(
+            insert(quarantined_rows),
+            [
+                {
+                    "ingestion_id": ingestion_id,
+                    "dataset": "edge_telemetry",
+                    "source_row": n + 1,
+                    "kind": kind,
+                    "failures": [],
+                    "values": {},
+                    "contract_version": "v",
+                    "raw_uri": "file:///x",
+                    "status": status,
+                }
+                for n in range(count)
+            ],
+        )
+
+
+def test_quarantined_rows_are_counted_per_bucket_kind_status_and_group(client, services, seed) -> None:
+    first = seed(MONDAY + timedelta(hours=1), "PARTIALLY_LOADED", source="api")
+    second = seed(MONDAY + timedelta(hours=2), "PARTIALLY_LOADED", source="watcher")
+    third = seed(MONDAY + timedelta(days=1, hours=3), "LOADED", source="api")
+    seed(MONDAY + timedelta(hours=4), "LOADED")  # no quarantined rows: not counted
+    _held(services, first, 3)
+    _held(services, first, 1, status="discarded")
+    _held(services, second, 2, kind="discard_row", status="discarded")
+    _held(services, third, 5, kind="discard_value", status="discarded")
+    query = {"since": MONDAY.isoformat(), "until": (MONDAY + timedelta(days=3)).isoformat(), "bucket": "day"}
+    body = client.get(
+        "/api/stats/quarantine", query_string={**query, "group_by": "source"}, headers=AUTH
+    ).get_json()
+    monday, tuesday, wednesday = body["buckets"]
+    assert (monday["rows"], monday["ingestions"]) == (6, 2)
+    assert monday["kinds"] == {"expectation": 4, "discard_row": 2, "discard_value": 0}
+    assert monday["statuses"] == {"held": 3, "replayed": 0, "discarded": 3}
+    assert {g["key"]: (g["rows"], g["ingestions"]) for g in monday["groups"]} == {
+        "api": (4, 1),
+        "watcher": (2, 1),
+    }
+    assert (tuesday["rows"], tuesday["kinds"]["discard_value"]) == (5, 5)
+    assert (wednesday["rows"], wednesday["ingestions"], wednesday["groups"]) == (0, 0, [])
+    assert (body["totals"]["rows"], body["totals"]["ingestions"]) == (11, 3)
+    assert body["groups"] == ["api", "watcher"]
+    plain = client.get("/api/stats/quarantine", query_string=query, headers=AUTH).get_json()
+    assert [b["rows"] for b in plain["buckets"]] == [6, 5, 0] and plain["totals"]["ingestions"] == 3
+
+
+def test_a_partial_load_counts_as_a_success(client, seed) -> None:
+    seed(MONDAY + timedelta(hours=1), "PARTIALLY_LOADED")
+    seed(MONDAY + timedelta(hours=2), "FAILED_QUALITY")
+    query = {"since": MONDAY.isoformat(), "until": (MONDAY + timedelta(days=1)).isoformat()}
+    (bucket,) = client.get("/api/stats/ingestions", query_string=query, headers=AUTH).get_json()["buckets"]
+    assert (bucket["loaded"], bucket["finished"], bucket["success_rate"]) == (1, 2, 0.5)

@@ -54,6 +54,7 @@ EXPECTED = {
     ("GET", "/api/stats/ingestions"): "viewer",
     ("GET", "/api/stats/expectations"): "viewer",
     ("GET", "/api/stats/drift"): "viewer",
+    ("GET", "/api/stats/quarantine"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",

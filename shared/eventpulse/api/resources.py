@@ -535,6 +535,29 @@ class DriftBucket(DriftCounts):
     groups: list[DriftGroup]
 
 
+class QuarantineCounts(BaseModel):
+    rows: int = Field(description="quarantined rows of the bucket's ingestions")
+    ingestions: int = Field(description="ingestions with at least one such row")
+    kinds: dict[str, int] = Field(description="rows per kind: expectation, discard_row, discard_value")
+    statuses: dict[str, int] = Field(description="rows per status now: held, replayed, discarded")
+
+
+class QuarantineGroup(QuarantineCounts):
+    key: str
+
+
+class QuarantineBucket(QuarantineCounts):
+    start: datetime
+    groups: list[QuarantineGroup]
+
+
+class QuarantineTrends(BaseModel):
+    window: TrendWindowOut
+    buckets: list[QuarantineBucket]
+    totals: QuarantineCounts
+    groups: list[str]
+
+
 class DriftTrends(BaseModel):
     window: TrendWindowOut
     buckets: list[DriftBucket]

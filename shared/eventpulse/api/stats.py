@@ -16,18 +16,20 @@ from flask import Response, jsonify
 from eventpulse.api.context import current_services
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import MAX_BUCKETS, ExpectationTrendQuery, TrendQuery
-from eventpulse.api.resources import DriftTrends, ExpectationTrends, IngestionTrends
+from eventpulse.api.resources import DriftTrends, ExpectationTrends, IngestionTrends, QuarantineTrends
 from eventpulse.api.roles import VIEWER
 from eventpulse.errors import BadRequest
 from eventpulse.ports import Row, TrendWindow
 from eventpulse.ports.store import BUCKET_LENGTH, TrendBucket
 from eventpulse.schema.drift import ChangeKind, Outcome
 from eventpulse.schema.naming import ensure_dataset_name
-from eventpulse.states import TERMINAL, Status
+from eventpulse.states import LOADED_STATES, TERMINAL, Status
 
 bp = Operations("stats", __name__, url_prefix="/api/stats")
 
 DEFAULT_BUCKETS = 30
+QUARANTINE_KINDS = ("expectation", "discard_row", "discard_value")
+QUARANTINE_STATUSES = ("held", "replayed", "discarded")
 WINDOW_HINT = "since and until are ISO 8601 instants or dates (UTC unless they carry an offset)"
 
 
@@ -56,6 +58,43 @@ def drift_trends(query: TrendQuery) -> Response:
     with current_services().store.read() as tx:
         rows = tx.stats.drift_trends(window)
     return jsonify(shape_drift(window, rows))
+
+
+@bp.operation("GET", "/quarantine", access=VIEWER, returns={200: QuarantineTrends}, errors=(400,))
+def quarantine_trends(query: TrendQuery) -> Response:
+    """Quarantined rows per bucket: held back by an expectation, or traced by a discard policy."""
+    window = build_window(query)
+    with current_services().store.read() as tx:
+        rows = tx.stats.quarantine_trends(window)
+    return jsonify(shape_quarantine(window, rows))
+
+
+def shape_quarantine(window: TrendWindow, rows: list[Row]) -> dict[str, Any]:
+    buckets = []
+    for start, facts in _by_bucket(rows).items():
+        groups = [{"key": k, **_quarantine_counts(r for r in facts if r["grp"] == k)} for k in _keys(facts)]
+        buckets.append({"start": start, **_quarantine_counts(facts), "groups": groups})
+    facts = [r for r in rows if r["rows"] is not None]
+    return {
+        "window": _window_out(window),
+        "buckets": buckets,
+        "totals": _quarantine_counts(facts),
+        "groups": _keys(facts),
+    }
+
+
+def _quarantine_counts(rows: Iterable[Row]) -> dict[str, Any]:
+    kinds = dict.fromkeys(QUARANTINE_KINDS, 0)
+    statuses = dict.fromkeys(QUARANTINE_STATUSES, 0)
+    total = ingestions = 0
+    for row in rows:
+        if row["kind"] is None:  # the (bucket, group) total: distinct ingestions
+            ingestions += int(row["ingestions"])
+            continue
+        kinds[row["kind"]] = kinds.get(row["kind"], 0) + int(row["rows"])
+        statuses[row["status"]] = statuses.get(row["status"], 0) + int(row["rows"])
+        total += int(row["rows"])
+    return {"rows": total, "ingestions": ingestions, "kinds": kinds, "statuses": statuses}
 
 
 # --- the window -----------------------------------------------------------------------------------
@@ -149,7 +188,7 @@ def _counts(rows: Iterable[Row]) -> dict[str, Any]:
         size += int(row["bytes"])
     total = sum(statuses.values())
     finished = sum(n for s, n in statuses.items() if s in _FINAL)
-    loaded = statuses[Status.LOADED.value]
+    loaded = sum(statuses[s.value] for s in LOADED_STATES)  # a partial load loaded its good rows
     return {
         "ingestions": total,
         "statuses": statuses,

@@ -618,6 +618,11 @@ class Statistics(Protocol):
         unexpected_rows (ingestions with a quality report only)."""
         ...
 
+    def quarantine_trends(self, window: TrendWindow) -> list[Row]:
+        """Rows of bucket, grp, kind, status, rows, ingestions: the quarantined rows (held back,
+        or traced by discard_row / discard_value) of the window's ingestions."""
+        ...
+
     def drift_trends(self, window: TrendWindow) -> list[Row]:
         """Rows of bucket, grp, and either outcome + ingestions (ingestions whose drift decision had
         a change) or kind + changes (schema changes of that kind)."""

@@ -24,7 +24,10 @@ from eventpulse.contracts.marts import MartSpec
 from eventpulse.curate.ddl import quote_ident
 from eventpulse.errors import MartRefused
 from eventpulse.ports import Row
+from eventpulse.states import LOADED_STATES
 
+LOADED = [s.value for s in LOADED_STATES]
+"""A partial load still brought the rows that passed: the mart is fresh."""
 UNDEFINED_TABLE = "42P01"
 VIEW_SHAPE_CHANGED = "42P16"
 """CREATE OR REPLACE VIEW cannot drop, rename or retype a column: drop the view and create it."""
@@ -203,7 +206,7 @@ class PgMarts:
             return None
         return self._conn.execute(
             select(ingestions.c.finished_at)
-            .where(ingestions.c.dataset.in_(upstream), ingestions.c.status == "LOADED")
+            .where(ingestions.c.dataset.in_(upstream), ingestions.c.status.in_(LOADED))
             .order_by(ingestions.c.finished_at.desc().nulls_last())
             .limit(1)
         ).scalar_one_or_none()

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TextualSelect
 
-from eventpulse.adapters.postgres.tables import drift_changes, ingestions, quality_summaries
+from eventpulse.adapters.postgres.tables import drift_changes, ingestions, quality_summaries, quarantined_rows
 from eventpulse.ports import Row, TrendWindow
 from eventpulse.ports.store import BUCKET_LENGTH
 
@@ -192,6 +192,26 @@ class PgStatistics:
             .group_by(func.grouping_sets(tuple_(*keys, d.c.outcome), tuple_(*keys, d.c.kind)))
         )
         return self._filled(window, facts, order=("grp", "outcome", "kind"))
+
+    def quarantine_trends(self, window: TrendWindow) -> list[Row]:
+        q = quarantined_rows
+        bucket, grp = _bucket_of(window), _group_of(window)
+        keys = (bucket,) if window.group_by is None else (bucket, grp)  # Postgres refuses GROUP BY NULL
+        # Rows per (kind, status), and per bucket and group alone the distinct ingestions they came from.
+        facts = (
+            select(
+                bucket.label("bucket"),
+                grp.label("grp"),
+                q.c.kind,
+                q.c.status,
+                func.count().label("rows"),
+                func.count(q.c.ingestion_id.distinct()).label("ingestions"),
+            )
+            .select_from(ingestions.join(q, q.c.ingestion_id == ingestions.c.id))
+            .where(*_in_window(window))
+            .group_by(func.grouping_sets(tuple_(*keys, q.c.kind, q.c.status), tuple_(*keys)))
+        )
+        return self._filled(window, facts, order=("grp", "kind", "status"))
 
     def _filled(
         self, window: TrendWindow, facts: Select[Any] | TextualSelect, *, order: tuple[str, ...]
