@@ -59,6 +59,7 @@ EXPECTED = {
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/reject"): "operator",
+    ("POST", "/api/ingestions/<ingestion_id>/map_rename"): "admin",
     ("GET", "/api/quarantine"): "viewer",
     ("GET", "/api/quarantine/export"): "viewer",
     ("POST", "/api/quarantine/replay"): "operator",
@@ -80,6 +81,7 @@ BODIES = {
     "/api/contracts/<dataset>/validate": b'{"suite": {"name": "nosuch"}}',
     "/api/contracts/<dataset>": b'{"suite": {"name": "nosuch"}}',
     "/api/contracts/<dataset>/dry_run": b"{}",
+    "/api/ingestions/<ingestion_id>/map_rename": b'{"from": "a", "to": "b"}',
     "/api/quarantine/replay": b'{"dataset": "nosuch"}',
     "/api/quarantine/discard": b'{"dataset": "nosuch", "reason": "matrix"}',
 }

@@ -149,3 +149,56 @@ def test_a_reordered_file_loads_with_a_column_order_warning(
     assert (change["kind"], change["mode"], change["breaking"]) == ("column_order", "warn", False)
     assert change["details"]["observed_order"] == ["city", "id", "sale_price"]
     assert [r[1] for r in _curated(services) if r[0] == "k15"] == [1150]
+
+
+def test_map_rename_through_the_api_saves_the_contract_and_replays(
+    services, contracts_dir: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from eventpulse.api.app import create_app
+    from eventpulse.settings import ApiToken
+
+    token = ApiToken(name="root", role="admin", sha256=hashlib.sha256(b"rename-admin").hexdigest())
+    services.settings = services.settings.with_overrides(api_tokens=(token,))
+    client = create_app(services).test_client()
+    admin = {"Authorization": "Bearer rename-admin"}
+    _contract(contracts_dir)
+    first = ingest(services, _file(tmp_path / "a.csv", ["id", "sale_price", "city"], 0, 60), DATASET)
+    renamed = ingest(services, _file(tmp_path / "b.csv", ["id", "sale_price_usd", "city"], 60, 30), DATASET)
+    assert (first["status"], renamed["status"]) == (Status.LOADED, Status.FAILED_DRIFT)
+    before = client.get(f"/api/contracts/{DATASET}", headers=admin).get_json()["version"]
+
+    unknown = client.post(
+        f"/api/ingestions/{renamed['id']}/map_rename",
+        json={"from": "price", "to": "sale_price"},
+        headers=admin,
+    )
+    assert unknown.status_code == 400 and unknown.get_json()["error"]["details"]["columns"] == [
+        "id",
+        "sale_price_usd",
+        "city",
+    ]
+    bad_target = client.post(
+        f"/api/ingestions/{renamed['id']}/map_rename",
+        json={"from": "sale_price_usd", "to": "nope"},
+        headers=admin,
+    )
+    assert bad_target.status_code == 422, bad_target.get_json()
+
+    response = client.post(
+        f"/api/ingestions/{renamed['id']}/map_rename",
+        json={"from": "sale_price_usd", "to": "sale_price"},
+        headers=admin,
+    )
+    body = response.get_json()
+    assert response.status_code == 202, body
+    assert body["previous_version"] == before and body["contract_version"] != before
+    assert body["candidate"]["strength"] == "strong" and body["candidate"]["evidence"]["sample_overlap"]
+    assert body["replay"]["status"] == "LOADED" and body["replay"]["replay_of"] == str(renamed["id"])
+    contract = client.get(f"/api/contracts/{DATASET}", headers=admin).get_json()
+    assert contract["suite"]["meta"]["eventpulse"]["renames"] == {"sale_price_usd": "sale_price"}
+    assert contract["source"] == "api" and contract["adopted_by"] == "token:root"
+    prices = {key: price for key, price, _ in _curated(services)}
+    assert len(prices) == 90 and prices["k60"] == _prices(60, 1)[0]  # the new rows in the old column
+    assert schema_versions(services, DATASET) == 1

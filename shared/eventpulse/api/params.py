@@ -211,6 +211,15 @@ class FromGcsBody(Body):
     bucket: str | None = Field(None, max_length=222, description="the bucket (default EVENTPULSE_GCS_BUCKET)")
 
 
+class RenameBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)
+    from_: str = Field(
+        alias="from", min_length=1, max_length=200, description="the column as the file names it"
+    )
+    to: str = Field(min_length=1, max_length=63, description="the known column it is a rename of")
+    note: str | None = Field(None, max_length=2000, description="why (kept with the contract version)")
+
+
 class ReviewBody(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
     note: str | None = Field(None, description="why (at most 2000 characters; recorded in the audit log)")

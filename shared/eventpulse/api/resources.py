@@ -291,6 +291,15 @@ class DryRunFile(Row):
     progress: dict[str, int] = Field(description="done, total")
 
 
+class RenameMapped(BaseModel):
+    contract_version: str = Field(description="the saved contract version, with the rename")
+    previous_version: str | None
+    candidate: dict[str, Any] | None = Field(
+        description="the rename candidate the drift decision reported for this pair, with its evidence"
+    )
+    replay: Ingestion = Field(description="the replay of the file under the new contract")
+
+
 class DryRunSummary(Row):
     type: str = Field(description="summary")
     files: int
