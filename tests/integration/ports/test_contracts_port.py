@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from eventpulse.ports import MetadataStore
-
-
-@pytest.fixture(params=["postgres"])
-def store(request: pytest.FixtureRequest, services: Any) -> Iterator[MetadataStore]:
-    yield services.store  # the `services` fixture empties every table before each test
 
 
 def body(n: int) -> dict[str, Any]:

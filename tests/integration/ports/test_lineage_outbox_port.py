@@ -6,17 +6,11 @@ Each test speaks only the port: add in a transaction, lease what is due in order
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from eventpulse.ports import MetadataStore, NewIngestion
-
-
-@pytest.fixture(params=["postgres"])
-def store(request: pytest.FixtureRequest, services: Any) -> Iterator[MetadataStore]:
-    yield services.store  # the `services` fixture empties every table before each test
 
 
 def _ingestion(store: MetadataStore) -> uuid.UUID:

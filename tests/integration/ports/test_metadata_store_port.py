@@ -7,7 +7,6 @@ A new store adapter proves itself by joining the ``store`` fixture's parameters 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +17,6 @@ from eventpulse.curate.ddl import plan_table_changes
 from eventpulse.ports import LineageValues, MetadataStore, NewIngestion
 from eventpulse.schema.model import Column, TableSchema
 from eventpulse.states import Status
-
-
-@pytest.fixture(params=["postgres"])
-def store(request: pytest.FixtureRequest, services: Any) -> Iterator[MetadataStore]:
-    yield services.store  # the `services` fixture empties every table before each test
 
 
 def _new(dataset: str = "edge_telemetry", sha: str | None = None, **over: Any) -> NewIngestion:

@@ -7,8 +7,6 @@ resolving only held rows, updating failures, and that it all rides the store's t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -19,11 +17,6 @@ from eventpulse.ports import (
     QuarantineFilter,
     QuarantineOrigin,
 )
-
-
-@pytest.fixture(params=["postgres"])
-def store(request: pytest.FixtureRequest, services: Any) -> Iterator[MetadataStore]:
-    yield services.store  # the `services` fixture empties every table before each test
 
 
 def _ingestion(store: MetadataStore, dataset: str = "readings") -> uuid.UUID:
