@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from eventpulse.contracts.marts import MartSpec
     from eventpulse.schema.model import TableSchema
     from eventpulse.states import Status
 
@@ -257,11 +256,45 @@ class Contracts(Protocol):
         ...
 
 
+class MartFreshness(Protocol):
+    def to_dict(self) -> dict[str, float | None]:
+        """``warn_after_seconds`` and ``error_after_seconds`` (None: no limit)."""
+        ...
+
+
+class MartDefinition(Protocol):
+    """A mart as a contract declares it (``contracts/marts.py: MartSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def view(self) -> str: ...
+
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def freshness(self) -> MartFreshness: ...
+
+
 class Marts(Protocol):
     """The data products: each mart a view over curated tables, declared in a dataset's contract."""
 
     def apply(
-        self, dataset: str, marts: Sequence[MartSpec], *, contract_version: str, strict: bool, actor: str
+        self,
+        dataset: str,
+        marts: Sequence[MartDefinition],
+        *,
+        contract_version: str,
+        strict: bool,
+        actor: str,
     ) -> list[Row]:
         """Create or replace the dataset's marts as declared; drop the ones it no longer declares.
 

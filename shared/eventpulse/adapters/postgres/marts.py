@@ -20,10 +20,9 @@ from sqlalchemy.exc import DatabaseError
 from eventpulse.adapters.postgres.audit import PgAuditLog
 from eventpulse.adapters.postgres.refusals import sqlstate_of
 from eventpulse.adapters.postgres.tables import datasets, ingestions, marts
-from eventpulse.contracts.marts import MartSpec
 from eventpulse.curate.ddl import quote_ident
 from eventpulse.errors import MartRefused
-from eventpulse.ports import Row
+from eventpulse.ports import MartDefinition, Row
 from eventpulse.states import LOADED_STATES
 
 LOADED = [s.value for s in LOADED_STATES]
@@ -44,7 +43,13 @@ class PgMarts:
     # --- declaring ------------------------------------------------------------------------------
 
     def apply(
-        self, dataset: str, specs: Sequence[MartSpec], *, contract_version: str, strict: bool, actor: str
+        self,
+        dataset: str,
+        specs: Sequence[MartDefinition],
+        *,
+        contract_version: str,
+        strict: bool,
+        actor: str,
     ) -> list[Row]:
         existing = {str(r["name"]): r for r in self._rows()}
         outcomes: dict[str, str] = {}
@@ -135,7 +140,9 @@ class PgMarts:
         except DatabaseError as exc:
             return _failed(exc)
 
-    def _record(self, dataset: str, spec: MartSpec, status: str, error: str | None, version: str) -> None:
+    def _record(
+        self, dataset: str, spec: MartDefinition, status: str, error: str | None, version: str
+    ) -> None:
         values: dict[str, Any] = {
             "dataset": dataset,
             "view_name": spec.view,
