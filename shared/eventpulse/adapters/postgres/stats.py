@@ -127,41 +127,39 @@ class PgStatistics:
 
     def expectation_trends(self, window: TrendWindow) -> list[Row]:
         # Reports are counted per (bucket, group, expectation list), then each list is unnested once:
-        # the unnesting grows with buckets x lists (contract versions), not with ingestions. Each
-        # series leaves as one JSON array of its points: decoding one row per point through pg8000
-        # cost more than the aggregate itself (docs/BENCHMARKS.md).
+        # the unnesting grows with buckets x lists (contract versions), not with ingestions. Failures
+        # are added in the same aggregate (UNION ALL, their expectation by array subscript), which
+        # the planner hashes once instead of sorting both sides of a join per position. Each series
+        # leaves as one JSON array of its points: decoding one row per point through pg8000 cost
+        # more than the aggregate itself (docs/BENCHMARKS.md).
         where, params = _text_window(window)
         unit, grp = f"'{_checked_unit(window)}'", _group_sql(window)
         step = int(BUCKET_LENGTH[window.bucket].total_seconds())
-        # An equality the planner can hash (IS NOT DISTINCT FROM would force a nested loop).
-        same_group = "" if window.group_by is None else " AND f.grp = r.grp"
         facts = text(
             f"""
             WITH reports AS (
                 SELECT date_trunc({unit}, i.created_at, 'UTC') AS bucket, {grp} AS grp,
-                       s.expectation_set, count(*) AS reports
+                       s.expectation_set, s.failed, s.unexpected
                 FROM ingestions i JOIN quality_summaries s ON s.ingestion_id = i.id
                 WHERE {where}
-                GROUP BY 1, 2, 3
-            ), failures AS (
-                SELECT date_trunc({unit}, i.created_at, 'UTC') AS bucket, {grp} AS grp,
-                       s.expectation_set, f.position, count(*) AS failed, sum(f.unexpected) AS unexpected
-                FROM ingestions i JOIN quality_summaries s ON s.ingestion_id = i.id,
-                     unnest(s.failed, s.unexpected) AS f(position, unexpected)
-                WHERE {where}
-                GROUP BY 1, 2, 3, 4
-            ), points AS (
+            ), counted AS (
                 SELECT r.bucket, r.grp, e.expectation_type, e.column_name, e.severity,
-                       sum(r.reports) AS evaluated,
-                       sum(r.reports) - COALESCE(sum(f.failed), 0) AS passed,
-                       COALESCE(sum(f.unexpected), 0) AS unexpected_rows
-                FROM reports r
+                       r.reports AS evaluated, 0::bigint AS failed, 0::bigint AS unexpected
+                FROM (SELECT bucket, grp, expectation_set, count(*) AS reports
+                      FROM reports GROUP BY 1, 2, 3) r
                 JOIN expectation_sets x ON x.id = r.expectation_set
                 CROSS JOIN LATERAL unnest(x.expectation_types, x.column_names, x.severities)
-                    WITH ORDINALITY AS e(expectation_type, column_name, severity, position)
-                LEFT JOIN failures f
-                    ON f.bucket = r.bucket AND f.expectation_set = r.expectation_set
-                   AND f.position = e.position - 1{same_group}
+                    AS e(expectation_type, column_name, severity)
+                UNION ALL
+                SELECT r.bucket, r.grp, x.expectation_types[f.position + 1], x.column_names[f.position + 1],
+                       x.severities[f.position + 1], 0, 1, f.unexpected
+                FROM reports r JOIN expectation_sets x ON x.id = r.expectation_set,
+                     unnest(r.failed, r.unexpected) AS f(position, unexpected)
+                WHERE f.position < cardinality(x.expectation_types)
+            ), points AS (
+                SELECT bucket, grp, expectation_type, column_name, severity, sum(evaluated) AS evaluated,
+                       sum(evaluated) - sum(failed) AS passed, sum(unexpected) AS unexpected_rows
+                FROM counted
                 GROUP BY 1, 2, 3, 4, 5
             )
             SELECT grp, expectation_type, column_name, severity,
