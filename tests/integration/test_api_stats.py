@@ -194,6 +194,34 @@ def test_expectation_pass_rates_per_type_column_and_bucket(client, seed) -> None
     assert [p["evaluated"] for p in series[(NOT_NULL, "device_id")]["buckets"]] == [2, 0, 0]
 
 
+def test_expectation_points_land_in_the_bucket_they_start(client, seed) -> None:
+    # The store sends each series' points by bucket index; the API lays them on the window's starts.
+    failing, passing = quality((BETWEEN, "temp", False, 2)), quality((BETWEEN, "temp", True, 0))
+    seed(datetime(2026, 11, 4, 10, tzinfo=UTC), artifacts={"quality": failing})
+    seed(datetime(2026, 11, 11, 1, 15, tzinfo=UTC), artifacts={"quality": passing})
+    weeks = get(
+        client, "expectations", since="2026-11-04T10:00:00Z", until="2026-11-18", bucket="week",
+        dataset="edge_telemetry",
+    )  # fmt: skip
+    (temp,) = weeks["series"]
+    assert [(p["start"], p["evaluated"], p["passed"], p["unexpected_rows"]) for p in temp["buckets"]] == [
+        ("2026-11-02T00:00:00Z", 1, 0, 2),
+        ("2026-11-09T00:00:00Z", 1, 1, 0),
+        ("2026-11-16T00:00:00Z", 0, 0, 0),
+    ]
+    hours = get(
+        client, "expectations", since="2026-11-11T00:30:00Z", until="2026-11-11T03:00:00Z", bucket="hour",
+        dataset="edge_telemetry",
+    )  # fmt: skip
+    (temp,) = hours["series"]
+    assert [(p["start"], p["evaluated"]) for p in temp["buckets"]] == [
+        ("2026-11-11T00:00:00Z", 0),
+        ("2026-11-11T01:00:00Z", 1),
+        ("2026-11-11T02:00:00Z", 0),
+    ]
+    assert (temp["evaluated"], temp["pass_rate"]) == (1, 1.0)
+
+
 def test_expectations_group_by_status_splits_each_series(client, seed) -> None:
     seed(MONDAY, artifacts={"quality": quality((BETWEEN, "temp", True, 0))})
     seed(MONDAY, "FAILED_QUALITY", artifacts={"quality": quality((BETWEEN, "temp", False, 2))})

@@ -634,6 +634,11 @@ class TrendWindow:
         step = BUCKET_LENGTH[self.bucket]
         return max(0, -((self.first_bucket() - self.until) // step))
 
+    def bucket_starts(self) -> list[datetime]:
+        """Every bucket start of the window, oldest first (fixed-length steps from ``first_bucket``)."""
+        first, step = self.first_bucket(), BUCKET_LENGTH[self.bucket]
+        return [first + n * step for n in range(self.bucket_count())]
+
 
 class Statistics(Protocol):
     """Read-only aggregates of ingestions by the bucket of their ``created_at``.
@@ -647,8 +652,11 @@ class Statistics(Protocol):
         ...
 
     def expectation_trends(self, window: TrendWindow) -> list[Row]:
-        """Rows of bucket, grp, expectation_type, column_name, severity, evaluated, passed,
-        unexpected_rows (ingestions with a quality report only)."""
+        """One row per series (ingestions with a quality report only), unlike the other trends: grp,
+        expectation_type, column_name, severity, and ``buckets``, a list of ``[index, evaluated,
+        passed, unexpected_rows]`` for each bucket with reports, oldest first; ``index`` is the
+        bucket's position in ``window.bucket_starts()``. A series has thousands of points, so they
+        travel as one value per series rather than one row per point."""
         ...
 
     def quarantine_trends(self, window: TrendWindow) -> list[Row]:

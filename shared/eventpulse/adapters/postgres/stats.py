@@ -8,11 +8,11 @@ artifacts in the transaction that saves them.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     DateTime,
     Select,
@@ -127,52 +127,51 @@ class PgStatistics:
 
     def expectation_trends(self, window: TrendWindow) -> list[Row]:
         # Reports are counted per (bucket, group, expectation list), then each list is unnested once:
-        # the unnesting grows with buckets x lists (contract versions), not with ingestions.
+        # the unnesting grows with buckets x lists (contract versions), not with ingestions. Failures
+        # are added in the same aggregate (UNION ALL, their expectation by array subscript), which
+        # the planner hashes once instead of sorting both sides of a join per position. Each series
+        # leaves as one JSON array of its points: decoding one row per point through pg8000 cost
+        # more than the aggregate itself (docs/BENCHMARKS.md).
         where, params = _text_window(window)
         unit, grp = f"'{_checked_unit(window)}'", _group_sql(window)
-        # An equality the planner can hash (IS NOT DISTINCT FROM would force a nested loop).
-        same_group = "" if window.group_by is None else " AND f.grp = r.grp"
+        step = int(BUCKET_LENGTH[window.bucket].total_seconds())
         facts = text(
             f"""
             WITH reports AS (
                 SELECT date_trunc({unit}, i.created_at, 'UTC') AS bucket, {grp} AS grp,
-                       s.expectation_set, count(*) AS reports
+                       s.expectation_set, s.failed, s.unexpected
                 FROM ingestions i JOIN quality_summaries s ON s.ingestion_id = i.id
                 WHERE {where}
-                GROUP BY 1, 2, 3
-            ), failures AS (
-                SELECT date_trunc({unit}, i.created_at, 'UTC') AS bucket, {grp} AS grp,
-                       s.expectation_set, f.position, count(*) AS failed, sum(f.unexpected) AS unexpected
-                FROM ingestions i JOIN quality_summaries s ON s.ingestion_id = i.id,
-                     unnest(s.failed, s.unexpected) AS f(position, unexpected)
-                WHERE {where}
-                GROUP BY 1, 2, 3, 4
+            ), counted AS (
+                SELECT r.bucket, r.grp, e.expectation_type, e.column_name, e.severity,
+                       r.reports AS evaluated, 0::bigint AS failed, 0::bigint AS unexpected
+                FROM (SELECT bucket, grp, expectation_set, count(*) AS reports
+                      FROM reports GROUP BY 1, 2, 3) r
+                JOIN expectation_sets x ON x.id = r.expectation_set
+                CROSS JOIN LATERAL unnest(x.expectation_types, x.column_names, x.severities)
+                    AS e(expectation_type, column_name, severity)
+                UNION ALL
+                SELECT r.bucket, r.grp, x.expectation_types[f.position + 1], x.column_names[f.position + 1],
+                       x.severities[f.position + 1], 0, 1, f.unexpected
+                FROM reports r JOIN expectation_sets x ON x.id = r.expectation_set,
+                     unnest(r.failed, r.unexpected) AS f(position, unexpected)
+                WHERE f.position < cardinality(x.expectation_types)
+            ), points AS (
+                SELECT bucket, grp, expectation_type, column_name, severity, sum(evaluated) AS evaluated,
+                       sum(evaluated) - sum(failed) AS passed, sum(unexpected) AS unexpected_rows
+                FROM counted
+                GROUP BY 1, 2, 3, 4, 5
             )
-            SELECT r.bucket, r.grp, e.expectation_type, e.column_name, e.severity,
-                   sum(r.reports) AS evaluated,
-                   sum(r.reports) - COALESCE(sum(f.failed), 0) AS passed,
-                   COALESCE(sum(f.unexpected), 0) AS unexpected_rows
-            FROM reports r
-            JOIN expectation_sets x ON x.id = r.expectation_set
-            CROSS JOIN LATERAL unnest(x.expectation_types, x.column_names, x.severities)
-                WITH ORDINALITY AS e(expectation_type, column_name, severity, position)
-            LEFT JOIN failures f
-                ON f.bucket = r.bucket AND f.expectation_set = r.expectation_set
-               AND f.position = e.position - 1{same_group}
-            GROUP BY 1, 2, 3, 4, 5
+            SELECT grp, expectation_type, column_name, severity,
+                   json_agg(json_build_array(
+                       (extract(epoch FROM bucket) - extract(epoch FROM :first_bucket))::bigint / {step},
+                       evaluated, passed, unexpected_rows) ORDER BY bucket)::text AS buckets
+            FROM points
+            GROUP BY 1, 2, 3, 4
             """
-        ).bindparams(*params)
-        columns = facts.columns(
-            bucket=DateTime(timezone=True),
-            grp=Text,
-            expectation_type=Text,
-            column_name=Text,
-            severity=Text,
-            evaluated=BigInteger,
-            passed=BigInteger,
-            unexpected_rows=BigInteger,
-        )
-        return self._filled(window, columns, order=("grp", "expectation_type", "column_name", "severity"))
+        ).bindparams(*params, _instant("first_bucket", window.first_bucket()))
+        series = facts.columns(grp=Text, expectation_type=Text, column_name=Text, severity=Text, buckets=Text)
+        return [{**row._mapping, "buckets": json.loads(row.buckets)} for row in self._conn.execute(series)]
 
     def drift_trends(self, window: TrendWindow) -> list[Row]:
         d = drift_changes
