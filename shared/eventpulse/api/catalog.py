@@ -16,7 +16,8 @@ from eventpulse.api.params import MartPath
 from eventpulse.api.resources import Mart, MartList
 from eventpulse.api.roles import VIEWER
 from eventpulse.contracts.marts import freshness_from_row, freshness_status
-from eventpulse.errors import NotFound
+from eventpulse.contracts.registry import known_datasets, resolve_contract
+from eventpulse.errors import ContractError, NotFound
 
 bp = Operations("catalog", __name__, url_prefix="/api")
 
@@ -51,9 +52,6 @@ def _catalog() -> list[dict[str, Any]]:
 
 
 def _resolve_every_contract() -> None:
-    from eventpulse.contracts.registry import known_datasets, resolve_contract
-    from eventpulse.errors import ContractError
-
     services = current_services()
     for dataset in known_datasets(services):
         try:

@@ -38,13 +38,14 @@ from eventpulse.api.roles import ADMIN, OPERATOR, VIEWER
 from eventpulse.contracts.diff import diff_suites
 from eventpulse.contracts.loader import parse_suite
 from eventpulse.contracts.registry import (
+    ensure_has_contract,
     known_datasets,
     no_contract,
     resolve_contract,
     save_contract,
     stored_version,
 )
-from eventpulse.errors import ContractError, NotFound
+from eventpulse.errors import ContractError
 from eventpulse.pipeline.dry_run import DryRunRequest, choose_files, dry_run
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -116,13 +117,7 @@ def get_contract_version(path: ContractVersionPath) -> Response:
     """One stored version of the dataset's contract, current or not."""
     dataset = ensure_dataset_name(path.dataset)
     with current_services().store.read() as tx:
-        row = tx.contracts.version(dataset, path.version.lower())
-    if row is None:
-        raise NotFound(
-            f"contract {dataset!r} has no version {path.version!r}",
-            hint=f"list its versions with GET /api/contracts/{dataset}",
-            details={"dataset": dataset, "version": path.version},
-        )
+        row = stored_version(tx, dataset, path.version.lower())
     return jsonify(
         {
             "dataset": dataset,
@@ -146,9 +141,9 @@ def diff_contract(path: DatasetPath, query: ContractDiffQuery) -> Response:
         to = query.to.lower() if query.to else (history[0] if history else None)
         if to is None:
             raise no_contract(services, dataset)
-        after = stored_version(tx, dataset, to)
+        after = stored_version(tx, dataset, to)["body"]
         older = query.from_.lower() if query.from_ else _adopted_before(history, to)
-        before = stored_version(tx, dataset, older) if older else None
+        before = stored_version(tx, dataset, older)["body"] if older else None
     return jsonify({"dataset": dataset, "from": older, "to": to, "changes": diff_suites(before, after)})
 
 
@@ -226,7 +221,7 @@ def put_contract(path: DatasetPath, body: ContractSaveBody) -> tuple[Response, i
         actor=current_actor(),
         note=body.note,
     )
-    previous = _stored_body(dataset, saved.previous_version)
+    previous = saved.previous.body if saved.previous is not None else None
     result = {
         "dataset": dataset,
         "version": saved.record.version,
@@ -277,10 +272,7 @@ def dry_run_contract(path: DatasetPath, body: DryRunBody) -> Response:
 
 def _known(name: str) -> str:
     dataset = ensure_dataset_name(name)
-    services = current_services()
-    if dataset not in known_datasets(services):
-        error = no_contract(services, dataset)
-        raise NotFound(f"dataset {dataset!r} has no contract", hint=error.hint, details=error.details)
+    ensure_has_contract(current_services(), dataset)
     return dataset
 
 
@@ -291,11 +283,3 @@ def _current_body(dataset: str) -> tuple[str, dict[str, Any]] | None:
     except ContractError:
         return None
     return contract.version, dict(contract.suite)
-
-
-def _stored_body(dataset: str, version: str | None) -> dict[str, Any] | None:
-    if version is None:
-        return None
-    with current_services().store.read() as tx:
-        row = tx.contracts.version(dataset, version)
-    return dict(row["body"]) if row is not None else None

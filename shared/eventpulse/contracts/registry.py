@@ -20,7 +20,7 @@ from eventpulse.contracts.model import Contract
 from eventpulse.errors import Conflict, ContractError, NotFound
 
 if TYPE_CHECKING:
-    from eventpulse.ports import ContractRecord, Services, Transaction
+    from eventpulse.ports import ContractRecord, Row, Services, Transaction
 
 FILE_ACTOR = "contracts-dir"
 """The audit actor of an adoption read from the contracts folder."""
@@ -32,7 +32,12 @@ class Saved:
     record: ContractRecord
     changed: bool
     """False when the saved suite was already the current version."""
-    previous_version: str | None
+    previous: ContractRecord | None
+    """The contract that was current before the save (None for a dataset's first contract)."""
+
+    @property
+    def previous_version(self) -> str | None:
+        return self.previous.version if self.previous is not None else None
 
 
 def resolve_contract(services: Services, dataset: str) -> Contract:
@@ -93,8 +98,11 @@ def known_datasets(services: Services) -> list[str]:
     return sorted(set(stored) | set(list_contracts(services.settings.contracts_dir)))
 
 
-def has_contract(services: Services, dataset: str) -> bool:
-    return dataset in known_datasets(services)
+def ensure_has_contract(services: Services, dataset: str) -> None:
+    """404 naming the datasets that have one, when ``dataset`` has no contract file nor saved contract."""
+    if dataset not in known_datasets(services):
+        error = no_contract(services, dataset)
+        raise NotFound(f"dataset {dataset!r} has no contract", hint=error.hint, details=error.details)
 
 
 def save_contract(
@@ -127,7 +135,7 @@ def save_contract(
         )
         if changed:
             apply_marts(tx, contract, strict=True, actor=actor)  # a refused mart rolls the save back
-    return Saved(contract, record, changed, current.version if current is not None else None)
+    return Saved(contract, record, changed, current)
 
 
 def resolve_file_first(services: Services, dataset: str) -> None:
@@ -169,8 +177,8 @@ def check_base_version(dataset: str, current: ContractRecord | None, base_versio
         )
 
 
-def stored_version(tx: Transaction, dataset: str, version: str) -> Mapping[str, Any]:
-    """The body of one stored version; 404 naming how to list them."""
+def stored_version(tx: Transaction, dataset: str, version: str) -> Row:
+    """One stored version (``version``, ``body``, ``first_seen_at``); 404 naming how to list them."""
     row = tx.contracts.version(dataset, version)
     if row is None:
         raise NotFound(
@@ -178,5 +186,4 @@ def stored_version(tx: Transaction, dataset: str, version: str) -> Mapping[str, 
             hint=f"list its versions with GET /api/contracts/{dataset}",
             details={"dataset": dataset, "version": version},
         )
-    body: Mapping[str, Any] = row["body"]
-    return body
+    return row

@@ -14,8 +14,8 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.loader import ensure_dataset_name
-from eventpulse.contracts.registry import has_contract, no_contract, resolve_contract
-from eventpulse.errors import BadRequest, NotFound, UnsupportedMediaType
+from eventpulse.contracts.registry import ensure_has_contract, resolve_contract
+from eventpulse.errors import BadRequest, UnsupportedMediaType
 from eventpulse.landing.keys import extension_of
 from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, canonical_text_encoding
 
@@ -70,8 +70,6 @@ def ensure_allowed_extension(services: Services, filename: str) -> str:
 def ensure_valid_contract(services: Services, dataset: str) -> Contract:
     """The dataset's current contract, which validates: 404 when none exists, 422 naming the broken key."""
     ensure_dataset_name(dataset)
-    if not has_contract(services, dataset):
-        error = no_contract(services, dataset)
-        raise NotFound(f"dataset {dataset!r} has no contract", hint=error.hint, details=error.details)
+    ensure_has_contract(services, dataset)
     # Accepting bytes that cannot be processed would only fail later: resolve the contract now.
     return resolve_contract(services, dataset)

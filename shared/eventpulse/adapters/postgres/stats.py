@@ -175,8 +175,7 @@ class PgStatistics:
 
     def drift_trends(self, window: TrendWindow) -> list[Row]:
         d = drift_changes
-        bucket, grp = _bucket_of(window), _group_of(window)
-        keys = (bucket,) if window.group_by is None else (bucket, grp)  # Postgres refuses GROUP BY NULL
+        bucket, grp, keys = _bucket_group_keys(window)
         facts = (
             select(
                 bucket.label("bucket"),
@@ -194,8 +193,7 @@ class PgStatistics:
 
     def quarantine_trends(self, window: TrendWindow) -> list[Row]:
         q = quarantined_rows
-        bucket, grp = _bucket_of(window), _group_of(window)
-        keys = (bucket,) if window.group_by is None else (bucket, grp)  # Postgres refuses GROUP BY NULL
+        bucket, grp, keys = _bucket_group_keys(window)
         # Rows per (kind, status), and per bucket and group alone the distinct ingestions they came from.
         facts = (
             select(
@@ -251,6 +249,15 @@ def _bucket_series(window: TrendWindow) -> ColumnElement[Any]:
     first = func.date_trunc(_unit(window), _instant("series_since", window.since), literal_column("'UTC'"))
     last = _instant("series_until", window.until) - text("interval '1 microsecond'")
     return func.generate_series(first, last, step)
+
+
+def _bucket_group_keys(
+    window: TrendWindow,
+) -> tuple[ColumnElement[Any], ColumnElement[Any], tuple[ColumnElement[Any], ...]]:
+    """The bucket and group expressions, and the grouping keys of a GROUPING SETS aggregate."""
+    bucket, grp = _bucket_of(window), _group_of(window)
+    keys = (bucket,) if window.group_by is None else (bucket, grp)  # Postgres refuses GROUP BY NULL
+    return bucket, grp, keys
 
 
 def _group_of(window: TrendWindow) -> ColumnElement[Any]:
