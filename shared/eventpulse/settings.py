@@ -18,6 +18,7 @@ from eventpulse.logs.setup import LOG_FORMATS, LOG_LEVELS, LogFormat
 Mode = Literal["local", "cloud"]
 QueueKind = Literal["inline", "rq", "cloud_tasks"]
 LandingKind = Literal["filesystem", "gcs"]
+DeviceRegistryKind = Literal["postgres", "firestore"]
 TokenRole = Literal["viewer", "operator", "admin"]
 """What a bearer token may do; the policy per route is ``eventpulse.api.roles``."""
 
@@ -164,6 +165,42 @@ class Settings:
     openlineage_timeout_seconds: float = 5.0
     """How long one push may take before it counts as failed and is retried later."""
 
+    device_registry: DeviceRegistryKind = "postgres"
+    """Where field devices are registered: ``postgres`` (the metadata database) or ``firestore``."""
+
+    firestore_database: str = "(default)"
+    """Firestore database id of the device registry (project: gcp_project)."""
+
+    firestore_emulator_host: str | None = None
+    """host:port of a Firestore emulator; unset means Google's API."""
+
+    firestore_collection_prefix: str = ""
+    """Prefix of the registry's collection names (one Firestore database can host several registries)."""
+
+    edge_enroll_token_sha256: tuple[str, ...] = ()
+    """Hex sha256 digests of the fleet bootstrap tokens accepted in ``X-Device-Enroll-Token``."""
+
+    device_token_pepper: str | None = field(default=None, repr=False)
+    """Server-side key of the HMAC that device tokens and fingerprints are stored under (a secret)."""
+
+    edge_datasets: tuple[str, ...] = ("edge_telemetry",)
+    """Datasets every device may send, unless its registry entry names its own."""
+
+    device_offline_after_seconds: float = 300.0
+    """A device not heard from for this long is shown offline."""
+
+    device_cadence_seconds: float = 300.0
+    """How often a device is expected to be heard, unless its registry entry says otherwise."""
+
+    enroll_rate_per_minute: int = 10
+    """Enrollment attempts accepted per client address per minute (more get HTTP 429)."""
+
+    command_ttl_seconds: float = 86_400.0
+    """How long a queued command waits for its device before it expires (default; per command too)."""
+
+    media_max_bytes: int = 512 * 1024**2
+    """Largest photo or video a device may upload."""
+
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""
 
@@ -253,6 +290,16 @@ class Settings:
             raise SettingsError(f"{PREFIX}OPENLINEAGE_TIMEOUT_SECONDS must be a positive number of seconds")
         if self.openlineage_url and not self.openlineage_url.startswith(("http://", "https://")):
             raise SettingsError(f"{PREFIX}OPENLINEAGE_URL must be an http:// or https:// URL")
+        if self.device_registry not in ("postgres", "firestore"):
+            raise SettingsError(
+                f"{PREFIX}DEVICE_REGISTRY must be postgres or firestore, not {self.device_registry!r}"
+            )
+        if self.device_offline_after_seconds <= 0 or self.device_cadence_seconds <= 0:
+            raise SettingsError(
+                f"{PREFIX}DEVICE_OFFLINE_AFTER_SECONDS and {PREFIX}DEVICE_CADENCE_SECONDS must be positive"
+            )
+        if self.enroll_rate_per_minute < 1:
+            raise SettingsError(f"{PREFIX}ENROLL_RATE_PER_MINUTE must be at least 1")
         ensure_distinct_tokens(self.accepted_api_tokens)
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -4,9 +4,23 @@ Orchestration (``pipeline/``, ``landing/``, ``jobs/``, ``cloud/``, ``api/``) spe
 adapters in ``eventpulse/adapters`` implement them; ``bootstrap.py`` builds them from settings. The
 package imports nothing else of ours at run time, so every layer can depend on it without a cycle.
 ``store.py`` is the metadata store (split by aggregate), ``landing.py`` the raw landing,
-``services.py`` the clock, the task queue and the ``Services`` a process hands to the core.
+``devices.py`` the device registry, ``services.py`` the clock, the task queue and the
+``Services`` a process hands to the core.
 """
 
+from eventpulse.ports.devices import (
+    Alert,
+    AlertFilter,
+    Command,
+    CommandFilter,
+    Device,
+    DeviceFilter,
+    DevicePage,
+    DeviceRegistry,
+    Health,
+    MediaObject,
+    Threshold,
+)
 from eventpulse.ports.landing import BucketLanding, RawLanding, RawObject, StoredObject
 from eventpulse.ports.services import Clock, LineageSink, Services, TaskQueue
 from eventpulse.ports.store import (
@@ -41,6 +55,17 @@ from eventpulse.ports.store import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertFilter",
+    "Command",
+    "CommandFilter",
+    "Device",
+    "DeviceFilter",
+    "DevicePage",
+    "DeviceRegistry",
+    "Health",
+    "MediaObject",
+    "Threshold",
     "AuditLog",
     "BucketLanding",
     "Clock",
