@@ -90,3 +90,11 @@ def test_command_parameters_are_checked_and_named() -> None:
     with pytest.raises(CommandError, match="ttl_seconds"):
         expiry(NOW, 0)
     assert ack_status(True) == "succeeded" and ack_status(False) == "failed"
+
+
+def test_device_source_round_trips_and_ignores_other_sources() -> None:
+    from eventpulse.devices.binding import device_of_source, device_source
+
+    assert device_of_source(device_source("pi-001")) == "pi-001"
+    assert device_of_source("api") is None and device_of_source("device:") is None
+    assert device_of_source(None) is None

@@ -177,6 +177,10 @@ class DeviceRegistry(Protocol):
 
     def get(self, device_id: str) -> Device | None: ...
 
+    def find_by_token_hash(self, token_hash: str) -> Device | None:
+        """The device whose current token hashes to ``token_hash`` (``Authorization: Bearer`` alone)."""
+        ...
+
     def page(self, where: DeviceFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Device]:
         """Devices matching ``where``, ordered by device id."""
         ...
