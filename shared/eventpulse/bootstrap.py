@@ -17,7 +17,7 @@ from eventpulse.adapters.landing_fs import FilesystemLanding
 from eventpulse.adapters.postgres.engine import build_engine
 from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.adapters.queue_inline import Handler, InlineQueue
-from eventpulse.ports import Clock, LineageSink, RawLanding, TaskQueue
+from eventpulse.ports import Clock, DeviceRegistry, LineageSink, RawLanding, TaskQueue
 from eventpulse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class AppServices:
     settings: Settings
     store: PostgresStore
     landing: RawLanding
+    devices: DeviceRegistry
     clock: Clock = field(default_factory=SystemClock)
     queue_factory: Callable[[], TaskQueue] | None = None
     """Builds the queue on first use: a function that never enqueues never imports its client."""
@@ -57,6 +58,7 @@ class AppServices:
             close()
         if self.lineage_sink is not None:
             self.lineage_sink.close()
+        self.devices.close()
         self.store.close()
 
 
@@ -102,6 +104,18 @@ def build_lineage_sink(settings: Settings) -> LineageSink | None:
     return OpenLineageHttpSink.from_settings(settings)
 
 
+def build_device_registry(settings: Settings, store: PostgresStore) -> DeviceRegistry:
+    """The device registry the settings choose: the metadata database, or Firestore."""
+    if settings.device_registry == "firestore":
+        raise RuntimeError(
+            "EVENTPULSE_DEVICE_REGISTRY=firestore: the Firestore adapter is not built yet; "
+            "use postgres (the default) until it lands"
+        )
+    from eventpulse.adapters.postgres.devices import PostgresDeviceRegistry
+
+    return PostgresDeviceRegistry(store.engine)
+
+
 def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
     """The metadata store on the configured database, migrated first unless ``migrate`` is False."""
     engine = build_engine(
@@ -117,10 +131,12 @@ def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
 
 def build_services(settings: Settings, *, background: bool = False, migrate: bool = True) -> AppServices:
     """Build every adapter; ``background`` runs the inline queue on a worker thread (the server)."""
+    store = build_store(settings, migrate=migrate)
     services = AppServices(
         settings=settings,
-        store=build_store(settings, migrate=migrate),
+        store=store,
         landing=build_landing(settings),
+        devices=build_device_registry(settings, store),
         lineage_sink=build_lineage_sink(settings),
     )
 

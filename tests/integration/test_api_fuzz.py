@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from eventpulse.adapters.landing_fs import FilesystemLanding
+from eventpulse.adapters.postgres.devices import PostgresDeviceRegistry
 from eventpulse.adapters.postgres.engine import build_engine
 from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.api.app import create_app
@@ -45,7 +46,10 @@ def build_document() -> dict:
     )
     store = PostgresStore(build_engine(str(settings_.database_url)))
     services = AppServices(
-        settings=settings_, store=store, landing=FilesystemLanding(settings_.raw_dir, settings_.tmp_dir)
+        settings=settings_,
+        store=store,
+        landing=FilesystemLanding(settings_.raw_dir, settings_.tmp_dir),
+        devices=PostgresDeviceRegistry(store.engine),
     )
     try:
         return create_app(services).test_client().get("/api/openapi.json").get_json()

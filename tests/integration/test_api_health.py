@@ -19,6 +19,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(services) -> None:
         settings=services.settings,
         store=PostgresStore(build_engine("postgresql+pg8000://postgres@127.0.0.1:1/none")),
         landing=services.landing,
+        devices=services.devices,
     )
     dead.queue = services.queue
     client = create_app(dead).test_client()

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from eventpulse.adapters.landing_fs import FilesystemLanding
+from eventpulse.adapters.postgres.devices import PostgresDeviceRegistry
 from eventpulse.adapters.postgres.engine import build_engine
 from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.api.app import create_app
@@ -34,10 +35,12 @@ def app(tmp_path: Path) -> Flask:
         api_token_sha256=(hashlib.sha256(TOKEN.encode()).hexdigest(),),
         upload_max_bytes=10,
     )
+    store = PostgresStore(build_engine(str(settings.database_url)))
     services = AppServices(
         settings=settings,
-        store=PostgresStore(build_engine(str(settings.database_url))),
+        store=store,
         landing=FilesystemLanding(settings.raw_dir, settings.tmp_dir),
+        devices=PostgresDeviceRegistry(store.engine),
     )
     app = create_app(services)
 

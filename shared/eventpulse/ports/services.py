@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from eventpulse.ports.devices import DeviceRegistry
     from eventpulse.ports.landing import RawLanding
     from eventpulse.ports.store import MetadataStore
     from eventpulse.settings import Settings
@@ -49,6 +50,11 @@ class Services(Protocol):
 
     @property
     def clock(self) -> Clock: ...
+
+    @property
+    def devices(self) -> DeviceRegistry:
+        """The device registry (Postgres locally, Firestore in the cloud)."""
+        ...
 
     @property
     def queue(self) -> TaskQueue: ...
