@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import RowMapping
@@ -216,7 +216,8 @@ class PostgresDeviceRegistry:
         return None if row is None else _device(row)
 
     def page(self, where: DeviceFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Device]:
-        clauses, params = ["TRUE"], {"limit": limit + 1}
+        clauses: list[str] = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit + 1}
         if where.status is not None:
             clauses.append("status = :status")
             params["status"] = where.status
@@ -279,7 +280,8 @@ class PostgresDeviceRegistry:
         unknown = set(fields) - set(UPDATABLE)
         if unknown:
             raise TypeError(f"device field(s) {sorted(unknown)} cannot be changed")
-        sets, params = ["updated_at = :at"], {"at": at, "device_id": device_id}
+        sets: list[str] = ["updated_at = :at"]
+        params: dict[str, Any] = {"at": at, "device_id": device_id}
         for name, value in fields.items():
             column = UPDATABLE[name]
             if name == "datasets":
@@ -409,7 +411,8 @@ class PostgresDeviceRegistry:
         return int(result.rowcount)
 
     def alerts(self, where: AlertFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Alert]:
-        clauses, params = ["TRUE"], {"limit": limit + 1}
+        clauses: list[str] = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit + 1}
         if where.device_id is not None:
             clauses.append("device_id = :device_id")
             params["device_id"] = where.device_id
@@ -558,7 +561,8 @@ class PostgresDeviceRegistry:
         return None if row is None else _command(row)
 
     def commands(self, where: CommandFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Command]:
-        clauses, params = ["TRUE"], {"limit": limit + 1}
+        clauses: list[str] = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit + 1}
         if where.device_id is not None:
             clauses.append("device_id = :device_id")
             params["device_id"] = where.device_id
@@ -614,7 +618,8 @@ class PostgresDeviceRegistry:
     def media(
         self, device_id: str | None, *, limit: int, cursor: str | None = None
     ) -> DevicePage[MediaObject]:
-        clauses, params = ["TRUE"], {"limit": limit + 1}
+        clauses: list[str] = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit + 1}
         if device_id is not None:
             clauses.append("device_id = :device_id")
             params["device_id"] = device_id
@@ -643,4 +648,4 @@ class PostgresDeviceRegistry:
 
 def _like_prefix(search: str) -> str:
     escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return cast(str, escaped) + "%"
+    return escaped + "%"

@@ -21,7 +21,7 @@ depends_on = None
 TS = sa.DateTime(timezone=True)
 
 
-def _device_fk() -> sa.Column:
+def _device_fk() -> sa.Column[str]:
     return sa.Column(
         "device_id", sa.Text, sa.ForeignKey("devices.device_id", ondelete="CASCADE"), nullable=False
     )
