@@ -55,6 +55,7 @@ EXPECTED = {
     ("GET", "/api/stats/expectations"): "viewer",
     ("GET", "/api/stats/drift"): "viewer",
     ("GET", "/api/stats/quarantine"): "viewer",
+    ("GET", "/api/devices/<device_id>/telemetry"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",

@@ -20,6 +20,7 @@ from eventpulse.api import (
     read,
     review,
     stats,
+    telemetry,
 )
 from eventpulse.api.context import EXTENSION_KEY
 from eventpulse.api.present import ApiJSONProvider
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     demo.bp,
     admin.bp,
     stats.bp,
+    telemetry.bp,
 )
 
 

@@ -486,8 +486,19 @@ class CuratedTables(Protocol):
         """
         ...
 
-    def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
-        """A page of a curated table's rows (data and lineage columns), ordered by ``order_by``."""
+    def preview(
+        self,
+        table: str,
+        *,
+        order_by: Sequence[str],
+        limit: int,
+        offset: int = 0,
+        where: Mapping[str, object] | None = None,
+        descending: bool = False,
+    ) -> Page:
+        """A page of a curated table's rows (data and lineage columns), ordered by ``order_by``
+        (newest first when ``descending``), only rows whose columns equal ``where``'s values; an
+        empty page when the table does not exist yet."""
         ...
 
     def apply(self, statements: Sequence[str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
@@ -96,12 +96,30 @@ class PgCuratedTables:
             "sample": [str(v) for v in sample],
         }
 
-    def preview(self, table: str, *, order_by: Sequence[str], limit: int, offset: int = 0) -> Page:
+    def preview(
+        self,
+        table: str,
+        *,
+        order_by: Sequence[str],
+        limit: int,
+        offset: int = 0,
+        where: Mapping[str, object] | None = None,
+        descending: bool = False,
+    ) -> Page:
+        if not self.columns(table):
+            return Page([], 0)
         relation = quote_ident(table)
-        order = ", ".join(quote_ident(c) for c in order_by) or "1"
-        total = self._conn.exec_driver_sql(f"SELECT count(*) FROM {relation}").scalar_one()
+        direction = " DESC" if descending else ""
+        order = ", ".join(quote_ident(c) + direction for c in order_by) or "1"
+        filters = list((where or {}).items())
+        condition = " AND ".join(f"{quote_ident(c)} = %s" for c, _ in filters) or "TRUE"
+        values = tuple(v for _, v in filters)
+        total = self._conn.exec_driver_sql(
+            f"SELECT count(*) FROM {relation} WHERE {condition}", values
+        ).scalar_one()
         result = self._conn.exec_driver_sql(
-            f"SELECT * FROM {relation} ORDER BY {order} LIMIT %s OFFSET %s", (int(limit), int(offset))
+            f"SELECT * FROM {relation} WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s",
+            (*values, int(limit), int(offset)),
         )
         return Page([dict(r._mapping) for r in result], int(total))
 
