@@ -117,7 +117,7 @@ def app_routes(client) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
 
 def concrete(rule: str) -> str:
     path = rule.replace("<ingestion_id>", str(uuid.uuid4())).replace("<dataset>", "nosuch")
-    path = path.replace("<version>", "0" * 64).replace("<name>", "nosuch")
+    path = path.replace("<version>", "0" * 64).replace("<name>", "nosuch").replace("<device_id>", "pi-nosuch")
     assert not re.search(r"<[^>]+>", path), f"the matrix has no value for the parameter of {rule}"
     return path + QUERIES.get(rule, "")
 
