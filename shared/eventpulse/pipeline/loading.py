@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,12 +23,21 @@ from eventpulse.curate.ddl import (
     plan_table_changes,
     reconcile_recorded,
 )
+from eventpulse.devices.binding import (
+    DEVICE_COLUMN,
+    bind_row,
+    binding_failure,
+    describe_foreign,
+    device_of_source,
+)
+from eventpulse.errors import BadData
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_read
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.holding import (
     DiscardTrace,
     held_rows_replayed,
+    jsonable,
     read_held_rows,
     settle_replay,
 )
@@ -36,8 +45,8 @@ from eventpulse.pipeline.lineage_push import queue_lineage
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.renaming import RenameWatch
 from eventpulse.pipeline.settling import DriftSettler, Settled
-from eventpulse.ports import LineageValues, LoadStats, QuarantineOrigin, Transaction
-from eventpulse.quality.gate import QualityGate, QualityReport
+from eventpulse.ports import LineageValues, LoadStats, NewQuarantinedRow, QuarantineOrigin, Transaction
+from eventpulse.quality.gate import SOURCE_ROW, QualityGate, QualityReport
 from eventpulse.schema.cast import cast_batch
 from eventpulse.schema.drift import DriftDecision
 from eventpulse.schema.inference import SchemaInferrer
@@ -113,6 +122,72 @@ class LoadOutcome:
 
 
 @dataclass
+class DeviceBinder:
+    """Binds the rows of a device's file to the sender (``eventpulse.devices.binding.bind_row``).
+
+    Absent ``device_id`` values become the sender's; rows naming another device are removed from the
+    load and kept here, as read, for the quarantine (or counted for the refusal under ``fail_file``).
+    """
+
+    sender: str
+    quarantines: bool
+    foreign: dict[str, int] = field(default_factory=dict)
+    records: list[NewQuarantinedRow] = field(default_factory=list)
+
+    def bind(self, typed: pa.RecordBatch, raw: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array]:
+        """The batch with absent ids filled in, and the mask of its foreign rows."""
+        n = typed.num_rows
+        if DEVICE_COLUMN not in typed.schema.names or n == 0:
+            return typed, pa.array([False] * n, pa.bool_())
+        index = typed.schema.get_field_index(DEVICE_COLUMN)
+        values = typed.column(index).to_pylist()
+        bindings = [bind_row(v, self.sender) for v in values]
+        filled = pa.array([self.sender if b == "fill" else v for b, v in zip(bindings, values, strict=True)])
+        column = typed.schema.field(index)
+        typed = typed.set_column(index, column, filled.cast(column.type))
+        foreign = [b == "foreign" for b in bindings]
+        if any(foreign):
+            self._keep_foreign(typed, raw, foreign, values)
+        return typed, pa.array(foreign, pa.bool_())
+
+    def _keep_foreign(
+        self, typed: pa.RecordBatch, raw: pa.RecordBatch, foreign: list[bool], values: list[Any]
+    ) -> None:
+        rows = typed.column(SOURCE_ROW).to_pylist()
+        raw_rows = raw.to_pylist()
+        for i, is_foreign in enumerate(foreign):
+            if not is_foreign:
+                continue
+            device = str(values[i])
+            self.foreign[device] = self.foreign.get(device, 0) + 1
+            if self.quarantines:
+                self.records.append(
+                    NewQuarantinedRow(
+                        source_row=int(rows[i]),
+                        kind="expectation",
+                        failures=[binding_failure(self.sender)],
+                        values=jsonable(raw_rows[i]),
+                    )
+                )
+
+    def refuse_if_foreign(self) -> None:
+        """Under ``fail_file``, a foreign row refuses the whole file (FAILED_QUALITY, rolled back)."""
+        if self.foreign and not self.quarantines:
+            raise BadData(
+                describe_foreign(self.sender, self.foreign),
+                hint="send only rows whose device_id is this device's (or leave it empty)",
+                details={"device_id": self.sender, "foreign_device_ids": dict(sorted(self.foreign.items()))},
+            )
+
+    @classmethod
+    def for_ingestion(cls, row: Row, contract: Contract) -> DeviceBinder | None:
+        sender = device_of_source(row.get("source"))
+        if sender is None or contract.schema.get(DEVICE_COLUMN) is None:
+            return None
+        return cls(sender=sender, quarantines=contract.quarantines)
+
+
+@dataclass
 class _BatchPreparer:
     """Turns a raw batch into typed rows for the gate and the loader, applying the drift decision.
 
@@ -125,6 +200,8 @@ class _BatchPreparer:
     trace: DiscardTrace
     only_rows: pa.Array | None = None
     """A replay of held rows: only these source rows are prepared; the others are skipped."""
+    binder: DeviceBinder | None = None
+    """A device's file: rows are bound to the sender, rows naming another device are removed."""
     rows_seen: int = 0
     rows_selected: int = 0
     rows_discarded: int = 0
@@ -173,6 +250,9 @@ class _BatchPreparer:
             batch, source_rows, new_columns=with_new_values, discarded_casts=discarded, nulled_casts=nulled
         )
         typed = cast.batch.append_column("_source_row", source_rows)
+        if self.binder is not None:
+            typed, foreign = self.binder.bind(typed, batch)
+            keep = pc.and_(keep, pc.invert(foreign))
         kept = typed.filter(keep)
         self.rows_discarded += n - kept.num_rows
         return kept
@@ -259,7 +339,8 @@ def load_curated(
         replaying = held_rows_replayed(job.row)
         gate = QualityGate(contract, held_rows_only=replaying is not None)
         only = pa.array(replaying.source_rows, pa.int64()) if replaying else None
-        preparer = _BatchPreparer(job.decision, target, gate, DiscardTrace(contract), only)
+        binder = DeviceBinder.for_ingestion(job.row, contract)
+        preparer = _BatchPreparer(job.decision, target, gate, DiscardTrace(contract), only, binder)
         lineage_values = LineageValues(
             ingestion_id=str(job.ingestion_id),
             source_sha256=str(job.row["sha256"]),
@@ -293,6 +374,8 @@ def load_curated(
                 if not follows_plan(settled.decision, job.decision):
                     raise PlanChanged(settled)
                 job = replace(job, observed=settled.observed, decision=settled.decision, drift=settled.drift)
+            if binder is not None:
+                binder.refuse_if_foreign()
             report = gate.finish()
             if not report.passed:
                 raise QualityFailed(report, preparer.rows_seen, job)
@@ -308,6 +391,8 @@ def load_curated(
         )
         # Held and discarded rows are recorded in the same transaction as the load and the state.
         tx.quarantine.add(_origin(job), preparer.trace.records, actor=job.worker)
+        foreign_held = binder.records if binder is not None else []
+        tx.quarantine.add(_origin(job), foreign_held, actor=job.worker)
         if replaying is None:
             tx.quarantine.add(_origin(job), held, actor=job.worker)
         else:
@@ -317,7 +402,9 @@ def load_curated(
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
         if read.get("sheets") and dataset_row.get("workbook_sheets") != read["sheets"]:
             tx.schemas.update_dataset(job.dataset, workbook_sheets=read["sheets"])
-        status = _record_success(tx, job, report, stats, preparer, rows_held=len(held_rows))
+        status = _record_success(
+            tx, job, report, stats, preparer, rows_held=len(held_rows) + len(foreign_held)
+        )
     return LoadOutcome(status, stats, preparer.rows_seen, preparer.rows_discarded)
 
 
