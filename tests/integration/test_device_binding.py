@@ -1,0 +1,148 @@
+"""Device-bound ingest on the real pipeline and Postgres (docs/CONTRACTS.md#device-bound-rows).
+
+A file whose ingestion ``source`` is ``device:<id>`` may only carry that device's rows: absent
+``device_id`` values become the sender's, rows naming another device are never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from eventpulse.devices.binding import ROW_BOUND_EXPECTATION, device_source
+from eventpulse.landing.register import register_path
+from eventpulse.ports import QuarantineFilter
+from eventpulse.states import Status
+from tests.helpers import artifacts
+
+DATASET = "probes"
+
+
+def write_probes_contract(contracts_dir: Path, *, quarantine: bool) -> None:
+    """``probes``: keyed by (device_id, event_id); with ``quarantine`` a value check holds rows back."""
+    value_check: dict[str, Any] = {
+        "type": "expect_column_values_to_be_between",
+        "kwargs": {"column": "value", "min_value": 0, "max_value": 100, "mostly": 0.5},
+    }
+    if quarantine:
+        value_check["meta"] = {"on_row_failure": "quarantine"}
+    suite = {
+        "name": DATASET,
+        "meta": {
+            "eventpulse": {
+                "primary_key": ["device_id", "event_id"],
+                "columns": {
+                    "event_id": {"type": "string", "nullable": False},
+                    "device_id": {"type": "string", "nullable": False},
+                    "value": "number",
+                },
+            }
+        },
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "event_id"}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "device_id"}},
+            {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["device_id", "event_id"]}},
+            value_check,
+        ],
+    }
+    (contracts_dir / f"{DATASET}.json").write_text(json.dumps(suite))
+
+
+def send(services: Any, tmp_path: Path, device: str, rows: list[tuple[str, str, int]], name: str = "p.csv"):  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    lines = ["event_id,device_id,value", *(",".join(str(v) for v in r) for r in rows)]
+    path.write_text("\n".join(lines) + "\n")
+    registration = register_path(
+        services, path=path, dataset=DATASET, source=device_source(device), actor=f"device:{device}"
+    )
+    with services.store.read() as tx:
+        row = tx.ingestions.get(registration.ingestion["id"])
+    assert row is not None
+    return row
+
+
+def curated(services: Any, table: str = DATASET) -> list[tuple[Any, ...]]:
+    with services.store.engine.connect() as conn:
+        sql = f'SELECT device_id, event_id, value FROM "curated_{table}" ORDER BY device_id, event_id'
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+
+def test_a_foreign_row_is_quarantined_with_the_reason_and_the_others_load(
+    services: Any, contracts_dir: Path, tmp_path: Path
+):
+    write_probes_contract(contracts_dir, quarantine=True)
+    row = send(services, tmp_path, "dev-a", [("e1", "dev-a", 1), ("e2", "dev-b", 2), ("e3", "dev-a", 3)])
+
+    assert row["status"] == Status.PARTIALLY_LOADED
+    assert (row["rows_loaded"], row["rows_quarantined"]) == (2, 1)
+    assert curated(services) == [("dev-a", "e1", 1), ("dev-a", "e3", 3)]
+    with services.store.read() as tx:
+        held = tx.quarantine.page(QuarantineFilter(ingestion_id=row["id"]), limit=10)
+    assert [(h["source_row"], h["status"]) for h in held] == [(2, "held")]
+    assert held[0]["values"] == {"event_id": "e2", "device_id": "dev-b", "value": "2"}
+    assert held[0]["failures"] == [
+        {"expectation_type": ROW_BOUND_EXPECTATION, "kwargs": {"device_id": "dev-a"}, "severity": "critical"}
+    ]
+
+
+def test_under_fail_file_a_foreign_row_refuses_the_whole_file(
+    services: Any, contracts_dir: Path, tmp_path: Path
+):
+    write_probes_contract(contracts_dir, quarantine=False)
+    rows = [("e1", "dev-a", 1), ("e2", "dev-b", 2), ("e3", "dev-c", 3), ("e4", "dev-b", 4)]
+    row = send(services, tmp_path, "dev-a", rows)
+
+    assert row["status"] == Status.FAILED_QUALITY
+    error = row["error"]
+    assert "3 row(s)" in error["message"] and "'dev-b' (2)" in error["message"]
+    assert error["details"]["foreign_device_ids"] == {"dev-b": 2, "dev-c": 1}
+    with services.store.engine.connect() as conn:
+        exists = conn.execute(text("SELECT to_regclass('curated_probes')")).scalar()
+        loaded = conn.execute(text("SELECT count(*) FROM curated_probes")).scalar() if exists else 0
+    assert loaded == 0  # nothing of the file was loaded
+
+
+def test_an_absent_device_id_is_bound_to_the_sender(services: Any, contracts_dir: Path, tmp_path: Path):
+    write_probes_contract(contracts_dir, quarantine=False)
+    path = tmp_path / "p.csv"
+    path.write_text("event_id,device_id,value\ne1,,5\ne2,dev-a,6\n")
+    registration = register_path(
+        services, path=path, dataset=DATASET, source=device_source("dev-a"), actor="device:dev-a"
+    )
+    with services.store.read() as tx:
+        row = tx.ingestions.get(registration.ingestion["id"])
+    assert row is not None and row["status"] == Status.LOADED
+    assert curated(services) == [("dev-a", "e1", 5), ("dev-a", "e2", 6)]
+
+
+def test_a_person_upload_is_not_bound(services: Any, contracts_dir: Path, tmp_path: Path):
+    write_probes_contract(contracts_dir, quarantine=False)
+    path = tmp_path / "p.csv"
+    path.write_text("event_id,device_id,value\ne1,dev-a,5\ne2,dev-b,6\n")
+    register_path(services, path=path, dataset=DATASET, source="api", actor="ops")
+    assert curated(services) == [("dev-a", "e1", 5), ("dev-b", "e2", 6)]
+
+
+def test_device_b_cannot_overwrite_device_a_event(services: Any, contracts_dir: Path, tmp_path: Path):
+    """edge_telemetry is keyed by (device_id, event_id): the same event_id from B is B's own row."""
+    event = "0b1e4c1a-5d3e-4c9a-9f7e-2a6c1d3b4e5f"
+    header = "event_id,device_id,event_type,sensor,value,units,ts"
+    for device, value in (("dev-a", 10), ("dev-b", 99)):
+        path = tmp_path / f"{device}.csv"
+        path.write_text(f"{header}\n{event},{device},reading,temp,{value},C,2026-01-01T00:00:00\n")
+        registration = register_path(
+            services, path=path, dataset="edge_telemetry", source=device_source(device), actor=device
+        )
+        with services.store.read() as tx:
+            row = tx.ingestions.get(registration.ingestion["id"])
+        assert row is not None and row["status"] == Status.LOADED, row and row.get("error")
+    with services.store.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT device_id, value FROM curated_edge_telemetry WHERE event_id = :e ORDER BY device_id"),
+            {"e": event},
+        ).all()
+    assert [tuple(r) for r in rows] == [("dev-a", 10), ("dev-b", 99)]
+    assert artifacts(services, row["id"])["quality"]["passed"] is True
