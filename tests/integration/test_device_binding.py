@@ -146,3 +146,34 @@ def test_device_b_cannot_overwrite_device_a_event(services: Any, contracts_dir: 
         ).all()
     assert [tuple(r) for r in rows] == [("dev-a", 10), ("dev-b", 99)]
     assert artifacts(services, row["id"])["quality"]["passed"] is True
+
+
+def test_an_existing_table_keyed_by_event_id_refuses_the_new_key_clearly(
+    services: Any, contracts_dir: Path, tmp_path: Path
+):
+    """The known weak spot: a PK change on an existing curated table fails the file, with the way out."""
+    path = contracts_dir / "edge_telemetry.json"
+    new_suite = path.read_text()
+    old = json.loads(new_suite)
+    old["meta"]["eventpulse"]["primary_key"] = ["event_id"]
+    old["expectations"] = [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "event_id"}}
+        if e["type"] == "expect_compound_columns_to_be_unique"
+        else e
+        for e in old["expectations"]
+    ]
+    path.write_text(json.dumps(old))
+    header = "event_id,device_id,event_type,sensor,value,units,ts"
+    line = "0b1e4c1a-5d3e-4c9a-9f7e-2a6c1d3b4e5f,dev-a,reading,temp,1,C,2026-01-01T00:00:00"
+    first = tmp_path / "a.csv"
+    first.write_text(f"{header}\n{line}\n")
+    register_path(services, path=first, dataset="edge_telemetry", source="api", actor="ops")
+    path.write_text(new_suite)
+    second = tmp_path / "b.csv"
+    second.write_text(f"{header}\n{line.replace('dev-a', 'dev-b')}\n")
+    registration = register_path(services, path=second, dataset="edge_telemetry", source="api", actor="ops")
+    with services.store.read() as tx:
+        row = tx.ingestions.get(registration.ingestion["id"])
+    assert row is not None and row["status"] == Status.FAILED_CONTRACT
+    assert "changed from ['event_id'] to ['device_id', 'event_id']" in row["error"]["message"]
+    assert "ADD PRIMARY KEY (device_id, event_id)" in row["error"]["hint"]

@@ -30,7 +30,7 @@ from eventpulse.devices.binding import (
     describe_foreign,
     device_of_source,
 )
-from eventpulse.errors import BadData
+from eventpulse.errors import BadData, ContractError
 from eventpulse.parse.readers import TabularSource
 from eventpulse.pipeline.evidence import describe_read, with_candidates, with_header_evidence, with_read
 from eventpulse.pipeline.heartbeat import Heartbeat
@@ -444,6 +444,8 @@ def ensure_curated_table(tx: Transaction, dataset_row: Row, target: TableSchema,
     """
     table = str(dataset_row["curated_table"])
     recorded = dataset_row["curated_schema"]
+    if recorded:
+        _ensure_same_primary_key(dataset_row, contract)
     before = TableSchema.from_dict(recorded) if recorded else None
     current = reconcile_recorded(before, tx.curated.columns(table) if before else {}, target)
     statements = plan_table_changes(table, target, contract.primary_key, current)
@@ -455,6 +457,29 @@ def ensure_curated_table(tx: Transaction, dataset_row: Row, target: TableSchema,
             curated_schema=after.to_dict(),
             primary_key=list(contract.primary_key),
             contract_version=contract.version,
+        )
+
+
+def _ensure_same_primary_key(dataset_row: Row, contract: Contract) -> None:
+    """Refuse a contract whose primary key differs from the existing curated table's.
+
+    The upsert merges ON CONFLICT over the contract's key, which the table's constraint must match;
+    changing a key (e.g. edge_telemetry's ``event_id`` -> ``device_id, event_id``) is a migration of the
+    table's rows and constraint that the pipeline does not guess: it fails the file (FAILED_CONTRACT)
+    with the way out, instead of a retried database error.
+    """
+    before = list(dataset_row.get("primary_key") or [])
+    wanted = list(contract.primary_key)
+    if before and before != wanted:
+        table = str(dataset_row["curated_table"])
+        raise ContractError(
+            f"the primary key of dataset {dataset_row['name']!r} changed from {before} to {wanted}, but "
+            f"{table} exists with the old key",
+            hint=(
+                f"migrate the table (ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY "
+                f"({', '.join(wanted)}), then UPDATE datasets SET primary_key) or restore the old key"
+            ),
+            details={"recorded_primary_key": before, "contract_primary_key": wanted},
         )
 
 
