@@ -145,7 +145,9 @@ def test_device_b_cannot_overwrite_device_a_event(services: Any, contracts_dir: 
             {"e": event},
         ).all()
     assert [tuple(r) for r in rows] == [("dev-a", 10), ("dev-b", 99)]
-    assert artifacts(services, row["id"])["quality"]["passed"] is True
+    done = artifacts(services, row["id"])
+    assert done["quality"]["passed"] is True and done["quality"]["device_id"] == "dev-b"
+    assert done["lineage"]["run"]["facets"]["eventpulse_device"]["deviceId"] == "dev-b"
 
 
 def test_an_existing_table_keyed_by_event_id_refuses_the_new_key_clearly(

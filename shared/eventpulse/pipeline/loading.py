@@ -460,6 +460,12 @@ def ensure_curated_table(tx: Transaction, dataset_row: Row, target: TableSchema,
         )
 
 
+def with_device(quality: dict[str, Any], row: Row) -> dict[str, Any]:
+    """The quality report with the sending device's id, when a device sent the file (trends per device)."""
+    device = device_of_source(row.get("source"))
+    return {**quality, "device_id": device} if device is not None else quality
+
+
 def _ensure_same_primary_key(dataset_row: Row, contract: Contract) -> None:
     """Refuse a contract whose primary key differs from the existing curated table's.
 
@@ -513,7 +519,7 @@ def _record_success(
             else "evolved: " + ", ".join(c.column for c in decision.changes),
             actor=worker,
         )
-    quality = report.to_dict()
+    quality = with_device(report.to_dict(), job.row)
     lineage = build_lineage(
         job.services,
         job.row,
