@@ -44,7 +44,10 @@ def write_probes_contract(contracts_dir: Path, *, quarantine: bool) -> None:
         "expectations": [
             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "event_id"}},
             {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "device_id"}},
-            {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["device_id", "event_id"]}},
+            {
+                "type": "expect_compound_columns_to_be_unique",
+                "kwargs": {"column_list": ["device_id", "event_id"]},
+            },
             value_check,
         ],
     }
@@ -141,7 +144,9 @@ def test_device_b_cannot_overwrite_device_a_event(services: Any, contracts_dir: 
         assert row is not None and row["status"] == Status.LOADED, row and row.get("error")
     with services.store.engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT device_id, value FROM curated_edge_telemetry WHERE event_id = :e ORDER BY device_id"),
+            text(
+                "SELECT device_id, value FROM curated_edge_telemetry WHERE event_id = :e ORDER BY device_id"
+            ),
             {"e": event},
         ).all()
     assert [tuple(r) for r in rows] == [("dev-a", 10), ("dev-b", 99)]

@@ -106,7 +106,10 @@ def build_run_event(
         "eventTime": _iso_utc(event_time),
         "producer": PRODUCER,
         "schemaURL": SPEC_URL,
-        "run": {"runId": ingestion_id, "facets": _build_run_facets(drift, error, contract_version, attempt, device_id)},
+        "run": {
+            "runId": ingestion_id,
+            "facets": _build_run_facets(drift, error, contract_version, attempt, device_id),
+        },
         "job": {
             "namespace": namespace,
             "name": f"ingest.{dataset}",
