@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple, get_args
 Dataset = Literal["parcels", "edge_telemetry"]
 Case = Literal["baseline", "add_column", "type_change", "duplicate_pk"]
 KEY_WIDTH = {"parcels": 1, "edge_telemetry": 2}
-"""Leading columns that make the primary key (edge_telemetry: event_id, device_id), repeated by duplicate_pk."""
+"""Leading columns making the primary key (edge_telemetry: event_id, device_id), repeated by duplicate_pk."""
 FileFormat = Literal["csv", "xlsx"]
 
 DATASETS: tuple[Dataset, ...] = get_args(Dataset)
