@@ -55,6 +55,8 @@ EXPECTED = {
     ("GET", "/api/stats/expectations"): "viewer",
     ("GET", "/api/stats/drift"): "viewer",
     ("GET", "/api/stats/quarantine"): "viewer",
+    ("GET", "/api/quality/trends"): "viewer",
+    ("GET", "/api/drift/devices"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
@@ -88,6 +90,8 @@ BODIES = {
 QUERIES = {
     "/api/ingest/upload": "?dataset=nosuch&filename=a.csv",
     "/api/stats/expectations": "?dataset=nosuch",
+    "/api/quality/trends": "?dataset=nosuch",
+    "/api/drift/devices": "?dataset=nosuch",
 }
 
 

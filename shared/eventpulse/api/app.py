@@ -16,6 +16,7 @@ from eventpulse.api import (
     health,
     ingest,
     openapi,
+    quality,
     quarantine,
     read,
     review,
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     demo.bp,
     admin.bp,
     stats.bp,
+    quality.bp,
 )
 
 
