@@ -212,9 +212,7 @@ class PgStatistics:
                 func.max(ingestions.c.created_at).label("last_seen"),
                 func.count().label("ingestions"),
                 func.row_number()
-                .over(
-                    partition_by=ingestions.c.source, order_by=(first_seen, ingestions.c.schema_fingerprint)
-                )
+                .over(partition_by=ingestions.c.source, order_by=(first_seen, fingerprint))
                 .label("nth"),
             )
             .where(*where)
