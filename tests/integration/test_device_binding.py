@@ -184,3 +184,71 @@ def test_an_existing_table_keyed_by_event_id_refuses_the_new_key_clearly(
     assert row is not None and row["status"] == Status.FAILED_CONTRACT
     assert "changed from ['event_id'] to ['device_id', 'event_id']" in row["error"]["message"]
     assert "ADD PRIMARY KEY (device_id, event_id)" in row["error"]["hint"]
+
+
+def test_quality_trends_per_device(services: Any, contracts_dir: Path, tmp_path: Path):
+    from eventpulse.api.app import create_app
+    from tests.integration.api_support import AUTH
+
+    write_probes_contract(contracts_dir, quarantine=False)
+    assert send(services, tmp_path, "dev-a", [("e1", "dev-a", 1)], "a.csv")["status"] == Status.LOADED
+    bad = send(services, tmp_path, "dev-b", [("e1", "dev-b", 500), ("e2", "dev-b", 600)], "b.csv")
+    assert bad["status"] == Status.FAILED_QUALITY
+    client = create_app(services).test_client()
+
+    def value_series(device: str | None) -> dict[str, Any]:
+        query = f"?dataset={DATASET}" + (f"&device_id={device}" if device else "")
+        response = client.get("/api/quality/trends" + query, headers=AUTH)
+        assert response.status_code == 200, response.get_json()
+        series = response.get_json()["series"]
+        return next(s for s in series if s["expectation_type"] == "expect_column_values_to_be_between")
+
+    assert (value_series("dev-a")["evaluated"], value_series("dev-a")["pass_rate"]) == (1, 1.0)
+    assert (value_series("dev-b")["evaluated"], value_series("dev-b")["pass_rate"]) == (1, 0.0)
+    assert (value_series(None)["evaluated"], value_series(None)["pass_rate"]) == (2, 0.5)
+    window = client.get(f"/api/quality/trends?dataset={DATASET}&device_id=dev-a", headers=AUTH).get_json()
+    assert window["window"]["source"] == "device:dev-a"
+
+
+def test_drift_view_shows_which_device_started_a_new_schema_and_when(
+    services: Any, contracts_dir: Path, tmp_path: Path
+):
+    from eventpulse.api.app import create_app
+    from tests.integration.api_support import AUTH
+
+    header = "event_id,device_id,event_type,sensor,value,units,ts"
+    line = "{e},{d},reading,temp,1,C,2026-01-01T00:00:00"
+    uuids = iter(f"0b1e4c1a-5d3e-4c9a-9f7e-2a6c1d3b4e{i:02d}" for i in range(10))
+
+    def send_edge(device: str, extra: str = "") -> dict[str, Any]:
+        path = tmp_path / f"{device}-{len(list(tmp_path.iterdir()))}.csv"
+        head, row = header + extra, line.format(e=next(uuids), d=device) + (",lte" if extra else "")
+        path.write_text(f"{head}\n{row}\n")
+        registration = register_path(
+            services, path=path, dataset="edge_telemetry", source=device_source(device), actor=device
+        )
+        with services.store.read() as tx:
+            done = tx.ingestions.get(registration.ingestion["id"])
+        assert done is not None and done["status"] == Status.LOADED, done and done.get("error")
+        return done
+
+    send_edge("dev-a")
+    old = send_edge("dev-b")
+    new = send_edge("dev-b", extra=",carrier")
+    client = create_app(services).test_client()
+    body = client.get("/api/drift/devices?dataset=edge_telemetry", headers=AUTH).get_json()
+
+    assert body["total"] == 3
+    listed = [(i["device_id"], i["schema_fingerprint"], i["new_schema"]) for i in body["items"]]
+    assert listed == [
+        ("dev-a", old["schema_fingerprint"], False),
+        ("dev-b", old["schema_fingerprint"], False),
+        ("dev-b", new["schema_fingerprint"], True),
+    ]
+    assert old["schema_fingerprint"] != new["schema_fingerprint"]
+    started = body["items"][2]
+    assert started["first_seen"] == started["last_seen"] and started["ingestions"] == 1
+    query = "?dataset=edge_telemetry&device_id=dev-b&limit=1&offset=1"
+    only_b = client.get("/api/drift/devices" + query, headers=AUTH)
+    assert only_b.get_json()["total"] == 2
+    assert [i["schema_fingerprint"] for i in only_b.get_json()["items"]] == [new["schema_fingerprint"]]
