@@ -252,3 +252,27 @@ def test_drift_view_shows_which_device_started_a_new_schema_and_when(
     only_b = client.get("/api/drift/devices" + query, headers=AUTH)
     assert only_b.get_json()["total"] == 2
     assert [i["schema_fingerprint"] for i in only_b.get_json()["items"]] == [new["schema_fingerprint"]]
+
+
+def test_replaying_held_rows_of_a_device_file_never_loads_the_foreign_row(
+    services: Any, contracts_dir: Path, tmp_path: Path
+):
+    """The replay (source quarantine_replay) binds rows to the original sender: the foreign row stays held."""
+    from eventpulse.pipeline.quarantine_actions import request_replay
+
+    write_probes_contract(contracts_dir, quarantine=True)
+    rows = [("e1", "dev-a", 1), ("e2", "dev-b", 2), ("e3", "dev-a", 500), ("e4", "dev-a", 4)]
+    first = send(services, tmp_path, "dev-a", rows)
+    assert (first["status"], first["rows_quarantined"]) == (Status.PARTIALLY_LOADED, 2)
+    write_probes_contract(contracts_dir, quarantine=True)  # unchanged contract: e3 fails again
+    path = contracts_dir / f"{DATASET}.json"
+    path.write_text(path.read_text().replace('"max_value": 100', '"max_value": 1000'))  # e3 now passes
+
+    request = request_replay(services, QuarantineFilter(ingestion_id=first["id"]), actor="ops")
+
+    assert request.rows == 2
+    assert curated(services) == [("dev-a", "e1", 1), ("dev-a", "e3", 500), ("dev-a", "e4", 4)]
+    with services.store.read() as tx:
+        held = tx.quarantine.page(QuarantineFilter(ingestion_id=first["id"]), limit=10)
+    by_row = {h["source_row"]: h["status"] for h in held}
+    assert by_row == {2: "held", 3: "replayed"}

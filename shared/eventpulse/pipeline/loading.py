@@ -39,6 +39,7 @@ from eventpulse.pipeline.holding import (
     held_rows_replayed,
     jsonable,
     read_held_rows,
+    replayed_sender,
     settle_replay,
 )
 from eventpulse.pipeline.lineage_push import queue_lineage
@@ -181,7 +182,7 @@ class DeviceBinder:
 
     @classmethod
     def for_ingestion(cls, row: Row, contract: Contract) -> DeviceBinder | None:
-        sender = device_of_source(row.get("source"))
+        sender = device_of_source(row.get("source")) or replayed_sender(row)
         if sender is None or contract.schema.get(DEVICE_COLUMN) is None:
             return None
         return cls(sender=sender, quarantines=contract.quarantines)
@@ -392,13 +393,20 @@ def load_curated(
         # Held and discarded rows are recorded in the same transaction as the load and the state.
         tx.quarantine.add(_origin(job), preparer.trace.records, actor=job.worker)
         foreign_held = binder.records if binder is not None else []
-        tx.quarantine.add(_origin(job), foreign_held, actor=job.worker)
         if replaying is None:
-            tx.quarantine.add(_origin(job), held, actor=job.worker)
-        else:
+            tx.quarantine.add(_origin(job), [*held, *foreign_held], actor=job.worker)
+        else:  # a replayed foreign row is held already: it stays so
             settle_replay(
-                tx, job.contract, replaying, held_rows, preparer.trace, job.ingestion_id, job.worker
+                tx,
+                job.contract,
+                replaying,
+                held_rows,
+                preparer.trace,
+                job.ingestion_id,
+                job.worker,
+                kept_held=[r.source_row for r in foreign_held],
             )
+            foreign_held = []
         beat.stop()  # the final UPDATE of the ingestion row must not wait on a heartbeat
         if read.get("sheets") and dataset_row.get("workbook_sheets") != read["sheets"]:
             tx.schemas.update_dataset(job.dataset, workbook_sheets=read["sheets"])
