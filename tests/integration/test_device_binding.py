@@ -85,6 +85,8 @@ def test_a_foreign_row_is_quarantined_with_the_reason_and_the_others_load(
     with services.store.read() as tx:
         held = tx.quarantine.page(QuarantineFilter(ingestion_id=row["id"]), limit=10)
     assert [(h["source_row"], h["status"]) for h in held] == [(2, "held")]
+    with services.store.read() as tx:  # the quarantine knows the sender: filterable per device
+        assert len(tx.quarantine.page(QuarantineFilter(device_id="dev-a"), limit=10)) == 1
     assert held[0]["values"] == {"event_id": "e2", "device_id": "dev-b", "value": "2"}
     assert held[0]["failures"] == [
         {"expectation_type": ROW_BOUND_EXPECTATION, "kwargs": {"device_id": "dev-a"}, "severity": "critical"}

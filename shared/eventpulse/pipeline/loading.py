@@ -423,6 +423,7 @@ def _origin(job: LoadJob) -> QuarantineOrigin:
         sheet=str(job.row.get("sheet") or ""),
         contract_version=job.contract.version,
         raw_uri=job.services.landing.uri(str(job.row["raw_key"])),
+        device_id=device_of_source(job.row.get("source")) or replayed_sender(job.row),  # the sender
     )
 
 
