@@ -43,3 +43,22 @@ def test_the_refusal_reason_counts_and_names_the_foreign_devices():
 def test_source_round_trip():
     assert device_of_source(device_source("dev-a")) == "dev-a"
     assert device_of_source("api") is None and device_of_source("device:") is None
+
+
+def test_the_pipeline_binder_applies_the_same_rule_to_a_batch():
+    import pyarrow as pa
+
+    from eventpulse.pipeline.loading import DeviceBinder
+
+    values = ["dev-a", None, "", "dev-b", "DEV-A", "dev-a"]
+    batch = pa.record_batch({"device_id": pa.array(values, pa.string()), "_source_row": list(range(1, 7))})
+    binder = DeviceBinder(sender="dev-a", quarantines=True)
+
+    bound, foreign = binder.bind(batch, batch)
+
+    rules = [bind_row(v, "dev-a") for v in values]
+    assert foreign.to_pylist() == [r == "foreign" for r in rules]
+    assert bound.column(0).to_pylist() == ["dev-a", "dev-a", "dev-a", "dev-b", "DEV-A", "dev-a"]
+    assert binder.foreign == {"dev-b": 1, "DEV-A": 1}
+    assert [r.source_row for r in binder.records] == [4, 5]
+    assert binder.records[0].failures == [binding_failure("dev-a")]

@@ -25,7 +25,6 @@ from eventpulse.curate.ddl import (
 )
 from eventpulse.devices.binding import (
     DEVICE_COLUMN,
-    bind_row,
     binding_failure,
     describe_foreign,
     device_of_source,
@@ -136,38 +135,39 @@ class DeviceBinder:
     records: list[NewQuarantinedRow] = field(default_factory=list)
 
     def bind(self, typed: pa.RecordBatch, raw: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.Array]:
-        """The batch with absent ids filled in, and the mask of its foreign rows."""
+        """The batch with absent ids filled in, and the mask of its foreign rows.
+
+        ``bind_row`` vectorised (Arrow compute, no per-row Python: a device sends 1,000 events/s).
+        """
         n = typed.num_rows
         if DEVICE_COLUMN not in typed.schema.names or n == 0:
             return typed, pa.array([False] * n, pa.bool_())
         index = typed.schema.get_field_index(DEVICE_COLUMN)
-        values = typed.column(index).to_pylist()
-        bindings = [bind_row(v, self.sender) for v in values]
-        filled = pa.array([self.sender if b == "fill" else v for b, v in zip(bindings, values, strict=True)])
-        column = typed.schema.field(index)
-        typed = typed.set_column(index, column, filled.cast(column.type))
-        foreign = [b == "foreign" for b in bindings]
-        if any(foreign):
-            self._keep_foreign(typed, raw, foreign, values)
-        return typed, pa.array(foreign, pa.bool_())
+        field_ = typed.schema.field(index)
+        values = typed.column(index)
+        sender = pa.scalar(self.sender, field_.type)
+        absent = pc.fill_null(pc.equal(values, pa.scalar("", field_.type)), True)
+        own = pc.fill_null(pc.equal(values, sender), False)
+        foreign = pc.invert(pc.or_(absent, own))
+        typed = typed.set_column(index, field_, pc.if_else(absent, sender, values))
+        if pc.any(foreign).as_py():
+            self._keep_foreign(typed, raw, values, pc.indices_nonzero(foreign))
+        return typed, foreign
 
     def _keep_foreign(
-        self, typed: pa.RecordBatch, raw: pa.RecordBatch, foreign: list[bool], values: list[Any]
+        self, typed: pa.RecordBatch, raw: pa.RecordBatch, values: pa.Array, where: pa.Array
     ) -> None:
-        rows = typed.column(SOURCE_ROW).to_pylist()
-        raw_rows = raw.to_pylist()
-        for i, is_foreign in enumerate(foreign):
-            if not is_foreign:
-                continue
-            device = str(values[i])
-            self.foreign[device] = self.foreign.get(device, 0) + 1
+        rows = typed.column(SOURCE_ROW).take(where).to_pylist()
+        raw_rows = raw.take(where).to_pylist()
+        for source_row, device, raw_row in zip(rows, values.take(where).to_pylist(), raw_rows, strict=True):
+            self.foreign[str(device)] = self.foreign.get(str(device), 0) + 1
             if self.quarantines:
                 self.records.append(
                     NewQuarantinedRow(
-                        source_row=int(rows[i]),
+                        source_row=int(source_row),
                         kind="expectation",
                         failures=[binding_failure(self.sender)],
-                        values=jsonable(raw_rows[i]),
+                        values=jsonable(raw_row),
                     )
                 )
 
