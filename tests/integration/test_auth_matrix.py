@@ -56,6 +56,8 @@ EXPECTED = {
     ("GET", "/api/stats/drift"): "viewer",
     ("GET", "/api/stats/quarantine"): "viewer",
     ("GET", "/api/devices/<device_id>/telemetry"): "viewer",
+    ("GET", "/api/quality/trends"): "viewer",
+    ("GET", "/api/drift/devices"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",
@@ -89,6 +91,8 @@ BODIES = {
 QUERIES = {
     "/api/ingest/upload": "?dataset=nosuch&filename=a.csv",
     "/api/stats/expectations": "?dataset=nosuch",
+    "/api/quality/trends": "?dataset=nosuch",
+    "/api/drift/devices": "?dataset=nosuch",
 }
 
 

@@ -123,12 +123,30 @@ def test_parcels_sample_keeps_code_columns_as_text(services, samples_dir) -> Non
     assert columns["year_built"] == "bigint"
 
 
+def test_edge_sample_repeating_an_event_id_from_two_devices_keeps_both_rows(services, samples_dir) -> None:
+    """The handout's edge duplicate repeats an event_id from another device (rpi-01 and rpi-02).
+
+    edge_telemetry is keyed by (device_id, event_id) since devices send their own rows (issue 8):
+    one device's event_id can never replace another's row, so the file loads, with both rows.
+    """
+    path = samples_dir / "edge_telemetry_quality_fail_duplicate_pk.csv"
+    keys = read_sample(path).column("event_id").to_pylist()
+    (duplicated,) = {k for k in keys if keys.count(k) > 1}
+
+    row = ingest(services, path, "edge_telemetry")
+
+    assert row["status"] == Status.LOADED, row["error"]
+    with services.store.engine.connect() as conn:
+        devices = conn.execute(
+            text("SELECT device_id FROM curated_edge_telemetry WHERE event_id = :e ORDER BY device_id"),
+            {"e": duplicated},
+        ).scalars()
+        assert len(list(devices)) == 2
+
+
 @pytest.mark.parametrize(
     ("dataset", "sample"),
-    [
-        ("parcels", "parcels_quality_fail_duplicate_pk.xlsx"),
-        ("edge_telemetry", "edge_telemetry_quality_fail_duplicate_pk.csv"),
-    ],
+    [("parcels", "parcels_quality_fail_duplicate_pk.xlsx")],
 )
 def test_duplicate_key_sample_fails_quality_naming_both_source_rows(
     services, samples_dir, dataset, sample

@@ -185,4 +185,4 @@ def test_repo_contracts_parse() -> None:
     assert {parcels.schema.get(c).type for c in ("zip", "doc_number", "book", "page")} == {"string"}  # type: ignore[union-attr]
     assert {e.severity for e in parcels.expectations} == {"critical", "warning", "info"}
     edge = load_contract(REPO_CONTRACTS, "edge_telemetry")
-    assert edge.primary_key == ("event_id",)
+    assert edge.primary_key == ("device_id", "event_id")  # one device never overwrites another (issue 8)

@@ -18,6 +18,7 @@ from eventpulse.demo.generator import (
     CASES,
     DATASETS,
     EDGE_COLUMNS,
+    KEY_WIDTH,
     PARCEL_COLUMNS,
     PRIMARY_KEY,
     TYPE_CHANGE_COLUMN,
@@ -101,11 +102,12 @@ def test_add_column_adds_exactly_one_trailing_column(demo_dir: Path, dataset: st
 def test_duplicate_pk_repeats_exactly_one_key_once(demo_dir: Path, dataset: str, fmt: str) -> None:
     base = read_any(demo_dir / f"{dataset}_baseline.{fmt}")
     dup = read_any(demo_dir / f"{dataset}_duplicate_pk.{fmt}")
-    key = PRIMARY_KEY[dataset]  # type: ignore[index]
-    counts = Counter(dup.column(key).to_pylist())
+    keys = base.column_names[: KEY_WIDTH[dataset]]  # type: ignore[index]
+    assert keys[0] == PRIMARY_KEY[dataset]  # type: ignore[index]
+    counts = Counter(zip(*(dup.column(k).to_pylist() for k in keys), strict=True))
     assert [n for n in counts.values() if n > 1] == [2]
     assert dup.column_names == base.column_names and dup.num_rows == base.num_rows
-    assert dup.drop_columns([key]).equals(base.drop_columns([key]))
+    assert dup.drop_columns(keys).equals(base.drop_columns(keys))
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

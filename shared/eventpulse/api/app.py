@@ -16,6 +16,7 @@ from eventpulse.api import (
     health,
     ingest,
     openapi,
+    quality,
     quarantine,
     read,
     review,
@@ -40,6 +41,7 @@ BLUEPRINTS = (
     admin.bp,
     stats.bp,
     telemetry.bp,
+    quality.bp,
 )
 
 

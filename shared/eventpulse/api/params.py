@@ -338,3 +338,17 @@ class ExpectationTrendQuery(TrendQuery):
     dataset: str = Field(
         max_length=200, description="the dataset whose contract's expectations to chart (required)"
     )
+
+
+class QualityTrendQuery(ExpectationTrendQuery):
+    device_id: Filter = Field(
+        None,
+        max_length=MAX_FILTER_CHARS,
+        description="only files sent by this device (source device:<id>); overrides source",
+    )
+
+
+class DeviceDriftQuery(Page):
+    limit: int = _limit(100)
+    dataset: str = Field(max_length=200, description="the dataset whose devices' schemas to list (required)")
+    device_id: Filter = _text_filter("only this device")

@@ -572,3 +572,23 @@ class DriftTrends(BaseModel):
     buckets: list[DriftBucket]
     totals: DriftCounts
     groups: list[str]
+
+
+class DeviceSchema(BaseModel):
+    device_id: str
+    schema_fingerprint: str = Field(description="the fingerprint of the schema the device's files had")
+    first_seen: datetime = Field(description="when the device first sent a file of this schema")
+    last_seen: datetime
+    ingestions: int
+    new_schema: bool = Field(
+        description="true when the device had sent another schema before: it started sending this one "
+        "at first_seen"
+    )
+
+
+class DeviceSchemaPage(BaseModel):
+    dataset: str
+    items: list[DeviceSchema] = Field(description="by device, then first_seen")
+    total: int
+    limit: int
+    offset: int

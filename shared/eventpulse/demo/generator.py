@@ -13,7 +13,8 @@ Cases:
   as ``"$221,746.62"`` (XLSX: text cells), edge_telemetry ``value`` becomes a reading with its unit
   (``"23.5C"``). Text cells that merely hold digits are not used: a reader that re-infers types, as CSV
   readers must, would see no change.
-- ``duplicate_pk``: the last row repeats the first row's primary key; otherwise valid.
+- ``duplicate_pk``: the last row repeats the first row's primary key (edge_telemetry: event_id and
+  device_id); otherwise valid.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any, Literal, NamedTuple, get_args
 
 Dataset = Literal["parcels", "edge_telemetry"]
 Case = Literal["baseline", "add_column", "type_change", "duplicate_pk"]
+KEY_WIDTH = {"parcels": 1, "edge_telemetry": 2}
+"""Leading columns making the primary key (edge_telemetry: event_id, device_id), repeated by duplicate_pk."""
 FileFormat = Literal["csv", "xlsx"]
 
 DATASETS: tuple[Dataset, ...] = get_args(Dataset)
@@ -259,7 +262,8 @@ def _iter_values(
     else:
         make = partial(_edge_row, case=case, text=text, seed=seed)
     rng = Random()
-    first_key = None
+    first_key: list[Any] = []
+    width = KEY_WIDTH[dataset]
     end = start + rows
     block = start - start % _BLOCK
     while block < end:
@@ -269,9 +273,9 @@ def _iter_values(
             if i < start:
                 continue
             if i == start:
-                first_key = values[0]
+                first_key = values[:width]
             elif case == "duplicate_pk" and i == end - 1:
-                values[0] = first_key
+                values[:width] = first_key
             yield values
         block += _BLOCK
 

@@ -41,6 +41,9 @@ SCHEMA_URLS = {
     "eventpulse_attempt": (
         f"https://github.com/eventpulse/eventpulse/blob/v{__version__}/docs/LINEAGE.md#eventpulse_attempt"
     ),
+    "eventpulse_device": (
+        f"https://github.com/eventpulse/eventpulse/blob/v{__version__}/docs/LINEAGE.md#eventpulse_device"
+    ),
 }
 EventType = Literal["START", "COMPLETE", "FAIL"]
 """The run states EventPulse reports: START after the claim, COMPLETE or FAIL when the attempt ends."""
@@ -73,6 +76,7 @@ def build_run_event(
     namespace: str = "eventpulse",
     output_namespace: str = "postgres://localhost:5432",
     attempt: tuple[int, int] | None = None,
+    device_id: str | None = None,
 ) -> dict[str, Any]:
     """Build an OpenLineage RunEvent of one ingestion: its START, or the COMPLETE or FAIL closing it.
 
@@ -102,7 +106,10 @@ def build_run_event(
         "eventTime": _iso_utc(event_time),
         "producer": PRODUCER,
         "schemaURL": SPEC_URL,
-        "run": {"runId": ingestion_id, "facets": _build_run_facets(drift, error, contract_version, attempt)},
+        "run": {
+            "runId": ingestion_id,
+            "facets": _build_run_facets(drift, error, contract_version, attempt, device_id),
+        },
         "job": {
             "namespace": namespace,
             "name": f"ingest.{dataset}",
@@ -220,8 +227,11 @@ def _build_run_facets(
     error: Mapping[str, Any] | None,
     contract_version: str | None,
     attempt: tuple[int, int] | None,
+    device_id: str | None = None,
 ) -> dict[str, Any]:
     facets: dict[str, Any] = {}
+    if device_id is not None:  # the file came from a field device: lineage per device
+        facets["eventpulse_device"] = _facet("eventpulse_device", deviceId=device_id)
     if attempt is not None:
         facets["eventpulse_attempt"] = _facet(
             "eventpulse_attempt", attempt=attempt[0], maxAttempts=attempt[1]

@@ -160,6 +160,17 @@ class HeldRowsReplay:
     source_rows: tuple[int, ...]
 
 
+def replayed_sender(ingestion: Row) -> str | None:
+    """The device that sent the file whose held rows this replay revalidates (None: no device).
+
+    A replay's own source is ``quarantine_replay``; the sender travels in its options so that the
+    replay binds the rows to the same device as the first load did.
+    """
+    spec = (ingestion.get("options") or {}).get(REPLAY_OPTION)
+    device = spec.get("device_id") if isinstance(spec, dict) else None
+    return str(device) if device else None
+
+
 def held_rows_replayed(ingestion: Row) -> HeldRowsReplay | None:
     """The held rows this ingestion revalidates, or None when it processes a whole file."""
     spec = (ingestion.get("options") or {}).get(REPLAY_OPTION)
@@ -178,14 +189,16 @@ def settle_replay(
     trace: DiscardTrace,
     replay_ingestion_id: Any,
     actor: str,
+    kept_held: Iterable[int] = (),
 ) -> None:
     """After a replay's load: rows now loaded become ``replayed``; rows failing again stay held.
 
     Held rows stay attached to their original ingestion; their failures and contract version are
-    those of the latest attempt. A row a drift policy removed on the replay stays held as it was.
+    those of the latest attempt. A row a drift policy removed on the replay stays held as it was, and
+    so do ``kept_held`` rows (a device's file: rows naming another device, never loaded).
     """
     records = tx.quarantine.page(QuarantineFilter(ids=list(replay.ids)), limit=max(len(replay.ids), 1))
-    removed = {r.source_row for r in trace.records if r.kind == "discard_row"}
+    removed = {r.source_row for r in trace.records if r.kind == "discard_row"} | set(kept_held)
     loaded: list[int] = []
     for record in records:
         if record["status"] != "held":

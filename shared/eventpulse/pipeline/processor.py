@@ -31,6 +31,7 @@ from eventpulse.pipeline.loading import (
     PlanChanged,
     QualityFailed,
     load_curated,
+    with_device,
 )
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.renaming import describe_candidates
@@ -265,7 +266,7 @@ def _finish_quality_failure(
     observed: TableSchema,
     contract: Contract,
 ) -> ProcessResult:
-    report = failed.report.to_dict()
+    report = with_device(failed.report.to_dict(), ctx.row)
     error = {
         "code": "quality_gate_failed",
         "message": failed.summary(),

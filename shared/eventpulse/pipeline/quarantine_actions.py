@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from eventpulse.devices.binding import device_of_source
 from eventpulse.errors import BadRequest, NotFound
 from eventpulse.landing.register import enqueue
 from eventpulse.pipeline.holding import REPLAY_OPTION
@@ -110,6 +111,9 @@ def _register_replay(
         "ids": [int(r["id"]) for r in rows],
         "source_rows": [int(r["source_row"]) for r in rows],
     }
+    sender = device_of_source(original.get("source"))
+    if sender is not None:  # the replay binds rows to the device that sent them (replayed_sender)
+        options[REPLAY_OPTION]["device_id"] = sender
     row, _ = tx.ingestions.register(
         NewIngestion(
             dataset=str(original["dataset"]),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.model import Contract
 from eventpulse.curate.ddl import curated_table_name
+from eventpulse.devices.binding import device_of_source
 from eventpulse.lineage.openlineage import EventType, build_run_event
 from eventpulse.schema.drift import DriftDecision
 from eventpulse.schema.model import TableSchema
@@ -65,4 +66,5 @@ def build_lineage(
         contract_version=contract.version if contract else None,
         output_namespace=namespace,
         attempt=(int(row["attempts"]), int(row["max_attempts"])) if "attempts" in row else None,
+        device_id=device_of_source(row.get("source")),
     )

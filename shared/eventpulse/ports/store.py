@@ -680,6 +680,15 @@ class Statistics(Protocol):
         a change) or kind + changes (schema changes of that kind)."""
         ...
 
+    def device_schemas(
+        self, dataset: str, *, source: str | None, prefix: str, limit: int, offset: int
+    ) -> tuple[list[Row], int]:
+        """Per (source, schema_fingerprint) of the dataset's ingestions whose source starts with
+        ``prefix`` (or is ``source``): source, schema_fingerprint, first_seen, last_seen, ingestions,
+        and ``nth`` (1: the source's first schema; higher: a schema it started sending later).
+        Ordered by source then first_seen; also the number of such pairs."""
+        ...
+
 
 class Transaction(Protocol):
     """Every aggregate of the store on ONE database transaction."""

@@ -191,6 +191,43 @@ class PgStatistics:
         )
         return self._filled(window, facts, order=("grp", "outcome", "kind"))
 
+    def device_schemas(
+        self, dataset: str, *, source: str | None, prefix: str, limit: int, offset: int
+    ) -> tuple[list[Row], int]:
+        # ix_ingestions_dataset_created narrows to the dataset; one row per (source, fingerprint).
+        where = [
+            ingestions.c.dataset == dataset,
+            ingestions.c.schema_fingerprint.is_not(None),
+            ingestions.c.source == source
+            if source is not None
+            else ingestions.c.source.startswith(prefix, autoescape=True),
+        ]
+        first_seen = func.min(ingestions.c.created_at)
+        fingerprint = ingestions.c.schema_fingerprint
+        pairs = (
+            select(
+                ingestions.c.source,
+                ingestions.c.schema_fingerprint,
+                first_seen.label("first_seen"),
+                func.max(ingestions.c.created_at).label("last_seen"),
+                func.count().label("ingestions"),
+                func.row_number()
+                .over(partition_by=ingestions.c.source, order_by=(first_seen, fingerprint))
+                .label("nth"),
+            )
+            .where(*where)
+            .group_by(ingestions.c.source, ingestions.c.schema_fingerprint)
+            .subquery()
+        )
+        total = int(self._conn.execute(select(func.count()).select_from(pairs)).scalar_one())
+        page = (
+            select(pairs)
+            .order_by(pairs.c.source, pairs.c.first_seen, pairs.c.schema_fingerprint)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [dict(r) for r in self._conn.execute(page).mappings()], total
+
     def quarantine_trends(self, window: TrendWindow) -> list[Row]:
         q = quarantined_rows
         bucket, grp, keys = _bucket_group_keys(window)
