@@ -12,6 +12,7 @@ from eventpulse.api import (
     catalog,
     contracts,
     demo,
+    edge,
     errors,
     health,
     ingest,
@@ -38,6 +39,7 @@ BLUEPRINTS = (
     demo.bp,
     admin.bp,
     stats.bp,
+    edge.bp,
 )
 
 

@@ -20,7 +20,6 @@ from typing import TypeVar
 from flask import Flask, current_app, g, request
 
 from eventpulse.api.roles import (
-    device_principal,
     ADMIN,
     ADMIN_OR_TASK,
     LOCAL_DEV,
@@ -30,6 +29,7 @@ from eventpulse.api.roles import (
     Access,
     Principal,
     decide_access,
+    device_principal,
     has_role,
     token_principal,
 )

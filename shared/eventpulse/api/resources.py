@@ -572,3 +572,9 @@ class DriftTrends(BaseModel):
     buckets: list[DriftBucket]
     totals: DriftCounts
     groups: list[str]
+
+
+class EdgePing(BaseModel):
+    """``GET /api/edge/ping``: the device the credential belongs to."""
+
+    device_id: str | None
