@@ -338,3 +338,17 @@ class ExpectationTrendQuery(TrendQuery):
     dataset: str = Field(
         max_length=200, description="the dataset whose contract's expectations to chart (required)"
     )
+
+
+class HeartbeatBody(Body):
+    """``POST /api/edge/heartbeat``: what the device says about itself; every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    battery_v: float | None = Field(None, ge=0, le=100)
+    rssi_dbm: int | None = Field(None, ge=-200, le=50)
+    firmware_version: str | None = Field(None, max_length=64)
+    agent_version: str | None = Field(None, max_length=64)
+    status: Literal["ok", "degraded", "error"] | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    spool_depth: int | None = Field(None, ge=0)

@@ -578,3 +578,11 @@ class EdgePing(BaseModel):
     """``GET /api/edge/ping``: the device the credential belongs to."""
 
     device_id: str | None
+
+
+class EdgeHeartbeat(BaseModel):
+    """``POST /api/edge/heartbeat``: the health as recorded."""
+
+    device_id: str | None
+    online: bool
+    reported_at: str
