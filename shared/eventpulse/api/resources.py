@@ -586,3 +586,11 @@ class EdgeHeartbeat(BaseModel):
     device_id: str | None
     online: bool
     reported_at: str
+
+
+class EdgeEnrolled(BaseModel):
+    """``POST /api/edge/enroll``: the device (never its secrets) and its new token, shown once."""
+
+    device: dict[str, Any]
+    device_token: str
+    created: bool
