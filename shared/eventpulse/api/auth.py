@@ -164,7 +164,7 @@ def _authenticate_device(settings: Settings) -> Principal:
     if not token:
         raise Unauthorized("a device credential is required", hint=DEVICE_HINT)
     presented = token_hash(pepper, token)
-    registry = current_services().devices  # type: ignore[attr-defined]
+    registry = current_services().devices
     device = registry.find_by_token_hash(presented)
     if device is None or not hashes_match(device.token_hash, presented):
         raise Unauthorized("the device token is not valid", hint=DEVICE_HINT)

@@ -45,7 +45,7 @@ def heartbeat(body: HeartbeatBody) -> Response:
     now = datetime.now(UTC)
     if device_id is not None:
         health = Health(**body.model_dump(), reported_at=now)
-        current_services().devices.touch(device_id, at=now, health=health)  # type: ignore[attr-defined]
+        current_services().devices.touch(device_id, at=now, health=health)
     return jsonify({"device_id": device_id, "online": device_id is not None, "reported_at": now.isoformat()})
 
 
@@ -136,7 +136,7 @@ def enroll(body: EnrollBody) -> Response | tuple[Response, int]:
 
 
 def _enroll(settings: Settings, pepper: str, body: EnrollBody) -> tuple[Response, int]:
-    registry = current_services().devices  # type: ignore[attr-defined]
+    registry = current_services().devices
     device_id = body.device_id
     presented = fingerprint_hash(pepper, body.enroll_fingerprint)
     existing = registry.get(device_id)
