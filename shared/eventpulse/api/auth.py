@@ -184,7 +184,8 @@ def _authenticate_device(settings: Settings) -> Principal:
 
 def current_device() -> object | None:
     """The authenticated ``Device`` of this request (device routes only), else None."""
-    return g.get("device")
+    device: object | None = g.get("device")
+    return device
 
 
 def _unauthenticated(access: Access) -> Unauthorized:

@@ -187,5 +187,7 @@ def _enroll(settings: Settings, pepper: str, body: EnrollBody) -> tuple[Response
         )
     _audit_enroll("device.enrolled", device_id, {"outcome": decision.outcome})
     device = registry.get(device_id)
+    if device is None:
+        raise _refuse("race", device_id, Conflict(f"device {device_id} was deleted while enrolling"))
     shown = present_device(device, now=now, offline_after_seconds=settings.device_offline_after_seconds)
     return jsonify({"device": shown, "device_token": token, "created": created}), 201 if created else 200
