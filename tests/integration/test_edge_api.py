@@ -64,3 +64,21 @@ def test_enrolment_is_rate_limited_per_address(client, services) -> None:
         enroll(client, "pump-4", token="wrong")
     limited = enroll(client, "pump-4")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_a_revoked_device_is_refused_on_device_routes_and_at_enrolment(client, services) -> None:
+    from datetime import UTC, datetime
+
+    token = enroll(client, "pump-5").get_json()["device_token"]
+    services.devices.update("pump-5", at=datetime.now(UTC), status="revoked", revoked_by="token:root")
+    refused = client.get("/api/edge/ping", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403 and refused.get_json()["error"]["message"] == "device revoked"
+    assert enroll(client, "pump-5").status_code == 403
+
+
+def test_device_routes_answer_503_without_a_pepper(client, services) -> None:
+    client.application.config["EVENTPULSE_SETTINGS"] = services.settings.with_overrides(
+        device_token_pepper=None
+    )
+    response = client.get("/api/edge/ping", headers={"Authorization": "Bearer epd_x"})
+    assert response.status_code == 503 and response.get_json()["error"]["hint"]
