@@ -66,6 +66,13 @@ class Unauthorized(EventPulseError):
     http_status = 401
 
 
+class NotConfigured(EventPulseError):
+    """A feature the request needs is not configured on this server (an operator's fix, not the caller's)."""
+
+    code = "not_configured"
+    http_status = 503
+
+
 class Forbidden(EventPulseError):
     """The caller is known, but its role does not allow this."""
 

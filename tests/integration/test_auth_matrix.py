@@ -32,8 +32,14 @@ WHO_GETS_IN = {
     "admin": {"admin"},
     "admin or task": {"admin", "task"},
     "task": {"task"},
+    "device": set(),
 }
+"""No API or task credential opens a device route (``device``); tests/integration/test_edge_*.py
+check the device credentials themselves."""
 EXPECTED = {
+    ("POST", "/api/edge/enroll"): "public",
+    ("GET", "/api/edge/ping"): "device",
+    ("POST", "/api/edge/heartbeat"): "device",
     ("GET", "/health"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/api/openapi.json"): "public",
@@ -107,7 +113,9 @@ def matrix_tokens() -> tuple[ApiToken, ...]:
 
 @pytest.fixture
 def client(services):  # type: ignore[no-untyped-def]
-    services.settings = services.settings.with_overrides(api_tokens=matrix_tokens(), api_token_sha256=())
+    services.settings = services.settings.with_overrides(
+        api_tokens=matrix_tokens(), api_token_sha256=(), device_token_pepper="matrix-pepper"
+    )
     return create_app(services).test_client()
 
 

@@ -14,7 +14,13 @@ from tests.integration.api_support import AUTH, edge_csv
 
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 ENVELOPE = {"$ref": "#/components/schemas/ErrorEnvelope"}
-SCHEMES = {"viewer": ["bearerAuth"], "operator": ["bearerAuth"], "admin": ["bearerAuth"], "task": []}
+SCHEMES = {
+    "viewer": ["bearerAuth"],
+    "operator": ["bearerAuth"],
+    "admin": ["bearerAuth"],
+    "task": [],
+    "device": ["deviceToken"],
+}
 TABLE_ROW = re.compile(r"^\|\s*(GET|POST|PUT|PATCH|DELETE)\s*\|\s*`([^`]+)`\s*\|([^|]*)\|", re.MULTILINE)
 
 
@@ -42,7 +48,7 @@ def operations(document: dict) -> dict[tuple[str, str], dict]:
 def test_the_document_is_valid_openapi_3_1_without_a_credential(document) -> None:
     validate(document)
     assert document["openapi"].startswith("3.1")
-    assert set(document["components"]["securitySchemes"]) == {"bearerAuth", "taskToken"}
+    assert set(document["components"]["securitySchemes"]) == {"bearerAuth", "taskToken", "deviceToken"}
 
 
 def test_every_route_of_the_app_is_an_operation_and_nothing_else(app, document) -> None:

@@ -7,12 +7,14 @@ import pytest
 from eventpulse.api.roles import (
     ADMIN,
     ADMIN_OR_TASK,
+    DEVICE,
     OPERATOR,
     PUBLIC,
     TASK,
     TASK_PRINCIPAL,
     VIEWER,
     decide_access,
+    device_principal,
     token_principal,
 )
 
@@ -52,3 +54,23 @@ def test_actors_name_the_token_never_the_secret() -> None:
     assert ADMIN.label == "admin" and TASK.label == "task" and PUBLIC.label == "public"
     assert ADMIN_OR_TASK.label == "admin" and ADMIN_OR_TASK.task_token
     assert not VIEWER.can_forbid and OPERATOR.can_forbid
+
+
+DEVICE_P = device_principal("pump-7")
+
+
+def test_a_device_credential_opens_device_routes_only() -> None:
+    assert decide_access(DEVICE, bearer=None, task=None, device=DEVICE_P) == "allow"
+    assert decide_access(DEVICE, bearer=None, task=None, device=None) == "unauthenticated"
+    assert DEVICE_P.actor == "device:pump-7" and DEVICE.label == "device"
+
+
+@pytest.mark.parametrize("access", [VIEWER, OPERATOR, ADMIN, ADMIN_OR_TASK, TASK])
+def test_a_device_token_is_not_an_api_token(access) -> None:
+    assert decide_access(access, bearer=None, task=None, device=DEVICE_P) == "unauthenticated"
+    assert decide_access(access, bearer=DEVICE_P, task=None) == "unauthenticated"
+
+
+@pytest.mark.parametrize("bearer", [VIEWER_T, ADMIN_T])
+def test_an_api_or_task_token_does_not_open_a_device_route(bearer) -> None:
+    assert decide_access(DEVICE, bearer=bearer, task=TASK_PRINCIPAL, device=None) == "unauthenticated"

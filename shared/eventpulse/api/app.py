@@ -12,6 +12,7 @@ from eventpulse.api import (
     catalog,
     contracts,
     demo,
+    edge,
     errors,
     health,
     ingest,
@@ -42,6 +43,7 @@ BLUEPRINTS = (
     stats.bp,
     telemetry.bp,
     quality.bp,
+    edge.bp,
 )
 
 

@@ -29,10 +29,11 @@ from eventpulse.api.roles import (
     Access,
     Principal,
     decide_access,
+    device_principal,
     has_role,
     token_principal,
 )
-from eventpulse.errors import Forbidden, Unauthorized
+from eventpulse.errors import Forbidden, NotConfigured, Unauthorized
 from eventpulse.settings import ApiToken, Settings
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ def _authorize() -> None:
         return
     bearer = identify_bearer(settings, request.headers.get("Authorization")) if access.takes_bearer else None
     task = identify_task(settings, request.headers.get("X-Task-Token")) if access.task_token else None
+    if access.device:
+        g.principal = _authenticate_device(settings)
+        return
     decision = decide_access(access, bearer=bearer, task=task)
     if decision == "unauthenticated":
         raise _unauthenticated(access)
@@ -128,6 +132,60 @@ def _authorize() -> None:
         raise _forbidden(access, bearer)
     is_bearer_enough = bearer is not None and access.role is not None and has_role(bearer, access.role)
     g.principal = bearer if is_bearer_enough else task
+
+
+DEVICE_HINT = (
+    "send X-Device-Id and X-Device-Token (or 'Authorization: Bearer <device token>'); "
+    "a device gets its token from POST /api/edge/enroll"
+)
+
+
+def _authenticate_device(settings: Settings) -> Principal:
+    """Prove a device credential, refuse a revoked device (403), and record that it was heard.
+
+    The presented token is hashed with the pepper and looked up by hash; the stored hash is then
+    compared in constant time, and a named ``X-Device-Id`` must be the device the token belongs to.
+    An API bearer token is simply not found here, so it gets the same 401 as a wrong device token.
+    """
+    from datetime import UTC, datetime
+
+    from eventpulse.api.context import current_services
+    from eventpulse.devices.tokens import hashes_match, token_hash
+
+    pepper = settings.device_token_pepper
+    if not pepper:
+        raise NotConfigured(
+            "device authentication is not configured on this server",
+            hint="set EVENTPULSE_DEVICE_TOKEN_PEPPER (locally `eventpulse serve` writes "
+            "<data_dir>/secrets/device_token_pepper)",
+        )
+    claimed_id = request.headers.get("X-Device-Id")
+    token = request.headers.get("X-Device-Token") or bearer_token(request.headers.get("Authorization"))
+    if not token:
+        raise Unauthorized("a device credential is required", hint=DEVICE_HINT)
+    presented = token_hash(pepper, token)
+    registry = current_services().devices
+    device = registry.find_by_token_hash(presented)
+    if device is None or not hashes_match(device.token_hash, presented):
+        raise Unauthorized("the device token is not valid", hint=DEVICE_HINT)
+    if claimed_id is not None and claimed_id != device.device_id:
+        raise Unauthorized("the device token does not belong to X-Device-Id", hint=DEVICE_HINT)
+    if device.status == "revoked":
+        raise Forbidden(
+            "device revoked",
+            hint="an admin revoked this device; re-enrolment is refused until it is deleted",
+            details={"device_id": device.device_id},
+        )
+    registry.touch(device.device_id, at=datetime.now(UTC))
+    principal = device_principal(device.device_id)
+    g.device = device
+    return principal
+
+
+def current_device() -> object | None:
+    """The authenticated ``Device`` of this request (device routes only), else None."""
+    device: object | None = g.get("device")
+    return device
 
 
 def _unauthenticated(access: Access) -> Unauthorized:

@@ -37,6 +37,13 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "name": "X-Task-Token",
         "description": "The task dispatcher's machine credential (EVENTPULSE_TASK_TOKEN_SHA256).",
     },
+    "deviceToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Device-Token",
+        "description": "An enrolled device's token (with X-Device-Id), from POST /api/edge/enroll; "
+        "'Authorization: Bearer <device token>' works too. Never an API token.",
+    },
 }
 
 

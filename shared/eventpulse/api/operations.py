@@ -108,6 +108,8 @@ def build_responses(
         statuses.add(401)
     if access.can_forbid:
         statuses.add(403)
+    if access.device:
+        statuses |= {403, 503}
     if has_body:
         statuses |= {400, 413}
     out: dict[Any, Any] = dict(returns)
@@ -122,12 +124,16 @@ def build_security(access: Access) -> list[dict[str, list[str]]]:
         schemes.append({"bearerAuth": []})
     if access.task_token:
         schemes.append({"taskToken": []})
+    if access.device:
+        schemes.append({"deviceToken": []})
     return schemes
 
 
 def describe_access(access: Access) -> str:
     if access.public:
         return "Auth: none."
+    if access.device:
+        return "Auth: a device token (X-Device-Id + X-Device-Token, or a bearer device token)."
     if not access.takes_bearer:
         return "Auth: the task token in X-Task-Token (the dispatcher's machine credential)."
     task = ", or the task token in X-Task-Token" if access.task_token else ""

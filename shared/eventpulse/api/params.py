@@ -352,3 +352,30 @@ class DeviceDriftQuery(Page):
     limit: int = _limit(100)
     dataset: str = Field(max_length=200, description="the dataset whose devices' schemas to list (required)")
     device_id: Filter = _text_filter("only this device")
+
+
+class HeartbeatBody(Body):
+    """``POST /api/edge/heartbeat``: what the device says about itself; every field optional."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    battery_v: float | None = Field(None, ge=0, le=100)
+    rssi_dbm: int | None = Field(None, ge=-200, le=50)
+    firmware_version: str | None = Field(None, max_length=64)
+    agent_version: str | None = Field(None, max_length=64)
+    status: Literal["ok", "degraded", "error"] | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    spool_depth: int | None = Field(None, ge=0)
+
+
+class EnrollBody(Body):
+    """``POST /api/edge/enroll``: the device's chosen id and its hardware fingerprint."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    device_id: str = Field(
+        description="1-63 characters: letters, digits, '_', '.', '-' (starts alphanumeric)"
+    )
+    enroll_fingerprint: str = Field(
+        min_length=8, max_length=512, description="stable per device; stored hashed"
+    )
+    label: str = Field("", max_length=200)

@@ -592,3 +592,25 @@ class DeviceSchemaPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class EdgePing(BaseModel):
+    """``GET /api/edge/ping``: the device the credential belongs to."""
+
+    device_id: str | None
+
+
+class EdgeHeartbeat(BaseModel):
+    """``POST /api/edge/heartbeat``: the health as recorded."""
+
+    device_id: str | None
+    online: bool
+    reported_at: str
+
+
+class EdgeEnrolled(BaseModel):
+    """``POST /api/edge/enroll``: the device (never its secrets) and its new token, shown once."""
+
+    device: dict[str, Any]
+    device_token: str
+    created: bool

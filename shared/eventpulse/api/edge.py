@@ -1,0 +1,193 @@
+"""Routes an enrolled edge device calls (issue 8): who am I, and I am alive.
+
+Every route here takes a device credential only (``DEVICE``); ``api/auth.py`` proves it, refuses a
+revoked device and records the device as heard before the view runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+
+from flask import Response, current_app, jsonify, request
+
+from eventpulse.api.auth import current_principal, is_token_accepted
+from eventpulse.api.context import current_services
+from eventpulse.api.errors import build_envelope
+from eventpulse.api.operations import Operations
+from eventpulse.api.params import EnrollBody, HeartbeatBody
+from eventpulse.api.resources import EdgeEnrolled, EdgeHeartbeat, EdgePing
+from eventpulse.api.roles import DEVICE, PUBLIC
+from eventpulse.devices.enrollment import decide_enrollment
+from eventpulse.devices.present import present_device
+from eventpulse.devices.tokens import fingerprint_hash, is_valid_device_id, new_device_token, token_hash
+from eventpulse.errors import BadRequest, Conflict, Forbidden, NotConfigured, Unauthorized
+from eventpulse.ports.devices import Device, Health
+from eventpulse.settings import Settings
+
+bp = Operations("edge", __name__, url_prefix="/api/edge")
+
+
+@bp.operation("GET", "/ping", access=DEVICE, returns={200: EdgePing})
+def ping() -> Response:
+    """A device's cheapest check that its credential works (and a last-seen update)."""
+    principal = current_principal()
+    return jsonify({"device_id": principal.device_id if principal else None})
+
+
+@bp.operation("POST", "/heartbeat", access=DEVICE, returns={200: EdgeHeartbeat}, body=HeartbeatBody)
+def heartbeat(body: HeartbeatBody) -> Response:
+    """Record the device's own health report (battery, signal, versions, backlog) as last heard."""
+    principal = current_principal()
+    device_id = principal.device_id if principal else None
+    now = datetime.now(UTC)
+    if device_id is not None:
+        health = Health(**body.model_dump(), reported_at=now)
+        current_services().devices.touch(device_id, at=now, health=health)
+    return jsonify({"device_id": device_id, "online": device_id is not None, "reported_at": now.isoformat()})
+
+
+class SlidingWindow:
+    """At most ``limit`` events per key in any 60 s. Per process: N workers allow N times the rate."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, key: str, *, limit: int, now: float) -> int:
+        """0 and count the hit when allowed; else the seconds until the oldest hit leaves the window."""
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - 60:
+                hits.popleft()
+            if len(hits) >= limit:
+                return max(1, int(hits[0] + 60 - now) + 1)
+            hits.append(now)
+            return 0
+
+
+ENROLL_WINDOW = SlidingWindow()
+
+
+def _audit_enroll(action: str, device_id: str, details: dict[str, object]) -> None:
+    """Record an enrolment outcome; never the enroll token, the device token or the fingerprint."""
+    with current_services().store.transaction() as tx:
+        tx.audit.record(
+            actor="enroll", action=action, entity_type="device", entity_id=device_id, details=details
+        )
+
+
+def _refuse(reason: str, device_id: str, error: Exception) -> Exception:
+    _audit_enroll("device.enroll_refused", device_id, {"reason": reason, "client": request.remote_addr})
+    return error
+
+
+@bp.operation(
+    "POST",
+    "/enroll",
+    access=PUBLIC,
+    returns={201: EdgeEnrolled, 200: EdgeEnrolled},
+    errors=(401, 403, 409, 429, 503),
+    body=EnrollBody,
+)
+def enroll(body: EnrollBody) -> Response | tuple[Response, int]:
+    """Self-enrolment with the fleet enroll token: a device id gets (or rotates) its device token."""
+    settings: Settings = current_app.config["EVENTPULSE_SETTINGS"]
+    wait = ENROLL_WINDOW.retry_after(
+        request.remote_addr or "?", limit=settings.enroll_rate_per_minute, now=time.monotonic()
+    )
+    if wait:
+        _audit_enroll("device.enroll_refused", body.device_id[:63], {"reason": "rate_limited"})
+        response = build_envelope(
+            429,
+            "rate_limited",
+            "too many enrolment attempts from this address",
+            hint=f"retry after {wait} s (limit EVENTPULSE_ENROLL_RATE_PER_MINUTE per process)",
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    pepper = settings.device_token_pepper
+    if not settings.edge_enroll_token_sha256 or not pepper:
+        raise NotConfigured(
+            "device enrolment is not configured on this server",
+            hint="set EVENTPULSE_EDGE_ENROLL_TOKEN_SHA256 and EVENTPULSE_DEVICE_TOKEN_PEPPER",
+        )
+    device_id = body.device_id
+    if not is_token_accepted(request.headers.get("X-Device-Enroll-Token"), settings.edge_enroll_token_sha256):
+        raise _refuse(
+            "bad_enroll_token",
+            device_id,
+            Unauthorized(
+                "a valid X-Device-Enroll-Token header is required",
+                hint="send the fleet enroll token whose sha256 is in EVENTPULSE_EDGE_ENROLL_TOKEN_SHA256",
+            ),
+        )
+    if not is_valid_device_id(device_id):
+        raise _refuse(
+            "bad_device_id",
+            device_id[:63],
+            BadRequest(
+                "device_id is not valid", hint="1-63 of letters, digits, '_', '.', '-', starting alphanumeric"
+            ),
+        )
+    return _enroll(settings, pepper, body)
+
+
+def _enroll(settings: Settings, pepper: str, body: EnrollBody) -> tuple[Response, int]:
+    registry = current_services().devices
+    device_id = body.device_id
+    presented = fingerprint_hash(pepper, body.enroll_fingerprint)
+    existing = registry.get(device_id)
+    decision = decide_enrollment(existing, presented)
+    if decision.outcome == "revoked":
+        raise _refuse(
+            "revoked",
+            device_id,
+            Forbidden(
+                "device revoked", hint="an admin revoked this device id; ask an admin to delete it first"
+            ),
+        )
+    if decision.outcome == "fingerprint_mismatch":
+        raise _refuse(
+            "fingerprint_mismatch",
+            device_id,
+            Conflict(
+                f"device {device_id} is enrolled with another fingerprint",
+                hint="choose another device_id, or ask an admin to delete the old device",
+            ),
+        )
+    token = new_device_token()
+    now = datetime.now(UTC)
+    created = decision.outcome == "create"
+    if created:
+        stored = registry.create(
+            Device(
+                device_id=device_id,
+                status="active",
+                created_at=now,
+                created_by="enroll",
+                token_hash=token_hash(pepper, token),
+                token_rotated_at=now,
+                fingerprint_hash=presented,
+                label=body.label,
+            )
+        )
+    else:
+        bind = presented if decision.outcome == "bind" else None
+        stored = registry.set_token(
+            device_id, token_hash=token_hash(pepper, token), rotated_at=now, fingerprint_hash=bind
+        )
+    if not stored:
+        raise _refuse(
+            "race",
+            device_id,
+            Conflict(f"device {device_id} changed while enrolling", hint="retry the enrolment"),
+        )
+    _audit_enroll("device.enrolled", device_id, {"outcome": decision.outcome})
+    device = registry.get(device_id)
+    if device is None:
+        raise _refuse("race", device_id, Conflict(f"device {device_id} was deleted while enrolling"))
+    shown = present_device(device, now=now, offline_after_seconds=settings.device_offline_after_seconds)
+    return jsonify({"device": shown, "device_token": token, "created": created}), 201 if created else 200

@@ -1,0 +1,84 @@
+"""The device side of /api/edge (issue 8) on a real Postgres registry: enrol, authenticate, heartbeat."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from eventpulse.api.app import create_app
+from eventpulse.api.edge import ENROLL_WINDOW
+
+ENROLL_TOKEN = "fleet-enroll-secret"
+
+
+@pytest.fixture
+def client(services):  # type: ignore[no-untyped-def]
+    services.settings = services.settings.with_overrides(
+        edge_enroll_token_sha256=(hashlib.sha256(ENROLL_TOKEN.encode()).hexdigest(),),
+        device_token_pepper="test-pepper",
+    )
+    ENROLL_WINDOW._hits.clear()
+    return create_app(services).test_client()
+
+
+def enroll(client, device_id: str, fingerprint: str = "fp-aaaaaaaa", token: str = ENROLL_TOKEN):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/edge/enroll",
+        json={"device_id": device_id, "enroll_fingerprint": fingerprint},
+        headers={"X-Device-Enroll-Token": token},
+    )
+
+
+def test_enrol_then_rotate_with_the_same_fingerprint_and_refuse_another(client) -> None:
+    first = enroll(client, "pump-1")
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["created"] is True and first.get_json()["device_token"].startswith("epd_")
+    again = enroll(client, "pump-1")
+    assert again.status_code == 200 and again.get_json()["created"] is False
+    assert again.get_json()["device_token"] != first.get_json()["device_token"]
+    assert enroll(client, "pump-1", fingerprint="fp-bbbbbbbb").status_code == 409
+    assert enroll(client, "pump-2", token="wrong").status_code == 401
+
+
+def test_a_device_token_opens_device_routes_and_records_health(client, services) -> None:
+    token = enroll(client, "pump-3").get_json()["device_token"]
+    by_header = client.get("/api/edge/ping", headers={"X-Device-Id": "pump-3", "X-Device-Token": token})
+    assert by_header.status_code == 200 and by_header.get_json() == {"device_id": "pump-3"}
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/edge/ping", headers=bearer).status_code == 200
+    other = {"X-Device-Id": "pump-9", "X-Device-Token": token}
+    assert client.get("/api/edge/ping", headers=other).status_code == 401
+    assert client.get("/api/edge/ping", headers={"Authorization": "Bearer epd_nope"}).status_code == 401
+    assert client.get("/api/ingestions", headers=bearer).status_code == 401
+    beat = client.post("/api/edge/heartbeat", json={"battery_v": 3.7, "spool_depth": 4}, headers=bearer)
+    assert beat.status_code == 200, beat.get_json()
+    device = services.devices.get("pump-3")
+    assert device is not None and device.health.battery_v == 3.7 and device.health.spool_depth == 4
+    assert device.last_seen_at is not None
+
+
+def test_enrolment_is_rate_limited_per_address(client, services) -> None:
+    limit = services.settings.enroll_rate_per_minute
+    for _ in range(limit):
+        enroll(client, "pump-4", token="wrong")
+    limited = enroll(client, "pump-4")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_a_revoked_device_is_refused_on_device_routes_and_at_enrolment(client, services) -> None:
+    from datetime import UTC, datetime
+
+    token = enroll(client, "pump-5").get_json()["device_token"]
+    services.devices.update("pump-5", at=datetime.now(UTC), status="revoked", revoked_by="token:root")
+    refused = client.get("/api/edge/ping", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 403 and refused.get_json()["error"]["message"] == "device revoked"
+    assert enroll(client, "pump-5").status_code == 403
+
+
+def test_device_routes_answer_503_without_a_pepper(client, services) -> None:
+    client.application.config["EVENTPULSE_SETTINGS"] = services.settings.with_overrides(
+        device_token_pepper=None
+    )
+    response = client.get("/api/edge/ping", headers={"Authorization": "Bearer epd_x"})
+    assert response.status_code == 503 and response.get_json()["error"]["hint"]
