@@ -292,7 +292,7 @@ def test_a_rotated_token_is_replaced_by_re_enrolling_once(tmp_path: Path, server
 
 def test_a_refused_token_without_an_enroll_token_stops_the_agent(tmp_path: Path, server: Any) -> None:
     state, url = server
-    agent = _agent(tmp_path, url, Clock())
+    _agent(tmp_path, url, Clock())  # enrolls and saves the token
     agent = _agent(tmp_path, url, Clock(), enroll_token="")  # token saved by the first start
     state.tokens["pi-7"] = "rotated"
     with pytest.raises(AgentStopped, match="no enroll token is configured"):
