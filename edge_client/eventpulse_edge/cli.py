@@ -43,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eventpulse-edge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs = _logging(config)
-    command = args.command or "run"
+    try:
+        return _dispatch(args.command or "run", config, logs)
+    finally:
+        logging.getLogger().removeHandler(logs)
+
+
+def _dispatch(command: str, config: EdgeConfig, logs: RecentLines) -> int:
     with Spool(config.spool_path, max_bytes=config.max_spool_bytes) as spool:
         if command == "status":
             return _status(spool)
