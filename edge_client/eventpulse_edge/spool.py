@@ -96,15 +96,21 @@ class Spool:
     def append(self, event: Mapping[str, Any]) -> bool:
         """Store one event durably; False when its event_id is already spooled (a repeat is harmless)."""
         body = encode_event(event)
-        if len(body) + 1 > self.max_bytes:
-            raise ValueError(f"one event of {len(body)} bytes does not fit a spool of {self.max_bytes}")
+        size = len(body.encode("utf-8")) + 1
+        if size > self.max_bytes:
+            raise ValueError(f"one event of {size} bytes does not fit a spool of {self.max_bytes}")
         with self._transaction():
-            self._make_room(len(body) + 1)
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO events (event_id, event_type, body) VALUES (?, ?, ?)",
+            if self._db.execute(
+                "SELECT 1 FROM events WHERE event_id = ?", (str(event["event_id"]),)
+            ).fetchone():
+                return False
+            self._make_room(size)
+            self._db.execute(
+                "INSERT INTO events (event_id, event_type, body) VALUES (?, ?, ?)",
                 (str(event["event_id"]), str(event.get("event_type", "reading")), body),
             )
-            return cursor.rowcount == 1
+            self._bump("stored_bytes", size)
+            return True
 
     def cut_batch(self, max_events: int) -> Batch | None:
         """Move up to max_events of the oldest events into a new batch with fixed bytes; None if empty.
@@ -143,16 +149,15 @@ class Spool:
     def acknowledge(self, batch_id: str) -> None:
         """Forget a batch: call only after the server answered 202 or 200 for its bytes."""
         with self._transaction():
-            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
-            self._bump("sent_batches", 1)
+            if self._delete_batch(batch_id) is not None:
+                self._bump("sent_batches", 1)
 
     def reject(self, batch_id: str) -> None:
         """Set aside a batch the server refuses for good (a 4xx): delete it, counting its events."""
         with self._transaction():
-            row = self._db.execute("SELECT n_events FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
-            if row is not None:
-                self._bump("rejected_events", int(row[0]))
+            n_events = self._delete_batch(batch_id)
+            if n_events is not None:
+                self._bump("rejected_events", n_events)
 
     # -- reading --------------------------------------------------------------------------------------
 
@@ -164,7 +169,9 @@ class Spool:
 
     def used_bytes(self) -> int:
         """Stored event and batch bytes: the figure the disk bound applies to."""
-        loose = self._db.execute("SELECT COALESCE(SUM(LENGTH(body) + 1), 0) FROM events").fetchone()[0]
+        loose = self._db.execute(
+            "SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB)) + 1), 0) FROM events"
+        ).fetchone()[0]
         batched = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM batches").fetchone()[0]
         return int(loose) + int(batched)
 
@@ -195,28 +202,43 @@ class Spool:
             (name, by),
         )
 
+    def _delete_batch(self, batch_id: str) -> int | None:
+        """Delete one batch, keeping the byte count; its number of events, or None if it was not there."""
+        row = self._db.execute(
+            "SELECT n_events, LENGTH(payload) FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        self._db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+        self._bump("stored_bytes", -int(row[1]))
+        return int(row[0])
+
     def _make_room(self, needed: int) -> None:
-        """Drop by the written policy until `needed` more bytes fit: readings, heartbeats, then batches."""
-        excess = self.used_bytes() + needed - self.max_bytes
+        """Drop by the written policy until `needed` more bytes fit: readings, heartbeats, then batches.
+
+        The running ``stored_bytes`` counter (kept in the same transactions as the rows) avoids summing
+        the whole spool on every append, which would be slow on a Pi with a full spool.
+        """
+        excess = self.counter("stored_bytes") + needed - self.max_bytes
         for event_type in ("reading", None):
             while excess > 0:
                 where = "WHERE event_type = 'reading'" if event_type else ""
                 row = self._db.execute(
-                    f"SELECT seq, LENGTH(body) + 1 FROM events {where} ORDER BY seq LIMIT 1"
+                    f"SELECT seq, LENGTH(CAST(body AS BLOB)) + 1 FROM events {where} ORDER BY seq LIMIT 1"
                 ).fetchone()
                 if row is None:
                     break
                 self._db.execute("DELETE FROM events WHERE seq = ?", (row[0],))
                 self._bump("dropped_events", 1)
+                self._bump("stored_bytes", -int(row[1]))
                 excess -= int(row[1])
         while excess > 0:
             row = self._db.execute(
-                "SELECT batch_id, LENGTH(payload), n_events FROM batches ORDER BY first_seq LIMIT 1"
+                "SELECT batch_id, LENGTH(payload) FROM batches ORDER BY first_seq LIMIT 1"
             ).fetchone()
             if row is None:
                 break
-            self._db.execute("DELETE FROM batches WHERE batch_id = ?", (row[0],))
-            self._bump("dropped_events", int(row[2]))
+            self._bump("dropped_events", self._delete_batch(row[0]) or 0)
             excess -= int(row[1])
 
 

@@ -183,6 +183,24 @@ def test_at_the_bound_whole_old_batches_go_when_no_loose_event_is_left(tmp_path:
         assert spool.used_bytes() <= size * 6
 
 
+def test_the_running_byte_count_matches_the_stored_bytes_through_every_operation(tmp_path: Path) -> None:
+    size = len(encode_event(_event(0))) + 1
+    with Spool(tmp_path / "spool.db", max_bytes=size * 8) as spool:
+        for n in range(12):
+            spool.append(_event(n, message="température µ"))  # multi-byte characters count as bytes
+            assert spool.counter("stored_bytes") == spool.used_bytes()
+            if n % 3 == 2:
+                batch = spool.cut_batch(2)
+                assert batch is not None
+                assert spool.counter("stored_bytes") == spool.used_bytes()
+        first, second = spool.pending()[:2]
+        spool.acknowledge(first.batch_id)
+        spool.reject(second.batch_id)
+        spool.acknowledge(first.batch_id)  # a second ack of the same batch changes nothing
+        assert spool.counter("stored_bytes") == spool.used_bytes() <= size * 8
+        assert spool.counter("sent_batches") == 1
+
+
 def test_an_event_larger_than_the_whole_spool_is_refused(tmp_path: Path) -> None:
     with Spool(tmp_path / "spool.db", max_bytes=100) as spool:
         with pytest.raises(ValueError, match="does not fit"):
@@ -242,6 +260,7 @@ def test_sigkill_mid_append_leaves_a_consistent_spool_with_every_committed_event
             assert all(json.loads(line)["device_id"] == "pi-1" for line in lines)
             assert hashlib.sha256(batch.payload).hexdigest() == batch.sha256
         assert spool.depth() == len(stored)
+        assert spool.counter("stored_bytes") == spool.used_bytes()  # the count commits with the rows
         spool.append(_event(10_000))  # and it still takes writes
     raw = sqlite3.connect(path)
     try:
