@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 UV_ARGS ?=
-LINT_PATHS := shared tests functions jobs emulators benchmarks tools infra/bundle.py
+LINT_PATHS := shared tests functions jobs emulators benchmarks tools edge_client infra/bundle.py
 
 .DEFAULT_GOAL := help
 
@@ -14,12 +14,13 @@ LINT_PATHS := shared tests functions jobs emulators benchmarks tools infra/bundl
 help: ## List every target with its description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml edge_client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "EventPulse needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e edge_client
 	@touch $(STAMP)
 
 .PHONY: install

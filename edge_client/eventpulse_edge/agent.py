@@ -1,0 +1,347 @@
+"""The agent loop: sample, spool, upload, heartbeat, fetch and run commands.
+
+Every network step goes through one guard that turns the server's answers into the agent's reactions:
+401 re-enrolls once (with the fleet enroll token, when one is configured) and otherwise stops the agent;
+403 means the device is revoked, so uploading stops (readings keep going to the spool, bounded, in case an
+operator un-revokes it); 429, 5xx and network errors wait an exponential backoff with full jitter. Time
+and randomness are injected so the loop is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from eventpulse_edge import __version__
+from eventpulse_edge.backoff import Backoff
+from eventpulse_edge.client import EdgeClient, EdgeError, NotAuthenticated, RemoteCommand, Retryable, Revoked
+from eventpulse_edge.config import EdgeConfig, read_secret, write_secret
+from eventpulse_edge.logbuffer import RecentLines
+from eventpulse_edge.sensors import SimulatedSensors, heartbeat_event
+from eventpulse_edge.spool import Spool
+
+log = logging.getLogger("eventpulse_edge")
+
+T = TypeVar("T")
+
+MIN_SAMPLING_S = 1.0
+MAX_SAMPLING_S = 86400.0
+MAX_LOG_OUTPUT_BYTES = 64 * 1024
+"""upload_logs sends at most this many bytes (the newest lines): a command answer, not a log shipper."""
+
+
+class AgentStopped(Exception):
+    """The agent cannot go on (no way to authenticate); the message says what the operator must do."""
+
+
+class RestartRequested(Exception):
+    """The restart_agent command: exit so that systemd (Restart=always) starts a fresh process."""
+
+
+class Sensors(Protocol):
+    def sample(
+        self, device_id: str, now: datetime | None = None, lat: float | None = None, lon: float | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+class Agent:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        spool: Spool,
+        client: EdgeClient,
+        *,
+        sensors: Sensors | None = None,
+        logs: RecentLines | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.config = config
+        self.spool = spool
+        self.client = client
+        self.sensors = sensors if sensors is not None else (SimulatedSensors() if config.simulate else None)
+        self.logs = logs or RecentLines(config.log_lines_kept)
+        self.clock = clock
+        self.wall = wall
+        self.backoff = backoff or Backoff(config.backoff_base_s, config.backoff_cap_s)
+        self.sampling_interval_s = self._saved_sampling_interval() or config.sampling_interval_s
+        self.revoked = False
+        self.blocked_until = 0.0
+        self.last_error = ""
+        self._reported_drops = spool.counter("dropped_events")
+        self._logged_drops = self._reported_drops
+        self._unacked: dict[str, tuple[bool, str | None, str | None]] = {}
+        start = clock()
+        self._due = {"sample": start, "upload": start, "heartbeat": start, "commands": start}
+
+    # -- identity -------------------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """This device's enrollment secret, made once and kept in the state folder (mode 600)."""
+        value = read_secret(self.config.fingerprint_path)
+        if not value:
+            value = secrets.token_hex(32)
+            write_secret(self.config.fingerprint_path, value)
+        return value
+
+    def ensure_token(self) -> None:
+        """Load the saved device token, or enroll when there is none."""
+        token = read_secret(self.config.device_token_path)
+        if token:
+            self.client.device_token = token
+            return
+        self.enroll()
+
+    def enroll(self) -> None:
+        enroll_token = self.config.fleet_enroll_token()
+        if not enroll_token:
+            raise AgentStopped(
+                f"no device token in {self.config.device_token_path} and no enroll token configured "
+                "(enroll_token_file or EVENTPULSE_EDGE_ENROLL_TOKEN): provision the device first"
+            )
+        result = self.client.enroll(enroll_token, self.fingerprint(), self.config.label)
+        write_secret(self.config.device_token_path, result.device_token)
+        log.info(
+            "enrolled as %s (%s)", self.config.device_id, "new device" if result.created else "re-enrolled"
+        )
+
+    # -- the loop -------------------------------------------------------------------------------------
+
+    def run(self, sleep: Callable[[float], None] = time.sleep, max_ticks: int | None = None) -> None:
+        """Tick until stopped; sleeps until the next thing is due (at most 1 s, to stay responsive)."""
+        ticks = 0
+        while max_ticks is None or ticks < max_ticks:
+            self.tick()
+            ticks += 1
+            wait = min(self._due.values()) - self.clock()
+            sleep(min(1.0, max(0.05, wait)))
+
+    def tick(self) -> None:
+        now = self.clock()
+        if now >= self._due["sample"]:
+            self.sample()
+            self._due["sample"] = now + self.sampling_interval_s
+        if self.revoked or now < self.blocked_until:
+            return
+        if now >= self._due["heartbeat"]:
+            if self._guard(self.heartbeat) is not None:
+                self._due["heartbeat"] = now + self.config.heartbeat_interval_s
+        if now >= self._due["commands"] and self._network_ok():
+            if self._guard(self.run_commands) is not None:
+                self._due["commands"] = now + self.config.commands_interval_s
+        if now >= self._due["upload"] and self._network_ok():
+            if self._guard(self.upload) is not None:
+                self._due["upload"] = now + self.config.upload_interval_s
+
+    def sample(self) -> int:
+        """Read the sensors into the spool; the number of events spooled."""
+        if self.sensors is None:
+            return 0
+        events = self.sensors.sample(self.config.device_id, self.wall(), self.config.lat, self.config.lon)
+        stored = sum(1 for event in events if self.spool.append(event))
+        self._note_drops()
+        return stored
+
+    def upload(self) -> int:
+        """Cut the spooled events into batches and upload every unsent batch, oldest first.
+
+        A batch is forgotten only after 202 or 200. A batch the server refuses outright (4xx other than
+        401/403/429) would block the queue forever, so it is set aside: counted as rejected and logged
+        with the server's reason.
+        """
+        while self.spool.cut_batch(self.config.batch_max_events) is not None:
+            pass
+        sent = 0
+        for batch in self.spool.pending():
+            self.spool.mark_attempt(batch.batch_id)
+            try:
+                status, body = self.client.upload(self.config.dataset, batch.filename, batch.payload)
+            except (NotAuthenticated, Revoked, Retryable):
+                raise
+            except EdgeError as exc:
+                self.spool.reject(batch.batch_id)
+                log.error(
+                    "server refused batch %s (%d events), set aside: %s", batch.batch_id, batch.n_events, exc
+                )
+                continue
+            self.spool.acknowledge(batch.batch_id)
+            sent += batch.n_events
+            log.info(
+                "uploaded %s: %d events, %s (ingestion %s)",
+                batch.filename,
+                batch.n_events,
+                "accepted" if status == 202 else "already received",
+                body.get("ingestion_id", "?"),
+            )
+        return sent
+
+    def health(self) -> dict[str, Any]:
+        measured = self.sensors.health() if self.sensors is not None else {}
+        drops = self.spool.counter("dropped_events")
+        degraded = drops > self._reported_drops or bool(self.last_error)
+        return {
+            "battery_v": measured.get("battery_v"),
+            "rssi_dbm": measured.get("rssi_dbm"),
+            "firmware_version": self.config.firmware_version,
+            "agent_version": __version__,
+            "status": "degraded" if degraded else "ok",
+            "lat": self.config.lat,
+            "lon": self.config.lon,
+            "spool_depth": self.spool.depth(),
+        }
+
+    def heartbeat(self) -> bool:
+        health = self.health()
+        self.client.heartbeat(health)
+        self.spool.append(heartbeat_event(self.config.device_id, health, self.wall()))
+        self._reported_drops = self.spool.counter("dropped_events")
+        return True
+
+    def run_commands(self) -> int:
+        """Send acks still owed, then fetch, run and acknowledge new commands; how many ran."""
+        for command_id, (ok, output, error) in list(self._unacked.items()):
+            self.client.ack(command_id, ok, output, error)
+            del self._unacked[command_id]
+        ran = 0
+        for command in self.client.commands():
+            ok, output, error = self.execute(command)
+            self._unacked[command.command_id] = (ok, output, error)
+            self.client.ack(command.command_id, ok, output, error)
+            del self._unacked[command.command_id]
+            ran += 1
+            if command.kind == "restart_agent" and ok:
+                raise RestartRequested(f"command {command.command_id}")
+        return ran
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    def execute(self, command: RemoteCommand) -> tuple[bool, str | None, str | None]:
+        """Run one command; (ok, output, error) for its ack. Never raises for a bad command."""
+        log.info("command %s: %s %s", command.command_id, command.kind, command.params)
+        try:
+            if command.kind == "restart_agent":
+                return True, "restarting", None
+            if command.kind == "set_sampling_interval":
+                return self._set_sampling_interval(command.params)
+            if command.kind == "rotate_token":
+                return self._rotate_token()
+            if command.kind == "upload_logs":
+                return True, self._recent_logs(command.params), None
+            if command.kind == "update_agent":
+                return False, None, "not supported by this agent: update it with the install script"
+            return False, None, f"unknown command {command.kind!r}"
+        except (NotAuthenticated, Revoked, Retryable):
+            raise
+        except Exception as exc:  # a failing command is reported to the server, not a crash
+            log.exception("command %s failed", command.command_id)
+            return False, None, f"{type(exc).__name__}: {exc}"
+
+    def _set_sampling_interval(self, params: dict[str, Any]) -> tuple[bool, str | None, str | None]:
+        seconds = params.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            return False, None, "params.seconds must be a number"
+        if not MIN_SAMPLING_S <= float(seconds) <= MAX_SAMPLING_S:
+            return False, None, f"params.seconds must be between {MIN_SAMPLING_S:g} and {MAX_SAMPLING_S:g}"
+        self.sampling_interval_s = float(seconds)
+        self._due["sample"] = min(self._due["sample"], self.clock() + self.sampling_interval_s)
+        write_secret(self.config.state_dir / "overrides.json", json.dumps({"sampling_interval_s": seconds}))
+        return True, f"sampling every {float(seconds):g} s", None
+
+    def _rotate_token(self) -> tuple[bool, str | None, str | None]:
+        """Re-enroll with this device's fingerprint: the server issues a new token and drops the old."""
+        if not self.config.fleet_enroll_token():
+            return False, None, "no enroll token configured on this device; rotate it from the admin API"
+        self.enroll()
+        return True, "token rotated", None
+
+    def _recent_logs(self, params: dict[str, Any]) -> str:
+        lines = params.get("lines", 500)
+        count = lines if isinstance(lines, int) and not isinstance(lines, bool) and lines > 0 else 500
+        text = "\n".join(self.logs.tail(count))
+        data = text.encode("utf-8")
+        if len(data) > MAX_LOG_OUTPUT_BYTES:
+            text = data[-MAX_LOG_OUTPUT_BYTES:].decode("utf-8", errors="ignore").split("\n", 1)[-1]
+        return text
+
+    def _saved_sampling_interval(self) -> float | None:
+        raw = read_secret(self.config.state_dir / "overrides.json")
+        try:
+            value = json.loads(raw).get("sampling_interval_s") if raw else None
+        except (ValueError, AttributeError):
+            return None
+        return float(value) if isinstance(value, int | float) and value > 0 else None
+
+    # -- the guard ------------------------------------------------------------------------------------
+
+    def _network_ok(self) -> bool:
+        return not self.revoked and self.clock() >= self.blocked_until
+
+    def _guard(self, step: Callable[[], T]) -> T | None:
+        """Run one network step; its result, or None after reacting to the failure."""
+        try:
+            result = self._with_reenroll(step)
+        except Revoked as exc:
+            self.revoked = True
+            log.error(
+                "device %s is revoked or forbidden (403: %s): uploads stopped; readings stay in the spool "
+                "(bounded). Un-revoke it on the server and restart the agent.",
+                self.config.device_id,
+                exc,
+            )
+            return None
+        except Retryable as exc:
+            delay = max(self.backoff.next_delay(), exc.retry_after or 0.0)
+            self.blocked_until = self.clock() + delay
+            self.last_error = str(exc)
+            log.warning("server unavailable (%s); next try in %.1f s", exc, delay)
+            return None
+        except EdgeError as exc:
+            self.last_error = str(exc)
+            log.error("%s", exc)
+            return None
+        self.backoff.reset()
+        self.last_error = ""
+        return result
+
+    def _with_reenroll(self, step: Callable[[], T]) -> T:
+        """Run the step; on 401 re-enroll once and run it again, or stop the agent saying why."""
+        try:
+            return step()
+        except NotAuthenticated as exc:
+            refused = exc
+        where = self.config.device_token_path
+        if not self.config.fleet_enroll_token():
+            raise AgentStopped(
+                f"the server refused the device token of {self.config.device_id} (401: {refused}) and no "
+                f"enroll token is configured: put a new device token into {where}, or configure "
+                "enroll_token_file, then restart the agent"
+            ) from refused
+        log.warning("device token refused (401); re-enrolling once")
+        try:
+            self.enroll()
+        except (NotAuthenticated, Revoked) as exc:
+            raise AgentStopped(f"re-enrollment of {self.config.device_id} was refused ({exc})") from exc
+        try:
+            return step()
+        except NotAuthenticated as exc:
+            raise AgentStopped(
+                f"the server still refuses {self.config.device_id} after re-enrollment ({exc})"
+            ) from exc
+
+    def _note_drops(self) -> None:
+        drops = self.spool.counter("dropped_events")
+        if drops > self._logged_drops:
+            self._logged_drops = drops
+            log.warning(
+                "spool full (%d bytes): %d events dropped so far, oldest readings first",
+                self.config.max_spool_bytes,
+                drops,
+            )

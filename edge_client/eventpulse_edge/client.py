@@ -1,0 +1,183 @@
+"""HTTP client for the server's `/api/edge/*` routes (names fixed by the server's API).
+
+Outcomes the agent must treat differently are different exceptions: 401 (the token is wrong or rotated:
+re-enroll), 403 (the device is revoked: stop uploading), and everything worth retrying (429, 5xx, a network
+error or a timeout). Nothing here sleeps or retries; the agent owns the backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from eventpulse_edge import __version__
+
+
+class EdgeError(Exception):
+    """The server refused a request in a way retrying the same request will not fix."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NotAuthenticated(EdgeError):
+    """401: the device token is missing, wrong or was rotated."""
+
+
+class Revoked(EdgeError):
+    """403: the device is revoked (or not allowed this dataset); uploading must stop."""
+
+
+class Retryable(EdgeError):
+    """429, 5xx, a timeout or no network: try again later, after a backoff delay."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device: dict[str, Any]
+    device_token: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class RemoteCommand:
+    command_id: str
+    kind: str
+    params: dict[str, Any]
+
+
+class EdgeClient:
+    """One device's session with the server; the token can change (re-enrollment) during its life."""
+
+    def __init__(
+        self,
+        base_url: str,
+        device_id: str,
+        device_token: str = "",
+        *,
+        timeout: float = 20.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.device_id = device_id
+        self.device_token = device_token
+        self.timeout = timeout
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = f"eventpulse-edge/{__version__}"
+
+    # -- routes ---------------------------------------------------------------------------------------
+
+    def enroll(self, enroll_token: str, fingerprint: str, label: str = "") -> Enrollment:
+        body: dict[str, Any] = {"device_id": self.device_id, "enroll_fingerprint": fingerprint}
+        if label:
+            body["label"] = label
+        data = self._call(
+            "POST", "/api/edge/enroll", json=body, headers={"X-Device-Enroll-Token": enroll_token}, auth=False
+        )
+        token = str(data.get("device_token") or "")
+        if not token:
+            raise EdgeError("enrollment answered without a device_token")
+        self.device_token = token
+        return Enrollment(dict(data.get("device") or {}), token, bool(data.get("created")))
+
+    def ping(self) -> dict[str, Any]:
+        return self._call("GET", "/api/edge/ping")
+
+    def heartbeat(self, health: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/api/edge/heartbeat", json=health)
+
+    def upload(self, dataset: str, filename: str, payload: bytes) -> tuple[int, dict[str, Any]]:
+        """Upload one batch's bytes; (status, body) for 202 (accepted) or 200 (the server had them)."""
+        response = self._send(
+            "POST",
+            "/api/edge/ingest/upload",
+            params={"dataset": dataset, "filename": filename},
+            data=payload,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if response.status_code not in (200, 202):
+            raise EdgeError(
+                f"upload answered {response.status_code}: {_detail(response)}", response.status_code
+            )
+        return response.status_code, _json(response)
+
+    def commands(self) -> list[RemoteCommand]:
+        data = self._call("GET", "/api/edge/commands")
+        items = data.get("items") or []
+        return [
+            RemoteCommand(str(item["command_id"]), str(item["kind"]), dict(item.get("params") or {}))
+            for item in items
+        ]
+
+    def ack(self, command_id: str, ok: bool, output: str | None = None, error: str | None = None) -> None:
+        body: dict[str, Any] = {"ok": ok}
+        if output is not None:
+            body["output"] = output
+        if error is not None:
+            body["error"] = error
+        self._call("POST", f"/api/edge/commands/{command_id}/ack", json=body)
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._send(method, path, **kwargs)
+        if not 200 <= response.status_code < 300:
+            raise EdgeError(
+                f"{method} {path} answered {response.status_code}: {_detail(response)}", response.status_code
+            )
+        return _json(response)
+
+    def _send(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        if auth:
+            headers["X-Device-Id"] = self.device_id
+            headers["X-Device-Token"] = self.device_token
+        try:
+            response = self._session.request(
+                method, self.base_url + path, headers=headers, timeout=self.timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise Retryable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        classify(response.status_code, f"{method} {path}: {_detail(response)}", response.headers)
+        return response
+
+
+def classify(status: int, message: str, headers: Any = None) -> None:
+    """Raise the exception the agent reacts to for a status; return for any other status."""
+    if status == 401:
+        raise NotAuthenticated(message, status)
+    if status == 403:
+        raise Revoked(message, status)
+    if status == 429 or status >= 500:
+        retry_after = None
+        raw = (headers or {}).get("Retry-After")
+        if raw is not None:
+            try:
+                retry_after = float(raw)
+            except ValueError:
+                retry_after = None
+        raise Retryable(message, status, retry_after)
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {"items": data}
+
+
+def _detail(response: requests.Response) -> str:
+    """The error envelope's message when there is one, else the start of the body."""
+    data = _json(response)
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    return response.text[:200]

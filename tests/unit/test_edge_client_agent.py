@@ -1,0 +1,413 @@
+"""The agent and its HTTP client against a small in-process HTTP server that speaks the `/api/edge/*`
+routes (the real server's routes are built in parallel; integration tests against it come later).
+
+The stub is a real HTTP server on loopback, so requests' real transport, headers and status handling run;
+the agent's clock is injected so backoff is checked without sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from eventpulse_edge.agent import MAX_LOG_OUTPUT_BYTES, Agent, AgentStopped, RestartRequested
+from eventpulse_edge.backoff import Backoff
+from eventpulse_edge.client import EdgeClient, NotAuthenticated, RemoteCommand, Retryable, Revoked
+from eventpulse_edge.config import EdgeConfig, read_secret
+from eventpulse_edge.logbuffer import RecentLines
+from eventpulse_edge.sensors import UNITS, SimulatedSensors
+from eventpulse_edge.spool import Spool
+
+ENROLL = "fleet-enroll-token"
+
+
+@dataclass
+class FakeServer:
+    """What the server knows and answers; each list is what the agent sent, in order."""
+
+    tokens: dict[str, str] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    revoked: set[str] = field(default_factory=set)
+    upload_failures: list[int] = field(default_factory=list)
+    seen_digests: set[str] = field(default_factory=set)
+    uploads: list[tuple[str, str, bytes, int]] = field(default_factory=list)
+    heartbeats: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    acks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    enrollments: int = 0
+    requests: int = 0
+
+    def loaded_event_ids(self) -> list[str]:
+        return [
+            json.loads(line)["event_id"]
+            for _, _, body, status in self.uploads
+            if status == 202
+            for line in body.decode().splitlines()
+        ]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: FakeServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str) -> None:
+        self._reply(status, {"error": {"status": status, "code": "x", "message": message}})
+
+    def _route(self, method: str) -> None:
+        state = self.server_state
+        state.requests += 1
+        url = urlparse(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if url.path == "/api/edge/enroll":
+            return self._enroll(json.loads(raw))
+        device = self.headers.get("X-Device-Id", "")
+        if not device or state.tokens.get(device) != self.headers.get("X-Device-Token"):
+            return self._error(401, "device token refused")
+        if device in state.revoked:
+            return self._error(403, "device revoked")
+        if url.path == "/api/edge/ping":
+            return self._reply(200, {"device_id": device})
+        if url.path == "/api/edge/heartbeat":
+            state.heartbeats.append(json.loads(raw))
+            return self._reply(200, {"ok": True})
+        if url.path == "/api/edge/ingest/upload":
+            return self._upload(parse_qs(url.query), raw)
+        if url.path == "/api/edge/commands" and method == "GET":
+            acked = {command_id for command_id, _ in state.acks}
+            return self._reply(200, {"items": [c for c in state.commands if c["command_id"] not in acked]})
+        if url.path.startswith("/api/edge/commands/") and url.path.endswith("/ack"):
+            state.acks.append((url.path.split("/")[4], json.loads(raw)))
+            return self._reply(200, {"status": "acknowledged"})
+        return self._error(404, "no route")
+
+    def _enroll(self, body: dict[str, Any]) -> None:
+        state = self.server_state
+        if self.headers.get("X-Device-Enroll-Token") != ENROLL:
+            return self._error(401, "enroll token refused")
+        device = body["device_id"]
+        if device in state.revoked:
+            return self._error(403, "revoked")
+        known = state.fingerprints.setdefault(device, body["enroll_fingerprint"])
+        if known != body["enroll_fingerprint"]:
+            return self._error(409, "fingerprint mismatch")
+        created = device not in state.tokens
+        state.tokens[device] = secrets.token_urlsafe(16)
+        state.enrollments += 1
+        self._reply(
+            201 if created else 200,
+            {"device": {"device_id": device}, "device_token": state.tokens[device], "created": created},
+        )
+
+    def _upload(self, query: dict[str, list[str]], raw: bytes) -> None:
+        state = self.server_state
+        assert self.headers.get("Content-Type") == "application/octet-stream"
+        assert query["dataset"] == ["edge_telemetry"]
+        filename = query["filename"][0]
+        if state.upload_failures:
+            status = state.upload_failures.pop(0)
+            state.uploads.append((filename, "", raw, status))
+            return (
+                self._error(status, "try later")
+                if status != 429
+                else self._reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "7"})
+            )
+        digest = hashlib.sha256(raw).hexdigest()
+        status = 200 if digest in state.seen_digests else 202
+        state.seen_digests.add(digest)
+        state.uploads.append((filename, digest, raw, status))
+        self._reply(status, {"ingestion_id": f"ing-{len(state.uploads)}"})
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[FakeServer, str]]:
+    state = FakeServer()
+    handler = type("Handler", (_Handler,), {"server_state": state})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _agent(tmp_path: Path, url: str, clock: Clock, **overrides: Any) -> Agent:
+    settings: dict[str, Any] = {
+        "server_url": url,
+        "device_id": "pi-7",
+        "state_dir": tmp_path / "state",
+        "enroll_token": ENROLL,
+        "simulate": True,
+        "batch_max_events": 4,
+        "sampling_interval_s": 10,
+        "upload_interval_s": 10,
+        "heartbeat_interval_s": 10,
+        "commands_interval_s": 10,
+    }
+    settings.update(overrides)
+    config = EdgeConfig(**settings)
+    spool = Spool(config.spool_path, max_bytes=config.max_spool_bytes)
+    client = EdgeClient(config.server_url, config.device_id, timeout=5)
+    agent = Agent(
+        config,
+        spool,
+        client,
+        sensors=SimulatedSensors(seed=1),
+        clock=clock,
+        backoff=Backoff(2.0, 60.0, rand=lambda: 1.0),
+        logs=RecentLines(100),
+    )
+    agent.ensure_token()
+    return agent
+
+
+def test_first_start_enrolls_and_keeps_the_token_in_a_600_file(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    agent = _agent(tmp_path, url, Clock())
+    token_path = agent.config.device_token_path
+    assert read_secret(token_path) == state.tokens["pi-7"]
+    assert stat.S_IMODE(token_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(agent.config.fingerprint_path.stat().st_mode) == 0o600
+    assert agent.client.ping() == {"device_id": "pi-7"}
+    again = _agent(tmp_path, url, Clock())  # a restart reuses the saved token
+    assert state.enrollments == 1
+    assert again.client.device_token == state.tokens["pi-7"]
+
+
+def test_readings_are_uploaded_once_and_the_spool_empties(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock)
+    for _ in range(3):
+        agent.tick()
+        clock.now += 10
+    loaded = state.loaded_event_ids()
+    assert len(loaded) == len(set(loaded)) >= 9  # three samples of three sensors, plus heartbeats
+    assert agent.spool.pending() == []
+    for _, _, body, _ in state.uploads:
+        for line in body.decode().splitlines():
+            event = json.loads(line)
+            assert event["device_id"] == "pi-7"
+            assert "+" not in event["ts"] and not event["ts"].endswith("Z")
+            if event["event_type"] == "reading":
+                assert event["units"] in UNITS
+
+
+def test_server_errors_back_off_then_the_same_bytes_are_resent(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock)
+    state.upload_failures = [503, 500]
+    agent.tick()
+    assert agent.blocked_until == clock.now + 2.0  # first failure: base * 2**0, full jitter draw 1.0
+    before = state.requests
+    clock.now += 1
+    agent.tick()  # still inside the backoff: no request at all
+    assert state.requests == before
+    clock.now += 1.5
+    agent.tick()
+    assert agent.blocked_until == clock.now + 4.0  # second failure doubles
+    clock.now += 4
+    agent.tick()
+    failed_body = state.uploads[0][2]
+    accepted = [u for u in state.uploads if u[3] == 202]
+    assert accepted[0][2] == failed_body  # byte-identical resend
+    assert accepted[0][0] == state.uploads[0][0]  # under the same filename
+    loaded = state.loaded_event_ids()
+    assert len(loaded) == len(set(loaded))
+    assert agent.backoff.failures == 0
+
+
+def test_retry_after_is_honoured_when_longer_than_the_backoff(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock)
+    state.upload_failures = [429]
+    agent.tick()
+    assert agent.blocked_until == clock.now + 7.0
+
+
+def test_a_batch_the_server_already_has_is_forgotten_on_200(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    agent = _agent(tmp_path, url, Clock())
+    agent.sample()
+    batch = agent.spool.cut_batch(100)
+    assert batch is not None
+    state.seen_digests.add(batch.sha256)  # e.g. the 202 was lost on the way back
+    assert agent.upload() == batch.n_events
+    assert state.uploads[-1][3] == 200
+    assert agent.spool.pending() == []
+
+
+def test_a_rotated_token_is_replaced_by_re_enrolling_once(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock)
+    state.tokens["pi-7"] = "rotated-by-an-admin"
+    agent.tick()
+    assert state.enrollments == 2
+    assert read_secret(agent.config.device_token_path) == state.tokens["pi-7"]
+    assert state.heartbeats and state.loaded_event_ids()
+
+
+def test_a_refused_token_without_an_enroll_token_stops_the_agent(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    _agent(tmp_path, url, Clock())  # enrolls and saves the token
+    agent = _agent(tmp_path, url, Clock(), enroll_token="")  # token saved by the first start
+    state.tokens["pi-7"] = "rotated"
+    with pytest.raises(AgentStopped, match="no enroll token is configured"):
+        agent.tick()
+
+
+def test_a_revoked_device_stops_uploading_and_says_so(
+    tmp_path: Path, server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock)
+    state.revoked.add("pi-7")
+    with caplog.at_level(logging.ERROR, logger="eventpulse_edge"):
+        agent.tick()
+    assert agent.revoked
+    assert "revoked" in caplog.text and "uploads stopped" in caplog.text
+    after = state.requests
+    for _ in range(3):
+        clock.now += 10
+        agent.tick()
+    assert state.requests == after  # nothing more is sent
+    assert agent.spool.depth() >= 9  # readings are still kept
+
+
+def test_heartbeat_reports_every_field_the_server_expects(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    agent = _agent(tmp_path, url, Clock(), lat=52.5, lon=13.4)
+    agent.sample()
+    agent.heartbeat()
+    (beat,) = state.heartbeats
+    assert set(beat) == {
+        "battery_v",
+        "rssi_dbm",
+        "firmware_version",
+        "agent_version",
+        "status",
+        "lat",
+        "lon",
+        "spool_depth",
+    }
+    assert beat["spool_depth"] == 3
+    assert beat["status"] == "ok"
+    assert 3.3 <= beat["battery_v"] <= 4.2 and -110 <= beat["rssi_dbm"] <= -60
+
+
+def _queue(state: FakeServer, kind: str, params: dict[str, Any] | None = None) -> str:
+    command_id = f"cmd-{len(state.commands) + 1}"
+    state.commands.append({"command_id": command_id, "kind": kind, "params": params or {}})
+    return command_id
+
+
+def test_commands_run_and_are_acknowledged_with_their_results(
+    tmp_path: Path, server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    state, url = server
+    agent = _agent(tmp_path, url, Clock())
+    caplog.set_level(logging.INFO, logger="eventpulse_edge")
+    logging.getLogger("eventpulse_edge").addHandler(agent.logs)
+    try:
+        interval = _queue(state, "set_sampling_interval", {"seconds": 30})
+        logs = _queue(state, "upload_logs", {"lines": 2})
+        update = _queue(state, "update_agent", {"version": "9.9.9"})
+        bad = _queue(state, "set_sampling_interval", {"seconds": 0})
+        assert agent.run_commands() == 4
+    finally:
+        logging.getLogger("eventpulse_edge").removeHandler(agent.logs)
+    acks = dict(state.acks)
+    assert acks[interval]["ok"] is True and agent.sampling_interval_s == 30.0
+    assert acks[logs]["ok"] is True and 1 <= len(acks[logs]["output"].splitlines()) <= 2
+    assert acks[update] == {
+        "ok": False,
+        "error": "not supported by this agent: update it with the install script",
+    }
+    assert acks[bad]["ok"] is False and "between" in acks[bad]["error"]
+    assert agent.run_commands() == 0  # acknowledged commands are not run again
+    restarted = _agent(tmp_path, url, Clock())
+    assert restarted.sampling_interval_s == 30.0  # the new interval survives a restart
+
+
+def test_rotate_token_re_enrolls_and_restart_acks_before_exiting(tmp_path: Path, server: Any) -> None:
+    state, url = server
+    agent = _agent(tmp_path, url, Clock())
+    old = state.tokens["pi-7"]
+    rotate = _queue(state, "rotate_token")
+    restart = _queue(state, "restart_agent")
+    with pytest.raises(RestartRequested):
+        agent.run_commands()
+    assert state.tokens["pi-7"] != old
+    assert read_secret(agent.config.device_token_path) == state.tokens["pi-7"]
+    assert dict(state.acks)[rotate]["ok"] is True
+    assert dict(state.acks)[restart]["ok"] is True
+
+
+def test_upload_logs_output_is_bounded(tmp_path: Path, server: Any) -> None:
+    _, url = server
+    agent = _agent(tmp_path, url, Clock())
+    agent.logs = RecentLines(5000)
+    record = logging.LogRecord("eventpulse_edge", logging.INFO, __file__, 1, "y" * 200, None, None)
+    for _ in range(2000):
+        agent.logs.emit(record)
+    ok, output, _ = agent.execute(RemoteCommand("c", "upload_logs", {"lines": 2000}))
+    assert ok and output is not None
+    assert len(output.encode()) <= MAX_LOG_OUTPUT_BYTES
+    assert output.splitlines()[-1].endswith("y" * 200)
+
+
+def test_client_maps_statuses_and_network_failures(server: Any) -> None:
+    state, url = server
+    state.tokens["pi-9"] = "good"
+    assert EdgeClient(url, "pi-9", "good").ping() == {"device_id": "pi-9"}
+    with pytest.raises(NotAuthenticated, match="device token refused"):
+        EdgeClient(url, "pi-9", "bad").ping()
+    state.revoked.add("pi-9")
+    with pytest.raises(Revoked):
+        EdgeClient(url, "pi-9", "good").ping()
+    with pytest.raises(Retryable):
+        EdgeClient("http://127.0.0.1:9", "pi-9", "good", timeout=2).ping()

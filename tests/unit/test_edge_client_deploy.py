@@ -1,0 +1,109 @@
+"""The deploy files and the CLI: the example config loads, the unit matches the CLI's exit codes,
+the install script parses, and `status` / `enqueue` work on a real spool."""
+
+from __future__ import annotations
+
+import configparser
+import io
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from eventpulse_edge import cli
+from eventpulse_edge.config import load_config
+from eventpulse_edge.spool import Spool
+
+DEPLOY = Path(__file__).resolve().parents[2] / "edge_client" / "deploy"
+
+
+def _unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(DEPLOY / "eventpulse-edge.service")
+    return parser
+
+
+def test_example_config_is_valid_and_sets_what_the_installer_rewrites(tmp_path: Path) -> None:
+    config = load_config(DEPLOY / "config.example.toml", {})
+    assert config.device_id == "pi-field-001"
+    assert config.enroll_token_file == Path("/etc/eventpulse-edge/enroll_token")
+    text = (DEPLOY / "config.example.toml").read_text()
+    script = (DEPLOY / "install.sh").read_text()
+    for key in ("server_url", "device_id", "simulate"):
+        assert f"^{key} = " in script and f"\n{key} = " in text
+
+
+def test_unit_runs_as_a_dedicated_user_with_state_dir_restart_and_hardening() -> None:
+    service = _unit()["Service"]
+    assert service["User"] == "eventpulse-edge"
+    assert service["StateDirectory"] == "eventpulse-edge"
+    assert service["Restart"] == "always"
+    assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
+    assert set(service["RestartPreventExitStatus"].split()) == {str(cli.EXIT_CONFIG), str(cli.EXIT_AUTH)}
+    assert str(cli.EXIT_RESTART) not in service["RestartPreventExitStatus"].split()
+    assert service["ExecStart"].endswith("eventpulse-edge run")
+
+
+def test_install_script_is_valid_bash() -> None:
+    subprocess.run(["bash", "-n", str(DEPLOY / "install.sh")], check=True)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("EVENTPULSE_EDGE_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("EVENTPULSE_EDGE_DEVICE_ID", "pi-3")
+    monkeypatch.setenv("EVENTPULSE_EDGE_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def test_enqueue_spools_stdin_events_and_status_reports_them(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "reading",
+                "sensor": "soil",
+                "value": 31.0,
+                "units": "%",
+                "ts": "2026-12-02T10:00:00",
+            }
+        )
+        for _ in range(3)
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n\n"))
+    assert cli.main(["enqueue"]) == 0
+    assert cli.main(["status"]) == 0
+    report = json.loads(capsys.readouterr().out.split("spooled 3 events\n", 1)[1])
+    assert report["spool_depth"] == 3 and report["dropped_events"] == 0
+    with Spool(env / "spool.sqlite3") as spool:
+        batch = spool.cut_batch(10)
+        assert batch is not None
+        assert all(json.loads(line)["device_id"] == "pi-3" for line in batch.payload.decode().splitlines())
+
+
+def test_enqueue_refuses_another_devices_rows(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    row = json.dumps(
+        {
+            "event_id": str(uuid.uuid4()),
+            "device_id": "pi-other",
+            "event_type": "reading",
+            "ts": "2026-12-02T10:00:00",
+        }
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO(row + "\n"))
+    assert cli.main(["enqueue"]) == cli.EXIT_CONFIG
+
+
+def test_missing_device_id_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTPULSE_EDGE_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("EVENTPULSE_EDGE_DEVICE_ID", raising=False)
+    assert cli.main(["status"]) == cli.EXIT_CONFIG
+
+
+def test_run_without_any_token_stops_with_the_auth_exit_code(env: Path) -> None:
+    assert cli.main(["run"]) == cli.EXIT_AUTH
