@@ -66,7 +66,9 @@ schema = loaded.exclude(path="/api/demo/seed/{dataset}")
 @pytest.fixture
 def fuzz_app(services):  # type: ignore[no-untyped-def]
     token = ApiToken(name="fuzz", role="admin", sha256=hashlib.sha256(FUZZ_TOKEN.encode()).hexdigest())
-    services.settings = services.settings.with_overrides(api_tokens=(token,))
+    services.settings = services.settings.with_overrides(
+        api_tokens=(token,), device_token_pepper="fuzz-pepper", edge_enroll_token_sha256=("0" * 64,)
+    )
     return create_app(services)
 
 

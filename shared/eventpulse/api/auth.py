@@ -156,8 +156,7 @@ def _authenticate_device(settings: Settings) -> Principal:
     if not pepper:
         raise NotConfigured(
             "device authentication is not configured on this server",
-            hint="set EVENTPULSE_DEVICE_TOKEN_PEPPER (locally `eventpulse serve` writes "
-            "<data_dir>/secrets/device_token_pepper)",
+            hint="set EVENTPULSE_DEVICE_TOKEN_PEPPER to a long random secret (e.g. `openssl rand -hex 32`)",
         )
     claimed_id = request.headers.get("X-Device-Id")
     token = request.headers.get("X-Device-Token") or bearer_token(request.headers.get("Authorization"))
