@@ -147,8 +147,6 @@ def _authenticate_device(settings: Settings) -> Principal:
     compared in constant time, and a named ``X-Device-Id`` must be the device the token belongs to.
     An API bearer token is simply not found here, so it gets the same 401 as a wrong device token.
     """
-    from datetime import UTC, datetime
-
     from eventpulse.api.context import current_services
     from eventpulse.devices.tokens import hashes_match, token_hash
 
@@ -163,7 +161,8 @@ def _authenticate_device(settings: Settings) -> Principal:
     if not token:
         raise Unauthorized("a device credential is required", hint=DEVICE_HINT)
     presented = token_hash(pepper, token)
-    registry = current_services().devices
+    services = current_services()
+    registry = services.devices
     device = registry.find_by_token_hash(presented)
     if device is None or not hashes_match(device.token_hash, presented):
         raise Unauthorized("the device token is not valid", hint=DEVICE_HINT)
@@ -175,7 +174,7 @@ def _authenticate_device(settings: Settings) -> Principal:
             hint="an admin revoked this device; re-enrolment is refused until it is deleted",
             details={"device_id": device.device_id},
         )
-    registry.touch(device.device_id, at=datetime.now(UTC))
+    registry.touch(device.device_id, at=services.clock.now())
     principal = device_principal(device.device_id)
     g.device = device
     return principal

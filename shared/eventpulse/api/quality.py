@@ -13,7 +13,7 @@ from eventpulse.api.operations import Operations
 from eventpulse.api.params import DeviceDriftQuery, QualityTrendQuery
 from eventpulse.api.resources import DeviceSchemaPage, ExpectationTrends
 from eventpulse.api.roles import VIEWER
-from eventpulse.api.stats import build_window, shape_expectations
+from eventpulse.api.stats import expectation_trends
 from eventpulse.devices.binding import DEVICE_SOURCE_PREFIX, device_of_source, device_source
 from eventpulse.ports import Row
 from eventpulse.schema.naming import ensure_dataset_name
@@ -26,10 +26,7 @@ def quality_trends(query: QualityTrendQuery) -> Response:
     """Pass rates over time of a dataset's expectations, for one device when ``device_id`` is given."""
     if query.device_id is not None:
         query = query.model_copy(update={"source": device_source(query.device_id)})
-    window = build_window(query, dataset=ensure_dataset_name(query.dataset))
-    with current_services().store.read() as tx:
-        rows = tx.stats.expectation_trends(window)
-    return jsonify(shape_expectations(window, rows))
+    return expectation_trends(query)
 
 
 @bp.operation("GET", "/drift/devices", access=VIEWER, returns={200: DeviceSchemaPage}, errors=(400,))
