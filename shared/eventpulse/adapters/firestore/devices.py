@@ -21,8 +21,6 @@ read documents in key order and filter here (fine for a fleet's thousands; no co
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,29 +28,20 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
-from google.cloud.firestore_v1.collection import CollectionReference
 
+from eventpulse.adapters.firestore.alerts import AlertsOnFirestore
+from eventpulse.adapters.firestore.client import build_firestore_client
+from eventpulse.adapters.firestore.commands import CommandsOnFirestore
 from eventpulse.adapters.firestore.documents import (
-    command_fields,
     device_fields,
     doc_id,
     health_fields,
     media_fields,
     scan_page,
-    sort_key,
-    to_alert,
-    to_command,
     to_device,
     to_media,
 )
 from eventpulse.ports.devices import (
-    Alert,
-    AlertFilter,
-    AlertKind,
-    AlertLevel,
-    Command,
-    CommandFilter,
-    CommandStatus,
     Device,
     DeviceFilter,
     DevicePage,
@@ -67,50 +56,15 @@ if TYPE_CHECKING:
 UPDATABLE = {"label", "group", "datasets", "cadence_seconds", "status", "revoked_at", "revoked_by"}
 FLEET = ""
 """Threshold scope of the fleet-wide defaults."""
-EXPIRED = {"reason": "the device did not acknowledge it in time"}
-RAISE_ATTEMPTS = 100
-"""How often ``raise_alert`` retries while another writer is between its two writes (~2 s)."""
 
 
-def build_firestore_client(settings: Settings) -> firestore.Client:
-    """A client for Google's API, or for the emulator at ``firestore_emulator_host`` (anonymous)."""
-    if not settings.firestore_emulator_host:
-        return firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
-    from google.auth.credentials import AnonymousCredentials
-
-    client = firestore.Client(
-        project=settings.gcp_project,
-        database=settings.firestore_database,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]  # google-auth is untyped
-    )
-    # The client reads FIRESTORE_EMULATOR_HOST in its constructor only; settings are our one source of
-    # configuration, so the host is given here, before the first call opens the (insecure) channel.
-    client._emulator_host = settings.firestore_emulator_host
-    return client
-
-
-class FirestoreDeviceRegistry:
-    def __init__(self, client: firestore.Client, *, prefix: str = ""):
-        self._client = client
-        self._prefix = prefix
-
+class FirestoreDeviceRegistry(AlertsOnFirestore, CommandsOnFirestore):
     @classmethod
     def from_settings(cls, settings: Settings) -> FirestoreDeviceRegistry:
         return cls(build_firestore_client(settings), prefix=settings.firestore_collection_prefix)
 
-    def _col(self, name: str) -> CollectionReference:
-        return self._client.collection(f"{self._prefix}{name}")
-
     def _device_ref(self, device_id: str) -> firestore.DocumentReference:
         return self._col("devices").document(doc_id(device_id))
-
-    def _claim(self, collection: str, key: str, fields: Mapping[str, Any]) -> bool:
-        """Create the claim document; False when another writer created it first."""
-        try:
-            self._col(collection).document(key).create(dict(fields))
-        except gexc.AlreadyExists:
-            return False
-        return True
 
     # --- devices ----------------------------------------------------------------------------------
 
@@ -245,187 +199,6 @@ class FirestoreDeviceRegistry:
             key=lambda t: t.sensor,
         )
 
-    # --- alerts -----------------------------------------------------------------------------------
-
-    def raise_alert(
-        self,
-        *,
-        device_id: str,
-        kind: AlertKind,
-        sensor: str,
-        level: AlertLevel,
-        message: str,
-        value: float | None,
-        limit: float | None,
-        at: datetime,
-    ) -> Alert:
-        open_ref = self._col("device_alert_open").document(doc_id(device_id, kind, sensor))
-        for _ in range(RAISE_ATTEMPTS):
-            snap = open_ref.get()
-            if not snap.exists:
-                alert_id = str(uuid.uuid4())
-                if not self._claim(
-                    "device_alert_open", open_ref.id, {"alert_id": alert_id, "device_id": device_id}
-                ):
-                    continue  # another writer opened it first: update theirs
-                fields = {
-                    "alert_id": alert_id, "device_id": device_id, "kind": kind, "sensor": sensor,
-                    "level": level, "message": message, "value": value, "limit": limit,
-                    "opened_at": at, "last_at": at, "occurrences": 1, "acknowledged_at": None,
-                    "acknowledged_by": None, "resolved_at": None, "order_key": sort_key(at, alert_id),
-                }  # fmt: skip
-                self._col("device_alerts").document(alert_id).create(fields)
-                return to_alert(fields)
-            alert_ref = self._col("device_alerts").document((snap.to_dict() or {})["alert_id"])
-            current = alert_ref.get()
-            if not current.exists:
-                time.sleep(0.02)  # its opener is between the claim and the alert: wait for it
-                continue
-            changes: dict[str, Any] = {
-                "level": level, "message": message, "value": value, "limit": limit,
-                "occurrences": firestore.Increment(1),
-            }  # fmt: skip
-            if at > to_alert(current.to_dict() or {}).last_at:
-                changes["last_at"] = at
-            alert_ref.update(changes)
-            return to_alert(alert_ref.get().to_dict() or {})
-        raise RuntimeError(f"the open alert of {device_id}/{kind}/{sensor!r} did not appear; retry")
-
-    def resolve_alerts(self, *, device_id: str, kind: AlertKind, sensor: str, at: datetime) -> int:
-        open_ref = self._col("device_alert_open").document(doc_id(device_id, kind, sensor))
-        snap = open_ref.get()
-        if not snap.exists:
-            return 0
-        alert_id = (snap.to_dict() or {})["alert_id"]
-        if not self._claim("device_alert_resolutions", alert_id, {"device_id": device_id, "at": at}):
-            return 0  # another resolver closed it
-        # Key first: a raise that still sees it counts on this alert, as if it came just before.
-        open_ref.delete()
-        try:
-            self._col("device_alerts").document(alert_id).update({"resolved_at": at})
-        except gexc.NotFound:
-            return 0
-        return 1
-
-    def alerts(self, where: AlertFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Alert]:
-        def match(d: Mapping[str, Any]) -> bool:
-            return (
-                (not where.open_only or d.get("resolved_at") is None)
-                and (not where.unacknowledged_only or d.get("acknowledged_at") is None)
-                and (where.kind is None or d.get("kind") == where.kind)
-                and (where.level is None or d.get("level") == where.level)
-            )
-
-        docs, next_cursor = scan_page(
-            self._col("device_alerts"), key="order_key", descending=True, cursor=cursor, limit=limit,
-            match=match, device_id=where.device_id,
-        )  # fmt: skip
-        return DevicePage([to_alert(d) for d in docs], next_cursor)
-
-    def acknowledge_alert(self, alert_id: str, *, actor: str, at: datetime) -> Alert | None:
-        try:
-            key = str(uuid.UUID(alert_id))
-        except ValueError:
-            return None
-        ref = self._col("device_alerts").document(key)
-        snap = ref.get()
-        if not snap.exists:
-            return None
-        claim = {"actor": actor, "at": at, "device_id": (snap.to_dict() or {}).get("device_id")}
-        if self._claim("device_alert_acks", key, claim):
-            ref.update({"acknowledged_at": at, "acknowledged_by": actor})
-            return to_alert(ref.get().to_dict() or {})
-        first = self._col("device_alert_acks").document(key).get().to_dict() or {}
-        current = {
-            **(ref.get().to_dict() or {}),
-            "acknowledged_at": first["at"],
-            "acknowledged_by": first["actor"],
-        }
-        return to_alert(current)
-
-    # --- commands ---------------------------------------------------------------------------------
-
-    def queue_command(self, command: Command) -> None:
-        self._col("device_commands").document(doc_id(command.command_id)).create(command_fields(command))
-
-    def get_command(self, command_id: str) -> Command | None:
-        snap = self._col("device_commands").document(doc_id(command_id)).get()
-        return to_command(snap.to_dict() or {}) if snap.exists else None
-
-    def deliver_commands(self, device_id: str, *, now: datetime, limit: int) -> list[Command]:
-        col = self._col("device_commands")
-        due = [
-            c
-            for c in (
-                to_command(s.to_dict() or {})
-                for s in col.where(filter=FieldFilter("device_id", "==", device_id)).stream()
-            )
-            if c.status in ("queued", "delivered") and c.expires_at > now
-        ]
-        due = sorted(due, key=lambda c: (c.created_at, c.command_id))[:limit]
-        for c in due:
-            if c.status == "queued":
-                col.document(doc_id(c.command_id)).update({"status": "delivered", "delivered_at": now})
-        # A finisher claims its end before writing it: one that won while we wrote wins again here.
-        ends = self._client.get_all(
-            [self._col("device_command_ends").document(doc_id(c.command_id)) for c in due]
-        )
-        ended = {s.id: s.to_dict() or {} for s in ends if s.exists}
-        handed: list[Command] = []
-        for c in due:
-            end = ended.get(doc_id(c.command_id))
-            if end is not None:
-                col.document(doc_id(c.command_id)).update(end)
-                continue
-            stored = self.get_command(c.command_id)
-            if stored is not None:
-                handed.append(stored)
-        return handed
-
-    def finish_command(
-        self,
-        command_id: str,
-        *,
-        expected: Sequence[CommandStatus],
-        status: CommandStatus,
-        at: datetime,
-        result: Mapping[str, Any] | None = None,
-    ) -> Command | None:
-        current = self.get_command(command_id)
-        if current is None or current.status not in expected:
-            return None
-        end = {"status": status, "finished_at": at, "result": None if result is None else dict(result)}
-        if not self._claim(
-            "device_command_ends", doc_id(command_id), {**end, "device_id": current.device_id}
-        ):
-            return None  # another writer ended it first
-        ref = self._col("device_commands").document(doc_id(command_id))
-        ref.update(end)
-        return to_command(ref.get().to_dict() or {})
-
-    def commands(self, where: CommandFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Command]:
-        def match(d: Mapping[str, Any]) -> bool:
-            return where.status is None or d.get("status") == where.status
-
-        docs, next_cursor = scan_page(
-            self._col("device_commands"), key="order_key", descending=True, cursor=cursor, limit=limit,
-            match=match, device_id=where.device_id,
-        )  # fmt: skip
-        return DevicePage([to_command(d) for d in docs], next_cursor)
-
-    def expire_commands(self, *, now: datetime) -> int:
-        query = self._col("device_commands").where(
-            filter=FieldFilter("status", "in", ["queued", "delivered"])
-        )
-        due = [c for c in (to_command(s.to_dict() or {}) for s in query.stream()) if c.expires_at <= now]
-        expired = 0
-        for c in due:
-            done = self.finish_command(
-                c.command_id, expected=("queued", "delivered"), status="expired", at=now, result=EXPIRED
-            )
-            expired += done is not None
-        return expired
-
     # --- media ------------------------------------------------------------------------------------
 
     def add_media(self, media: MediaObject) -> bool:
@@ -439,18 +212,6 @@ class FirestoreDeviceRegistry:
             match=lambda d: True, device_id=device_id,
         )  # fmt: skip
         return DevicePage([to_media(d) for d in docs], next_cursor)
-
-    # --- health -----------------------------------------------------------------------------------
-
-    def is_reachable(self) -> bool:
-        try:
-            self._col("devices").document("_reachability").get(timeout=5, retry=None)
-        except gexc.GoogleAPIError:
-            return False
-        return True
-
-    def close(self) -> None:
-        self._client.close()  # type: ignore[no-untyped-call]  # the client is untyped
 
 
 def _device_matches(device: Device, where: DeviceFilter) -> bool:
