@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from eventpulse.adapters.firestore.devices import FirestoreDeviceRegistry
+from eventpulse.adapters.firestore.documents import doc_id
 from eventpulse.bootstrap import build_services
 from eventpulse.ports.devices import Device
 from tests.conftest import REPO_ROOT
@@ -62,5 +63,28 @@ def test_a_registry_whose_emulator_is_down_is_not_reachable(settings: Any) -> No
     )
     try:
         assert registry.is_reachable() is False
+    finally:
+        registry.close()
+
+
+def test_an_open_alert_claimed_by_a_writer_that_died_is_taken_over(
+    settings: Any, firestore_host: str
+) -> None:
+    registry = FirestoreDeviceRegistry.from_settings(firestore_settings(settings, firestore_host, "adopt_"))
+    try:
+        # What a raiser killed between its two writes leaves: the key's claim, no alert.
+        orphan = "0b0e6a6e-7d43-4c4e-9a51-8d1f8c3a6f00"
+        key = doc_id("pi-001", "threshold", "temperature")
+        registry._col("device_alert_open").document(key).create({"alert_id": orphan, "device_id": "pi-001"})
+        raised = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
+            value=41.0, limit=40.0, at=T0,
+        )  # fmt: skip
+        assert raised.alert_id == orphan and raised.occurrences == 1
+        again = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="critical", message="55 C",
+            value=55.0, limit=50.0, at=T0,
+        )  # fmt: skip
+        assert again.alert_id == orphan and again.occurrences == 2
     finally:
         registry.close()

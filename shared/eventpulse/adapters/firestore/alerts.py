@@ -16,7 +16,9 @@ from eventpulse.adapters.firestore.documents import doc_id, scan_page, sort_key,
 from eventpulse.ports.devices import Alert, AlertFilter, AlertKind, AlertLevel, DevicePage
 
 RAISE_ATTEMPTS = 100
-"""How often ``raise_alert`` retries while another writer is between its two writes (~2 s)."""
+"""How often ``raise_alert`` reads the open alert's key again while writers race on it."""
+ADOPT_AFTER = 25
+"""Reads (20 ms apart) after which a claimed key whose alert never appeared is taken over."""
 
 
 class AlertsOnFirestore(Collections):
@@ -35,36 +37,53 @@ class AlertsOnFirestore(Collections):
         at: datetime,
     ) -> Alert:
         open_ref = self._col("device_alert_open").document(doc_id(device_id, kind, sensor))
-        for _ in range(RAISE_ATTEMPTS):
+        for attempt in range(RAISE_ATTEMPTS):
             snap = open_ref.get()
             if not snap.exists:
                 alert_id = str(uuid.uuid4())
-                if not self._claim(
-                    "device_alert_open", open_ref.id, {"alert_id": alert_id, "device_id": device_id}
-                ):
+                claim = {"alert_id": alert_id, "device_id": device_id}
+                if not self._claim("device_alert_open", open_ref.id, claim):
                     continue  # another writer opened it first: update theirs
-                fields = {
-                    "alert_id": alert_id, "device_id": device_id, "kind": kind, "sensor": sensor,
-                    "level": level, "message": message, "value": value, "limit": limit,
-                    "opened_at": at, "last_at": at, "occurrences": 1, "acknowledged_at": None,
-                    "acknowledged_by": None, "resolved_at": None, "order_key": sort_key(at, alert_id),
-                }  # fmt: skip
-                self._col("device_alerts").document(alert_id).create(fields)
-                return to_alert(fields)
-            alert_ref = self._col("device_alerts").document((snap.to_dict() or {})["alert_id"])
-            current = alert_ref.get()
-            if not current.exists:
-                time.sleep(0.02)  # its opener is between the claim and the alert: wait for it
-                continue
-            changes: dict[str, Any] = {
+            else:
+                alert_id = (snap.to_dict() or {})["alert_id"]
+                current = self._col("device_alerts").document(alert_id).get()
+                if current.exists:
+                    return self._observe(alert_id, current.to_dict() or {}, level, message, value, limit, at)
+                if attempt < ADOPT_AFTER:
+                    time.sleep(0.02)  # its opener is between the claim and the alert: wait for it
+                    continue
+                # The opener died between its two writes: open the alert it claimed in its place.
+            fields = {
+                "alert_id": alert_id, "device_id": device_id, "kind": kind, "sensor": sensor,
                 "level": level, "message": message, "value": value, "limit": limit,
-                "occurrences": firestore.Increment(1),
+                "opened_at": at, "last_at": at, "occurrences": 1, "acknowledged_at": None,
+                "acknowledged_by": None, "resolved_at": None, "order_key": sort_key(at, alert_id),
             }  # fmt: skip
-            if at > to_alert(current.to_dict() or {}).last_at:
-                changes["last_at"] = at
-            alert_ref.update(changes)
-            return to_alert(alert_ref.get().to_dict() or {})
-        raise RuntimeError(f"the open alert of {device_id}/{kind}/{sensor!r} did not appear; retry")
+            if self._claim("device_alerts", alert_id, fields):
+                return to_alert(fields)
+            # Someone adopted our claim (we were slow) or opened it first: count on theirs next time.
+        raise RuntimeError(f"the open alert of {device_id}/{kind}/{sensor!r} did not settle; retry")
+
+    def _observe(
+        self,
+        alert_id: str,
+        current: Mapping[str, Any],
+        level: AlertLevel,
+        message: str,
+        value: float | None,
+        limit: float | None,
+        at: datetime,
+    ) -> Alert:
+        """One more occurrence on the open alert: its level, message and values are the latest."""
+        ref = self._col("device_alerts").document(alert_id)
+        changes: dict[str, Any] = {
+            "level": level, "message": message, "value": value, "limit": limit,
+            "occurrences": firestore.Increment(1),
+        }  # fmt: skip
+        if at > to_alert(current).last_at:
+            changes["last_at"] = at
+        ref.update(changes)
+        return to_alert(ref.get().to_dict() or {})
 
     def resolve_alerts(self, *, device_id: str, kind: AlertKind, sensor: str, at: datetime) -> int:
         open_ref = self._col("device_alert_open").document(doc_id(device_id, kind, sensor))
