@@ -17,6 +17,9 @@ acknowledging and closing an alert once. The winner then writes the main documen
 than Postgres: ``touch`` and ``delete`` are read-then-write (a heartbeat racing another may keep the
 earlier ``last_seen_at``), ``set_thresholds`` replaces a scope in several writes, and filtered lists
 read documents in key order and filter here (fine for a fleet's thousands; no composite index).
+A writer killed between a claim and its main write leaves the claim: an open-alert claim without its
+alert is taken over by the next raise, a command end is reapplied by the next ``deliver_commands``;
+a token-rotation claim stays (that old token can no longer be rotated from; an admin rotation can).
 """
 
 from __future__ import annotations
