@@ -136,8 +136,6 @@ class FirestoreDeviceRegistry(AlertsOnFirestore, CommandsOnFirestore):
         changes: dict[str, Any] = {"updated_at": at, **fields}
         if "datasets" in fields:
             changes["datasets"] = list(fields["datasets"])
-        if "label" in fields:
-            changes["label_lower"] = str(fields["label"]).lower()
         try:
             self._device_ref(device_id).update(changes)
         except gexc.NotFound:

@@ -133,7 +133,6 @@ def device_fields(device: Device) -> dict[str, Any]:
         "token_rotated_at": device.token_rotated_at,
         "fingerprint_hash": device.fingerprint_hash,
         "label": device.label,
-        "label_lower": device.label.lower(),
         "group": device.group,
         "datasets": list(device.datasets),
         "cadence_seconds": device.cadence_seconds,
