@@ -97,6 +97,8 @@ def function_env(data_dir: Path, gcs: str, tasks: str, firestore: str) -> dict[s
         "EVENTPULSE_TASK_TOKEN_SHA256": hashlib.sha256(task_token.encode()).hexdigest(),
         "EVENTPULSE_API_TOKEN_SHA256": hashlib.sha256(api_token.encode()).hexdigest(),
         "FIRESTORE_EMULATOR_HOST": firestore,
+        "EVENTPULSE_DEVICE_REGISTRY": "firestore",
+        "EVENTPULSE_FIRESTORE_EMULATOR_HOST": firestore,
     }
     project, location, queue = DEFAULT_QUEUE.split("/")[1::2]
     env.update(
