@@ -3,8 +3,9 @@ through the emulators exactly as production is wired through Google Cloud.
 
 Starts, in order: the GCS emulator, the Cloud Tasks emulator, the Firestore emulator, ``eventpulse
 migrate`` (a deploy step), the six functions, and the finalize shim (Eventarc's stand-in, posting to
-``gcs_finalize``). Each step waits for readiness with a deadline; Ctrl-C or SIGTERM stops everything in
-reverse order. Secrets (API token, task token, edge enroll token, device token pepper, a throwaway URL-signing key) live in ``data/secrets/``.
+``gcs_finalize``). Each step waits for readiness with a deadline; Ctrl-C or SIGTERM stops
+everything in reverse order. Secrets (API token, task token, edge enroll token, device token pepper,
+a throwaway URL-signing key) live in ``data/secrets/``.
 
     python emulators/emulate.py [--data-dir data]
 """
