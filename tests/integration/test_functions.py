@@ -325,3 +325,19 @@ def test_the_edge_app_serves_every_edge_route_of_the_api(services) -> None:
 
     full, edge = routes(create_app(services)), routes(create_edge_app(services))
     assert full and full == edge, f"add these blueprints to EDGE_BLUEPRINTS: {sorted(full - edge)}"
+
+
+@pytest.mark.parametrize("name", ["edge_enroll", "edge_ingest"])
+def test_edge_functions_cold_import_skips_the_processor_and_the_rest_of_the_api(name: str) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; import main; "
+        "print(','.join(m for m in ('pyarrow', 'pandas', 'great_expectations', 'eventpulse.api.admin', "
+        "'eventpulse.pipeline.processor') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=FUNCTIONS / name, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "", f"{name} imports {done.stdout.strip()} at cold start"
