@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from eventpulse.api import access_log, auth, errors, openapi
 from eventpulse.api.context import EXTENSION_KEY
@@ -28,4 +29,8 @@ def build_app(services: Services, blueprints: Iterable[Operations]) -> Flask:
     auth.install(app, services.settings)
     for blueprint in blueprints:
         app.register_api(blueprint)
+    if services.settings.trusted_proxy_hops:
+        # Behind a proxy the socket's peer is the proxy: every device would share one enrollment
+        # rate limit. Only the entries the trusted proxies appended count; a client's own are ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=services.settings.trusted_proxy_hops)  # type: ignore[method-assign]
     return app
