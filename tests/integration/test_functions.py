@@ -291,6 +291,8 @@ def test_edge_enroll_enrolls_and_serves_nothing_else(edge_env) -> None:
     assert _is_404_envelope(client.get("/api/edge/ping", headers={"Authorization": f"Bearer {token}"}))
     assert _is_404_envelope(client.get("/api/ingestions", headers=AUTH))
     assert _is_404_envelope(client.get("/health"))
+    wrong_method = client.get("/api/edge/enroll")  # refused before routing (no credential): an envelope
+    assert wrong_method.status_code in (401, 405) and wrong_method.get_json()["error"]["code"]
 
 
 def test_edge_ingest_serves_device_routes_with_the_issued_token_and_not_enrollment(edge_env) -> None:
