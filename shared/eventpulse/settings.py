@@ -195,6 +195,10 @@ class Settings:
     enroll_rate_per_minute: int = 10
     """Enrollment attempts accepted per client address per minute (more get HTTP 429)."""
 
+    trusted_proxy_hops: int = 0
+    """Proxies in front of the API that append to X-Forwarded-For; the client address is the one the
+    outermost of them saw (0: the socket's peer; Cloud Functions/Run behind Google's front end: 1)."""
+
     command_ttl_seconds: float = 86_400.0
     """How long a queued command waits for its device before it expires (default; per command too)."""
 
@@ -300,6 +304,8 @@ class Settings:
             )
         if self.enroll_rate_per_minute < 1:
             raise SettingsError(f"{PREFIX}ENROLL_RATE_PER_MINUTE must be at least 1")
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise SettingsError(f"{PREFIX}TRUSTED_PROXY_HOPS must be between 0 and 5")
         ensure_distinct_tokens(self.accepted_api_tokens)
 
     def with_overrides(self, **changes: object) -> Settings:

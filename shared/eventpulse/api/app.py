@@ -1,19 +1,20 @@
-"""The HTTP application factory: ``create_app(services)`` builds a Flask app over already-built services."""
+"""The HTTP application factory: ``create_app(services)`` builds a Flask app over already-built services.
+
+It serves every blueprint; ``api/factory.py`` holds the factory itself, which the edge functions
+call with their own selection (``api/edge_app.py``).
+"""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from eventpulse.api import (
-    access_log,
     admin,
-    auth,
     backfill,
     catalog,
     contracts,
     demo,
     edge,
-    errors,
     health,
     ingest,
     openapi,
@@ -24,8 +25,7 @@ from eventpulse.api import (
     stats,
     telemetry,
 )
-from eventpulse.api.context import EXTENSION_KEY
-from eventpulse.api.present import ApiJSONProvider
+from eventpulse.api.factory import build_app
 from eventpulse.ports import Services
 
 BLUEPRINTS = (
@@ -49,13 +49,4 @@ BLUEPRINTS = (
 
 def create_app(services: Services) -> Flask:
     """A Flask app serving the REST API over ``services`` (no globals: tests build one per test)."""
-    app = openapi.build_openapi_app()
-    app.json = ApiJSONProvider(app)
-    app.config["EVENTPULSE_SETTINGS"] = services.settings
-    app.extensions[EXTENSION_KEY] = services
-    errors.install(app)
-    access_log.install(app)
-    auth.install(app, services.settings)
-    for blueprint in BLUEPRINTS:
-        app.register_api(blueprint)
-    return app
+    return build_app(services, BLUEPRINTS)
