@@ -141,9 +141,15 @@ def test_an_ack_body_is_bounded_and_strict(client, services) -> None:
     headers = bearer(client, "pi-cmd-7")
     command = queue(services, "pi-cmd-7")
     assert ack(client, headers, command, ok="yes").status_code == 400
-    assert ack(client, headers, command, ok=True, output="x" * 20_000).status_code == 400
+    assert ack(client, headers, command, ok=True, output="x" * (64 * 1024 + 1)).status_code == 400
+    assert ack(client, headers, command, ok=False, error="x" * 4097).status_code == 400
     assert ack(client, headers, command, ok=True, token="epd_secret").status_code == 400
     assert services.devices.get_command(command).status == "queued"
+    # the agent's upload_logs answer at its own cap (64 KiB of text) fits, even escaped
+    logs = "\u00e9\t" * (32 * 1024)
+    answer = ack(client, headers, command, ok=True, output=logs)
+    assert answer.status_code == 200, answer.get_json()
+    assert services.devices.get_command(command).result["output"] == logs
 
 
 def test_rotate_token_is_done_by_re_enrolling_and_the_ack_comes_with_the_new_token(client, services) -> None:

@@ -19,6 +19,7 @@ from eventpulse.api.errors import build_envelope
 from eventpulse.api.ingest import accept_upload
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import (
+    ACK_BODY_MAX_BYTES,
     CommandAckBody,
     CommandPath,
     EdgeCommandsQuery,
@@ -181,8 +182,9 @@ def _delivered(command: Command) -> dict[str, object]:
     "/commands/<command_id>/ack",
     access=DEVICE,
     returns={200: EdgeCommandAcked},
-    errors=(400, 401, 403, 404, 409, 503),
+    errors=(400, 401, 403, 404, 409, 413, 503),
     body=CommandAckBody,
+    body_max_bytes=ACK_BODY_MAX_BYTES,
 )
 def ack_command(path: CommandPath, body: CommandAckBody) -> Response:
     """Record how a command ended on the device: ``succeeded`` or ``failed``, once.
