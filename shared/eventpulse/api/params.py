@@ -379,3 +379,47 @@ class EnrollBody(Body):
         min_length=8, max_length=512, description="stable per device; stored hashed"
     )
     label: str = Field("", max_length=200)
+
+
+# --- edge device routes: upload and the command channel (issue 8, branch edgeup) -------------------
+
+
+class EdgeUploadQuery(BaseModel):
+    """``POST /api/edge/ingest/upload``: which dataset the device's batch is for, and its file name."""
+
+    dataset: str = Field(
+        max_length=200, description="a dataset this device may send (its registry entry, else the fleet's)"
+    )
+    filename: str = Field(
+        max_length=1000, description="the batch's file name; .csv, .ndjson or .jsonl picks the reader"
+    )
+
+
+class CommandPath(BaseModel):
+    command_id: str = Field(
+        min_length=1, max_length=100, description="a command id from GET /api/edge/commands"
+    )
+
+
+class EdgeCommandsQuery(BaseModel):
+    limit: int = Field(20, ge=1, le=100, description="most commands handed out at once, 1 to 100")
+
+
+ACK_OUTPUT_MAX = 64 * 1024
+"""The most characters of ``output``: the agent's upload_logs answer is capped at 64 KiB of text."""
+ACK_ERROR_MAX = 4096
+ACK_BODY_MAX_BYTES = 512 * 1024
+"""The ack's JSON body limit: room for ``output`` at its maximum even when escaping inflates it."""
+
+
+class CommandAckBody(Body):
+    """``POST /api/edge/commands/<id>/ack``: how the command ended on the device (nothing secret)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    ok: bool = Field(description="true: the command ran; false: it failed (say why in error)")
+    output: str | None = Field(
+        None, max_length=ACK_OUTPUT_MAX, description="what the command printed, at most 65536 characters"
+    )
+    error: str | None = Field(
+        None, max_length=ACK_ERROR_MAX, description="why the command failed, at most 4096 characters"
+    )
