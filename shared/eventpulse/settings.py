@@ -201,6 +201,9 @@ class Settings:
     media_max_bytes: int = 512 * 1024**2
     """Largest photo or video a device may upload."""
 
+    media_url_expires_seconds: int = 900
+    """How long a media PUT or read URL (and a device's signed data-upload URL) stays valid."""
+
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""
 

@@ -13,6 +13,8 @@ from eventpulse.api import (
     contracts,
     demo,
     edge,
+    edge_media,
+    edge_uploads,
     errors,
     health,
     ingest,
@@ -44,6 +46,10 @@ BLUEPRINTS = (
     telemetry.bp,
     quality.bp,
     edge.bp,
+    # issue 8, signed-URL uploads and media (branch edgemedia)
+    edge_uploads.bp,
+    edge_media.bp,
+    edge_media.admin_bp,
 )
 
 
