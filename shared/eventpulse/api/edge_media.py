@@ -301,7 +301,7 @@ def _grant(op: Operation, token: str) -> MediaGrant:
     "/media/local",
     access=PUBLIC,
     returns={200: {"description": "stored"}},
-    errors=(401, 409, 413, 415),
+    errors=(400, 401, 409, 413),
     binary_body=True,
 )
 def local_put(query: LocalMediaQuery) -> Response:
@@ -326,7 +326,7 @@ def local_put(query: LocalMediaQuery) -> Response:
 
 
 @bp.operation(
-    "GET", "/media/local", access=PUBLIC, returns={200: {"description": "the bytes"}}, errors=(401, 404)
+    "GET", "/media/local", access=PUBLIC, returns={200: {"description": "the bytes"}}, errors=(400, 401, 404)
 )
 def local_get(query: LocalMediaQuery) -> Response:
     """The filesystem landing's signed GET: the bytes of the token's media object."""
