@@ -14,7 +14,7 @@ token is 401).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from flask import Response, current_app, jsonify, request, send_file, url_for
 from pydantic import BaseModel, ConfigDict, Field
@@ -268,7 +268,10 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed
 
 
-def present_media(media: MediaObject, *, read_url: str | None = None, expires_at: str | None = None) -> dict:  # type: ignore[type-arg]
+def present_media(
+    media: MediaObject, *, read_url: str | None = None, expires_at: str | None = None
+) -> dict[str, Any]:
+    """A media record as the API shows it (``object_name`` is the key; read URL in listings only)."""
     return MediaRecord(
         media_id=media.media_id,
         device_id=media.device_id,
