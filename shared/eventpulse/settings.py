@@ -203,7 +203,10 @@ class Settings:
     """How long a queued command waits for its device before it expires (default; per command too)."""
 
     media_max_bytes: int = 512 * 1024**2
-    """Largest photo or video a device may upload."""
+    """Largest photo or video a device may upload (serve raises waitress's body limit to it if needed)."""
+
+    media_url_expires_seconds: int = 900
+    """How long a media PUT or read URL (and a device's signed data-upload URL) stays valid."""
 
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""

@@ -84,6 +84,20 @@ EXPECTED = {
     ("POST", "/internal/admin/prune"): "admin or task",
     ("POST", "/internal/admin/replay"): "admin or task",
 }
+# issue 8, signed-URL uploads and media (branch edgemedia): the local media routes take no API, task
+# or device credential; their signed token is the credential (a missing or bad one is 401).
+WHO_GETS_IN["signed token"] = set()
+EXPECTED.update(
+    {
+        ("POST", "/api/edge/uploads/gcs_signed_url"): "device",
+        ("POST", "/api/edge/ingest/from_gcs"): "device",
+        ("POST", "/api/edge/media/signed_url"): "device",
+        ("POST", "/api/edge/media/finalize"): "device",
+        ("PUT", "/api/edge/media/local"): "signed token",
+        ("GET", "/api/edge/media/local"): "signed token",
+        ("GET", "/api/devices/<device_id>/media"): "viewer",
+    }
+)
 # Bodies that authorised callers can send quickly (most end 4xx, which is "allowed": not 401/403).
 BODIES = {
     "/api/ingest/upload": b"a,b\n1,2\n",

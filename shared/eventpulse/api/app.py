@@ -15,6 +15,8 @@ from eventpulse.api import (
     contracts,
     demo,
     edge,
+    edge_media,
+    edge_uploads,
     health,
     ingest,
     openapi,
@@ -44,6 +46,9 @@ BLUEPRINTS = (
     telemetry.bp,
     quality.bp,
     edge.bp,
+    edge_uploads.bp,
+    edge_media.bp,
+    edge_media.admin_bp,
 )
 
 

@@ -16,14 +16,14 @@ import re
 
 from flask import Flask
 
-from eventpulse.api import edge
+from eventpulse.api import edge, edge_media, edge_uploads
 from eventpulse.api.factory import build_app
 from eventpulse.api.operations import Operations
 from eventpulse.ports import Services
 
 EDGE_PREFIX = "/api/edge"
 ENROLL_PATH = f"{EDGE_PREFIX}/enroll"
-EDGE_BLUEPRINTS: tuple[Operations, ...] = (edge.bp,)
+EDGE_BLUEPRINTS: tuple[Operations, ...] = (edge.bp, edge_uploads.bp, edge_media.bp)
 """Every blueprint whose routes live under ``/api/edge`` (append new ones here)."""
 
 
