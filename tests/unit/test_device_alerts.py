@@ -64,7 +64,13 @@ def test_one_alert_per_device_and_sensor_with_the_worst_value_and_when():
     by_key = {(r.device_id, r.sensor): r for r in decisions.raises}
     assert len(decisions.raises) == 2
     temp = by_key[("pump-1", "temp")]
-    assert (temp.level, temp.value, temp.limit, temp.at, temp.kind) == ("critical", 45, 40, at(2), "threshold")
+    assert (temp.level, temp.value, temp.limit, temp.at, temp.kind) == (
+        "critical",
+        45,
+        40,
+        at(2),
+        "threshold",
+    )
     assert "45" in temp.message and "critical" in temp.message
     psi = by_key[("pump-2", "psi")]
     assert (psi.level, psi.value, psi.limit) == ("warning", 15, 20)
