@@ -84,7 +84,9 @@ def apply_alert_decisions(
     return AlertOutcome(raised, resolved, decisions.ignored_values)
 
 
-def _audit(services: Services, actor: str, action: str, device_id: str, details: Mapping[str, object]) -> None:
+def _audit(
+    services: Services, actor: str, action: str, device_id: str, details: Mapping[str, object]
+) -> None:
     with services.store.transaction() as tx:
         tx.audit.record(
             actor=actor, action=action, entity_type="device", entity_id=device_id, details=details
