@@ -205,3 +205,31 @@ def test_the_sweep_expires_old_commands(services: Any):
         for c in services.devices.commands(CommandFilter(device_id="pump-1"), limit=10).items
     }
     assert statuses == {"old": "expired", "new": "queued"}
+
+
+def test_the_cli_and_the_cloud_run_job_run_the_sweep(
+    services: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from click.testing import CliRunner
+
+    from eventpulse import runtime
+    from eventpulse.cli import main as cli_main
+    from tests.integration.test_jobs import _env, _job_main
+
+    add_device(services, "slow-1", cadence_seconds=60)
+    services.devices.touch("slow-1", at=datetime.now(UTC) - timedelta(seconds=150))
+    result = CliRunner().invoke(cli_main, ["devices", "sweep"], env=_env(services))
+    assert result.exit_code == 0, result.output
+    assert "1 raised" in result.output
+    assert [e["actor"] for e in audited(services, "device.alert_raised", "slow-1")] == ["cli"]
+
+    for key, value in _env(services).items():
+        monkeypatch.setenv(key, value)
+    try:
+        assert _job_main("device_sweep")([]) == 0
+    finally:
+        runtime.close_services()
+    assert "silent alerts: 1 raised" in capsys.readouterr().out  # still silent: raised (updated) again
+    actors = [e["actor"] for e in audited(services, "device.alert_raised", "slow-1")]
+    assert sorted(actors) == ["cli", "job:device_sweep"]
+    assert [a.occurrences for a in alerts(services, "slow-1")] == [2]
