@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eventpulse.devices.alerts import decide_silence, is_offline
-from eventpulse.pipeline.device_alerts import apply_alert_decisions
+from eventpulse.pipeline.device_alerts import (
+    apply_alert_decisions,
+    load_open_alert_keys,
+    only_open_resolves,
+)
 from eventpulse.ports.devices import Device, DeviceFilter
 
 if TYPE_CHECKING:
@@ -61,6 +65,7 @@ def sweep_devices(services: Services, *, actor: str) -> SweepReport:
         default_cadence_seconds=settings.device_cadence_seconds,
         grace=settings.device_silent_grace,
     )
+    decisions = only_open_resolves(decisions, load_open_alert_keys(services, kind="silent"))
     outcome = apply_alert_decisions(services, decisions, actor=actor)
     expired = services.devices.expire_commands(now=now)
     if expired:

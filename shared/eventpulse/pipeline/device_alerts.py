@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from eventpulse.curate.ddl import curated_table_name
 from eventpulse.devices.alerts import AlertDecisions, Reading, decide_threshold_alerts, merge_thresholds
+from eventpulse.devices.binding import device_of_source
 from eventpulse.logs import log_context
-from eventpulse.ports.devices import Threshold
+from eventpulse.ports.devices import AlertFilter, AlertKind, Threshold
 
 if TYPE_CHECKING:
     from eventpulse.ports import Row, Services
@@ -84,6 +85,28 @@ def apply_alert_decisions(
     return AlertOutcome(raised, resolved, decisions.ignored_values)
 
 
+def load_open_alert_keys(
+    services: Services, *, kind: AlertKind, device_id: str | None = None
+) -> set[tuple[str, str]]:
+    """(device, sensor) of the open alerts of a kind: only those need a resolve (a write each)."""
+    keys: set[tuple[str, str]] = set()
+    cursor: str | None = None
+    where = AlertFilter(device_id=device_id, open_only=True, kind=kind)
+    while True:
+        page = services.devices.alerts(where, limit=500, cursor=cursor)
+        keys.update((a.device_id, a.sensor) for a in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return keys
+
+
+def only_open_resolves(decisions: AlertDecisions, open_keys: set[tuple[str, str]]) -> AlertDecisions:
+    """The decisions without resolves of keys that have no open alert (nothing to close)."""
+    raised = {(r.device_id, r.sensor) for r in decisions.raises}
+    kept = [r for r in decisions.resolves if (r.device_id, r.sensor) in open_keys | raised]
+    return replace(decisions, resolves=kept)
+
+
 def _audit(
     services: Services, actor: str, action: str, device_id: str, details: Mapping[str, object]
 ) -> None:
@@ -133,6 +156,10 @@ def evaluate_ingestion(services: Services, ingestion_id: uuid.UUID) -> AlertOutc
     if not thresholds:
         return AlertOutcome()
     decisions = decide_threshold_alerts(readings, thresholds)
+    open_keys: set[tuple[str, str]] = set()
+    for device_id in {r.device_id for r in decisions.resolves}:
+        open_keys |= load_open_alert_keys(services, kind="threshold", device_id=device_id)
+    decisions = only_open_resolves(decisions, open_keys)
     if decisions.ignored_values:
         log.info(
             "ingestion %s: %d non-numeric reading(s) ignored by alerts",
@@ -142,12 +169,23 @@ def evaluate_ingestion(services: Services, ingestion_id: uuid.UUID) -> AlertOutc
     return apply_alert_decisions(services, decisions, actor="alerts", ingestion_id=ingestion_id)
 
 
+def is_unwatched_sender(services: Services, source: str | None) -> bool:
+    """True when a device sent the file and neither the fleet nor that device has a threshold (rows of
+    a device-bound file are all the sender's, so no reading can alert)."""
+    device_id = device_of_source(source)
+    if device_id is None or services.devices.thresholds(None):
+        return False
+    return not services.devices.thresholds(device_id)
+
+
 def evaluate_after_load(services: Services, row: Row) -> AlertOutcome | None:
     """``evaluate_ingestion`` for a loaded telemetry ingestion; a failure is logged, never raised."""
     if str(row["dataset"]) != TELEMETRY_DATASET:
         return None
     ingestion_id = uuid.UUID(str(row["id"]))
     try:
+        if is_unwatched_sender(services, row.get("source")):
+            return AlertOutcome()  # the common case without thresholds reads no rows
         return evaluate_ingestion(services, ingestion_id)
     except Exception as exc:  # the load is committed: an alert failure must not fail the ingestion
         log.error("ingestion %s: alert evaluation failed: %s", ingestion_id, exc, exc_info=exc)
