@@ -205,6 +205,9 @@ def test_the_sweep_expires_old_commands(services: Any):
         for c in services.devices.commands(CommandFilter(device_id="pump-1"), limit=10).items
     }
     assert statuses == {"old": "expired", "new": "queued"}
+    with services.store.read() as tx:
+        runs = tx.audit.page(action="job.device_sweep", limit=5).items
+    assert [(e["actor"], e["details"]["commands_expired"]) for e in runs] == [("job:test", 1)]
 
 
 def test_the_cli_and_the_cloud_run_job_run_the_sweep(

@@ -7,11 +7,13 @@ of an event, so no request can notice it; only a clock can.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eventpulse.devices.alerts import decide_silence, is_offline
+from eventpulse.jobs.audit import record_job_run
 from eventpulse.pipeline.device_alerts import (
     apply_alert_decisions,
     load_open_alert_keys,
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE = 500
+JOB = "device_sweep"
 
 
 @dataclass(frozen=True)
@@ -68,20 +71,12 @@ def sweep_devices(services: Services, *, actor: str) -> SweepReport:
     decisions = only_open_resolves(decisions, load_open_alert_keys(services, kind="silent"))
     outcome = apply_alert_decisions(services, decisions, actor=actor)
     expired = services.devices.expire_commands(now=now)
-    if expired:
-        with services.store.transaction() as tx:
-            tx.audit.record(
-                actor=actor,
-                action="device.commands_expired",
-                entity_type="device",
-                entity_id="*",
-                details={"expired": expired, "at": now.isoformat()},
-            )
     offline = sum(
         is_offline(d, now=now, offline_after_seconds=settings.device_offline_after_seconds)
         for d in devices
         if d.status == "active"
     )
     report = SweepReport(len(devices), offline, outcome.raised, outcome.resolved, expired)
+    record_job_run(services, job=JOB, actor=actor, details=dataclasses.asdict(report))
     log.info("device sweep: %s", report.summary())
     return report
