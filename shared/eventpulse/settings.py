@@ -192,6 +192,9 @@ class Settings:
     device_cadence_seconds: float = 300.0
     """How often a device is expected to be heard, unless its registry entry says otherwise."""
 
+    device_silent_grace: float = 2.0
+    """A device silent for longer than its cadence times this factor gets a ``silent`` alert."""
+
     enroll_rate_per_minute: int = 10
     """Enrollment attempts accepted per client address per minute (more get HTTP 429)."""
 
@@ -305,6 +308,8 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}DEVICE_OFFLINE_AFTER_SECONDS and {PREFIX}DEVICE_CADENCE_SECONDS must be positive"
             )
+        if self.device_silent_grace < 1:
+            raise SettingsError(f"{PREFIX}DEVICE_SILENT_GRACE must be at least 1 (a multiple of the cadence)")
         if self.enroll_rate_per_minute < 1:
             raise SettingsError(f"{PREFIX}ENROLL_RATE_PER_MINUTE must be at least 1")
         if not 0 <= self.trusted_proxy_hops <= 5:
