@@ -135,6 +135,9 @@ class Settings:
     reclaim_interval_seconds: float = 60.0
     """How often ``eventpulse serve`` runs reclaim in the background (0 disables; cloud: the job)."""
 
+    device_sweep_interval_seconds: float = 300.0
+    """How often ``eventpulse serve`` runs the device sweep (0 disables; cloud: the device_sweep job)."""
+
     http_host: str = "127.0.0.1"
     """Interface the local HTTP server binds."""
 

@@ -236,3 +236,24 @@ def test_the_cli_and_the_cloud_run_job_run_the_sweep(
     actors = [e["actor"] for e in audited(services, "device.alert_raised", "slow-1")]
     assert sorted(actors) == ["cli", "job:device_sweep"]
     assert [a.occurrences for a in alerts(services, "slow-1")] == [2]
+
+
+def test_serve_runs_the_sweep_in_a_loop_until_stopped(services: Any):
+    import threading
+    import time
+
+    from eventpulse.cli.serve import start_device_sweep_loop
+
+    add_device(services, "slow-1", cadence_seconds=60)
+    services.devices.touch("slow-1", at=datetime.now(UTC) - timedelta(seconds=150))
+    stop = threading.Event()
+    thread = start_device_sweep_loop(services, 0.05, stop)
+    deadline = time.monotonic() + 10
+    while not alerts(services, "slow-1", open_only=True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert [a.kind for a in alerts(services, "slow-1", open_only=True)] == ["silent"]
+    actors = {e["actor"] for e in audited(services, "device.alert_raised", "slow-1")}
+    assert actors == {"sweep-loop"}

@@ -1,10 +1,12 @@
-"""``eventpulse serve``: the REST API with waitress, processing on a background thread, reclaim in a loop."""
+"""``eventpulse serve``: the REST API with waitress, processing on a background thread, reclaim and the
+device sweep in loops."""
 
 from __future__ import annotations
 
 import errno
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,22 +14,39 @@ import click
 from eventpulse.cli.common import build_cli_services, ensure_local_tokens, exit_on_sigterm, load_settings
 
 
-def start_reclaim_loop(services: Any, interval: float, stop: threading.Event) -> threading.Thread:
-    """Run reclaim every ``interval`` seconds: retries failed attempts, re-delivers lost work."""
-    from eventpulse.pipeline.reclaim import reclaim_stale
+def start_loop(name: str, step: Callable[[], object], interval: float, stop: threading.Event) -> threading.Thread:
+    """Run ``step`` every ``interval`` seconds on a daemon thread until ``stop``; a failure is logged."""
+    log = logging.getLogger(__name__)
 
     def loop() -> None:
         while not stop.wait(interval):
             try:
-                report = reclaim_stale(services, actor="reclaim-loop")
+                report = step()
                 if report:
-                    logging.getLogger(__name__).info("reclaim: %s", report)
+                    log.info("%s: %s", name, report)
             except Exception:
-                logging.getLogger(__name__).warning("reclaim loop failed", exc_info=True)
+                log.warning("%s loop failed", name, exc_info=True)
 
-    thread = threading.Thread(target=loop, name="eventpulse-reclaim", daemon=True)
+    thread = threading.Thread(target=loop, name=f"eventpulse-{name}", daemon=True)
     thread.start()
     return thread
+
+
+def start_reclaim_loop(services: Any, interval: float, stop: threading.Event) -> threading.Thread:
+    """Run reclaim every ``interval`` seconds: retries failed attempts, re-delivers lost work."""
+    from eventpulse.pipeline.reclaim import reclaim_stale
+
+    return start_loop("reclaim", lambda: reclaim_stale(services, actor="reclaim-loop"), interval, stop)
+
+
+def start_device_sweep_loop(services: Any, interval: float, stop: threading.Event) -> threading.Thread:
+    """Run the device sweep every ``interval`` seconds: silent alerts, expired commands (the cloud
+    runs the ``device_sweep`` job on a schedule instead)."""
+    from eventpulse.jobs.device_sweep import sweep_devices
+
+    return start_loop(
+        "device-sweep", lambda: sweep_devices(services, actor="sweep-loop").summary(), interval, stop
+    )
 
 
 @click.command()
@@ -49,6 +68,8 @@ def serve(host: str | None, port: int | None) -> None:
         app = create_app(services)
         if settings.reclaim_interval_seconds > 0:
             start_reclaim_loop(services, settings.reclaim_interval_seconds, stop)
+        if settings.device_sweep_interval_seconds > 0:
+            start_device_sweep_loop(services, settings.device_sweep_interval_seconds, stop)
         try:
             waitress.serve(app, host=host, port=port, **waitress_options(settings))
         except OSError as exc:
