@@ -14,7 +14,9 @@ import click
 from eventpulse.cli.common import build_cli_services, ensure_local_tokens, exit_on_sigterm, load_settings
 
 
-def start_loop(name: str, step: Callable[[], object], interval: float, stop: threading.Event) -> threading.Thread:
+def start_loop(
+    name: str, step: Callable[[], object], interval: float, stop: threading.Event
+) -> threading.Thread:
     """Run ``step`` every ``interval`` seconds on a daemon thread until ``stop``; a failure is logged."""
     log = logging.getLogger(__name__)
 
