@@ -132,14 +132,21 @@ class Agent:
         if self.revoked or now < self.blocked_until:
             return
         if now >= self._due["heartbeat"]:
-            if self._guard(self.heartbeat) is not None:
-                self._due["heartbeat"] = now + self.config.heartbeat_interval_s
+            self._step("heartbeat", self.heartbeat, self.config.heartbeat_interval_s, now)
         if now >= self._due["commands"] and self._network_ok():
-            if self._guard(self.run_commands) is not None:
-                self._due["commands"] = now + self.config.commands_interval_s
+            self._step("commands", self.run_commands, self.config.commands_interval_s, now)
         if now >= self._due["upload"] and self._network_ok():
-            if self._guard(self.upload) is not None:
-                self._due["upload"] = now + self.config.upload_interval_s
+            self._step("upload", self.upload, self.config.upload_interval_s, now)
+
+    def _step(self, name: str, step: Callable[[], object], interval: float, now: float) -> None:
+        """Run one due network step and schedule its next run.
+
+        After a retryable failure the step stays due and the backoff (``blocked_until``) decides when it
+        runs again. After a refusal retrying will not fix (say a 404 from a server without the commands
+        routes) it waits its normal interval: staying due would repeat the refused request on every tick.
+        """
+        if self._guard(step) is not None or (not self.revoked and self.clock() >= self.blocked_until):
+            self._due[name] = now + interval
 
     def sample(self) -> int:
         """Read the sensors into the spool; the number of events spooled."""

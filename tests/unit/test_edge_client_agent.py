@@ -48,6 +48,8 @@ class FakeServer:
     acks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     enrollments: int = 0
     requests: int = 0
+    missing_routes: set[str] = field(default_factory=set)
+    paths: list[str] = field(default_factory=list)
 
     def loaded_event_ids(self) -> list[str]:
         return [
@@ -89,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        state.paths.append(url.path)
+        if url.path in state.missing_routes:
+            return self._error(404, "no route")
         if url.path == "/api/edge/enroll":
             return self._enroll(json.loads(raw))
         device = self.headers.get("X-Device-Id", "")
@@ -411,3 +416,22 @@ def test_client_maps_statuses_and_network_failures(server: Any) -> None:
         EdgeClient(url, "pi-9", "good").ping()
     with pytest.raises(Retryable):
         EdgeClient("http://127.0.0.1:9", "pi-9", "good", timeout=2).ping()
+
+
+def test_a_route_the_server_lacks_is_retried_at_its_interval_not_on_every_tick(
+    tmp_path: Path, server: Any
+) -> None:
+    """A 404 from a server without the commands routes: uploads go on, commands wait their interval."""
+    state, url = server
+    state.missing_routes = {"/api/edge/commands"}
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock, commands_interval_s=30)
+    for _ in range(5):
+        agent.tick()
+        clock.now += 1
+    assert state.paths.count("/api/edge/commands") == 1
+    assert agent.blocked_until <= clock.now and not agent.revoked
+    assert any(status == 202 for *_, status in state.uploads)
+    clock.now += 30
+    agent.tick()
+    assert state.paths.count("/api/edge/commands") == 2
