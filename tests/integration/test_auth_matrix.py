@@ -40,6 +40,8 @@ EXPECTED = {
     ("POST", "/api/edge/enroll"): "public",
     ("GET", "/api/edge/ping"): "device",
     ("POST", "/api/edge/heartbeat"): "device",
+    # edge upload and command channel (branch edgeup)
+    ("POST", "/api/edge/ingest/upload"): "device",
     ("GET", "/health"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/api/openapi.json"): "public",

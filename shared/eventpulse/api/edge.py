@@ -1,4 +1,4 @@
-"""Routes an enrolled edge device calls (issue 8): who am I, and I am alive.
+"""Routes an enrolled edge device calls (issue 8): who am I, I am alive, my batches, my commands.
 
 Every route here takes a device credential only (``DEVICE``); ``api/auth.py`` proves it, refuses a
 revoked device and records the device as heard before the view runs.
@@ -13,17 +13,28 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, jsonify, request
 
-from eventpulse.api.auth import current_principal, is_token_accepted
+from eventpulse.api.auth import current_actor, current_device, current_principal, is_token_accepted
 from eventpulse.api.context import current_services
 from eventpulse.api.errors import build_envelope
+from eventpulse.api.ingest import accept_upload
 from eventpulse.api.operations import Operations
-from eventpulse.api.params import EnrollBody, HeartbeatBody
-from eventpulse.api.resources import EdgeEnrolled, EdgeHeartbeat, EdgePing
+from eventpulse.api.params import EdgeUploadQuery, EnrollBody, HeartbeatBody
+from eventpulse.api.resources import EdgeEnrolled, EdgeHeartbeat, EdgePing, EdgeRegistered
 from eventpulse.api.roles import DEVICE, PUBLIC
+from eventpulse.devices.binding import device_source
 from eventpulse.devices.enrollment import decide_enrollment
 from eventpulse.devices.present import present_device
 from eventpulse.devices.tokens import fingerprint_hash, is_valid_device_id, new_device_token, token_hash
-from eventpulse.errors import BadRequest, Conflict, Forbidden, NotConfigured, Unauthorized
+from eventpulse.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotConfigured,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from eventpulse.landing.intake import clean_filename
+from eventpulse.landing.keys import extension_of
 from eventpulse.ports.devices import Device, Health
 from eventpulse.settings import Settings
 
@@ -47,6 +58,65 @@ def heartbeat(body: HeartbeatBody) -> Response:
         health = Health(**body.model_dump(), reported_at=now)
         current_services().devices.touch(device_id, at=now, health=health)
     return jsonify({"device_id": device_id, "online": device_id is not None, "reported_at": now.isoformat()})
+
+
+EDGE_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
+"""What a device batch may be: the agent writes CSV or NDJSON, and no device needs XLSX or Parquet."""
+
+
+@bp.operation(
+    "POST",
+    "/ingest/upload",
+    access=DEVICE,
+    returns={202: EdgeRegistered, 200: EdgeRegistered},
+    errors=(400, 401, 403, 404, 413, 415, 422, 503),
+    binary_body=True,
+)
+def upload(query: EdgeUploadQuery) -> tuple[Response, int]:
+    """Stream a device's batch (CSV or NDJSON) into the landing zone as that device's ingestion.
+
+    The same intake as ``/api/ingest/upload`` (size limit, deduplication: 200 with the existing
+    ingestion for bytes already registered; ``ingestion_id`` repeats ``id``); the source is
+    ``device:<id>``, so the pipeline binds the rows to the caller, and only datasets allowed for
+    the device are accepted.
+    """
+    device = _calling_device()
+    filename = clean_filename(query.filename)
+    ext = extension_of(filename)
+    if ext not in EDGE_EXTENSIONS:
+        raise UnsupportedMediaType(
+            f"file {filename!r} has extension {ext or '(none)'!r}, which a device may not send",
+            hint=f"accepted extensions on edge uploads: {', '.join(EDGE_EXTENSIONS)}",
+        )
+    allowed = _allowed_datasets(device)
+    if query.dataset not in allowed:
+        raise Forbidden(
+            f"device {device.device_id} may not send dataset {query.dataset[:200]!r}",
+            hint=f"datasets allowed for this device: {', '.join(allowed) or '(none)'}; an admin sets "
+            "them on the device, or fleet-wide with EVENTPULSE_EDGE_DATASETS",
+            details={"device_id": device.device_id, "allowed_datasets": list(allowed)},
+        )
+    body, status = accept_upload(
+        current_services(),
+        dataset=query.dataset,
+        filename=filename,
+        source=device_source(device.device_id),
+        actor=current_actor(),
+    )
+    body["ingestion_id"] = body["id"]
+    return jsonify(body), status
+
+
+def _calling_device() -> Device:
+    device = current_device()
+    if not isinstance(device, Device):  # DEVICE access sets it before the view runs
+        raise Unauthorized("a device credential is required")
+    return device
+
+
+def _allowed_datasets(device: Device) -> tuple[str, ...]:
+    """The device's own list from the registry when it has one, else the fleet setting."""
+    return tuple(device.datasets) or tuple(current_services().settings.edge_datasets)
 
 
 class SlidingWindow:

@@ -379,3 +379,40 @@ class EnrollBody(Body):
         min_length=8, max_length=512, description="stable per device; stored hashed"
     )
     label: str = Field("", max_length=200)
+
+
+# --- edge device routes: upload and the command channel (issue 8, branch edgeup) -------------------
+
+
+class EdgeUploadQuery(BaseModel):
+    """``POST /api/edge/ingest/upload``: which dataset the device's batch is for, and its file name."""
+
+    dataset: str = Field(
+        max_length=200, description="a dataset this device may send (its registry entry, else the fleet's)"
+    )
+    filename: str = Field(
+        max_length=1000, description="the batch's file name; .csv, .ndjson or .jsonl picks the reader"
+    )
+
+
+class CommandPath(BaseModel):
+    command_id: str = Field(
+        min_length=1, max_length=100, description="a command id from GET /api/edge/commands"
+    )
+
+
+class EdgeCommandsQuery(BaseModel):
+    limit: int = Field(20, ge=1, le=100, description="most commands handed out at once, 1 to 100")
+
+
+ACK_TEXT_MAX = 16_384
+"""The most characters of ``output`` or ``error`` an acknowledgement may carry (upload_logs fits)."""
+
+
+class CommandAckBody(Body):
+    """``POST /api/edge/commands/<id>/ack``: how the command ended on the device (nothing secret)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    ok: bool = Field(description="true: the command ran; false: it failed (say why in error)")
+    output: str | None = Field(None, max_length=ACK_TEXT_MAX, description="what the command printed")
+    error: str | None = Field(None, max_length=ACK_TEXT_MAX, description="why the command failed")
