@@ -53,17 +53,22 @@ def _base_env(home: Path) -> dict[str, str]:
     }
 
 
-def kill_group(process: subprocess.Popen[Any], sig: int = signal.SIGKILL, timeout: float = 10.0) -> None:
-    """Signal the process's whole group (it was started in a new session) and reap it, bounded."""
+def kill_group(process: subprocess.Popen[Any], sig: int = signal.SIGKILL, timeout: float = 10.0) -> bool:
+    """Signal the process's whole group (it was started in a new session) and reap it, bounded.
+
+    True when ``sig`` was not enough within ``timeout`` and the group had to be SIGKILLed.
+    """
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
     try:
         process.wait(timeout=timeout)
+        return False
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout)
+        return True
 
 
 def _answers(url: str) -> bool:
@@ -132,8 +137,13 @@ class ServerProcess:
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None:
-            kill_group(self.process, sig)
+        """Stop the server (SIGTERM, then SIGKILL after 10 s); the log says which one ended it."""
+        if self.process is not None and self.process.poll() is None:
+            started = time.monotonic()
+            escalated = kill_group(self.process, sig)
+            how = "SIGKILL after SIGTERM timed out" if escalated else f"exit {self.process.returncode}"
+            with self.log.open("a") as out:
+                out.write(f"--- stop {self.starts}: {how} in {time.monotonic() - started:.1f} s ---\n")
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -235,10 +245,15 @@ class AgentProcess:
     def spool(self) -> dict[str, int]:
         """Events ever appended (AUTOINCREMENT high mark), still waiting, and the spool's counters."""
         path = self.state_dir / "spool.sqlite3"
+        empty = dict.fromkeys(
+            ("appended", "depth", "pending_batches", "dropped_events", "rejected_events", "sent_batches"), 0
+        )
         if not path.exists():
-            return {"appended": 0, "depth": 0, "pending_batches": 0}
+            return empty
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'counters'").fetchone() is None:
+                return empty  # the agent is still creating its spool
             seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             loose = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             batches = db.execute("SELECT COUNT(*), COALESCE(SUM(n_events), 0) FROM batches").fetchone()
@@ -258,18 +273,20 @@ class AgentProcess:
 # -- the fault proxy ---------------------------------------------------------------------------------
 
 UPLOAD_PATH = "/api/edge/ingest/upload"
+INJECTED_500 = b'{"error":{"code":"injected","message":"injected by the fault proxy"}}'
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
 class Fault:
     """What the proxy does to one matching request.
 
-    ``kind``: ``"500"`` answers 500 without forwarding; ``"500-after"`` forwards (the server accepts)
-    and answers 500 instead of the real answer; ``"delay"`` waits ``seconds`` before forwarding;
-    ``"slow"`` forwards, then waits ``seconds`` before answering (longer than the agent's timeout: the
-    server accepted, the agent never hears it); ``"hold"``/``"hold-after"`` park the request before/after
-    forwarding until ``release()`` (used to SIGKILL the agent mid-upload); a ``"hold"`` request is then
-    dropped without reaching the server.
+    ``kind``: ``"pass"`` forwards untouched (to place a later fault); ``"500"`` answers 500 without
+    forwarding; ``"500-after"`` forwards (the server accepts) and answers 500 instead of the real answer;
+    ``"delay"`` waits ``seconds`` before forwarding; ``"slow"`` forwards, then waits ``seconds`` before
+    answering (longer than the agent's timeout: the server accepted, the agent never hears it);
+    ``"hold"``/``"hold-after"`` park the request before/after forwarding until ``release()`` (used to
+    SIGKILL the agent mid-upload); a ``"hold"`` request is then dropped without reaching the server.
     """
 
     kind: str
@@ -351,7 +368,7 @@ class FaultProxy:
                 self.done.append((fault.kind, request.path))
         kind = fault.kind if fault else ""
         if kind == "500":
-            self._answer(request, 500, {"Content-Type": "application/json"}, b'{"error":{"message":"injected"}}')
+            self._answer(request, 500, _JSON, INJECTED_500)
             return
         if kind == "delay":
             time.sleep(fault.seconds if fault else 0)
@@ -362,7 +379,7 @@ class FaultProxy:
             return
         status, headers, answer = self._forward(request, body)
         if kind == "500-after":
-            self._answer(request, 500, {"Content-Type": "application/json"}, b'{"error":{"message":"injected"}}')
+            self._answer(request, 500, _JSON, INJECTED_500)
             return
         if kind == "slow":
             time.sleep(fault.seconds if fault else 0)
@@ -387,7 +404,7 @@ class FaultProxy:
                 self.forwarded.append((request.path, response.status))
             return response.status, kept, answer
         except OSError:
-            return 502, {"Content-Type": "application/json"}, b'{"error":{"message":"upstream down"}}'
+            return 502, _JSON, b'{"error":{"message":"upstream down"}}'
         finally:
             connection.close()
 

@@ -147,7 +147,7 @@ def wait_for_uploads(agent: AgentProcess, at_least: int, what: str, timeout: flo
 
 def drain(agent: AgentProcess, server_url: str) -> dict[str, int]:
     """A final clean run: no new readings, one heartbeat, upload until the spool is empty, then stop."""
-    agent.start(server_url=server_url, simulate=False, heartbeat_interval_s=3600.0, commands_interval_s=3600.0)
+    agent.start(server_url=server_url, simulate=False, heartbeat_interval_s=3600.0, commands_interval_s=3600)
     state = wait_until(
         lambda: (s := agent.spool())["depth"] == 0 and s["pending_batches"] == 0 and s,
         f"{agent.device_id}: the final run to empty the spool",
@@ -212,8 +212,10 @@ def test_server_down_for_a_while_nothing_lost_nothing_duplicated(
     try:
         # The agent keeps sampling into its spool while nothing answers, and says why it waits.
         wait_until(
-            lambda: agent.spool()["appended"] >= at_outage["appended"] + 30
-            and "server unavailable" in agent.log_text().split("--- run")[-1],
+            lambda: (
+                agent.spool()["appended"] >= at_outage["appended"] + 30
+                and "server unavailable" in agent.log_text().split("--- run")[-1]
+            ),
             "the agent to keep spooling while the server is down",
             timeout=30,
             interval=0.2,
@@ -221,9 +223,8 @@ def test_server_down_for_a_while_nothing_lost_nothing_duplicated(
             log=agent.log,
         )
         during = agent.spool()
-        assert during["sent_batches"] == at_outage["sent_batches"] or during["sent_batches"] <= (
-            at_outage["sent_batches"] + 1  # one upload may have been answered as the server stopped
-        )
+        # At most the one upload in flight as the server stopped was answered; nothing since.
+        assert during["sent_batches"] <= at_outage["sent_batches"] + 1, (at_outage, during)
         assert during["depth"] > 0
     finally:
         server.start()
@@ -327,9 +328,10 @@ def test_kill_9_mid_upload_repeatedly_loses_and_duplicates_nothing(
     agent = new_agent(agents, tmp_path, proxy.url)
     kinds = ["hold-after", "hold", "hold-after", "hold", "hold-after"]
     started = time.monotonic()
-    for kind in kinds:
+    for round_number, kind in enumerate(kinds):
         proxy.rearm()
-        proxy.inject(Fault(kind))
+        # Let a few uploads through first so each kill lands on a different batch, later in the run.
+        proxy.inject(*[Fault("pass")] * round_number, Fault(kind))
         agent.start()
         # An upload is in flight: held before the server saw it, or after the server accepted it.
         wait_until(
@@ -344,7 +346,7 @@ def test_kill_9_mid_upload_repeatedly_loses_and_duplicates_nothing(
         assert agent.process is not None and agent.process.returncode == -9
         proxy.release()
     assert time.monotonic() - started < 90
-    assert [kind for kind, _ in proxy.done] == kinds
+    assert [kind for kind, _ in proxy.done if kind != "pass"] == kinds
 
     drain(agent, proxy.url)
     uploads = [status for path, status in proxy.forwarded if path.startswith("/api/edge/ingest/upload")]
