@@ -1,5 +1,5 @@
 """The agent and its HTTP client against a small in-process HTTP server that speaks the `/api/edge/*`
-routes (the real server's routes are built in parallel; integration tests against it come later).
+routes; the same agent against the real server, as processes, is tests/e2e/test_edge_agent.py.
 
 The stub is a real HTTP server on loopback, so requests' real transport, headers and status handling run;
 the agent's clock is injected so backoff is checked without sleeping.
