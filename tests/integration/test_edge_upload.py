@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -82,7 +83,9 @@ def test_rows_naming_another_device_are_never_loaded(client, services) -> None:
     assert response.status_code == 202, response.get_json()
     with services.store.read() as tx:
         row = tx.ingestions.get(uuid.UUID(response.get_json()["ingestion_id"]))
-    assert row is not None and row["status"] in (Status.FAILED_QUALITY, Status.PARTIALLY_LOADED)
+    # edge_telemetry fails the file on a foreign row (no quarantine on it): nothing of it is loaded
+    assert row is not None and row["status"] == Status.FAILED_QUALITY
+    assert row["error"]["details"]["foreign_device_ids"] == {"pi-other": 1}
     assert "pi-other" not in curated_devices(services)
 
 
@@ -124,3 +127,39 @@ def test_an_upload_without_a_device_token_is_401(client) -> None:
         UPLOAD, query_string={"dataset": "edge_telemetry", "filename": "b.csv"}, data=batch("x")
     )
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_the_device_batch_is_streamed_not_read_whole(client, services) -> None:
+    from tests.integration.test_openapi import CountingReader
+
+    headers = device_headers(client, "pi-up-7")
+    data = batch(*["pi-up-7"] * 30_000)  # about 2.6 MB: more than the landing's 1 MiB chunk
+    reader = CountingReader(data)
+    response = client.post(
+        UPLOAD,
+        query_string={"dataset": "edge_telemetry", "filename": "big.csv"},
+        input_stream=reader,
+        headers={**headers, "Content-Length": str(len(data))},
+    )
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["size_bytes"] == len(data)
+    assert max(reader.reads) < len(data) and len([r for r in reader.reads if r]) > 1
+
+
+def test_an_ndjson_batch_is_accepted_and_loaded(client, services) -> None:
+    headers = device_headers(client, "pi-up-8")
+    line = {"event_id": str(uuid.uuid4()), "device_id": "", "event_type": "reading", "sensor": "temp_c"}
+    line.update(value=21.5, ts="2026-01-01T10:00:00")
+    response = upload(client, headers, (json.dumps(line) + "\n").encode(), filename="b.ndjson")
+    assert response.status_code == 202, response.get_json()
+    assert curated_devices(services) == ["pi-up-8"]
+
+
+def test_a_batch_over_the_upload_limit_is_413_and_not_landed(client, services) -> None:
+    headers = device_headers(client, "pi-up-9")
+    services.settings = services.settings.with_overrides(upload_max_bytes=100)
+    client.application.config["EVENTPULSE_SETTINGS"] = services.settings
+    response = upload(client, headers, batch(*["pi-up-9"] * 10))
+    assert response.status_code == 413 and response.get_json()["error"]["details"]["limit_bytes"] == 100
+    with services.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM ingestions")).scalar() == 0

@@ -405,8 +405,11 @@ class EdgeCommandsQuery(BaseModel):
     limit: int = Field(20, ge=1, le=100, description="most commands handed out at once, 1 to 100")
 
 
-ACK_TEXT_MAX = 16_384
-"""The most characters of ``output`` or ``error`` an acknowledgement may carry (upload_logs fits)."""
+ACK_OUTPUT_MAX = 64 * 1024
+"""The most characters of ``output``: the agent's upload_logs answer is capped at 64 KiB of text."""
+ACK_ERROR_MAX = 4096
+ACK_BODY_MAX_BYTES = 512 * 1024
+"""The ack's JSON body limit: room for ``output`` at its maximum even when escaping inflates it."""
 
 
 class CommandAckBody(Body):
@@ -414,5 +417,9 @@ class CommandAckBody(Body):
 
     model_config = ConfigDict(strict=True, extra="forbid")
     ok: bool = Field(description="true: the command ran; false: it failed (say why in error)")
-    output: str | None = Field(None, max_length=ACK_TEXT_MAX, description="what the command printed")
-    error: str | None = Field(None, max_length=ACK_TEXT_MAX, description="why the command failed")
+    output: str | None = Field(
+        None, max_length=ACK_OUTPUT_MAX, description="what the command printed, at most 65536 characters"
+    )
+    error: str | None = Field(
+        None, max_length=ACK_ERROR_MAX, description="why the command failed, at most 4096 characters"
+    )
