@@ -215,18 +215,31 @@ class Agent:
     def run_commands(self) -> int:
         """Send acks still owed, then fetch, run and acknowledge new commands; how many ran."""
         for command_id, (ok, output, error) in list(self._unacked.items()):
-            self.client.ack(command_id, ok, output, error)
-            del self._unacked[command_id]
+            self._ack(command_id, ok, output, error)
         ran = 0
         for command in self.client.commands():
             ok, output, error = self.execute(command)
             self._unacked[command.command_id] = (ok, output, error)
-            self.client.ack(command.command_id, ok, output, error)
-            del self._unacked[command.command_id]
+            self._ack(command.command_id, ok, output, error)
             ran += 1
             if command.kind == "restart_agent" and ok:
                 raise RestartRequested(f"command {command.command_id}")
         return ran
+
+    def _ack(self, command_id: str, ok: bool, output: str | None, error: str | None) -> None:
+        """Send one ack and forget it; a retryable failure keeps it owed for the next contact.
+
+        An ack the server refuses for good (404: the command is gone; 409: it already expired or was
+        finished) is dropped with a warning: kept, it would be resent before every fetch and block the
+        command channel for ever.
+        """
+        try:
+            self.client.ack(command_id, ok, output, error)
+        except (NotAuthenticated, Revoked, Retryable):
+            raise
+        except EdgeError as exc:
+            log.warning("ack of command %s refused for good, not resent: %s", command_id, exc)
+        del self._unacked[command_id]
 
     # -- commands -------------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class FakeServer:
     enrollments: int = 0
     requests: int = 0
     missing_routes: set[str] = field(default_factory=set)
+    ack_failures: list[int] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
 
     def loaded_event_ids(self) -> list[str]:
@@ -112,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
             acked = {command_id for command_id, _ in state.acks}
             return self._reply(200, {"items": [c for c in state.commands if c["command_id"] not in acked]})
         if url.path.startswith("/api/edge/commands/") and url.path.endswith("/ack"):
+            if state.ack_failures:
+                return self._error(state.ack_failures.pop(0), "ack refused")
             state.acks.append((url.path.split("/")[4], json.loads(raw)))
             return self._reply(200, {"status": "acknowledged"})
         return self._error(404, "no route")
@@ -435,3 +438,27 @@ def test_a_route_the_server_lacks_is_retried_at_its_interval_not_on_every_tick(
     clock.now += 30
     agent.tick()
     assert state.paths.count("/api/edge/commands") == 2
+
+
+def test_an_ack_refused_for_good_is_dropped_and_a_retryable_one_is_resent_first(
+    tmp_path: Path, server: Any
+) -> None:
+    """A 409/404 ack would block the channel if kept; a 503 ack is owed until the next contact."""
+    state, url = server
+    agent = _agent(tmp_path, url, Clock())
+    first = _queue(state, "set_sampling_interval", {"seconds": 20})
+    second = _queue(state, "set_sampling_interval", {"seconds": 25})
+    state.ack_failures = [409]
+    assert agent.run_commands() == 2
+    assert [command_id for command_id, _ in state.acks] == [second]
+    assert agent._unacked == {}
+
+    third = "cmd-3"  # the server finished the first two (one as expired): it hands out only a new one
+    state.commands = [{"command_id": third, "kind": "set_sampling_interval", "params": {"seconds": 30}}]
+    state.ack_failures = [503]
+    with pytest.raises(Retryable):
+        agent.run_commands()
+    assert list(agent._unacked) == [third]
+    assert agent.run_commands() == 0  # the owed ack goes out before anything is fetched
+    assert [command_id for command_id, _ in state.acks] == [second, third]
+    assert agent._unacked == {} and first not in dict(state.acks)
