@@ -1,4 +1,4 @@
-"""The `eventpulse-edge` agent against the real server: outages, a flaky link, revocation, kill -9.
+"""The `eventpulse-edge` agent against the real server: outages, a flaky link, revocation, kill -9, commands.
 
 One real `eventpulse serve` (waitress, inline queue, a fresh Postgres database for this module) and real
 agent processes in simulated-sensors mode, all on loopback. Each test uses its own device. "Nothing lost,
@@ -352,3 +352,45 @@ def test_kill_9_mid_upload_repeatedly_loses_and_duplicates_nothing(
     assert_exactly_once(engine, agent, before)
     uploads = [status for path, status in proxy.forwarded if path.startswith("/api/edge/ingest/upload")]
     assert uploads.count(200) >= 3, uploads  # each batch the server took before the kill came back as known
+
+
+def test_queued_commands_reach_the_agent_and_their_results_come_back(
+    server: ServerProcess, registry: Any, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    """The command channel end to end: queued in the registry, run by the agent, acknowledged."""
+    from datetime import timedelta
+
+    from eventpulse.ports.devices import Command
+
+    agent = new_agent(agents, tmp_path, server.url, commands_interval_s=0.5)
+    agent.start()
+    wait_for_uploads(agent, 1, "a first upload")
+    now = datetime.now(UTC)
+    queued = {}
+    for kind, params in (("set_sampling_interval", {"seconds": 2}), ("upload_logs", {"lines": 5})):
+        command = Command(
+            command_id=uuid.uuid4().hex,
+            device_id=agent.device_id,
+            kind=kind,  # type: ignore[arg-type]
+            params=params,
+            status="queued",
+            created_by="e2e",
+            created_at=now,
+            expires_at=now + timedelta(minutes=5),
+        )
+        registry.queue_command(command)
+        queued[kind] = command.command_id
+
+    def finished() -> dict[str, Any] | None:
+        found = {kind: registry.get_command(command_id) for kind, command_id in queued.items()}
+        done = all(c is not None and c.status in {"succeeded", "failed"} for c in found.values())
+        return found if done else None
+
+    found = wait_until(
+        finished, "both commands acknowledged", timeout=30, interval=0.3, process=agent.process, log=agent.log
+    )
+    interval, logs = found["set_sampling_interval"], found["upload_logs"]
+    assert interval.status == "succeeded" and "sampling every 2 s" in str(interval.result), interval
+    assert logs.status == "succeeded" and "eventpulse_edge" in str(logs.result), logs
+    assert '"sampling_interval_s": 2' in (agent.state_dir / "overrides.json").read_text()
+    assert agent.stop() == 0
