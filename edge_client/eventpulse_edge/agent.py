@@ -132,14 +132,21 @@ class Agent:
         if self.revoked or now < self.blocked_until:
             return
         if now >= self._due["heartbeat"]:
-            if self._guard(self.heartbeat) is not None:
-                self._due["heartbeat"] = now + self.config.heartbeat_interval_s
+            self._step("heartbeat", self.heartbeat, self.config.heartbeat_interval_s, now)
         if now >= self._due["commands"] and self._network_ok():
-            if self._guard(self.run_commands) is not None:
-                self._due["commands"] = now + self.config.commands_interval_s
+            self._step("commands", self.run_commands, self.config.commands_interval_s, now)
         if now >= self._due["upload"] and self._network_ok():
-            if self._guard(self.upload) is not None:
-                self._due["upload"] = now + self.config.upload_interval_s
+            self._step("upload", self.upload, self.config.upload_interval_s, now)
+
+    def _step(self, name: str, step: Callable[[], object], interval: float, now: float) -> None:
+        """Run one due network step and schedule its next run.
+
+        After a retryable failure the step stays due and the backoff (``blocked_until``) decides when it
+        runs again. After a refusal retrying will not fix (say a 404 from a server without the commands
+        routes) it waits its normal interval: staying due would repeat the refused request on every tick.
+        """
+        if self._guard(step) is not None or (not self.revoked and self.clock() >= self.blocked_until):
+            self._due[name] = now + interval
 
     def sample(self) -> int:
         """Read the sensors into the spool; the number of events spooled."""
@@ -208,18 +215,31 @@ class Agent:
     def run_commands(self) -> int:
         """Send acks still owed, then fetch, run and acknowledge new commands; how many ran."""
         for command_id, (ok, output, error) in list(self._unacked.items()):
-            self.client.ack(command_id, ok, output, error)
-            del self._unacked[command_id]
+            self._ack(command_id, ok, output, error)
         ran = 0
         for command in self.client.commands():
             ok, output, error = self.execute(command)
             self._unacked[command.command_id] = (ok, output, error)
-            self.client.ack(command.command_id, ok, output, error)
-            del self._unacked[command.command_id]
+            self._ack(command.command_id, ok, output, error)
             ran += 1
             if command.kind == "restart_agent" and ok:
                 raise RestartRequested(f"command {command.command_id}")
         return ran
+
+    def _ack(self, command_id: str, ok: bool, output: str | None, error: str | None) -> None:
+        """Send one ack and forget it; a retryable failure keeps it owed for the next contact.
+
+        An ack the server refuses for good (404: the command is gone; 409: it already expired or was
+        finished) is dropped with a warning: kept, it would be resent before every fetch and block the
+        command channel for ever.
+        """
+        try:
+            self.client.ack(command_id, ok, output, error)
+        except (NotAuthenticated, Revoked, Retryable):
+            raise
+        except EdgeError as exc:
+            log.warning("ack of command %s refused for good, not resent: %s", command_id, exc)
+        del self._unacked[command_id]
 
     # -- commands -------------------------------------------------------------------------------------
 

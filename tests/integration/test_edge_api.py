@@ -82,3 +82,17 @@ def test_device_routes_answer_503_without_a_pepper(client, services) -> None:
     )
     response = client.get("/api/edge/ping", headers={"Authorization": "Bearer epd_x"})
     assert response.status_code == 503 and response.get_json()["error"]["hint"]
+
+
+# --- agentit: unknown edge paths answer a device credential with 404 ---------------------------------
+
+
+def test_an_unknown_edge_path_is_404_for_a_device_and_401_without_a_credential(client) -> None:
+    """An agent newer than its server must not read a missing route as a rotated token (401)."""
+    token = enroll(client, "pump-7").get_json()["device_token"]
+    device = {"X-Device-Id": "pump-7", "X-Device-Token": token}
+    missing = client.get("/api/edge/no-such-route", headers=device)
+    assert missing.status_code == 404, missing.get_json()
+    assert client.get("/api/edge/no-such-route").status_code == 401
+    wrong = {"X-Device-Id": "pump-7", "X-Device-Token": "epd_wrong"}
+    assert client.get("/api/edge/no-such-route", headers=wrong).status_code == 401

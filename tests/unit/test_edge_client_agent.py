@@ -1,5 +1,5 @@
 """The agent and its HTTP client against a small in-process HTTP server that speaks the `/api/edge/*`
-routes (the real server's routes are built in parallel; integration tests against it come later).
+routes; the same agent against the real server, as processes, is tests/e2e/test_edge_agent.py.
 
 The stub is a real HTTP server on loopback, so requests' real transport, headers and status handling run;
 the agent's clock is injected so backoff is checked without sleeping.
@@ -48,6 +48,9 @@ class FakeServer:
     acks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     enrollments: int = 0
     requests: int = 0
+    missing_routes: set[str] = field(default_factory=set)
+    ack_failures: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
 
     def loaded_event_ids(self) -> list[str]:
         return [
@@ -89,6 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        state.paths.append(url.path)
+        if url.path in state.missing_routes:
+            return self._error(404, "no route")
         if url.path == "/api/edge/enroll":
             return self._enroll(json.loads(raw))
         device = self.headers.get("X-Device-Id", "")
@@ -107,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
             acked = {command_id for command_id, _ in state.acks}
             return self._reply(200, {"items": [c for c in state.commands if c["command_id"] not in acked]})
         if url.path.startswith("/api/edge/commands/") and url.path.endswith("/ack"):
+            if state.ack_failures:
+                return self._error(state.ack_failures.pop(0), "ack refused")
             state.acks.append((url.path.split("/")[4], json.loads(raw)))
             return self._reply(200, {"status": "acknowledged"})
         return self._error(404, "no route")
@@ -411,3 +419,46 @@ def test_client_maps_statuses_and_network_failures(server: Any) -> None:
         EdgeClient(url, "pi-9", "good").ping()
     with pytest.raises(Retryable):
         EdgeClient("http://127.0.0.1:9", "pi-9", "good", timeout=2).ping()
+
+
+def test_a_route_the_server_lacks_is_retried_at_its_interval_not_on_every_tick(
+    tmp_path: Path, server: Any
+) -> None:
+    """A 404 from a server without the commands routes: uploads go on, commands wait their interval."""
+    state, url = server
+    state.missing_routes = {"/api/edge/commands"}
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock, commands_interval_s=30)
+    for _ in range(5):
+        agent.tick()
+        clock.now += 1
+    assert state.paths.count("/api/edge/commands") == 1
+    assert agent.blocked_until <= clock.now and not agent.revoked
+    assert any(status == 202 for *_, status in state.uploads)
+    clock.now += 30
+    agent.tick()
+    assert state.paths.count("/api/edge/commands") == 2
+
+
+def test_an_ack_refused_for_good_is_dropped_and_a_retryable_one_is_resent_first(
+    tmp_path: Path, server: Any
+) -> None:
+    """A 409/404 ack would block the channel if kept; a 503 ack is owed until the next contact."""
+    state, url = server
+    agent = _agent(tmp_path, url, Clock())
+    first = _queue(state, "set_sampling_interval", {"seconds": 20})
+    second = _queue(state, "set_sampling_interval", {"seconds": 25})
+    state.ack_failures = [409]
+    assert agent.run_commands() == 2
+    assert [command_id for command_id, _ in state.acks] == [second]
+    assert agent._unacked == {}
+
+    third = "cmd-3"  # the server finished the first two (one as expired): it hands out only a new one
+    state.commands = [{"command_id": third, "kind": "set_sampling_interval", "params": {"seconds": 30}}]
+    state.ack_failures = [503]
+    with pytest.raises(Retryable):
+        agent.run_commands()
+    assert list(agent._unacked) == [third]
+    assert agent.run_commands() == 0  # the owed ack goes out before anything is fetched
+    assert [command_id for command_id, _ in state.acks] == [second, third]
+    assert agent._unacked == {} and first not in dict(state.acks)

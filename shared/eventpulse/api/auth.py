@@ -22,6 +22,7 @@ from flask import Flask, current_app, g, request
 from eventpulse.api.roles import (
     ADMIN,
     ADMIN_OR_TASK,
+    DEVICE,
     LOCAL_DEV,
     PUBLIC,
     TASK_PRINCIPAL,
@@ -41,8 +42,12 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., object])
 
 ACCESS_ATTR = "_eventpulse_access"
-PREFIX_ACCESS = (("/internal/", ADMIN_OR_TASK), ("/api/", VIEWER))
-"""Unknown paths under a guarded prefix: a valid credential gets the 404, none gets 401 (no probing)."""
+PREFIX_ACCESS = (("/internal/", ADMIN_OR_TASK), ("/api/edge/", DEVICE), ("/api/", VIEWER))
+"""Unknown paths under a guarded prefix: a valid credential gets the 404, none gets 401 (no probing).
+
+Under ``/api/edge/`` the valid credential is a device's: an agent newer than its server (say it polls
+commands before the server has them) must get a 404 it can live with, not a 401 that reads as "your
+token was rotated" and makes it re-enroll and stop."""
 UNDECLARED = ADMIN
 """A route under a guarded prefix that declares no access (a bug the auth matrix test catches)."""
 

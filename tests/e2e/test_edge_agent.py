@@ -1,0 +1,396 @@
+"""The `eventpulse-edge` agent against the real server: outages, a flaky link, revocation, kill -9, commands.
+
+One real `eventpulse serve` (waitress, inline queue, a fresh Postgres database for this module) and real
+agent processes in simulated-sensors mode, all on loopback. Each test uses its own device. "Nothing lost,
+nothing duplicated" is checked against the agent's own spool: SQLite AUTOINCREMENT gives the number of
+events ever appended (readings and heartbeat rows), no event was dropped or set aside, and after a final
+clean run the curated ``edge_telemetry`` table holds exactly that many rows for the device, one per
+event_id, loaded by ingestions whose ``rows_loaded`` add up to the same number (a batch loaded twice
+would add its rows twice).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from tests.conftest import REPO_ROOT
+from tests.e2e.edge_harness import AgentProcess, Fault, FaultProxy, ServerProcess
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+TERMINAL_WAIT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def edge_database(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this module (the server migrates it on start), dropped at the end."""
+    name = f"eventpulse_edge_e2e_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(edge_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("edge_server")
+    process = ServerProcess(edge_database, data_dir=root / "data", log=root / "serve.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def engine(edge_database: str, server: ServerProcess) -> Iterator[Engine]:
+    db = create_engine(edge_database)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="module")
+def registry(edge_database: str, server: ServerProcess) -> Iterator[Any]:
+    """The server's device registry, opened from this process (what an admin route would call)."""
+    from eventpulse.bootstrap import build_services
+    from eventpulse.settings import Settings
+
+    services = build_services(
+        Settings(
+            mode="local",
+            database_url=edge_database,
+            data_dir=server.data_dir,
+            contracts_dir=REPO_ROOT / "contracts",
+        )
+    )
+    yield services.devices
+    services.close()
+
+
+@pytest.fixture
+def agents(tmp_path: Path, server: ServerProcess) -> Iterator[list[AgentProcess]]:
+    """Agents made by a test; each one's process group is killed at the end, whatever happened."""
+    made: list[AgentProcess] = []
+    yield made
+    for agent in made:
+        agent.kill()
+
+
+@pytest.fixture
+def proxies() -> Iterator[list[FaultProxy]]:
+    made: list[FaultProxy] = []
+    yield made
+    for proxy in made:
+        proxy.close()
+
+
+def new_agent(agents: list[AgentProcess], tmp_path: Path, server_url: str, **settings: Any) -> AgentProcess:
+    device_id = f"e2e-{uuid.uuid4().hex[:10]}"
+    agent = AgentProcess(device_id, server_url, tmp_path / device_id, settings=settings)
+    agents.append(agent)
+    return agent
+
+
+# -- reading the server's side -------------------------------------------------------------------------
+
+
+def edge_ingestions(engine: Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, status, rows_loaded, filename, created_at FROM ingestions "
+                "WHERE dataset = 'edge_telemetry'"
+            )
+        ).mappings()
+        return {str(row["id"]): dict(row) for row in rows}
+
+
+def curated(engine: Engine, device_id: str) -> tuple[int, int]:
+    """(rows, distinct event ids) of one device in the curated table; (0, 0) before the table exists."""
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT to_regclass('curated_edge_telemetry')")).scalar()
+        if exists is None:
+            return 0, 0
+        row = conn.execute(
+            text(
+                "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM curated_edge_telemetry WHERE device_id = :d"
+            ),
+            {"d": device_id},
+        ).one()
+        return int(row[0]), int(row[1])
+
+
+def wait_for_uploads(agent: AgentProcess, at_least: int, what: str, timeout: float = 60.0) -> dict[str, int]:
+    return wait_until(
+        lambda: (s := agent.spool())["sent_batches"] >= at_least and s,
+        f"{agent.device_id}: {what} (sent_batches >= {at_least})",
+        timeout=timeout,
+        interval=0.2,
+        process=agent.process,
+        log=agent.log,
+        describe=agent.spool,
+    )
+
+
+def drain(agent: AgentProcess, server_url: str) -> dict[str, int]:
+    """A final clean run: no new readings, one heartbeat, upload until the spool is empty, then stop."""
+    agent.start(server_url=server_url, simulate=False, heartbeat_interval_s=3600.0, commands_interval_s=3600)
+    state = wait_until(
+        lambda: (s := agent.spool())["depth"] == 0 and s["pending_batches"] == 0 and s,
+        f"{agent.device_id}: the final run to empty the spool",
+        timeout=60,
+        interval=0.2,
+        process=agent.process,
+        log=agent.log,
+        describe=agent.spool,
+    )
+    assert agent.stop() == 0, agent.log_text()[-3000:]
+    return state
+
+
+def assert_exactly_once(engine: Engine, agent: AgentProcess, before: set[str]) -> int:
+    """Every event the agent ever spooled is in the curated table once; no ingestion loaded twice."""
+    state = agent.spool()
+    appended = state["appended"]
+    assert appended > 0
+    assert state["depth"] == 0 and state["pending_batches"] == 0, state
+    assert state["dropped_events"] == 0 and state["rejected_events"] == 0, state
+
+    def settled() -> bool:
+        new = [row for key, row in edge_ingestions(engine).items() if key not in before]
+        unfinished = [row for row in new if row["status"] in {"RECEIVED", "PROCESSING", "FAILED_EXCEPTION"}]
+        return not unfinished and curated(engine, agent.device_id)[0] >= appended
+
+    wait_until(
+        settled,
+        f"{agent.device_id}: {appended} events loaded and every ingestion final",
+        timeout=TERMINAL_WAIT_S,
+        interval=0.5,
+        describe=lambda: (curated(engine, agent.device_id), _statuses(engine, before)),
+    )
+    rows, distinct = curated(engine, agent.device_id)
+    assert (rows, distinct) == (appended, appended), f"spooled {appended}, curated {rows} ({distinct} ids)"
+    new = [row for key, row in edge_ingestions(engine).items() if key not in before]
+    assert {row["status"] for row in new} == {"LOADED"}, _statuses(engine, before)
+    assert sum(int(row["rows_loaded"] or 0) for row in new) == appended, new
+    return appended
+
+
+def _statuses(engine: Engine, before: set[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key, row in edge_ingestions(engine).items():
+        if key not in before:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
+# -- the scenarios -------------------------------------------------------------------------------------
+
+
+def test_server_down_for_a_while_nothing_lost_nothing_duplicated(
+    server: ServerProcess, engine: Engine, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    before = set(edge_ingestions(engine))
+    agent = new_agent(agents, tmp_path, server.url)
+    agent.start()
+    at_outage = wait_for_uploads(agent, 2, "uploads before the outage")
+
+    server.stop()
+    try:
+        # The agent keeps sampling into its spool while nothing answers, and says why it waits.
+        wait_until(
+            lambda: (
+                agent.spool()["appended"] >= at_outage["appended"] + 30
+                and "server unavailable" in agent.log_text().split("--- run")[-1]
+            ),
+            "the agent to keep spooling while the server is down",
+            timeout=30,
+            interval=0.2,
+            process=agent.process,
+            log=agent.log,
+        )
+        during = agent.spool()
+        # At most the one upload in flight as the server stopped was answered; nothing since.
+        assert during["sent_batches"] <= at_outage["sent_batches"] + 1, (at_outage, during)
+        assert during["depth"] > 0
+    finally:
+        server.start()
+
+    wait_for_uploads(agent, during["sent_batches"] + 2, "uploads after the server came back")
+    assert agent.process is not None and agent.process.poll() is None
+    assert agent.stop() == 0
+    drain(agent, server.url)
+    assert_exactly_once(engine, agent, before)
+
+
+def test_500s_and_slow_answers_back_off_and_everything_arrives_once(
+    server: ServerProcess,
+    engine: Engine,
+    agents: list[AgentProcess],
+    proxies: list[FaultProxy],
+    tmp_path: Path,
+) -> None:
+    before = set(edge_ingestions(engine))
+    proxy = FaultProxy(server.port)
+    proxies.append(proxy)
+    planned = [
+        Fault("500"),
+        Fault("500"),
+        Fault("500"),
+        Fault("500-after"),  # the server took the batch; the agent hears 500 and must resend the same bytes
+        Fault("slow", 2.5),  # longer than http_timeout_s: accepted, but the answer never arrives in time
+        Fault("delay", 0.3),  # slow but in time: simply accepted
+        Fault("500-after"),
+        Fault("slow", 2.5),
+    ]
+    proxy.inject(*planned)
+    agent = new_agent(agents, tmp_path, proxy.url, http_timeout_s=1.0)
+    agent.start()
+    wait_until(
+        lambda: proxy.remaining() == 0,
+        "the agent to run into every injected fault",
+        timeout=60,
+        interval=0.2,
+        process=agent.process,
+        log=agent.log,
+    )
+    wait_for_uploads(agent, agent.spool()["sent_batches"] + 2, "uploads after the faults")
+    assert agent.stop() == 0
+    drain(agent, proxy.url)
+
+    assert_exactly_once(engine, agent, before)
+    assert [kind for kind, _ in proxy.done] == [fault.kind for fault in planned]
+    log = agent.log_text()
+    assert log.count("server unavailable") >= 7, log[-3000:]  # every 500 and timeout led to a backoff
+    # The batches the server had already taken were resent byte-identical and answered 200 (known bytes).
+    uploads = [status for path, status in proxy.forwarded if path.startswith("/api/edge/ingest/upload")]
+    assert uploads.count(200) >= 3, uploads
+    assert "already received" in log
+
+
+def test_a_revoked_device_stops_uploading_and_says_so(
+    server: ServerProcess, engine: Engine, registry: Any, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    agent = new_agent(agents, tmp_path, server.url)
+    agent.start()
+    wait_for_uploads(agent, 1, "a first upload")
+
+    now = datetime.now(UTC)
+    assert registry.update(agent.device_id, at=now, status="revoked", revoked_at=now, revoked_by="e2e")
+    wait_until(
+        lambda: "is revoked or forbidden (403" in agent.log_text(),
+        "the agent to say it is revoked",
+        timeout=30,
+        interval=0.2,
+        process=agent.process,
+        log=agent.log,
+    )
+    stopped = agent.spool()
+    known = set(edge_ingestions(engine))
+    rows_then = curated(engine, agent.device_id)[0]
+    time.sleep(3.0)  # several upload and heartbeat cadences
+
+    after = agent.spool()
+    assert agent.process is not None and agent.process.poll() is None, "the agent keeps running, spooling"
+    assert after["sent_batches"] == stopped["sent_batches"], (stopped, after)
+    assert after["appended"] > stopped["appended"] and after["depth"] > 0  # readings still kept
+    assert after["dropped_events"] == 0 and after["rejected_events"] == 0  # nothing thrown away
+    assert set(edge_ingestions(engine)) - known == set()  # no upload was even attempted successfully
+    assert curated(engine, agent.device_id)[0] >= rows_then
+    log = agent.log_text()
+    assert "uploads stopped" in log and "Un-revoke it on the server" in log
+    assert log.count("is revoked or forbidden") == 1, "said once, not a loop of refused requests"
+
+
+def test_kill_9_mid_upload_repeatedly_loses_and_duplicates_nothing(
+    server: ServerProcess,
+    engine: Engine,
+    agents: list[AgentProcess],
+    proxies: list[FaultProxy],
+    tmp_path: Path,
+) -> None:
+    before = set(edge_ingestions(engine))
+    proxy = FaultProxy(server.port)
+    proxies.append(proxy)
+    agent = new_agent(agents, tmp_path, proxy.url)
+    kinds = ["hold-after", "hold", "hold-after", "hold", "hold-after"]
+    started = time.monotonic()
+    for round_number, kind in enumerate(kinds):
+        proxy.rearm()
+        # Let a few uploads through first so each kill lands on a different batch, later in the run.
+        proxy.inject(*[Fault("pass")] * round_number, Fault(kind))
+        agent.start()
+        # An upload is in flight: held before the server saw it, or after the server accepted it.
+        wait_until(
+            proxy.held.is_set,
+            f"an upload to be in flight ({kind})",
+            timeout=30,
+            interval=0.05,
+            process=agent.process,
+            log=agent.log,
+        )
+        agent.kill()
+        assert agent.process is not None and agent.process.returncode == -9
+        proxy.release()
+    assert time.monotonic() - started < 90
+    assert [kind for kind, _ in proxy.done if kind != "pass"] == kinds
+
+    drain(agent, proxy.url)
+    assert_exactly_once(engine, agent, before)
+    uploads = [status for path, status in proxy.forwarded if path.startswith("/api/edge/ingest/upload")]
+    assert uploads.count(200) >= 3, uploads  # each batch the server took before the kill came back as known
+
+
+def test_queued_commands_reach_the_agent_and_their_results_come_back(
+    server: ServerProcess, registry: Any, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    """The command channel end to end: queued in the registry, run by the agent, acknowledged."""
+    from datetime import timedelta
+
+    from eventpulse.ports.devices import Command
+
+    agent = new_agent(agents, tmp_path, server.url, commands_interval_s=0.5)
+    agent.start()
+    wait_for_uploads(agent, 1, "a first upload")
+    now = datetime.now(UTC)
+    queued = {}
+    for kind, params in (("set_sampling_interval", {"seconds": 2}), ("upload_logs", {"lines": 5})):
+        command = Command(
+            command_id=uuid.uuid4().hex,
+            device_id=agent.device_id,
+            kind=kind,  # type: ignore[arg-type]
+            params=params,
+            status="queued",
+            created_by="e2e",
+            created_at=now,
+            expires_at=now + timedelta(minutes=5),
+        )
+        registry.queue_command(command)
+        queued[kind] = command.command_id
+
+    def finished() -> dict[str, Any] | None:
+        found = {kind: registry.get_command(command_id) for kind, command_id in queued.items()}
+        done = all(c is not None and c.status in {"succeeded", "failed"} for c in found.values())
+        return found if done else None
+
+    found = wait_until(
+        finished, "both commands acknowledged", timeout=30, interval=0.3, process=agent.process, log=agent.log
+    )
+    interval, logs = found["set_sampling_interval"], found["upload_logs"]
+    assert interval.status == "succeeded" and "sampling every 2 s" in str(interval.result), interval
+    assert logs.status == "succeeded" and "eventpulse_edge" in str(logs.result), logs
+    assert '"sampling_interval_s": 2' in (agent.state_dir / "overrides.json").read_text()
+    assert agent.stop() == 0
