@@ -12,6 +12,7 @@ from eventpulse.api import (
     catalog,
     contracts,
     demo,
+    devices,
     edge,
     errors,
     health,
@@ -44,6 +45,8 @@ BLUEPRINTS = (
     telemetry.bp,
     quality.bp,
     edge.bp,
+    # issue 8: device admin
+    devices.bp,
 )
 
 

@@ -379,3 +379,80 @@ class EnrollBody(Body):
         min_length=8, max_length=512, description="stable per device; stored hashed"
     )
     label: str = Field("", max_length=200)
+
+
+# --- device admin (api/devices.py, issue 8) -------------------------------------------------------
+
+DEVICE_ID_HINT = "1-63 characters: letters, digits, '_', '.', '-' (starts alphanumeric)"
+MAX_DEVICE_DATASETS = 50
+MAX_CADENCE_SECONDS = 30 * 86_400
+
+
+class DevicePath(BaseModel):
+    device_id: str = Field(max_length=63, description=DEVICE_ID_HINT, json_schema_extra={"example": "pi-001"})
+
+
+class DeviceCursorPage(BaseModel):
+    limit: int = _limit(50)
+    cursor: Filter = Field(
+        None, max_length=1000, description="next_cursor of the previous page (omit for the first page)"
+    )
+
+
+class DeviceListQuery(DeviceCursorPage):
+    status: Annotated[Literal["active", "revoked"] | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="active or revoked"
+    )
+    group: Filter = _text_filter("only devices of this group")
+    search: Filter = _text_filter("case-insensitive prefix of the device id or the label")
+    online: bool | None = Field(
+        None, description="true: heard within EVENTPULSE_DEVICE_OFFLINE_AFTER_SECONDS; false: not"
+    )
+
+
+def _datasets_field() -> Any:
+    return Field(
+        None,
+        max_length=MAX_DEVICE_DATASETS,
+        description=f"datasets the device may send (at most {MAX_DEVICE_DATASETS}); [] means the fleet's",
+    )
+
+
+def _cadence_field() -> Any:
+    return Field(
+        None,
+        gt=0,
+        le=MAX_CADENCE_SECONDS,
+        description=f"expected seconds between contacts, above 0 and at most {MAX_CADENCE_SECONDS}",
+    )
+
+
+class ProvisionBody(Body):
+    """``POST /api/devices``: an admin registers a device before it is installed."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    device_id: str = Field(description=DEVICE_ID_HINT)
+    label: str = Field("", max_length=200)
+    group: str = Field("", max_length=63, description="a fleet group name, at most 63 characters")
+    datasets: list[Annotated[str, Field(max_length=200)]] | None = _datasets_field()
+    cadence_seconds: float | None = _cadence_field()
+
+
+class DevicePatchBody(Body):
+    """``PATCH /api/devices/<id>``: only the fields given change."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    label: str | None = Field(None, max_length=200)
+    group: str | None = Field(None, max_length=63, description="a fleet group name ('' for none)")
+    datasets: list[Annotated[str, Field(max_length=200)]] | None = _datasets_field()
+    cadence_seconds: float | None = _cadence_field()
+
+
+class RevokeBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="why (required; audited)")
+
+
+class UnrevokeBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    reason: str | None = Field(None, max_length=2000, description="why (audited)")

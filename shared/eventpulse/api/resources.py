@@ -614,3 +614,39 @@ class EdgeEnrolled(BaseModel):
     device: dict[str, Any]
     device_token: str
     created: bool
+
+
+# --- device admin (api/devices.py, issue 8) -------------------------------------------------------
+
+
+class DeviceOut(Row):
+    """A device as any read shows it: never its token hash or enrollment fingerprint."""
+
+    device_id: str
+    status: str = Field(description="active or revoked")
+    label: str
+    group: str
+    datasets: list[str]
+    cadence_seconds: float | None
+    last_seen_at: datetime | None
+    online: bool
+    has_fingerprint: bool
+    health: dict[str, Any]
+
+
+class DeviceList(BaseModel):
+    items: list[DeviceOut]
+    limit: int
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
+
+
+class DeviceProvisioned(BaseModel):
+    """The device and its token, shown this once (only its keyed hash is kept)."""
+
+    device: DeviceOut
+    device_token: str
+
+
+class DeviceDeleted(BaseModel):
+    device_id: str
+    deleted: bool
