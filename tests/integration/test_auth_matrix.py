@@ -90,6 +90,11 @@ DEVICE_ADMIN_ROUTES = {
     ("POST", "/api/devices/<device_id>/rotate"): "admin",
     ("POST", "/api/devices/<device_id>/revoke"): "admin",
     ("POST", "/api/devices/<device_id>/unrevoke"): "admin",
+    ("POST", "/api/devices/<device_id>/commands"): "admin",
+    ("GET", "/api/devices/<device_id>/commands"): "viewer",
+    ("POST", "/api/devices/commands"): "admin",
+    ("GET", "/api/devices/commands"): "viewer",
+    ("POST", "/api/devices/commands/<command_id>/cancel"): "admin",
 }
 EXPECTED.update(DEVICE_ADMIN_ROUTES)
 # Bodies that authorised callers can send quickly (most end 4xx, which is "allowed": not 401/403).
@@ -112,6 +117,8 @@ BODIES.update(
         "/api/devices": b'{"device_id": "-"}',
         "/api/devices/<device_id>": b'{"label": "matrix"}',
         "/api/devices/<device_id>/revoke": b'{"reason": "matrix"}',
+        "/api/devices/<device_id>/commands": b'{"kind": "restart_agent"}',
+        "/api/devices/commands": b'{"group": "nosuch", "kind": "restart_agent"}',
     }
 )
 QUERIES = {

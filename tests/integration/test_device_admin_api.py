@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -201,3 +202,108 @@ def test_a_reader_cannot_write_and_a_device_token_opens_no_admin_route(client) -
     assert client.get("/api/devices", headers=device).status_code == 401
     headers = {"X-Device-Id": "pi-9", "X-Device-Token": token}
     assert client.post("/api/devices/pi-9/rotate", headers=headers).status_code == 401
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def test_queue_a_command_with_validated_params_and_the_default_ttl(client, services) -> None:
+    provision(client, "pi-11")
+    queued = client.post(
+        "/api/devices/pi-11/commands",
+        json={"kind": "set_sampling_interval", "params": {"seconds": 30}},
+        headers=ADMIN,
+    )
+    assert queued.status_code == 201, queued.get_json()
+    command = queued.get_json()
+    assert (
+        command["status"] == "queued"
+        and command["params"] == {"seconds": 30}
+        and command["created_by"] == ACTOR
+    )
+    ttl = datetime.fromisoformat(command["expires_at"]) - datetime.fromisoformat(command["created_at"])
+    assert ttl.total_seconds() == services.settings.command_ttl_seconds
+    bad_kind = client.post("/api/devices/pi-11/commands", json={"kind": "format_disk"}, headers=ADMIN)
+    assert bad_kind.status_code == 400 and "format_disk" in bad_kind.get_json()["error"]["message"]
+    assert bad_kind.get_json()["error"]["hint"]
+    bad_params = client.post(
+        "/api/devices/pi-11/commands",
+        json={"kind": "set_sampling_interval", "params": {"seconds": 0}},
+        headers=ADMIN,
+    )
+    assert bad_params.status_code == 400
+    bad_ttl = client.post(
+        "/api/devices/pi-11/commands", json={"kind": "restart_agent", "ttl_seconds": 0}, headers=ADMIN
+    )
+    assert bad_ttl.status_code == 400
+    nosuch = client.post("/api/devices/pi-nosuch/commands", json={"kind": "restart_agent"}, headers=ADMIN)
+    assert nosuch.status_code == 404
+    assert ("device.command_queued", ACTOR) in audited(services, "pi-11")
+
+
+def test_a_group_command_fans_out_to_each_active_device_of_the_group(client) -> None:
+    for n in range(3):
+        provision(client, f"grp-{n}", group="field")
+    provision(client, "other", group="lab")
+    client.post("/api/devices/grp-2/revoke", json={"reason": "broken"}, headers=ADMIN)
+    fanned = client.post(
+        "/api/devices/commands",
+        json={"group": "field", "kind": "upload_logs", "params": {"lines": 50}},
+        headers=ADMIN,
+    )
+    assert fanned.status_code == 201, fanned.get_json()
+    body = fanned.get_json()
+    assert body["queued"] == 2 and sorted(c["device_id"] for c in body["commands"]) == ["grp-0", "grp-1"]
+    assert all(c["group"] == "field" for c in body["commands"])
+    listed = client.get("/api/devices/commands", query_string={"status": "queued"}, headers=VIEWER).get_json()
+    assert sorted(c["device_id"] for c in listed["items"]) == ["grp-0", "grp-1"]
+    empty = client.post(
+        "/api/devices/commands", json={"group": "nobody", "kind": "restart_agent"}, headers=ADMIN
+    )
+    assert empty.status_code == 404
+    bad = client.post("/api/devices/commands", json={"group": "field", "kind": "nope"}, headers=ADMIN)
+    assert bad.status_code == 400
+
+
+def test_device_commands_page_newest_first(client) -> None:
+    provision(client, "pi-12")
+    ids = [
+        client.post("/api/devices/pi-12/commands", json={"kind": "restart_agent"}, headers=ADMIN).get_json()[
+            "command_id"
+        ]
+        for _ in range(3)
+    ]
+    first = client.get("/api/devices/pi-12/commands", query_string={"limit": 2}, headers=VIEWER).get_json()
+    second = client.get(
+        "/api/devices/pi-12/commands",
+        query_string={"limit": 2, "cursor": first["next_cursor"]},
+        headers=VIEWER,
+    ).get_json()
+    seen = [c["command_id"] for c in first["items"] + second["items"]]
+    assert sorted(seen) == sorted(ids) and len(first["items"]) == 2 and second["next_cursor"] is None
+    assert client.get("/api/devices/pi-nosuch/commands", headers=VIEWER).status_code == 404
+
+
+def test_cancel_only_a_queued_or_delivered_command(client, services) -> None:
+    provision(client, "pi-13")
+    queued = client.post(
+        "/api/devices/pi-13/commands", json={"kind": "restart_agent"}, headers=ADMIN
+    ).get_json()
+    cancelled = client.post(f"/api/devices/commands/{queued['command_id']}/cancel", headers=ADMIN)
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    again = client.post(f"/api/devices/commands/{queued['command_id']}/cancel", headers=ADMIN)
+    assert again.status_code == 409 and "cancelled" in again.get_json()["error"]["message"]
+    done = client.post("/api/devices/pi-13/commands", json={"kind": "rotate_token"}, headers=ADMIN).get_json()
+    services.devices.finish_command(
+        done["command_id"], expected=("queued",), status="succeeded", at=datetime.now(UTC), result={}
+    )
+    assert client.post(f"/api/devices/commands/{done['command_id']}/cancel", headers=ADMIN).status_code == 409
+    delivered = client.post(
+        "/api/devices/pi-13/commands", json={"kind": "restart_agent"}, headers=ADMIN
+    ).get_json()
+    services.devices.deliver_commands("pi-13", now=datetime.now(UTC), limit=10)
+    ok = client.post(f"/api/devices/commands/{delivered['command_id']}/cancel", headers=ADMIN)
+    assert ok.status_code == 200 and ok.get_json()["status"] == "cancelled"
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert client.post(f"/api/devices/commands/{missing}/cancel", headers=ADMIN).status_code == 404
+    assert ("device.command_cancelled", ACTOR) in audited(services, "pi-13")

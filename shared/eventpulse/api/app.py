@@ -12,6 +12,7 @@ from eventpulse.api import (
     catalog,
     contracts,
     demo,
+    device_ops,
     devices,
     edge,
     errors,
@@ -47,6 +48,7 @@ BLUEPRINTS = (
     edge.bp,
     # issue 8: device admin
     devices.bp,
+    device_ops.bp,
 )
 
 

@@ -392,6 +392,10 @@ class DevicePath(BaseModel):
     device_id: str = Field(max_length=63, description=DEVICE_ID_HINT, json_schema_extra={"example": "pi-001"})
 
 
+class CommandPath(BaseModel):
+    command_id: uuid.UUID = Field(description="a command id (a UUID)")
+
+
 class DeviceCursorPage(BaseModel):
     limit: int = _limit(50)
     cursor: Filter = Field(
@@ -408,6 +412,21 @@ class DeviceListQuery(DeviceCursorPage):
     online: bool | None = Field(
         None, description="true: heard within EVENTPULSE_DEVICE_OFFLINE_AFTER_SECONDS; false: not"
     )
+
+
+class CommandListQuery(DeviceCursorPage):
+    status: Annotated[
+        Literal["queued", "delivered", "succeeded", "failed", "expired", "cancelled"] | None,
+        BeforeValidator(_blank_is_none),
+    ] = Field(None, description="queued, delivered, succeeded, failed, expired or cancelled")
+    device_id: Filter = _text_filter("only commands of this device")
+
+
+class DeviceCommandQuery(DeviceCursorPage):
+    status: Annotated[
+        Literal["queued", "delivered", "succeeded", "failed", "expired", "cancelled"] | None,
+        BeforeValidator(_blank_is_none),
+    ] = Field(None, description="queued, delivered, succeeded, failed, expired or cancelled")
 
 
 def _datasets_field() -> Any:
@@ -456,3 +475,21 @@ class RevokeBody(Body):
 class UnrevokeBody(Body):
     model_config = ConfigDict(strict=True, extra="forbid")
     reason: str | None = Field(None, max_length=2000, description="why (audited)")
+
+
+class CommandBody(Body):
+    """``POST /api/devices/<id>/commands``: the parameters are checked by ``devices/commands.py``."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    kind: str = Field(
+        max_length=64,
+        description="restart_agent, set_sampling_interval, rotate_token, upload_logs or update_agent",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="the kind's parameters")
+    ttl_seconds: float | None = Field(
+        None, description="seconds until it expires (default EVENTPULSE_COMMAND_TTL_SECONDS)"
+    )
+
+
+class GroupCommandBody(CommandBody):
+    group: str = Field(min_length=1, max_length=63, description="every active device of this group")

@@ -650,3 +650,27 @@ class DeviceProvisioned(BaseModel):
 class DeviceDeleted(BaseModel):
     device_id: str
     deleted: bool
+
+
+class CommandOut(Row):
+    command_id: str
+    device_id: str
+    kind: str
+    params: dict[str, Any]
+    status: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    group: str
+
+
+class CommandList(BaseModel):
+    items: list[CommandOut]
+    limit: int
+    next_cursor: str | None
+
+
+class GroupCommandQueued(BaseModel):
+    group: str
+    queued: int = Field(description="commands queued: one per active device of the group")
+    commands: list[CommandOut]
