@@ -95,6 +95,12 @@ DEVICE_ADMIN_ROUTES = {
     ("POST", "/api/devices/commands"): "admin",
     ("GET", "/api/devices/commands"): "viewer",
     ("POST", "/api/devices/commands/<command_id>/cancel"): "admin",
+    ("GET", "/api/devices/thresholds"): "viewer",
+    ("PUT", "/api/devices/thresholds"): "admin",
+    ("GET", "/api/devices/<device_id>/thresholds"): "viewer",
+    ("PUT", "/api/devices/<device_id>/thresholds"): "admin",
+    ("GET", "/api/devices/alerts"): "viewer",
+    ("POST", "/api/devices/alerts/<alert_id>/ack"): "admin",
 }
 EXPECTED.update(DEVICE_ADMIN_ROUTES)
 # Bodies that authorised callers can send quickly (most end 4xx, which is "allowed": not 401/403).
@@ -119,6 +125,8 @@ BODIES.update(
         "/api/devices/<device_id>/revoke": b'{"reason": "matrix"}',
         "/api/devices/<device_id>/commands": b'{"kind": "restart_agent"}',
         "/api/devices/commands": b'{"group": "nosuch", "kind": "restart_agent"}',
+        "/api/devices/thresholds": b'{"thresholds": [{"sensor": "matrix"}]}',
+        "/api/devices/<device_id>/thresholds": b'{"thresholds": []}',
     }
 )
 QUERIES = {

@@ -175,7 +175,14 @@ def test_patch_changes_only_the_fields_given_and_validates_them(client, services
         "/api/devices/pi-7", json={"group": "g2", "datasets": ["edge_telemetry"]}, headers=ADMIN
     )
     assert patched.get_json()["group"] == "g2" and patched.get_json()["datasets"] == ["edge_telemetry"]
-    for bad in ({}, {"cadence_seconds": -1}, {"label": None}, {"token_hash": "x"}, {"cadence_seconds": "5"}):
+    for bad in (
+        {},
+        {"cadence_seconds": -1},
+        {"datasets": ["Bad-Name"]},
+        {"label": None},
+        {"token_hash": "x"},
+        {"cadence_seconds": "5"},
+    ):
         assert client.patch("/api/devices/pi-7", json=bad, headers=ADMIN).status_code == 400, bad
     assert client.patch("/api/devices/pi-nosuch", json={"label": "x"}, headers=ADMIN).status_code == 404
     assert ("device.updated", ACTOR) in audited(services, "pi-7")
@@ -307,3 +314,94 @@ def test_cancel_only_a_queued_or_delivered_command(client, services) -> None:
     missing = "00000000-0000-4000-8000-000000000000"
     assert client.post(f"/api/devices/commands/{missing}/cancel", headers=ADMIN).status_code == 404
     assert ("device.command_cancelled", ACTOR) in audited(services, "pi-13")
+
+
+# --- thresholds and alerts ------------------------------------------------------------------------
+
+
+def test_fleet_and_device_thresholds_are_replaced_and_validated(client, services) -> None:
+    fleet = [
+        {"sensor": "temp_c", "warning": 40, "critical": 50},
+        {"sensor": "battery_v", "direction": "below", "warning": 3.4, "critical": 3.2},
+    ]
+    put = client.put("/api/devices/thresholds", json={"thresholds": fleet}, headers=ADMIN)
+    assert put.status_code == 200, put.get_json()
+    got = client.get("/api/devices/thresholds", headers=VIEWER).get_json()
+    assert got["device_id"] is None
+    assert {t["sensor"]: (t["direction"], t["warning"], t["critical"]) for t in got["thresholds"]} == {
+        "temp_c": ("above", 40, 50),
+        "battery_v": ("below", 3.4, 3.2),
+    }
+    provision(client, "pi-14")
+    own = client.put(
+        "/api/devices/pi-14/thresholds",
+        json={"thresholds": [{"sensor": "temp_c", "critical": 45}]},
+        headers=ADMIN,
+    )
+    assert own.status_code == 200
+    assert client.get("/api/devices/pi-14/thresholds", headers=VIEWER).get_json()["thresholds"] == [
+        {"sensor": "temp_c", "direction": "above", "warning": None, "critical": 45}
+    ]
+    invalid = [
+        [{"sensor": "t"}],  # no limit
+        [{"sensor": "t", "warning": 50, "critical": 40}],  # above: warning after critical
+        [{"sensor": "t", "direction": "below", "warning": 3.0, "critical": 3.2}],
+        [{"sensor": "t", "warning": "40"}],
+        [{"sensor": "t", "warning": 1}, {"sensor": "t", "warning": 2}],
+        [{"sensor": "t", "direction": "sideways", "warning": 1}],
+    ]
+    for body in invalid:
+        assert (
+            client.put("/api/devices/pi-14/thresholds", json={"thresholds": body}, headers=ADMIN).status_code
+            == 400
+        ), body
+    assert (
+        client.put("/api/devices/pi-nosuch/thresholds", json={"thresholds": []}, headers=ADMIN).status_code
+        == 404
+    )
+    assert ("device.thresholds_set", ACTOR) in audited(services, "pi-14")
+    assert ("device.thresholds_set", ACTOR) in audited(services, "*")
+
+
+def raise_alert(services, device_id: str, sensor: str, kind: str = "threshold"):  # type: ignore[no-untyped-def]
+    return services.devices.raise_alert(
+        device_id=device_id,
+        kind=kind,
+        sensor=sensor,
+        level="warning",
+        message=f"{sensor} high",
+        value=41.0,
+        limit=40.0,
+        at=datetime.now(UTC),
+    )
+
+
+def test_alerts_list_filters_pages_and_acknowledge(client, services) -> None:
+    provision(client, "pi-15")
+    provision(client, "pi-16")
+    first = raise_alert(services, "pi-15", "temp_c")
+    raise_alert(services, "pi-15", "humidity")
+    raise_alert(services, "pi-16", "", kind="silent")
+    page1 = client.get(
+        "/api/devices/alerts", query_string={"device_id": "pi-15", "limit": 1}, headers=VIEWER
+    ).get_json()
+    page2 = client.get(
+        "/api/devices/alerts",
+        query_string={"device_id": "pi-15", "limit": 1, "cursor": page1["next_cursor"]},
+        headers=VIEWER,
+    ).get_json()
+    assert {page1["items"][0]["sensor"], page2["items"][0]["sensor"]} == {"temp_c", "humidity"}
+    silent = client.get("/api/devices/alerts", query_string={"kind": "silent"}, headers=VIEWER).get_json()
+    assert [a["device_id"] for a in silent["items"]] == ["pi-16"]
+    acked = client.post(f"/api/devices/alerts/{first.alert_id}/ack", headers=ADMIN)
+    assert acked.status_code == 200 and acked.get_json()["acknowledged_by"] == ACTOR
+    pending = client.get(
+        "/api/devices/alerts", query_string={"unacknowledged": "true", "device_id": "pi-15"}, headers=VIEWER
+    )
+    assert [a["sensor"] for a in pending.get_json()["items"]] == ["humidity"]
+    assert (
+        client.post("/api/devices/alerts/00000000-0000-4000-8000-000000000000/ack", headers=ADMIN).status_code
+        == 404
+    )
+    assert client.post(f"/api/devices/alerts/{first.alert_id}/ack", headers=VIEWER).status_code == 403
+    assert ("device.alert_acknowledged", ACTOR) in audited(services, "pi-15")

@@ -1,12 +1,15 @@
-"""``/api/devices/...``: the command channel, as an admin drives it (issue 8).
+"""``/api/devices/...``: the command channel, thresholds and alerts, as an admin drives them (issue 8).
 
 Split from ``api/devices.py`` (same blueprint rules: viewer reads, admin writes, every write audited
 with the token's name). Commands are checked by ``devices/commands.py`` before they are queued; the
-device fetches them from ``GET /api/edge/commands``.
+device fetches them from ``GET /api/edge/commands``. Alerts are raised by the evaluation in
+``devices/alerts.py``; here they are only listed and acknowledged.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,28 +21,37 @@ from eventpulse.api.context import current_services
 from eventpulse.api.devices import audit, ensure_device, settings_now
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import (
+    AlertListQuery,
+    AlertPath,
     CommandBody,
     CommandListQuery,
     CommandPath,
     DeviceCommandQuery,
     DevicePath,
     GroupCommandBody,
+    ThresholdItem,
+    ThresholdsBody,
 )
 from eventpulse.api.resources import (
+    AlertList,
+    AlertOut,
     CommandList,
     CommandOut,
     GroupCommandQueued,
+    ThresholdSet,
 )
 from eventpulse.api.roles import ADMIN, VIEWER
 from eventpulse.devices.commands import CANCELLABLE, CommandError, expiry, validate_command
-from eventpulse.devices.present import present_command
+from eventpulse.devices.present import present_alert, present_command
 from eventpulse.errors import BadRequest, Conflict, NotFound
 from eventpulse.ports.devices import (
+    AlertFilter,
     Command,
     CommandFilter,
     Device,
     DeviceFilter,
     DevicePage,
+    Threshold,
 )
 
 bp = Operations("device_ops", __name__, url_prefix="/api/devices")
@@ -192,3 +204,108 @@ def cancel_command(path: CommandPath) -> Response:
         )
     audit("device.command_cancelled", done.device_id, {"command_id": command_id})
     return jsonify(present_command(done))
+
+
+# --- thresholds -----------------------------------------------------------------------------------
+
+
+def _threshold(item: ThresholdItem) -> Threshold:
+    """A sensor's limits, checked: finite numbers, at least one, warning before critical."""
+    limits = [v for v in (item.warning, item.critical) if v is not None]
+    if not limits:
+        raise BadRequest(f"threshold {item.sensor!r} has no limit", hint="give warning, critical or both")
+    if not all(math.isfinite(v) for v in limits):
+        raise BadRequest(f"threshold {item.sensor!r} has a limit that is not a finite number")
+    if item.warning is not None and item.critical is not None:
+        early = item.warning <= item.critical if item.direction == "above" else item.warning >= item.critical
+        if not early:
+            raise BadRequest(
+                f"threshold {item.sensor!r}: warning must come before critical",
+                hint="above: warning <= critical; below: warning >= critical",
+            )
+    return Threshold(
+        sensor=item.sensor, direction=item.direction, warning=item.warning, critical=item.critical
+    )
+
+
+def _thresholds(body: ThresholdsBody) -> list[Threshold]:
+    sensors = [t.sensor for t in body.thresholds]
+    repeated = sorted({s for s in sensors if sensors.count(s) > 1})
+    if repeated:
+        raise BadRequest(f"sensor {repeated[0]!r} is listed twice", hint="one threshold per sensor")
+    return [_threshold(t) for t in body.thresholds]
+
+
+def _threshold_body(device_id: str | None) -> dict[str, Any]:
+    items = current_services().devices.thresholds(device_id)
+    return {"device_id": device_id, "thresholds": [dataclasses.asdict(t) for t in items]}
+
+
+@bp.operation("GET", "/thresholds", access=VIEWER, returns={200: ThresholdSet})
+def fleet_thresholds() -> Response:
+    """The fleet's default thresholds, by sensor."""
+    return jsonify(_threshold_body(None))
+
+
+@bp.operation(
+    "PUT", "/thresholds", access=ADMIN, returns={200: ThresholdSet}, errors=(400,), body=ThresholdsBody
+)
+def put_fleet_thresholds(body: ThresholdsBody) -> Response:
+    """Replace the fleet's default thresholds (a device's own thresholds override them per sensor)."""
+    thresholds = _thresholds(body)
+    current_services().devices.set_thresholds(None, thresholds)
+    audit("device.thresholds_set", "*", {"sensors": [t.sensor for t in thresholds]})
+    return jsonify(_threshold_body(None))
+
+
+@bp.operation("GET", "/<device_id>/thresholds", access=VIEWER, returns={200: ThresholdSet}, errors=(400, 404))
+def device_thresholds(path: DevicePath) -> Response:
+    """The thresholds set for this device alone (the fleet's apply to the other sensors)."""
+    return jsonify(_threshold_body(ensure_device(path.device_id).device_id))
+
+
+@bp.operation(
+    "PUT",
+    "/<device_id>/thresholds",
+    access=ADMIN,
+    returns={200: ThresholdSet},
+    errors=(400, 404),
+    body=ThresholdsBody,
+)
+def put_device_thresholds(path: DevicePath, body: ThresholdsBody) -> Response:
+    """Replace the device's own thresholds."""
+    device = ensure_device(path.device_id)
+    thresholds = _thresholds(body)
+    current_services().devices.set_thresholds(device.device_id, thresholds)
+    audit("device.thresholds_set", device.device_id, {"sensors": [t.sensor for t in thresholds]})
+    return jsonify(_threshold_body(device.device_id))
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+
+@bp.operation("GET", "/alerts", access=VIEWER, returns={200: AlertList}, errors=(400,))
+def list_alerts(query: AlertListQuery) -> Response:
+    """Alerts, newest opened first, by device, kind, level, open and unacknowledged; page with ``cursor``."""
+    where = AlertFilter(
+        device_id=query.device_id,
+        kind=query.kind,
+        level=query.level,
+        open_only=query.open,
+        unacknowledged_only=query.unacknowledged,
+    )
+    page = _paged(current_services().devices.alerts, where=where, limit=query.limit, cursor=query.cursor)
+    items = [present_alert(a) for a in page.items]
+    return jsonify({"items": items, "limit": query.limit, "next_cursor": page.next_cursor})
+
+
+@bp.operation("POST", "/alerts/<alert_id>/ack", access=ADMIN, returns={200: AlertOut}, errors=(400, 404))
+def acknowledge_alert(path: AlertPath) -> Response:
+    """Acknowledge an alert (once: acknowledging again keeps the first actor and time)."""
+    alert = current_services().devices.acknowledge_alert(
+        path.alert_id, actor=current_actor(), at=datetime.now(UTC)
+    )
+    if alert is None:
+        raise NotFound(f"alert {path.alert_id[:70]!r} not found", hint="GET /api/devices/alerts lists them")
+    audit("device.alert_acknowledged", alert.device_id, {"alert_id": alert.alert_id})
+    return jsonify(present_alert(alert))

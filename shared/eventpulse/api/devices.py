@@ -32,6 +32,7 @@ from eventpulse.devices.present import present_device
 from eventpulse.devices.tokens import is_valid_device_id, new_device_token, token_hash
 from eventpulse.errors import BadRequest, Conflict, NotConfigured, NotFound
 from eventpulse.ports.devices import Device, DeviceFilter
+from eventpulse.schema.naming import DATASET_NAME_RE
 from eventpulse.settings import Settings
 
 bp = Operations("devices", __name__, url_prefix="/api/devices")
@@ -77,6 +78,17 @@ def ensure_pepper() -> str:
             "device tokens are not configured on this server", hint="set EVENTPULSE_DEVICE_TOKEN_PEPPER"
         )
     return pepper
+
+
+def ensure_datasets(datasets: list[str] | None) -> tuple[str, ...]:
+    """The device's dataset names, checked like every dataset name; a bad one is a 400 naming it."""
+    for name in datasets or ():
+        if not DATASET_NAME_RE.match(name):
+            raise BadRequest(
+                f"dataset {name[:70]!r} is not a valid name",
+                hint="a letter a-z, then up to 62 letters a-z, digits or underscores",
+            )
+    return tuple(dict.fromkeys(datasets or ()))
 
 
 def build_filter(query: DeviceListQuery, now: datetime) -> DeviceFilter:
@@ -138,7 +150,7 @@ def provision(body: ProvisionBody) -> tuple[Response, int]:
         token_rotated_at=now,
         label=body.label,
         group=body.group,
-        datasets=tuple(body.datasets or ()),
+        datasets=ensure_datasets(body.datasets),
         cadence_seconds=body.cadence_seconds,
     )
     if not current_services().devices.create(device):
@@ -221,7 +233,7 @@ def patch_device(path: DevicePath, body: DevicePatchBody) -> Response:
     if not fields:
         raise BadRequest("nothing to change", hint="send one of label, group, datasets, cadence_seconds")
     if "datasets" in fields:
-        fields["datasets"] = tuple(fields["datasets"] or ())
+        fields["datasets"] = ensure_datasets(fields["datasets"])
     now = datetime.now(UTC)
     device = current_services().devices.update(path.device_id, at=now, **fields)
     device = device or ensure_device(path.device_id)

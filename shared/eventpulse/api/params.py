@@ -386,6 +386,7 @@ class EnrollBody(Body):
 DEVICE_ID_HINT = "1-63 characters: letters, digits, '_', '.', '-' (starts alphanumeric)"
 MAX_DEVICE_DATASETS = 50
 MAX_CADENCE_SECONDS = 30 * 86_400
+MAX_THRESHOLDS = 200
 
 
 class DevicePath(BaseModel):
@@ -394,6 +395,10 @@ class DevicePath(BaseModel):
 
 class CommandPath(BaseModel):
     command_id: uuid.UUID = Field(description="a command id (a UUID)")
+
+
+class AlertPath(BaseModel):
+    alert_id: str = Field(max_length=100, description="an alert id")
 
 
 class DeviceCursorPage(BaseModel):
@@ -427,6 +432,18 @@ class DeviceCommandQuery(DeviceCursorPage):
         Literal["queued", "delivered", "succeeded", "failed", "expired", "cancelled"] | None,
         BeforeValidator(_blank_is_none),
     ] = Field(None, description="queued, delivered, succeeded, failed, expired or cancelled")
+
+
+class AlertListQuery(DeviceCursorPage):
+    device_id: Filter = _text_filter("only alerts of this device")
+    kind: Annotated[Literal["threshold", "silent"] | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="threshold or silent"
+    )
+    level: Annotated[Literal["warning", "critical"] | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="warning or critical"
+    )
+    open: bool = Field(False, description="true: only alerts not yet resolved")
+    unacknowledged: bool = Field(False, description="true: only alerts nobody acknowledged yet")
 
 
 def _datasets_field() -> Any:
@@ -493,3 +510,18 @@ class CommandBody(Body):
 
 class GroupCommandBody(CommandBody):
     group: str = Field(min_length=1, max_length=63, description="every active device of this group")
+
+
+class ThresholdItem(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    sensor: str = Field(min_length=1, max_length=63, description="the sensor name")
+    direction: Literal["above", "below"] = Field("above", description="above or below")
+    warning: float | None = Field(None, description="the warning limit (a number)")
+    critical: float | None = Field(None, description="the critical limit (a number)")
+
+
+class ThresholdsBody(Body):
+    """``PUT .../thresholds``: the whole set replaces the previous one."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    thresholds: list[ThresholdItem] = Field(max_length=MAX_THRESHOLDS, description="one per sensor")

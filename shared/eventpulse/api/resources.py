@@ -674,3 +674,34 @@ class GroupCommandQueued(BaseModel):
     group: str
     queued: int = Field(description="commands queued: one per active device of the group")
     commands: list[CommandOut]
+
+
+class ThresholdOut(BaseModel):
+    sensor: str
+    direction: str
+    warning: float | None
+    critical: float | None
+
+
+class ThresholdSet(BaseModel):
+    device_id: str | None = Field(description="null for the fleet's defaults")
+    thresholds: list[ThresholdOut]
+
+
+class AlertOut(Row):
+    alert_id: str
+    device_id: str
+    kind: str
+    sensor: str
+    level: str
+    message: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+    limit: int
+    next_cursor: str | None
