@@ -43,6 +43,8 @@ FIRST_REQUEST = {
     "gcs_finalize": SERVICES + ", eventpulse.adapters.queue_cloud_tasks",  # registers and enqueues
     "process_task": SERVICES + ", eventpulse.pipeline.processor",  # processes (GX loads on first gate)
     "api": SERVICES + ", eventpulse.adapters.queue_cloud_tasks, eventpulse.api.app",
+    "edge_enroll": SERVICES + ", eventpulse.adapters.postgres.devices",  # the registry; never enqueues
+    "edge_ingest": SERVICES + ", eventpulse.adapters.postgres.devices, eventpulse.adapters.queue_cloud_tasks",
 }
 """Modules each function's first request imports beyond ``import main`` (the queue client and the
 processor are imported only by the functions that use them)."""

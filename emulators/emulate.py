@@ -2,9 +2,10 @@
 through the emulators exactly as production is wired through Google Cloud.
 
 Starts, in order: the GCS emulator, the Cloud Tasks emulator, the Firestore emulator, ``eventpulse
-migrate`` (a deploy step), the four functions, and the finalize shim (Eventarc's stand-in, posting to
-``gcs_finalize``). Each step waits for readiness with a deadline; Ctrl-C or SIGTERM stops everything in
-reverse order. Secrets (API token, task token, a throwaway URL-signing key) live in ``data/secrets/``.
+migrate`` (a deploy step), the six functions, and the finalize shim (Eventarc's stand-in, posting to
+``gcs_finalize``). Each step waits for readiness with a deadline; Ctrl-C or SIGTERM stops
+everything in reverse order. Secrets (API token, task token, edge enroll token, device token pepper,
+a throwaway URL-signing key) live in ``data/secrets/``.
 
     python emulators/emulate.py [--data-dir data]
 """
@@ -35,7 +36,14 @@ from emulators.gcs import GcsEmulator  # noqa: E402
 
 HOST = "127.0.0.1"
 GCS_PORT, TASKS_PORT, FIRESTORE_PORT = 4443, 9022, 8086
-FUNCTIONS = {"api": 8091, "signed_url": 8092, "gcs_finalize": 8093, "process_task": 8094}
+FUNCTIONS = {
+    "api": 8091,
+    "signed_url": 8092,
+    "gcs_finalize": 8093,
+    "process_task": 8094,
+    "edge_enroll": 8095,
+    "edge_ingest": 8096,
+}
 """Function name -> port (documented in emulators/README.md)."""
 SIGNATURE = {"gcs_finalize": "cloudevent"}
 BUCKET = "eventpulse-raw"
@@ -83,6 +91,7 @@ def function_env(data_dir: Path, gcs: str, tasks: str, firestore: str) -> dict[s
     secrets_dir = data_dir / "secrets"
     api_token = ensure_secret(secrets_dir / "api_token")
     task_token = ensure_secret(secrets_dir / "task_token")
+    enroll_token = ensure_secret(secrets_dir / "edge_enroll_token")
     env = {
         **os.environ,
         "EVENTPULSE_DATA_DIR": str(data_dir),
@@ -96,7 +105,11 @@ def function_env(data_dir: Path, gcs: str, tasks: str, firestore: str) -> dict[s
         "EVENTPULSE_TASK_TOKEN": task_token,
         "EVENTPULSE_TASK_TOKEN_SHA256": hashlib.sha256(task_token.encode()).hexdigest(),
         "EVENTPULSE_API_TOKEN_SHA256": hashlib.sha256(api_token.encode()).hexdigest(),
+        "EVENTPULSE_EDGE_ENROLL_TOKEN_SHA256": hashlib.sha256(enroll_token.encode()).hexdigest(),
+        "EVENTPULSE_DEVICE_TOKEN_PEPPER": ensure_secret(secrets_dir / "device_token_pepper"),
         "FIRESTORE_EMULATOR_HOST": firestore,
+        "EVENTPULSE_DEVICE_REGISTRY": "firestore",
+        "EVENTPULSE_FIRESTORE_EMULATOR_HOST": firestore,
     }
     project, location, queue = DEFAULT_QUEUE.split("/")[1::2]
     env.update(
@@ -191,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<12} http://{HOST}:{port}/")
         print(f"shim        polls gs://{BUCKET} -> {finalize_url}")
         print(f"logs in {logs}; API token in {data_dir / 'secrets' / 'api_token'}; Ctrl-C stops everything")
+        print(f"edge enroll token (X-Device-Enroll-Token) in {data_dir / 'secrets' / 'edge_enroll_token'}")
         try:
             stopping.wait()
         except KeyboardInterrupt:

@@ -10,7 +10,9 @@ gRPC server to 127.0.0.1 itself. Node modules are installed from the pinned ``pa
 
 Clients find it through ``FIRESTORE_EMULATOR_HOST=127.0.0.1:<port>``. Tests import it:
 ``with FirestoreEmulator() as fs: fs.host``. Known gaps of this emulator: no transaction isolation;
-collection-group queries, DELETE_FIELD and BulkWriter are silently wrong; state is memory only.
+collection-group queries, DELETE_FIELD and BulkWriter are silently wrong; so are update-time
+preconditions, ``start_after``, ``== None`` filters and failed batches (emulators/README.md); state
+is memory only.
 """
 
 from __future__ import annotations

@@ -42,12 +42,19 @@ PROCESSOR = ["pyarrow", "numpy"]
 its readers' libraries; drop them from the light functions once that import is lazy."""
 VALIDATING = ["pandas", "great_expectations", "fastexcel", "charset-normalizer", "xlsxwriter"]
 """The quality gate and the readers of every format: only for functions that process files."""
+DEVICES = ["google-cloud-firestore"]
+"""The device registry's cloud adapter (``EVENTPULSE_DEVICE_REGISTRY=firestore``): for the functions
+that authenticate devices or administer them. ``edge_enroll`` and ``edge_ingest`` take no
+VALIDATING group: enrollment touches no file, and an edge upload is registered and enqueued there
+while ``process_task`` validates it, exactly as ``gcs_finalize`` registers without validating."""
 
 DIRECT: dict[str, list[str]] = {
     "signed_url": BASE + PROCESSOR,
     "gcs_finalize": BASE + PROCESSOR,
     "process_task": BASE + PROCESSOR + VALIDATING,
-    "api": BASE + PROCESSOR + VALIDATING,
+    "api": BASE + PROCESSOR + VALIDATING + DEVICES,
+    "edge_enroll": BASE + PROCESSOR + DEVICES,
+    "edge_ingest": BASE + PROCESSOR + DEVICES,
 }
 SKIP = re.compile(r"(__pycache__|\.pyc$|\.pyo$|\.egg-info)")
 

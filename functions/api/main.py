@@ -11,6 +11,7 @@ from flask import Request
 from werkzeug.wrappers import Response
 
 from eventpulse.api import app as _api  # noqa: F401  (imported here so its cost is paid at cold start)
+from eventpulse.cloud.routes import serve
 from eventpulse.runtime import get_api_app
 
 
@@ -18,7 +19,5 @@ from eventpulse.runtime import get_api_app
 def api(request: Request) -> Response:
     # 1-2: the trigger is a WSGI request; the app was built once over this process's services.
     app = get_api_app()
-    # The inner app reads the body through this request's stream, so both agree it was consumed.
-    environ = {**request.environ, "wsgi.input": request.stream, "wsgi.input_terminated": True}
     # 3-4: the app routes, calls the core and maps the result (status, JSON, error envelope).
-    return Response.from_app(app, environ)
+    return serve(app, request)

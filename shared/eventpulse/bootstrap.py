@@ -107,10 +107,10 @@ def build_lineage_sink(settings: Settings) -> LineageSink | None:
 def build_device_registry(settings: Settings, store: PostgresStore) -> DeviceRegistry:
     """The device registry the settings choose: the metadata database, or Firestore."""
     if settings.device_registry == "firestore":
-        raise RuntimeError(
-            "EVENTPULSE_DEVICE_REGISTRY=firestore: the Firestore adapter is not built yet; "
-            "use postgres (the default) until it lands"
-        )
+        # Imported here: the Postgres default never loads the Firestore client.
+        from eventpulse.adapters.firestore.devices import FirestoreDeviceRegistry
+
+        return FirestoreDeviceRegistry.from_settings(settings)
     from eventpulse.adapters.postgres.devices import PostgresDeviceRegistry
 
     return PostgresDeviceRegistry(store.engine)

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from eventpulse.errors import EventPulseError
 from eventpulse.settings import Settings, SettingsError
@@ -32,7 +32,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _lock = threading.Lock()
 _services: Services | None = None
-_api_app: Flask | None = None
+_api_apps: dict[str, Flask] = {}
+
+AppSelection = Literal["all", "edge"]
+"""Which blueprints an HTTP function's app serves: the whole REST API, or only ``/api/edge``."""
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -62,24 +65,33 @@ def configure_process_logging(settings: Settings) -> None:
     configure_logging(fmt, settings.log_level, project=settings.gcp_project)
 
 
-def get_api_app() -> Flask:
-    """The REST API (``create_app``) over this process's services, built once."""
-    global _api_app
-    if _api_app is None:
+def get_api_app(selection: AppSelection = "all") -> Flask:
+    """The REST API (``create_app``), or its edge subset (``create_edge_app``), over this process's
+    services; each built once."""
+    app = _api_apps.get(selection)
+    if app is None:
         services = get_services()
         with _lock:
-            if _api_app is None:
-                from eventpulse.api.app import create_app
+            app = _api_apps.get(selection)
+            if app is None:
+                if selection == "edge":
+                    from eventpulse.api.edge_app import create_edge_app
 
-                _api_app = create_app(services)
-    return _api_app
+                    app = create_edge_app(services)
+                else:
+                    from eventpulse.api.app import create_app
+
+                    app = create_app(services)
+                _api_apps[selection] = app
+    return app
 
 
 def close_services() -> None:
     """Release the services (connection pool, queue clients); the next ``get_services`` builds anew."""
-    global _services, _api_app
+    global _services
     with _lock:
-        services, _services, _api_app = _services, None, None
+        services, _services = _services, None
+        _api_apps.clear()
     if services is not None:
         services.close()
 

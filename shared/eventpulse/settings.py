@@ -192,14 +192,24 @@ class Settings:
     device_cadence_seconds: float = 300.0
     """How often a device is expected to be heard, unless its registry entry says otherwise."""
 
+    device_silent_grace: float = 2.0
+    """A device silent for longer than its cadence times this factor gets a ``silent`` alert."""
+
     enroll_rate_per_minute: int = 10
     """Enrollment attempts accepted per client address per minute (more get HTTP 429)."""
+
+    trusted_proxy_hops: int = 0
+    """Proxies in front of the API that append to X-Forwarded-For; the client address is the one the
+    outermost of them saw (0: the socket's peer; Cloud Functions/Run behind Google's front end: 1)."""
 
     command_ttl_seconds: float = 86_400.0
     """How long a queued command waits for its device before it expires (default; per command too)."""
 
     media_max_bytes: int = 512 * 1024**2
-    """Largest photo or video a device may upload."""
+    """Largest photo or video a device may upload (serve raises waitress's body limit to it if needed)."""
+
+    media_url_expires_seconds: int = 900
+    """How long a media PUT or read URL (and a device's signed data-upload URL) stays valid."""
 
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""
@@ -298,8 +308,12 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}DEVICE_OFFLINE_AFTER_SECONDS and {PREFIX}DEVICE_CADENCE_SECONDS must be positive"
             )
+        if self.device_silent_grace < 1:
+            raise SettingsError(f"{PREFIX}DEVICE_SILENT_GRACE must be at least 1 (a multiple of the cadence)")
         if self.enroll_rate_per_minute < 1:
             raise SettingsError(f"{PREFIX}ENROLL_RATE_PER_MINUTE must be at least 1")
+        if not 0 <= self.trusted_proxy_hops <= 5:
+            raise SettingsError(f"{PREFIX}TRUSTED_PROXY_HOPS must be between 0 and 5")
         ensure_distinct_tokens(self.accepted_api_tokens)
 
     def with_overrides(self, **changes: object) -> Settings:

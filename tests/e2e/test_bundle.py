@@ -122,3 +122,14 @@ def test_signed_url_bundle_installs_into_a_clean_venv_and_serves(
     finally:
         child.terminate()
         child.wait(timeout=10)
+
+
+@pytest.mark.parametrize("name", ["edge_enroll", "edge_ingest"])
+def test_edge_bundles_carry_the_registry_client_but_no_validation_stack(tmp_path: Path, name: str) -> None:
+    archive = bundle.build_bundle(name, tmp_path / "bundles", bundle.load_pins())
+    with zipfile.ZipFile(archive) as zipped:
+        names = set(zipped.namelist())
+        requirements = zipped.read("requirements.txt").decode()
+    assert {"main.py", "eventpulse/api/edge_app.py", "eventpulse/cloud/routes.py"} <= names
+    assert "great_expectations" not in requirements.lower() and "pandas==" not in requirements
+    assert "google-cloud-firestore==" in requirements and "functions-framework==" in requirements

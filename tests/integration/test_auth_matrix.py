@@ -40,6 +40,10 @@ EXPECTED = {
     ("POST", "/api/edge/enroll"): "public",
     ("GET", "/api/edge/ping"): "device",
     ("POST", "/api/edge/heartbeat"): "device",
+    # edge upload and command channel (branch edgeup)
+    ("POST", "/api/edge/ingest/upload"): "device",
+    ("GET", "/api/edge/commands"): "device",
+    ("POST", "/api/edge/commands/<command_id>/ack"): "device",
     ("GET", "/health"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/api/openapi.json"): "public",
@@ -80,6 +84,20 @@ EXPECTED = {
     ("POST", "/internal/admin/prune"): "admin or task",
     ("POST", "/internal/admin/replay"): "admin or task",
 }
+# issue 8, signed-URL uploads and media (branch edgemedia): the local media routes take no API, task
+# or device credential; their signed token is the credential (a missing or bad one is 401).
+WHO_GETS_IN["signed token"] = set()
+EXPECTED.update(
+    {
+        ("POST", "/api/edge/uploads/gcs_signed_url"): "device",
+        ("POST", "/api/edge/ingest/from_gcs"): "device",
+        ("POST", "/api/edge/media/signed_url"): "device",
+        ("POST", "/api/edge/media/finalize"): "device",
+        ("PUT", "/api/edge/media/local"): "signed token",
+        ("GET", "/api/edge/media/local"): "signed token",
+        ("GET", "/api/devices/<device_id>/media"): "viewer",
+    }
+)
 # --- device admin (api/devices.py, api/device_ops.py; issue 8) ---
 DEVICE_ADMIN_ROUTES = {
     ("GET", "/api/devices"): "viewer",
@@ -116,6 +134,8 @@ BODIES = {
     "/api/ingestions/<ingestion_id>/map_rename": b'{"from": "a", "to": "b"}',
     "/api/quarantine/replay": b'{"dataset": "nosuch"}',
     "/api/quarantine/discard": b'{"dataset": "nosuch", "reason": "matrix"}',
+    "/api/edge/ingest/upload": b"a,b\n1,2\n",
+    "/api/edge/commands/<command_id>/ack": b'{"ok": true}',
 }
 # --- device admin (issue 8): bodies that end 4xx quickly (or change nothing that exists) ---
 BODIES.update(
@@ -134,6 +154,7 @@ QUERIES = {
     "/api/stats/expectations": "?dataset=nosuch",
     "/api/quality/trends": "?dataset=nosuch",
     "/api/drift/devices": "?dataset=nosuch",
+    "/api/edge/ingest/upload": "?dataset=edge_telemetry&filename=a.csv",
 }
 
 
@@ -165,7 +186,8 @@ def app_routes(client) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
 def concrete(rule: str) -> str:
     path = rule.replace("<ingestion_id>", str(uuid.uuid4())).replace("<dataset>", "nosuch")
     path = path.replace("<version>", "0" * 64).replace("<name>", "nosuch").replace("<device_id>", "pi-nosuch")
-    path = path.replace("<command_id>", str(uuid.uuid4())).replace("<alert_id>", str(uuid.uuid4()))  # issue 8
+    path = path.replace("<command_id>", "cmd-nosuch")
+    path = path.replace("<alert_id>", str(uuid.uuid4()))  # issue 8 (device admin)
     assert not re.search(r"<[^>]+>", path), f"the matrix has no value for the parameter of {rule}"
     return path + QUERIES.get(rule, "")
 
@@ -193,7 +215,7 @@ def test_every_route_of_the_app_has_an_expected_access(client) -> None:
 def test_each_credential_gets_exactly_its_outcome(client, method, rule, credential) -> None:
     body = BODIES.get(rule, b"")
     headers = {**CREDENTIALS[credential], "Content-Type": "application/json"}
-    if rule == "/api/ingest/upload":
+    if rule in ("/api/ingest/upload", "/api/edge/ingest/upload"):
         headers["Content-Type"] = "application/octet-stream"
     response = client.open(concrete(rule), method=method, headers=headers, data=body)
     expected = expected_class(EXPECTED[(method, rule)], credential)
@@ -213,6 +235,61 @@ def test_a_forbidden_answer_names_the_role_needed_and_the_tokens_role(client) ->
     )
     assert error["details"]["required_role"] == "operator" and error["details"]["token_role"] == "viewer"
     assert "matrix-viewer" not in error["hint"]
+
+
+# --- device credentials on every device route (issue 8, branch edgeup) -----------------------------
+
+DEVICE_CREDENTIALS = {
+    "no token": ({}, "401"),
+    "wrong device token": ({"Authorization": "Bearer epd_not-a-token"}, "401"),
+    "API admin token": (CREDENTIALS["admin"], "401"),
+    "task token": (CREDENTIALS["task"], "401"),
+    "token of another X-Device-Id": ({"X-Device-Id": "pi-matrix-b", "X-Device-Token": "epd_matrix-a"}, "401"),
+    "revoked device": ({"Authorization": "Bearer epd_matrix-revoked"}, "403"),
+    "own device token": ({"X-Device-Id": "pi-matrix-a", "X-Device-Token": "epd_matrix-a"}, "allowed"),
+}
+DEVICE_ROUTES = sorted(route for route, access in EXPECTED.items() if access == "device")
+
+
+@pytest.fixture
+def device_client(client, services):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from eventpulse.devices.tokens import token_hash
+    from eventpulse.ports.devices import Device
+
+    now = datetime.now(UTC)
+    for device_id, token, status in (
+        ("pi-matrix-a", "epd_matrix-a", "active"),
+        ("pi-matrix-b", "epd_matrix-b", "active"),
+        ("pi-matrix-r", "epd_matrix-revoked", "revoked"),
+    ):
+        device = Device(
+            device_id=device_id,
+            status=status,  # type: ignore[arg-type]
+            created_at=now,
+            created_by="matrix",
+            token_hash=token_hash("matrix-pepper", token),
+            token_rotated_at=now,
+        )
+        assert services.devices.create(device)
+    return client
+
+
+@pytest.mark.parametrize("credential", list(DEVICE_CREDENTIALS))
+@pytest.mark.parametrize("method, rule", DEVICE_ROUTES)
+def test_each_device_credential_gets_exactly_its_outcome(device_client, method, rule, credential) -> None:
+    headers, expected = DEVICE_CREDENTIALS[credential]
+    content_type = "application/octet-stream" if rule.endswith("/upload") else "application/json"
+    response = device_client.open(
+        concrete(rule),
+        method=method,
+        headers={**headers, "Content-Type": content_type},
+        data=BODIES.get(rule, b""),
+    )
+    assert outcome_class(response.status_code) == expected, (response.status_code, response.get_json())
+    if expected != "allowed":
+        assert response.get_json()["error"]["status"] == int(expected)
 
 
 # --- device admin (issue 8): a device's own credential opens no admin route -----------------------

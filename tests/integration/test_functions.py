@@ -237,3 +237,109 @@ def test_api_function_serves_the_whole_rest_api(local_env, tmp_path: Path) -> No
     assert listed["total"] == 1
     assert client.post("/internal/admin/reclaim", json={}, headers=TASK_AUTH).status_code == 200
     assert client.post("/internal/admin/reclaim", json={}).status_code == 401
+
+
+# --- edge_enroll, edge_ingest ---------------------------------------------------------------------
+
+ENROLL_TOKEN = "fleet-enroll-secret"
+
+
+@pytest.fixture
+def edge_env(local_env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The functions' environment with enrollment open (a fleet token digest and a pepper)."""
+    from eventpulse.api.edge import ENROLL_WINDOW
+
+    monkeypatch.setenv(
+        "EVENTPULSE_EDGE_ENROLL_TOKEN_SHA256", hashlib.sha256(ENROLL_TOKEN.encode()).hexdigest()
+    )
+    monkeypatch.setenv("EVENTPULSE_DEVICE_TOKEN_PEPPER", "functions-test-pepper")
+    ENROLL_WINDOW._hits.clear()
+    yield local_env
+
+
+def _enroll(client: FlaskClient, device_id: str) -> Any:
+    return client.post(
+        "/api/edge/enroll",
+        json={"device_id": device_id, "enroll_fingerprint": "fp-functions-1"},
+        headers={"X-Device-Enroll-Token": ENROLL_TOKEN},
+    )
+
+
+def _is_404_envelope(response: Any) -> bool:
+    body = response.get_json()
+    return (
+        response.status_code == 404
+        and body["error"]["code"] == "not_found"
+        and body["error"]["status"] == 404
+    )
+
+
+def test_edge_enroll_enrolls_and_serves_nothing_else(edge_env) -> None:
+    client = function_client("edge_enroll")
+    enrolled = _enroll(client, "fn-pump-1")
+    assert enrolled.status_code == 201, enrolled.get_json()
+    assert enrolled.get_json()["created"] is True and enrolled.get_json()["device_token"].startswith("epd_")
+    assert edge_env.devices.get("fn-pump-1") is not None
+    wrong = client.post(
+        "/api/edge/enroll",
+        json={"device_id": "fn-pump-2", "enroll_fingerprint": "fp-functions-1"},
+        headers={"X-Device-Enroll-Token": "wrong"},
+    )
+    assert wrong.status_code == 401 and wrong.get_json()["error"]["code"] == "unauthorized"
+    token = enrolled.get_json()["device_token"]
+    # a device route, the API and the health check are other functions' paths here
+    assert _is_404_envelope(client.get("/api/edge/ping", headers={"Authorization": f"Bearer {token}"}))
+    assert _is_404_envelope(client.get("/api/ingestions", headers=AUTH))
+    assert _is_404_envelope(client.get("/health"))
+    wrong_method = client.get("/api/edge/enroll")  # refused before routing (no credential): an envelope
+    assert wrong_method.status_code in (401, 405) and wrong_method.get_json()["error"]["code"]
+
+
+def test_edge_ingest_serves_device_routes_with_the_issued_token_and_not_enrollment(edge_env) -> None:
+    token = _enroll(function_client("edge_enroll"), "fn-pump-3").get_json()["device_token"]
+    client = function_client("edge_ingest")
+    ping = client.get("/api/edge/ping", headers={"X-Device-Id": "fn-pump-3", "X-Device-Token": token})
+    assert ping.status_code == 200 and ping.get_json() == {"device_id": "fn-pump-3"}
+    beat = client.post(
+        "/api/edge/heartbeat", json={"spool_depth": 2}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert beat.status_code == 200, beat.get_json()
+    device = edge_env.devices.get("fn-pump-3")
+    assert device is not None and device.health.spool_depth == 2
+    assert client.get("/api/edge/ping").status_code == 401
+    assert _is_404_envelope(_enroll(client, "fn-pump-4"))
+    assert _is_404_envelope(client.post("//api/edge//enroll/", json={}))
+    assert edge_env.devices.get("fn-pump-4") is None
+    assert _is_404_envelope(client.get("/api/ingestions", headers=AUTH))
+
+
+def test_the_edge_app_serves_every_edge_route_of_the_api(services) -> None:
+    from eventpulse.api.app import create_app
+    from eventpulse.api.edge_app import EDGE_PREFIX, create_edge_app
+
+    def routes(app: Any) -> set[tuple[str, str]]:
+        return {
+            (rule.rule, method)
+            for rule in app.url_map.iter_rules()
+            for method in rule.methods - {"HEAD", "OPTIONS"}
+            if rule.rule.startswith(EDGE_PREFIX + "/")
+        }
+
+    full, edge = routes(create_app(services)), routes(create_edge_app(services))
+    assert full and full == edge, f"add these blueprints to EDGE_BLUEPRINTS: {sorted(full - edge)}"
+
+
+@pytest.mark.parametrize("name", ["edge_enroll", "edge_ingest"])
+def test_edge_functions_cold_import_skips_the_processor_and_the_rest_of_the_api(name: str) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; import main; "
+        "print(','.join(m for m in ('pyarrow', 'pandas', 'great_expectations', 'eventpulse.api.admin', "
+        "'eventpulse.pipeline.processor') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=FUNCTIONS / name, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "", f"{name} imports {done.stdout.strip()} at cold start"

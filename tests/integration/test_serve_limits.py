@@ -20,7 +20,7 @@ LIMIT = 4096
 
 @pytest.fixture
 def server(services) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    services.settings = services.settings.with_overrides(upload_max_bytes=LIMIT)
+    services.settings = services.settings.with_overrides(upload_max_bytes=LIMIT, media_max_bytes=LIMIT)
     served = waitress.create_server(
         create_app(services), host="127.0.0.1", port=0, **waitress_options(services.settings)
     )

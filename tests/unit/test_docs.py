@@ -110,3 +110,47 @@ def test_every_cli_command_is_documented() -> None:
     text = read_doc("docs/LOCAL_DEV.md")
     missing = [p for p in cli_command_paths(cli_main) if not re.search(rf"{re.escape(p)}(?![\w-])", text)]
     assert not missing, f"CLI commands missing from docs/LOCAL_DEV.md: {missing}"
+
+
+# --- edge docs: relative links and their anchors resolve (issue 8) ----------------------------------
+
+EDGE_DOCS = [
+    "README.md",
+    "RUNBOOK.md",
+    "docs/EDGE_RPI.md",
+    "docs/FIELD_OPS.md",
+    "docs/HARDWARE.md",
+    "docs/RUNBOOKS/EDGE_DEVICES.md",
+]
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def heading_anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    anchors = set()
+    for line in text.splitlines():
+        found = re.match(r"^#{1,6}\s+(.*)$", line)
+        if found:
+            title = re.sub(r"[^\w\- ]", "", found.group(1).strip().lower().replace("`", ""))
+            anchors.add(title.replace(" ", "-"))
+    return anchors
+
+
+@pytest.mark.parametrize("doc", EDGE_DOCS)
+def test_edge_docs_links_point_at_files_and_headings_that_exist(doc: str) -> None:
+    source = REPO_ROOT / doc
+    broken = []
+    for target in MARKDOWN_LINK.findall(source.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+:", target):
+            continue  # https:, file:, mailto:
+        path_part, _, anchor = target.partition("#")
+        path = (source.parent / path_part).resolve() if path_part else source
+        if not path.exists():
+            broken.append(f"{target} (no such file)")
+        elif (
+            anchor
+            and path.suffix == ".md"
+            and anchor not in heading_anchors(path.read_text(encoding="utf-8"))
+        ):
+            broken.append(f"{target} (no heading #{anchor} in {path.relative_to(REPO_ROOT)})")
+    assert not broken, f"{doc} has broken links: {broken}"

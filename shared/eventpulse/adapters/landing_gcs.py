@@ -244,6 +244,13 @@ class GcsLanding:
 
     def signed_put_url(self, name: str, *, headers: Mapping[str, str], expires: timedelta) -> str:
         """A V4 signed PUT URL for ``name``; every header in ``headers`` is signed and must be sent."""
+        return self._signed_url(name, method="PUT", headers=headers, expires=expires)
+
+    def signed_get_url(self, name: str, *, expires: timedelta) -> str:
+        """A V4 signed GET URL for ``name`` (a short-lived read link, e.g. a device's media)."""
+        return self._signed_url(name, method="GET", headers={}, expires=expires)
+
+    def _signed_url(self, name: str, *, method: str, headers: Mapping[str, str], expires: timedelta) -> str:
         blob = self.bucket.blob(ensure_safe_key(name))
         kwargs: dict[str, Any] = {}
         if self.signer_file is not None:
@@ -256,7 +263,7 @@ class GcsLanding:
             kwargs.update(_iam_signing_arguments())
         return str(
             blob.generate_signed_url(
-                version="v4", expiration=expires, method="PUT", headers=dict(headers), **kwargs
+                version="v4", expiration=expires, method=method, headers=dict(headers), **kwargs
             )
         )
 

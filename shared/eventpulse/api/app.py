@@ -1,13 +1,15 @@
-"""The HTTP application factory: ``create_app(services)`` builds a Flask app over already-built services."""
+"""The HTTP application factory: ``create_app(services)`` builds a Flask app over already-built services.
+
+It serves every blueprint; ``api/factory.py`` holds the factory itself, which the edge functions
+call with their own selection (``api/edge_app.py``).
+"""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from eventpulse.api import (
-    access_log,
     admin,
-    auth,
     backfill,
     catalog,
     contracts,
@@ -15,7 +17,8 @@ from eventpulse.api import (
     device_ops,
     devices,
     edge,
-    errors,
+    edge_media,
+    edge_uploads,
     health,
     ingest,
     openapi,
@@ -26,8 +29,7 @@ from eventpulse.api import (
     stats,
     telemetry,
 )
-from eventpulse.api.context import EXTENSION_KEY
-from eventpulse.api.present import ApiJSONProvider
+from eventpulse.api.factory import build_app
 from eventpulse.ports import Services
 
 BLUEPRINTS = (
@@ -46,6 +48,9 @@ BLUEPRINTS = (
     telemetry.bp,
     quality.bp,
     edge.bp,
+    edge_uploads.bp,
+    edge_media.bp,
+    edge_media.admin_bp,
     # issue 8: device admin
     devices.bp,
     device_ops.bp,
@@ -54,13 +59,4 @@ BLUEPRINTS = (
 
 def create_app(services: Services) -> Flask:
     """A Flask app serving the REST API over ``services`` (no globals: tests build one per test)."""
-    app = openapi.build_openapi_app()
-    app.json = ApiJSONProvider(app)
-    app.config["EVENTPULSE_SETTINGS"] = services.settings
-    app.extensions[EXTENSION_KEY] = services
-    errors.install(app)
-    access_log.install(app)
-    auth.install(app, services.settings)
-    for blueprint in BLUEPRINTS:
-        app.register_api(blueprint)
-    return app
+    return build_app(services, BLUEPRINTS)

@@ -21,11 +21,11 @@ from eventpulse.api.context import current_services
 from eventpulse.api.devices import audit, ensure_device, settings_now
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import (
+    AdminCommandPath,
     AlertListQuery,
     AlertPath,
     CommandBody,
     CommandListQuery,
-    CommandPath,
     DeviceCommandQuery,
     DevicePath,
     GroupCommandBody,
@@ -181,7 +181,7 @@ def list_device_commands(path: DevicePath, query: DeviceCommandQuery) -> Respons
 @bp.operation(
     "POST", "/commands/<command_id>/cancel", access=ADMIN, returns={200: CommandOut}, errors=(400, 404, 409)
 )
-def cancel_command(path: CommandPath) -> Response:
+def cancel_command(path: AdminCommandPath) -> Response:
     """Cancel a queued or delivered command; a finished one is a 409 naming its state."""
     registry = current_services().devices
     command_id = str(path.command_id)

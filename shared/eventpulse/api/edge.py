@@ -1,4 +1,4 @@
-"""Routes an enrolled edge device calls (issue 8): who am I, and I am alive.
+"""Routes an enrolled edge device calls (issue 8): who am I, I am alive, my batches, my commands.
 
 Every route here takes a device credential only (``DEVICE``); ``api/auth.py`` proves it, refuses a
 revoked device and records the device as heard before the view runs.
@@ -13,18 +13,46 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, jsonify, request
 
-from eventpulse.api.auth import current_principal, is_token_accepted
+from eventpulse.api.auth import current_actor, current_device, current_principal, is_token_accepted
 from eventpulse.api.context import current_services
 from eventpulse.api.errors import build_envelope
+from eventpulse.api.ingest import accept_upload
 from eventpulse.api.operations import Operations
-from eventpulse.api.params import EnrollBody, HeartbeatBody
-from eventpulse.api.resources import EdgeEnrolled, EdgeHeartbeat, EdgePing
+from eventpulse.api.params import (
+    ACK_BODY_MAX_BYTES,
+    CommandAckBody,
+    CommandPath,
+    EdgeCommandsQuery,
+    EdgeUploadQuery,
+    EnrollBody,
+    HeartbeatBody,
+)
+from eventpulse.api.resources import (
+    EdgeCommandAcked,
+    EdgeCommands,
+    EdgeEnrolled,
+    EdgeHeartbeat,
+    EdgePing,
+    EdgeRegistered,
+)
 from eventpulse.api.roles import DEVICE, PUBLIC
+from eventpulse.devices.binding import device_source
+from eventpulse.devices.commands import ACKABLE, ack_status, is_final
 from eventpulse.devices.enrollment import decide_enrollment
 from eventpulse.devices.present import present_device
 from eventpulse.devices.tokens import fingerprint_hash, is_valid_device_id, new_device_token, token_hash
-from eventpulse.errors import BadRequest, Conflict, Forbidden, NotConfigured, Unauthorized
-from eventpulse.ports.devices import Device, Health
+from eventpulse.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotConfigured,
+    NotFound,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from eventpulse.landing.intake import clean_filename
+from eventpulse.landing.keys import extension_of
+from eventpulse.ports.devices import Command, Device, DeviceRegistry, Health
 from eventpulse.settings import Settings
 
 bp = Operations("edge", __name__, url_prefix="/api/edge")
@@ -47,6 +75,181 @@ def heartbeat(body: HeartbeatBody) -> Response:
         health = Health(**body.model_dump(), reported_at=now)
         current_services().devices.touch(device_id, at=now, health=health)
     return jsonify({"device_id": device_id, "online": device_id is not None, "reported_at": now.isoformat()})
+
+
+EDGE_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
+"""What a device batch may be: the agent writes CSV or NDJSON, and no device needs XLSX or Parquet."""
+
+
+@bp.operation(
+    "POST",
+    "/ingest/upload",
+    access=DEVICE,
+    returns={202: EdgeRegistered, 200: EdgeRegistered},
+    errors=(400, 401, 403, 404, 413, 415, 422, 503),
+    binary_body=True,
+)
+def upload(query: EdgeUploadQuery) -> tuple[Response, int]:
+    """Stream a device's batch (CSV or NDJSON) into the landing zone as that device's ingestion.
+
+    The same intake as ``/api/ingest/upload`` (size limit, deduplication: 200 with the existing
+    ingestion for bytes already registered; ``ingestion_id`` repeats ``id``); the source is
+    ``device:<id>``, so the pipeline binds the rows to the caller, and only datasets allowed for
+    the device are accepted.
+    """
+    device = _calling_device()
+    filename = clean_filename(query.filename)
+    ext = extension_of(filename)
+    if ext not in EDGE_EXTENSIONS:
+        raise UnsupportedMediaType(
+            f"file {filename!r} has extension {ext or '(none)'!r}, which a device may not send",
+            hint=f"accepted extensions on edge uploads: {', '.join(EDGE_EXTENSIONS)}",
+        )
+    allowed = _allowed_datasets(device)
+    if query.dataset not in allowed:
+        raise Forbidden(
+            f"device {device.device_id} may not send dataset {query.dataset[:200]!r}",
+            hint=f"datasets allowed for this device: {', '.join(allowed) or '(none)'}; an admin sets "
+            "them on the device, or fleet-wide with EVENTPULSE_EDGE_DATASETS",
+            details={"device_id": device.device_id, "allowed_datasets": list(allowed)},
+        )
+    body, status = accept_upload(
+        current_services(),
+        dataset=query.dataset,
+        filename=filename,
+        source=device_source(device.device_id),
+        actor=current_actor(),
+    )
+    body["ingestion_id"] = body["id"]
+    return jsonify(body), status
+
+
+def _calling_device() -> Device:
+    device = current_device()
+    if not isinstance(device, Device):  # DEVICE access sets it before the view runs
+        raise Unauthorized("a device credential is required")
+    return device
+
+
+def _allowed_datasets(device: Device) -> tuple[str, ...]:
+    """The device's own list from the registry when it has one, else the fleet setting."""
+    return tuple(device.datasets) or tuple(current_services().settings.edge_datasets)
+
+
+@bp.operation("GET", "/commands", access=DEVICE, returns={200: EdgeCommands}, errors=(400, 401, 403, 503))
+def commands(query: EdgeCommandsQuery) -> Response:
+    """Hand the caller its commands to run, oldest first; expired ones are expired, not handed out.
+
+    A delivered command that was not acknowledged is handed out again (the device may have crashed
+    mid-command), so each hand-out is audited (``device.command_delivered``, with ``redelivered``).
+    ``rotate_token`` carries no secret: the agent rotates by re-enrolling (``POST /api/edge/enroll``
+    with its fingerprint), so a new token never travels in a command that can be handed out twice.
+    """
+    device = _calling_device()
+    services = current_services()
+    now = services.clock.now()
+    services.devices.expire_commands(now=now)
+    handed = services.devices.deliver_commands(device.device_id, now=now, limit=query.limit)
+    if handed:
+        with services.store.transaction() as tx:
+            for command in handed:
+                tx.audit.record(
+                    actor=current_actor(),
+                    action="device.command_delivered",
+                    entity_type="command",
+                    entity_id=command.command_id,
+                    details={
+                        "device_id": device.device_id,
+                        "kind": command.kind,
+                        "redelivered": command.delivered_at is not None and command.delivered_at < now,
+                    },
+                )
+    return jsonify({"items": [_delivered(command) for command in handed]})
+
+
+def _delivered(command: Command) -> dict[str, object]:
+    return {
+        "command_id": command.command_id,
+        "kind": command.kind,
+        "params": dict(command.params),
+        "issued_at": command.created_at.isoformat(),
+        "expires_at": command.expires_at.isoformat(),
+    }
+
+
+@bp.operation(
+    "POST",
+    "/commands/<command_id>/ack",
+    access=DEVICE,
+    returns={200: EdgeCommandAcked},
+    errors=(400, 401, 403, 404, 409, 413, 503),
+    body=CommandAckBody,
+    body_max_bytes=ACK_BODY_MAX_BYTES,
+)
+def ack_command(path: CommandPath, body: CommandAckBody) -> Response:
+    """Record how a command ended on the device: ``succeeded`` or ``failed``, once.
+
+    404 for an unknown id and for another device's command alike (its existence is not revealed);
+    409 when the command is already final or expired. The ack of ``rotate_token`` is sent with the
+    new token and carries nothing secret; an ``ok`` that is not backed by a token rotated since the
+    delivery is recorded as failed.
+    """
+    device = _calling_device()
+    services = current_services()
+    registry = services.devices
+    now = services.clock.now()
+    command = registry.get_command(path.command_id)
+    if command is None or command.device_id != device.device_id:
+        raise NotFound(
+            f"no command {path.command_id!r} for device {device.device_id}",
+            hint="acknowledge a command_id from GET /api/edge/commands",
+        )
+    _ensure_ackable(registry, command, now=now)
+    ok, result = _ack_result(device, command, body)
+    finished = registry.finish_command(
+        command.command_id, expected=ACKABLE, status=ack_status(ok), at=now, result=result
+    )
+    if finished is None:
+        raise Conflict(f"command {command.command_id} changed while acknowledging", hint="fetch it again")
+    with services.store.transaction() as tx:
+        tx.audit.record(
+            actor=current_actor(),
+            action="device.command_acked",
+            entity_type="command",
+            entity_id=command.command_id,
+            details={"device_id": device.device_id, "kind": command.kind, "status": finished.status},
+        )
+    finished_at = finished.finished_at or now
+    return jsonify(
+        {"command_id": finished.command_id, "status": finished.status, "finished_at": finished_at.isoformat()}
+    )
+
+
+def _ensure_ackable(registry: DeviceRegistry, command: Command, *, now: datetime) -> None:
+    """409 for a final command; one past its expiry is expired now (no sweep may have run yet)."""
+    status = command.status
+    if not is_final(status) and command.expires_at <= now:
+        reason = {"reason": "acknowledged after it expired"}
+        registry.finish_command(command.command_id, expected=ACKABLE, status="expired", at=now, result=reason)
+        current = registry.get_command(command.command_id)
+        status = current.status if current is not None else "expired"
+    if is_final(status):
+        raise Conflict(
+            f"command {command.command_id} is already {status}",
+            hint="nothing to do: a command is acknowledged once, and an expired one is not run",
+            details={"status": status},
+        )
+
+
+def _ack_result(device: Device, command: Command, body: CommandAckBody) -> tuple[bool, dict[str, object]]:
+    """The outcome to record; a ``rotate_token`` success must show as a rotation after delivery."""
+    result: dict[str, object] = {"ok": body.ok, "output": body.output, "error": body.error}
+    if command.kind == "rotate_token" and body.ok:
+        since = command.delivered_at or command.created_at
+        if device.token_rotated_at < since:
+            result["error"] = "the device reported success, but its token was not rotated since delivery"
+            return False, result
+    return body.ok, result
 
 
 class SlidingWindow:

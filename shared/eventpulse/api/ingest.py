@@ -43,6 +43,34 @@ def upload(query: UploadQuery) -> tuple[Response, int]:
     existing ingestion's state and what to do next) when they were already registered.
     """
     services = current_services()
+    options = build_read_options(sheet=query.sheet, encoding=query.encoding)
+    body, status = accept_upload(
+        services,
+        dataset=query.dataset,
+        filename=query.filename,
+        source=query.source or "api",
+        actor=current_actor(),
+        options=options,
+        fail_fast=query.fail_fast,
+    )
+    return jsonify(body), status
+
+
+def accept_upload(
+    services: Services,
+    *,
+    dataset: str,
+    filename: str,
+    source: str,
+    actor: str,
+    options: dict[str, Any] | None = None,
+    fail_fast: bool = False,
+) -> tuple[dict[str, Any], int]:
+    """Stream this request's body into the landing zone and register it: the answer and its status.
+
+    Shared by every upload route (``/api/ingest/upload``, ``/api/edge/ingest/upload``), so the size
+    limit, the fail-fast header check and the deduplicated answer stay one behaviour.
+    """
     limit = services.settings.upload_max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
@@ -50,19 +78,19 @@ def upload(query: UploadQuery) -> tuple[Response, int]:
             hint="split the file, or raise EVENTPULSE_UPLOAD_MAX_BYTES",
             details={"limit_bytes": limit},
         )
-    options = build_read_options(sheet=query.sheet, encoding=query.encoding)
+    options = options or {}
     check = (
-        StreamHeaderCheck(services, query.filename, declared_encoding=options.get("encoding"))
-        if query.fail_fast
+        StreamHeaderCheck(services, filename, declared_encoding=options.get("encoding"))
+        if fail_fast
         else None
     )
     registration = register_stream(
         services,
-        dataset=query.dataset,
-        filename=query.filename,
-        source=query.source or "api",
+        dataset=dataset,
+        filename=filename,
+        source=source,
         stream=cast(BinaryIO, request.stream),
-        actor=current_actor(),
+        actor=actor,
         options=options or None,
         max_bytes=limit,
         before_landing=check,
@@ -70,7 +98,7 @@ def upload(query: UploadQuery) -> tuple[Response, int]:
     body, status = registration_body(services, registration)
     if check is not None and check.result is not None:
         body["header_check"] = check.result.to_dict()
-    return jsonify(body), status
+    return body, status
 
 
 @bp.operation(

@@ -381,6 +381,50 @@ class EnrollBody(Body):
     label: str = Field("", max_length=200)
 
 
+# --- edge device routes: upload and the command channel (issue 8, branch edgeup) -------------------
+
+
+class EdgeUploadQuery(BaseModel):
+    """``POST /api/edge/ingest/upload``: which dataset the device's batch is for, and its file name."""
+
+    dataset: str = Field(
+        max_length=200, description="a dataset this device may send (its registry entry, else the fleet's)"
+    )
+    filename: str = Field(
+        max_length=1000, description="the batch's file name; .csv, .ndjson or .jsonl picks the reader"
+    )
+
+
+class CommandPath(BaseModel):
+    command_id: str = Field(
+        min_length=1, max_length=100, description="a command id from GET /api/edge/commands"
+    )
+
+
+class EdgeCommandsQuery(BaseModel):
+    limit: int = Field(20, ge=1, le=100, description="most commands handed out at once, 1 to 100")
+
+
+ACK_OUTPUT_MAX = 64 * 1024
+"""The most characters of ``output``: the agent's upload_logs answer is capped at 64 KiB of text."""
+ACK_ERROR_MAX = 4096
+ACK_BODY_MAX_BYTES = 512 * 1024
+"""The ack's JSON body limit: room for ``output`` at its maximum even when escaping inflates it."""
+
+
+class CommandAckBody(Body):
+    """``POST /api/edge/commands/<id>/ack``: how the command ended on the device (nothing secret)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    ok: bool = Field(description="true: the command ran; false: it failed (say why in error)")
+    output: str | None = Field(
+        None, max_length=ACK_OUTPUT_MAX, description="what the command printed, at most 65536 characters"
+    )
+    error: str | None = Field(
+        None, max_length=ACK_ERROR_MAX, description="why the command failed, at most 4096 characters"
+    )
+
+
 # --- device admin (api/devices.py, issue 8) -------------------------------------------------------
 
 DEVICE_ID_HINT = "1-63 characters: letters, digits, '_', '.', '-' (starts alphanumeric)"
@@ -393,7 +437,7 @@ class DevicePath(BaseModel):
     device_id: str = Field(max_length=63, description=DEVICE_ID_HINT, json_schema_extra={"example": "pi-001"})
 
 
-class CommandPath(BaseModel):
+class AdminCommandPath(BaseModel):
     command_id: uuid.UUID = Field(description="a command id (a UUID)")
 
 

@@ -616,6 +616,41 @@ class EdgeEnrolled(BaseModel):
     created: bool
 
 
+# --- edge device routes: upload and the command channel (issue 8, branch edgeup) -----------------
+
+
+class EdgeRegistered(Registered):
+    """``POST /api/edge/ingest/upload``: the ingestion, with its id also as ``ingestion_id``."""
+
+    ingestion_id: uuid.UUID = Field(description="the same as id: the name the edge agent reads")
+
+
+class EdgeCommand(BaseModel):
+    """One command handed to the device; ``params`` never holds a secret."""
+
+    command_id: str
+    kind: str = Field(
+        description="restart_agent, set_sampling_interval, rotate_token, upload_logs, update_agent"
+    )
+    params: dict[str, Any]
+    issued_at: str = Field(description="when an admin queued it (UTC, ISO 8601)")
+    expires_at: str = Field(description="after this instant the command is expired and not run")
+
+
+class EdgeCommands(BaseModel):
+    """``GET /api/edge/commands``: the caller's commands to run, oldest first."""
+
+    items: list[EdgeCommand]
+
+
+class EdgeCommandAcked(BaseModel):
+    """``POST /api/edge/commands/<id>/ack``: the command's final state."""
+
+    command_id: str
+    status: str = Field(description="succeeded or failed")
+    finished_at: str
+
+
 # --- device admin (api/devices.py, issue 8) -------------------------------------------------------
 
 

@@ -17,4 +17,6 @@ BODY_LIMIT_MARGIN = 1 << 20
 
 def waitress_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``waitress.serve`` / ``waitress.create_server`` from the settings."""
-    return {"max_request_body_size": settings.upload_max_bytes + BODY_LIMIT_MARGIN}
+    # A device's photo or video PUT to the local media route is a body too (issue 8, edge media).
+    largest = max(settings.upload_max_bytes, settings.media_max_bytes)
+    return {"max_request_body_size": largest + BODY_LIMIT_MARGIN}

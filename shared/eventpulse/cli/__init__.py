@@ -9,7 +9,7 @@ import os
 
 import click
 
-from eventpulse.cli import actions, contracts, inspect, jobs, local, serve, worker
+from eventpulse.cli import actions, contracts, devices, inspect, jobs, local, serve, worker
 from eventpulse.cli import ingest as ingest_command
 from eventpulse.cli.common import ensure_local_api_token
 from eventpulse.settings import Settings, SettingsError
@@ -45,6 +45,7 @@ for _command in (
     local.demo,
     *jobs.commands,
     *worker.commands,
+    *devices.commands,
 ):
     main.add_command(_command)
 

@@ -70,8 +70,8 @@ LOCAL_TOKEN_NAME = "local-admin"
 
 
 def ensure_local_tokens(settings: Settings) -> Settings:
-    """The local server's credentials: an admin API token and a task token, each made once."""
-    return ensure_local_task_token(ensure_local_api_token(settings))
+    """The local server's credentials: API token, task token and edge secrets, each made once."""
+    return ensure_local_edge_secrets(ensure_local_task_token(ensure_local_api_token(settings)))
 
 
 def ensure_local_api_token(settings: Settings) -> Settings:
@@ -104,18 +104,59 @@ def ensure_local_task_token(settings: Settings) -> Settings:
     return settings.with_overrides(task_token_sha256=(digest,))
 
 
+def ensure_local_edge_secrets(settings: Settings) -> Settings:
+    """In local mode, open device enrollment on a fresh data dir: a fleet enroll token and a pepper.
+
+    Each is made once under secrets/ when its setting is unset: ``edge_enroll_token`` (a device sends
+    it in ``X-Device-Enroll-Token``; only its sha256 is accepted) and ``device_token_pepper`` (the
+    HMAC key device tokens are stored under; reusing it keeps every enrolled device's token valid).
+    The paths are printed; the pepper never is.
+    """
+    if settings.mode != "local":
+        return settings
+    overrides: dict[str, object] = {}
+    if not settings.edge_enroll_token_sha256:
+        path = settings.secrets_dir / "edge_enroll_token"
+        overrides["edge_enroll_token_sha256"] = (_sha256_of_secret_file(path),)
+        click.echo(
+            f"edge enroll token (send as 'X-Device-Enroll-Token: <token>' to enroll): {path}", err=True
+        )
+    if not settings.device_token_pepper:
+        path = settings.secrets_dir / "device_token_pepper"
+        overrides["device_token_pepper"] = load_or_create_secret(path)
+        click.echo(
+            f"device token pepper (keep it: a new one invalidates every device token): {path}", err=True
+        )
+    return settings.with_overrides(**overrides) if overrides else settings
+
+
 def _sha256_of_secret_file(path: Path) -> str:
     """The sha256 of the secret in ``path``, creating the file (mode 0600) with a new one the first time."""
+    return hashlib.sha256(load_or_create_secret(path).encode()).hexdigest()
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The secret in ``path``; the first time, a new random one, written atomically with mode 0600.
+
+    The secret is written and fsynced under a temporary name, then linked into place: a crash leaves
+    either no file or a whole one, and when two processes race the first link wins and both use it.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            pass
-        else:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(32) + "\n")
-    return hashlib.sha256(path.read_text().strip().encode()).hexdigest()
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 def exit_code_for(status: str | None) -> int:

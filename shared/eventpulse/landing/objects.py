@@ -111,8 +111,11 @@ def register_existing_object(
     actor: str,
     dataset: str | None = None,
     filename: str | None = None,
+    source: str = "gcs_backfill",
 ) -> Registration:
     """Register an object that is already in storage (backfills: ``POST /api/ingest/from_gcs``).
+
+    ``source`` is the ingestion's source (a device's finalize passes ``device:<id>``).
 
     Any object the service account can read: it is hashed, copied create-only to its raw name when it
     is not there already, and registered like an upload. Raises EventPulseError subclasses.
@@ -127,9 +130,7 @@ def register_existing_object(
         metadata["dataset"] = dataset
     if filename:
         metadata["filename"] = filename
-    return _land_object(
-        services, landing, obj, kind=kind, metadata=metadata, actor=actor, source="gcs_backfill"
-    )
+    return _land_object(services, landing, obj, kind=kind, metadata=metadata, actor=actor, source=source)
 
 
 # --- the shared path ------------------------------------------------------------------------------

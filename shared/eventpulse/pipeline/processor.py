@@ -22,6 +22,7 @@ from eventpulse.parse.formats import detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.parse.renamed import RenamedSource
 from eventpulse.pipeline.baseline import ensure_renames_known, known_schema
+from eventpulse.pipeline.device_alerts import evaluate_after_load
 from eventpulse.pipeline.failures import build_failure_error, describe_for_log
 from eventpulse.pipeline.heartbeat import Heartbeat
 from eventpulse.pipeline.lineage_push import push_lineage, queue_lineage
@@ -39,7 +40,7 @@ from eventpulse.pipeline.settling import DriftSettler, Settled
 from eventpulse.quality.gate import warm_up as warm_up_quality_engine
 from eventpulse.schema.drift import DriftDecision, decide_drift
 from eventpulse.schema.model import TableSchema
-from eventpulse.states import CLAIMABLE, Status, status_after_exception
+from eventpulse.states import CLAIMABLE, LOADED_STATES, Status, status_after_exception
 
 if TYPE_CHECKING:
     from eventpulse.ports import Row, Services
@@ -100,6 +101,8 @@ def process_ingestion(
     bind_context(dataset=ctx.dataset)
     result = _process_claimed(ctx)
     push_lineage(services, ingestion_id=ingestion_id)  # the COMPLETE or FAIL just committed
+    if result.status in LOADED_STATES:  # committed: alerts can neither undo nor fail the load
+        evaluate_after_load(services, row)
     return result
 
 

@@ -522,6 +522,20 @@ class CuratedTables(Protocol):
         """
         ...
 
+    def rows_of_ingestion(
+        self,
+        table: str,
+        ingestion_id: uuid.UUID,
+        *,
+        columns: Sequence[str],
+        where: Mapping[str, object] | None = None,
+        limit: int,
+    ) -> list[Row]:
+        """The rows an ingestion loaded (lineage ``_ingestion_id``), only ``columns`` (a column the
+        table lacks reads None), only rows whose columns equal ``where``'s values, at most ``limit``,
+        in source-row order; empty when the table does not exist."""
+        ...
+
 
 # --- quarantine: rows held back or discarded --------------------------------------------------------
 

@@ -1,14 +1,19 @@
-"""The device-registry port suite: every adapter (Postgres now; Firestore joins by a parameter)."""
+"""The device-registry port suite: every adapter (Postgres, and Firestore on the npm emulator)."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from eventpulse.bootstrap import build_device_registry
 from eventpulse.devices.tokens import fingerprint_hash, token_hash
 from eventpulse.ports.devices import (
     AlertFilter,
@@ -21,14 +26,38 @@ from eventpulse.ports.devices import (
     MediaObject,
     Threshold,
 )
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "emulators"))
+from firestore import FirestoreEmulator  # noqa: E402  (emulators/ is not a package)
+
+sys.path.remove(str(REPO_ROOT / "emulators"))
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgres"])
-def registry(request: pytest.FixtureRequest, services: Any) -> Iterator[DeviceRegistry]:
+@pytest.fixture(scope="module")
+def firestore_host() -> Iterator[str]:
+    """One emulator for the module; it fails (never skips) with how to get node and npm."""
+    with FirestoreEmulator() as emulator:
+        yield emulator.host
+
+
+@pytest.fixture(params=["postgres", "firestore"])
+def registry(request: pytest.FixtureRequest, settings: Any) -> Iterator[DeviceRegistry]:
     """A new registry adapter proves itself by joining these parameters and passing this suite."""
-    yield services.devices  # the `services` fixture empties every table before each test
+    if request.param == "postgres":
+        yield request.getfixturevalue("services").devices  # `services` empties every table per test
+        return
+    isolated = dataclasses.replace(
+        settings,
+        device_registry="firestore",
+        firestore_emulator_host=request.getfixturevalue("firestore_host"),
+        firestore_collection_prefix=f"t{uuid.uuid4().hex[:12]}_",  # a fresh registry per test
+    )
+    registry = build_device_registry(isolated, store=None)  # type: ignore[arg-type]  # firestore needs none
+    yield registry
+    registry.close()
 
 
 def new_device(device_id: str, **changes: Any) -> Device:
@@ -288,3 +317,116 @@ def test_delete_removes_the_device_and_everything_of_it(registry: DeviceRegistry
     assert registry.commands(CommandFilter(device_id="pi-001"), limit=10).items == []
     assert registry.get("pi-002") is not None
     assert registry.is_reachable()
+
+
+# --- races and filtered paging: where adapters without one shared transaction can differ ----------------
+
+
+def race(n: int, work: Any) -> list[Any]:
+    """Run ``work(i)`` on ``n`` threads released together; their results in order."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        return work(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_concurrent_raises_keep_one_open_alert_and_count_every_occurrence(registry: DeviceRegistry) -> None:
+    registry.create(new_device("pi-001"))
+    raised = race(
+        8,
+        lambda i: registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="warning",
+            message=f"reading {i}", value=41.0 + i, limit=40.0, at=T0 + timedelta(seconds=i),
+        ),
+    )  # fmt: skip
+    assert len({a.alert_id for a in raised}) == 1, "every raiser updated the same open alert"
+    open_ = registry.alerts(AlertFilter(device_id="pi-001", open_only=True), limit=10).items
+    assert len(open_) == 1 and open_[0].occurrences == 8
+    assert open_[0].last_at == T0 + timedelta(seconds=7) and open_[0].opened_at >= T0
+    closed = race(4, lambda i: registry.resolve_alerts(
+        device_id="pi-001", kind="threshold", sensor="temperature", at=T0 + timedelta(minutes=1)
+    ))  # fmt: skip
+    assert sum(closed) == 1, "one resolver closes it, the others find nothing open"
+
+
+def test_concurrent_rotations_from_one_token_let_exactly_one_win(registry: DeviceRegistry) -> None:
+    old = token_hash("pepper", "token-pi-001")
+    registry.create(new_device("pi-001"))
+    won = race(
+        6,
+        lambda i: registry.set_token(
+            "pi-001", token_hash=token_hash("pepper", f"new-{i}"), rotated_at=T0 + timedelta(seconds=i),
+            expected_token_hash=old,
+        ),
+    )  # fmt: skip
+    assert won.count(True) == 1
+    winner = won.index(True)
+    stored = registry.get("pi-001")
+    assert stored is not None and stored.token_hash == token_hash("pepper", f"new-{winner}")
+    assert registry.find_by_token_hash(old) is None
+
+
+def test_concurrent_finishes_and_acknowledgements_have_one_winner(registry: DeviceRegistry) -> None:
+    registry.create(new_device("pi-001"))
+    command = new_command("pi-001", at=T0)
+    registry.queue_command(command)
+    registry.deliver_commands("pi-001", now=T0, limit=10)
+    statuses = ("succeeded", "failed", "cancelled", "succeeded", "failed", "cancelled")
+    ended = race(
+        len(statuses),
+        lambda i: registry.finish_command(
+            command.command_id, expected=("delivered",), status=statuses[i], at=T0, result={"n": i}
+        ),
+    )
+    winners = [i for i, c in enumerate(ended) if c is not None]
+    assert len(winners) == 1
+    stored = registry.get_command(command.command_id)
+    assert stored is not None and stored.status == statuses[winners[0]] and stored.result == {"n": winners[0]}
+    assert registry.deliver_commands("pi-001", now=T0, limit=10) == [], "an ended command is not handed out"
+    alert = registry.raise_alert(
+        device_id="pi-001", kind="silent", sensor="", level="warning", message="m", value=None,
+        limit=None, at=T0,
+    )  # fmt: skip
+    acked = race(5, lambda i: registry.acknowledge_alert(alert.alert_id, actor=f"token:op{i}", at=T0))
+    assert len({a.acknowledged_by for a in acked}) == 1, "every caller sees the first actor"
+    stored_alert = registry.alerts(AlertFilter(device_id="pi-001"), limit=1).items[0]
+    assert stored_alert.acknowledged_by == acked[0].acknowledged_by
+
+
+def test_filtered_pages_follow_the_cursor_without_gaps_or_repeats(registry: DeviceRegistry) -> None:
+    for n in range(9):
+        registry.create(new_device(f"pi-{n:03d}", group="north" if n % 3 == 0 else "south"))
+        if n % 2:
+            registry.touch(f"pi-{n:03d}", at=T0)
+        registry.raise_alert(
+            device_id=f"pi-{n:03d}", kind="silent", sensor="", level="critical" if n % 3 else "warning",
+            message="m", value=None, limit=None, at=T0 + timedelta(minutes=n),
+        )  # fmt: skip
+
+    def every(fetch: Any) -> list[Any]:
+        items: list[Any] = []
+        cursor = None
+        while True:
+            page = fetch(cursor)
+            assert len(page.items) <= 2
+            items += page.items
+            if page.next_cursor is None:
+                return items
+            cursor = page.next_cursor
+
+    north = every(lambda c: registry.page(DeviceFilter(group="north"), limit=2, cursor=c))
+    assert [d.device_id for d in north] == ["pi-000", "pi-003", "pi-006"]
+    never = every(
+        lambda c: registry.page(DeviceFilter(seen_before=T0 - timedelta(hours=1)), limit=2, cursor=c)
+    )
+    assert [d.device_id for d in never] == ["pi-000", "pi-002", "pi-004", "pi-006", "pi-008"], "never seen"
+    critical = every(lambda c: registry.alerts(AlertFilter(level="critical"), limit=2, cursor=c))
+    assert [a.device_id for a in critical] == ["pi-008", "pi-007", "pi-005", "pi-004", "pi-002", "pi-001"]
+    assert (
+        registry.alerts(AlertFilter(level="warning", device_id="pi-003"), limit=2).items[0].device_id
+        == "pi-003"
+    )

@@ -318,3 +318,41 @@ def test_a_profile_reads_bounded_statistics_of_existing_columns(store: MetadataS
     assert len(ids["sample"]) == 2 and set(ids["sample"]) <= {"a", "bb", "ccc", "dddd"}
     with store.transaction() as tx:
         tx.curated.apply([f'DROP TABLE "{table}"'])
+
+
+def test_rows_of_ingestion_reads_one_loads_rows_by_its_lineage_id(store: MetadataStore) -> None:
+    table = f"curated_port_{uuid.uuid4().hex[:8]}"
+    first, second = (LineageValues(str(uuid.uuid4()), "ab" * 32, "v1", datetime.now(UTC)) for _ in range(2))
+    with store.transaction() as tx:
+        tx.curated.apply(plan_table_changes(table, SCHEMA, ["id"], None))
+        for lineage, ids in ((first, ["a", "b", "c"]), (second, ["x"])):
+            load = tx.curated.start_load(table, SCHEMA, ["id"], lineage, keys_verified_unique=True)
+            load.write(_batch(ids))  # n = 0, 1, 2
+            load.finish()
+    with store.read() as tx:
+        rows = tx.curated.rows_of_ingestion(
+            table, uuid.UUID(first.ingestion_id), columns=["id", "n", "missing"], limit=10
+        )
+        assert rows == [
+            {"id": "a", "n": 0, "missing": None},
+            {"id": "b", "n": 1, "missing": None},
+            {"id": "c", "n": 2, "missing": None},
+        ]
+        only = tx.curated.rows_of_ingestion(
+            table, uuid.UUID(first.ingestion_id), columns=["id"], where={"id": "b"}, limit=10
+        )
+        assert only == [{"id": "b"}]
+        assert (
+            len(tx.curated.rows_of_ingestion(table, uuid.UUID(first.ingestion_id), columns=["id"], limit=2))
+            == 2
+        )
+        absent = {"missing": "x"}
+        assert (
+            tx.curated.rows_of_ingestion(
+                table, uuid.UUID(first.ingestion_id), columns=["id"], where=absent, limit=9
+            )
+            == []
+        )
+        assert tx.curated.rows_of_ingestion("curated_port_none", uuid.uuid4(), columns=["id"], limit=9) == []
+    with store.transaction() as tx:
+        tx.curated.apply([f'DROP TABLE "{table}"'])

@@ -123,6 +123,33 @@ class PgCuratedTables:
         )
         return Page([dict(r._mapping) for r in result], int(total))
 
+    def rows_of_ingestion(
+        self,
+        table: str,
+        ingestion_id: uuid.UUID,
+        *,
+        columns: Sequence[str],
+        where: Mapping[str, object] | None = None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        present = self.columns(table)
+        if not present:
+            return []
+        # A column the table lacks (a file that never carried it) reads NULL, not an error.
+        selected = ", ".join(
+            (quote_ident(c) if c in present else "NULL") + " AS " + quote_ident(c) for c in columns
+        )
+        filters = [(c, v) for c, v in (where or {}).items()]
+        if any(c not in present for c, _ in filters):
+            return []  # nothing can equal a value in a column that does not exist
+        condition = "".join(f" AND {quote_ident(c)} = %s" for c, _ in filters)
+        result = self._conn.exec_driver_sql(
+            f"SELECT {selected} FROM {quote_ident(table)} WHERE _ingestion_id = CAST(%s AS uuid){condition} "
+            "ORDER BY _source_row LIMIT %s",
+            (str(ingestion_id), *(v for _, v in filters), int(limit)),
+        )
+        return [dict(r._mapping) for r in result]
+
     def apply(self, statements: Sequence[str]) -> None:
         if not statements:
             return

@@ -1,0 +1,1 @@
+"""Adapters on Google Cloud Firestore (the device registry in the cloud)."""

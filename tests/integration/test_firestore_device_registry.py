@@ -1,0 +1,90 @@
+"""What only the Firestore registry has: its wiring from settings, reachability, ids that are not paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from eventpulse.adapters.firestore.devices import FirestoreDeviceRegistry
+from eventpulse.adapters.firestore.documents import doc_id
+from eventpulse.bootstrap import build_services
+from eventpulse.ports.devices import Device
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "emulators"))
+from firestore import FirestoreEmulator, free_port  # noqa: E402  (emulators/ is not a package)
+
+sys.path.remove(str(REPO_ROOT / "emulators"))
+
+T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def firestore_host() -> Iterator[str]:
+    with FirestoreEmulator() as emulator:
+        yield emulator.host
+
+
+def firestore_settings(settings: Any, host: str, prefix: str) -> Any:
+    return dataclasses.replace(
+        settings,
+        device_registry="firestore",
+        firestore_emulator_host=host,
+        firestore_collection_prefix=prefix,
+    )
+
+
+def test_services_built_with_device_registry_firestore_use_the_emulator(
+    settings: Any, firestore_host: str
+) -> None:
+    services = build_services(firestore_settings(settings, firestore_host, "wired_"))
+    try:
+        assert isinstance(services.devices, FirestoreDeviceRegistry)
+        assert services.devices.is_reachable()
+        device = Device(
+            device_id="pi/../001", status="active", created_at=T0, created_by="enroll",
+            token_hash="h" * 64, token_rotated_at=T0,
+        )  # fmt: skip
+        assert services.devices.create(device), "an id that is not a valid document path still works"
+        stored = services.devices.get("pi/../001")
+        assert stored is not None and stored.device_id == "pi/../001"
+    finally:
+        services.close()
+
+
+def test_a_registry_whose_emulator_is_down_is_not_reachable(settings: Any) -> None:
+    registry = FirestoreDeviceRegistry.from_settings(
+        firestore_settings(settings, f"127.0.0.1:{free_port()}", "down_")
+    )
+    try:
+        assert registry.is_reachable() is False
+    finally:
+        registry.close()
+
+
+def test_an_open_alert_claimed_by_a_writer_that_died_is_taken_over(
+    settings: Any, firestore_host: str
+) -> None:
+    registry = FirestoreDeviceRegistry.from_settings(firestore_settings(settings, firestore_host, "adopt_"))
+    try:
+        # What a raiser killed between its two writes leaves: the key's claim, no alert.
+        orphan = "0b0e6a6e-7d43-4c4e-9a51-8d1f8c3a6f00"
+        key = doc_id("pi-001", "threshold", "temperature")
+        registry._col("device_alert_open").document(key).create({"alert_id": orphan, "device_id": "pi-001"})
+        raised = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
+            value=41.0, limit=40.0, at=T0,
+        )  # fmt: skip
+        assert raised.alert_id == orphan and raised.occurrences == 1
+        again = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="critical", message="55 C",
+            value=55.0, limit=50.0, at=T0,
+        )  # fmt: skip
+        assert again.alert_id == orphan and again.occurrences == 2
+    finally:
+        registry.close()
