@@ -98,6 +98,29 @@ EXPECTED.update(
         ("GET", "/api/devices/<device_id>/media"): "viewer",
     }
 )
+# --- device admin (api/devices.py, api/device_ops.py; issue 8) ---
+DEVICE_ADMIN_ROUTES = {
+    ("GET", "/api/devices"): "viewer",
+    ("POST", "/api/devices"): "admin",
+    ("GET", "/api/devices/<device_id>"): "viewer",
+    ("PATCH", "/api/devices/<device_id>"): "admin",
+    ("DELETE", "/api/devices/<device_id>"): "admin",
+    ("POST", "/api/devices/<device_id>/rotate"): "admin",
+    ("POST", "/api/devices/<device_id>/revoke"): "admin",
+    ("POST", "/api/devices/<device_id>/unrevoke"): "admin",
+    ("POST", "/api/devices/<device_id>/commands"): "admin",
+    ("GET", "/api/devices/<device_id>/commands"): "viewer",
+    ("POST", "/api/devices/commands"): "admin",
+    ("GET", "/api/devices/commands"): "viewer",
+    ("POST", "/api/devices/commands/<command_id>/cancel"): "admin",
+    ("GET", "/api/devices/thresholds"): "viewer",
+    ("PUT", "/api/devices/thresholds"): "admin",
+    ("GET", "/api/devices/<device_id>/thresholds"): "viewer",
+    ("PUT", "/api/devices/<device_id>/thresholds"): "admin",
+    ("GET", "/api/devices/alerts"): "viewer",
+    ("POST", "/api/devices/alerts/<alert_id>/ack"): "admin",
+}
+EXPECTED.update(DEVICE_ADMIN_ROUTES)
 # Bodies that authorised callers can send quickly (most end 4xx, which is "allowed": not 401/403).
 BODIES = {
     "/api/ingest/upload": b"a,b\n1,2\n",
@@ -114,6 +137,18 @@ BODIES = {
     "/api/edge/ingest/upload": b"a,b\n1,2\n",
     "/api/edge/commands/<command_id>/ack": b'{"ok": true}',
 }
+# --- device admin (issue 8): bodies that end 4xx quickly (or change nothing that exists) ---
+BODIES.update(
+    {
+        "/api/devices": b'{"device_id": "-"}',
+        "/api/devices/<device_id>": b'{"label": "matrix"}',
+        "/api/devices/<device_id>/revoke": b'{"reason": "matrix"}',
+        "/api/devices/<device_id>/commands": b'{"kind": "restart_agent"}',
+        "/api/devices/commands": b'{"group": "nosuch", "kind": "restart_agent"}',
+        "/api/devices/thresholds": b'{"thresholds": [{"sensor": "matrix"}]}',
+        "/api/devices/<device_id>/thresholds": b'{"thresholds": []}',
+    }
+)
 QUERIES = {
     "/api/ingest/upload": "?dataset=nosuch&filename=a.csv",
     "/api/stats/expectations": "?dataset=nosuch",
@@ -152,6 +187,7 @@ def concrete(rule: str) -> str:
     path = rule.replace("<ingestion_id>", str(uuid.uuid4())).replace("<dataset>", "nosuch")
     path = path.replace("<version>", "0" * 64).replace("<name>", "nosuch").replace("<device_id>", "pi-nosuch")
     path = path.replace("<command_id>", "cmd-nosuch")
+    path = path.replace("<alert_id>", str(uuid.uuid4()))  # issue 8 (device admin)
     assert not re.search(r"<[^>]+>", path), f"the matrix has no value for the parameter of {rule}"
     return path + QUERIES.get(rule, "")
 
@@ -254,3 +290,25 @@ def test_each_device_credential_gets_exactly_its_outcome(device_client, method, 
     assert outcome_class(response.status_code) == expected, (response.status_code, response.get_json())
     if expected != "allowed":
         assert response.get_json()["error"]["status"] == int(expected)
+
+
+# --- device admin (issue 8): a device's own credential opens no admin route -----------------------
+
+
+@pytest.fixture
+def device_credentials(client):  # type: ignore[no-untyped-def]
+    made = client.post("/api/devices", json={"device_id": "pi-matrix"}, headers=CREDENTIALS["admin"])
+    assert made.status_code == 201, made.get_json()
+    token = made.get_json()["device_token"]
+    return [{"Authorization": f"Bearer {token}"}, {"X-Device-Id": "pi-matrix", "X-Device-Token": token}]
+
+
+@pytest.mark.parametrize("method, rule", sorted(DEVICE_ADMIN_ROUTES))
+def test_a_device_token_on_a_device_admin_route_is_401(client, device_credentials, method, rule) -> None:
+    for credential in device_credentials:
+        headers = {**credential, "Content-Type": "application/json"}
+        path = concrete(rule).replace("pi-nosuch", "pi-matrix")
+        response = client.open(path, method=method, headers=headers, data=BODIES.get(rule, b""))
+        assert response.status_code == 401, (credential.keys(), response.get_json())
+        assert response.get_json()["error"]["code"] == "unauthorized"
+    assert client.get("/api/edge/ping", headers=device_credentials[0]).status_code == 200

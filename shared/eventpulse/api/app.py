@@ -14,6 +14,8 @@ from eventpulse.api import (
     catalog,
     contracts,
     demo,
+    device_ops,
+    devices,
     edge,
     edge_media,
     edge_uploads,
@@ -49,6 +51,9 @@ BLUEPRINTS = (
     edge_uploads.bp,
     edge_media.bp,
     edge_media.admin_bp,
+    # issue 8: device admin
+    devices.bp,
+    device_ops.bp,
 )
 
 

@@ -423,3 +423,149 @@ class CommandAckBody(Body):
     error: str | None = Field(
         None, max_length=ACK_ERROR_MAX, description="why the command failed, at most 4096 characters"
     )
+
+
+# --- device admin (api/devices.py, issue 8) -------------------------------------------------------
+
+DEVICE_ID_HINT = "1-63 characters: letters, digits, '_', '.', '-' (starts alphanumeric)"
+MAX_DEVICE_DATASETS = 50
+MAX_CADENCE_SECONDS = 30 * 86_400
+MAX_THRESHOLDS = 200
+
+
+class DevicePath(BaseModel):
+    device_id: str = Field(max_length=63, description=DEVICE_ID_HINT, json_schema_extra={"example": "pi-001"})
+
+
+class AdminCommandPath(BaseModel):
+    command_id: uuid.UUID = Field(description="a command id (a UUID)")
+
+
+class AlertPath(BaseModel):
+    alert_id: str = Field(max_length=100, description="an alert id")
+
+
+class DeviceCursorPage(BaseModel):
+    limit: int = _limit(50)
+    cursor: Filter = Field(
+        None, max_length=1000, description="next_cursor of the previous page (omit for the first page)"
+    )
+
+
+class DeviceListQuery(DeviceCursorPage):
+    status: Annotated[Literal["active", "revoked"] | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="active or revoked"
+    )
+    group: Filter = _text_filter("only devices of this group")
+    search: Filter = _text_filter("case-insensitive prefix of the device id or the label")
+    online: bool | None = Field(
+        None, description="true: heard within EVENTPULSE_DEVICE_OFFLINE_AFTER_SECONDS; false: not"
+    )
+
+
+class CommandListQuery(DeviceCursorPage):
+    status: Annotated[
+        Literal["queued", "delivered", "succeeded", "failed", "expired", "cancelled"] | None,
+        BeforeValidator(_blank_is_none),
+    ] = Field(None, description="queued, delivered, succeeded, failed, expired or cancelled")
+    device_id: Filter = _text_filter("only commands of this device")
+
+
+class DeviceCommandQuery(DeviceCursorPage):
+    status: Annotated[
+        Literal["queued", "delivered", "succeeded", "failed", "expired", "cancelled"] | None,
+        BeforeValidator(_blank_is_none),
+    ] = Field(None, description="queued, delivered, succeeded, failed, expired or cancelled")
+
+
+class AlertListQuery(DeviceCursorPage):
+    device_id: Filter = _text_filter("only alerts of this device")
+    kind: Annotated[Literal["threshold", "silent"] | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="threshold or silent"
+    )
+    level: Annotated[Literal["warning", "critical"] | None, BeforeValidator(_blank_is_none)] = Field(
+        None, description="warning or critical"
+    )
+    open: bool = Field(False, description="true: only alerts not yet resolved")
+    unacknowledged: bool = Field(False, description="true: only alerts nobody acknowledged yet")
+
+
+def _datasets_field() -> Any:
+    return Field(
+        None,
+        max_length=MAX_DEVICE_DATASETS,
+        description=f"datasets the device may send (at most {MAX_DEVICE_DATASETS}); [] means the fleet's",
+    )
+
+
+def _cadence_field() -> Any:
+    return Field(
+        None,
+        gt=0,
+        le=MAX_CADENCE_SECONDS,
+        description=f"expected seconds between contacts, above 0 and at most {MAX_CADENCE_SECONDS}",
+    )
+
+
+class ProvisionBody(Body):
+    """``POST /api/devices``: an admin registers a device before it is installed."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    device_id: str = Field(description=DEVICE_ID_HINT)
+    label: str = Field("", max_length=200)
+    group: str = Field("", max_length=63, description="a fleet group name, at most 63 characters")
+    datasets: list[Annotated[str, Field(max_length=200)]] | None = _datasets_field()
+    cadence_seconds: float | None = _cadence_field()
+
+
+class DevicePatchBody(Body):
+    """``PATCH /api/devices/<id>``: only the fields given change."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    label: str | None = Field(None, max_length=200)
+    group: str | None = Field(None, max_length=63, description="a fleet group name ('' for none)")
+    datasets: list[Annotated[str, Field(max_length=200)]] | None = _datasets_field()
+    cadence_seconds: float | None = _cadence_field()
+
+
+class RevokeBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="why (required; audited)")
+
+
+class UnrevokeBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    reason: str | None = Field(None, max_length=2000, description="why (audited)")
+
+
+class CommandBody(Body):
+    """``POST /api/devices/<id>/commands``: the parameters are checked by ``devices/commands.py``."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    kind: str = Field(
+        max_length=64,
+        description="restart_agent, set_sampling_interval, rotate_token, upload_logs or update_agent",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="the kind's parameters")
+    ttl_seconds: float | None = Field(
+        None, description="seconds until it expires (default EVENTPULSE_COMMAND_TTL_SECONDS)"
+    )
+
+
+class GroupCommandBody(CommandBody):
+    group: str = Field(min_length=1, max_length=63, description="every active device of this group")
+
+
+class ThresholdItem(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    sensor: str = Field(min_length=1, max_length=63, description="the sensor name")
+    direction: Literal["above", "below"] = Field("above", description="above or below")
+    warning: float | None = Field(None, description="the warning limit (a number)")
+    critical: float | None = Field(None, description="the critical limit (a number)")
+
+
+class ThresholdsBody(Body):
+    """``PUT .../thresholds``: the whole set replaces the previous one."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    thresholds: list[ThresholdItem] = Field(max_length=MAX_THRESHOLDS, description="one per sensor")

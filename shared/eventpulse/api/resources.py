@@ -649,3 +649,94 @@ class EdgeCommandAcked(BaseModel):
     command_id: str
     status: str = Field(description="succeeded or failed")
     finished_at: str
+
+
+# --- device admin (api/devices.py, issue 8) -------------------------------------------------------
+
+
+class DeviceOut(Row):
+    """A device as any read shows it: never its token hash or enrollment fingerprint."""
+
+    device_id: str
+    status: str = Field(description="active or revoked")
+    label: str
+    group: str
+    datasets: list[str]
+    cadence_seconds: float | None
+    last_seen_at: datetime | None
+    online: bool
+    has_fingerprint: bool
+    health: dict[str, Any]
+
+
+class DeviceList(BaseModel):
+    items: list[DeviceOut]
+    limit: int
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
+
+
+class DeviceProvisioned(BaseModel):
+    """The device and its token, shown this once (only its keyed hash is kept)."""
+
+    device: DeviceOut
+    device_token: str
+
+
+class DeviceDeleted(BaseModel):
+    device_id: str
+    deleted: bool
+
+
+class CommandOut(Row):
+    command_id: str
+    device_id: str
+    kind: str
+    params: dict[str, Any]
+    status: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    group: str
+
+
+class CommandList(BaseModel):
+    items: list[CommandOut]
+    limit: int
+    next_cursor: str | None
+
+
+class GroupCommandQueued(BaseModel):
+    group: str
+    queued: int = Field(description="commands queued: one per active device of the group")
+    commands: list[CommandOut]
+
+
+class ThresholdOut(BaseModel):
+    sensor: str
+    direction: str
+    warning: float | None
+    critical: float | None
+
+
+class ThresholdSet(BaseModel):
+    device_id: str | None = Field(description="null for the fleet's defaults")
+    thresholds: list[ThresholdOut]
+
+
+class AlertOut(Row):
+    alert_id: str
+    device_id: str
+    kind: str
+    sensor: str
+    level: str
+    message: str
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+    limit: int
+    next_cursor: str | None
