@@ -96,3 +96,11 @@ def test_an_unknown_edge_path_is_404_for_a_device_and_401_without_a_credential(c
     assert client.get("/api/edge/no-such-route").status_code == 401
     wrong = {"X-Device-Id": "pump-7", "X-Device-Token": "epd_wrong"}
     assert client.get("/api/edge/no-such-route", headers=wrong).status_code == 401
+
+
+@pytest.mark.parametrize("device_id", ["alerts", "commands", "thresholds", "pi/001"])
+def test_enrolment_refuses_ids_the_admin_routes_could_not_address(client, services, device_id: str) -> None:
+    answer = enroll(client, device_id)
+    assert answer.status_code == 400, answer.get_json()
+    assert "not commands, thresholds or alerts" in answer.get_json()["error"]["hint"]
+    assert services.devices.get(device_id) is None

@@ -50,7 +50,9 @@ def test_valid_device_ids(value: str) -> None:
     assert is_valid_device_id(value)
 
 
-@pytest.mark.parametrize("value", ["", "-pi", "x" * 64, "pi/001", "pi 1", "pi\x00", 7, None])
+@pytest.mark.parametrize(
+    "value", ["", "-pi", "x" * 64, "pi/001", "pi 1", "pi\x00", 7, None, "commands", "thresholds", "alerts"]
+)
 def test_invalid_device_ids(value: object) -> None:
     assert not is_valid_device_id(value)
 

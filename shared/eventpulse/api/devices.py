@@ -29,16 +29,13 @@ from eventpulse.api.params import (
 from eventpulse.api.resources import DeviceDeleted, DeviceList, DeviceOut, DeviceProvisioned
 from eventpulse.api.roles import ADMIN, VIEWER
 from eventpulse.devices.present import present_device
-from eventpulse.devices.tokens import is_valid_device_id, new_device_token, token_hash
+from eventpulse.devices.tokens import DEVICE_ID_RULE, is_valid_device_id, new_device_token, token_hash
 from eventpulse.errors import BadRequest, Conflict, NotConfigured, NotFound
 from eventpulse.ports.devices import Device, DeviceFilter
 from eventpulse.schema.naming import DATASET_NAME_RE
 from eventpulse.settings import Settings
 
 bp = Operations("devices", __name__, url_prefix="/api/devices")
-
-RESERVED_IDS = frozenset({"commands", "thresholds", "alerts"})
-"""Static sub-paths of ``/api/devices``: a device of that id could not be addressed."""
 
 
 def settings_now() -> Settings:
@@ -133,11 +130,10 @@ def get_device(path: DevicePath) -> Response:
 def provision(body: ProvisionBody) -> tuple[Response, int]:
     """Register a device and mint its token, shown once; the device may later enroll to bind a fingerprint."""
     pepper = ensure_pepper()
-    if not is_valid_device_id(body.device_id) or body.device_id in RESERVED_IDS:
+    if not is_valid_device_id(body.device_id):
         raise BadRequest(
             f"device_id {body.device_id[:70]!r} is not valid",
-            hint="1-63 of letters, digits, '_', '.', '-', starting alphanumeric; "
-            "not commands, thresholds or alerts",
+            hint=DEVICE_ID_RULE,
         )
     now = datetime.now(UTC)
     token = new_device_token()

@@ -40,7 +40,13 @@ from eventpulse.devices.binding import device_source
 from eventpulse.devices.commands import ACKABLE, ack_status, is_final
 from eventpulse.devices.enrollment import decide_enrollment
 from eventpulse.devices.present import present_device
-from eventpulse.devices.tokens import fingerprint_hash, is_valid_device_id, new_device_token, token_hash
+from eventpulse.devices.tokens import (
+    DEVICE_ID_RULE,
+    fingerprint_hash,
+    is_valid_device_id,
+    new_device_token,
+    token_hash,
+)
 from eventpulse.errors import (
     BadRequest,
     Conflict,
@@ -331,9 +337,7 @@ def enroll(body: EnrollBody) -> Response | tuple[Response, int]:
         raise _refuse(
             "bad_device_id",
             device_id[:63],
-            BadRequest(
-                "device_id is not valid", hint="1-63 of letters, digits, '_', '.', '-', starting alphanumeric"
-            ),
+            BadRequest("device_id is not valid", hint=DEVICE_ID_RULE),
         )
     return _enroll(settings, pepper, body)
 

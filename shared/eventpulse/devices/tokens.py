@@ -44,5 +44,18 @@ def hashes_match(expected: str | None, presented: str) -> bool:
     return hmac.compare_digest(expected.encode("ascii"), presented.encode("ascii"))
 
 
+RESERVED_DEVICE_IDS = frozenset({"commands", "thresholds", "alerts"})
+"""Static sub-paths of ``/api/devices``: a device of one of these ids could not be addressed there."""
+
+DEVICE_ID_RULE = (
+    "1-63 of letters, digits, '_', '.', '-', starting alphanumeric; not commands, thresholds or alerts"
+)
+"""The rule in words, for the hints of the routes that refuse an id."""
+
+
 def is_valid_device_id(device_id: object) -> bool:
-    return isinstance(device_id, str) and DEVICE_ID.match(device_id) is not None
+    return (
+        isinstance(device_id, str)
+        and DEVICE_ID.match(device_id) is not None
+        and device_id not in RESERVED_DEVICE_IDS
+    )
