@@ -104,7 +104,7 @@ class ServerProcess:
             "EVENTPULSE_DATA_DIR": str(self.data_dir),
             "EVENTPULSE_CONTRACTS_DIR": str(REPO_ROOT / "contracts"),
             "EVENTPULSE_QUEUE": "inline",
-            "EVENTPULSE_API_TOKEN_SHA256": TEST_TOKEN_SHA256,
+            "EVENTPULSE_API_TOKENS": f"e2e-admin:admin:{TEST_TOKEN_SHA256}",
             "EVENTPULSE_EDGE_ENROLL_TOKEN_SHA256": ENROLL_TOKEN_SHA256,
             "EVENTPULSE_DEVICE_TOKEN_PEPPER": PEPPER,
             "EVENTPULSE_ENROLL_RATE_PER_MINUTE": "1000",

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TEST_TOKEN
 from tests.e2e.edge_harness import AgentProcess, Fault, FaultProxy, ServerProcess
 from tests.helpers import wait_until
 
@@ -288,8 +289,16 @@ def test_a_revoked_device_stops_uploading_and_says_so(
     agent.start()
     wait_for_uploads(agent, 1, "a first upload")
 
-    now = datetime.now(UTC)
-    assert registry.update(agent.device_id, at=now, status="revoked", revoked_at=now, revoked_by="e2e")
+    # the operator's way: the admin route, with the API token, over HTTP
+    revoked = requests.post(
+        f"{server.url}/api/devices/{agent.device_id}/revoke",
+        json={"reason": "e2e: device reported stolen"},
+        headers={"Authorization": f"Bearer {TEST_TOKEN}"},
+        timeout=10,
+    )
+    assert revoked.status_code == 200, revoked.text
+    device = registry.get(agent.device_id)
+    assert device is not None and device.status == "revoked"
     wait_until(
         lambda: "is revoked or forbidden (403" in agent.log_text(),
         "the agent to say it is revoked",
