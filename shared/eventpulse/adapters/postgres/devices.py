@@ -13,9 +13,9 @@ import base64
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import RowMapping
@@ -49,6 +49,7 @@ UPDATABLE = {
     "revoked_by": "revoked_by",
 }
 HEALTH_FIELDS = tuple(f.name for f in dataclasses.fields(Health))
+T = TypeVar("T")
 
 
 def encode_cursor(*key: object) -> str:
@@ -154,6 +155,57 @@ def _health_json(health: Health) -> str:
     return json.dumps(values)
 
 
+class Where:
+    """The WHERE of one list query: clauses joined by AND, with their bound parameters."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = ["TRUE"]
+        self.params: dict[str, Any] = {}
+
+    def add(self, clause: str, **params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.update(params)
+
+    def equal(self, column: str, value: object) -> None:
+        """``column = value`` when a value is given (None: no filter)."""
+        if value is not None:
+            self.add(f"{column} = :{column}", **{column: value})
+
+    def newest_before(self, cursor: str | None, time_column: str, id_column: str, id_type: str) -> None:
+        """Keyset for newest-first lists: rows strictly after the cursor's (time, id) going down."""
+        after = decode_cursor(cursor, 2)
+        if after is not None:
+            bound = f"(CAST(:after_at AS timestamptz), CAST(:after_id AS {id_type}))"
+            self.add(
+                f"({time_column}, {id_column}) < {bound}",
+                after_at=after[0],
+                after_id=after[1],
+            )
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses)
+
+
+def _page(
+    engine: Engine,
+    table: str,
+    where: Where,
+    *,
+    order_by: str,
+    limit: int,
+    build: Callable[[RowMapping], T],
+    key: Callable[[T], tuple[object, ...]],
+) -> DevicePage[T]:
+    """One keyset page: ``limit + 1`` rows tell whether there is a next page; its cursor is the key
+    of the last item shown."""
+    sql = f"SELECT * FROM {table} WHERE {where.sql()} ORDER BY {order_by} LIMIT :limit"
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {**where.params, "limit": limit + 1}).mappings().all()
+    items = [build(r) for r in rows[:limit]]
+    more = len(rows) > limit and items
+    return DevicePage(items, encode_cursor(*key(items[-1])) if more else None)
+
+
 class PostgresDeviceRegistry:
     def __init__(self, engine: Engine):
         self._engine = engine
@@ -216,35 +268,30 @@ class PostgresDeviceRegistry:
         return None if row is None else _device(row)
 
     def page(self, where: DeviceFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Device]:
-        clauses: list[str] = ["TRUE"]
-        params: dict[str, Any] = {"limit": limit + 1}
-        if where.status is not None:
-            clauses.append("status = :status")
-            params["status"] = where.status
-        if where.group is not None:
-            clauses.append("group_name = :group_name")
-            params["group_name"] = where.group
+        sql = Where()
+        sql.equal("status", where.status)
+        sql.equal("group_name", where.group)
         if where.search:
-            clauses.append(
-                "(lower(device_id) LIKE :prefix ESCAPE '\\' OR lower(label) LIKE :prefix ESCAPE '\\')"
+            sql.add(
+                "(lower(device_id) LIKE :prefix ESCAPE '\\' OR lower(label) LIKE :prefix ESCAPE '\\')",
+                prefix=_like_prefix(where.search),
             )
-            params["prefix"] = _like_prefix(where.search)
         if where.seen_before is not None:
-            clauses.append("(last_seen_at IS NULL OR last_seen_at < :seen_before)")
-            params["seen_before"] = where.seen_before
+            sql.add("(last_seen_at IS NULL OR last_seen_at < :seen_before)", seen_before=where.seen_before)
         if where.seen_after is not None:
-            clauses.append("last_seen_at >= :seen_after")
-            params["seen_after"] = where.seen_after
+            sql.add("last_seen_at >= :seen_after", seen_after=where.seen_after)
         after = decode_cursor(cursor, 1)
         if after is not None:
-            clauses.append("device_id > :after")
-            params["after"] = after[0]
-        sql = f"SELECT * FROM devices WHERE {' AND '.join(clauses)} ORDER BY device_id LIMIT :limit"
-        with self._engine.connect() as conn:
-            rows = conn.execute(text(sql), params).mappings().all()
-        items = [_device(r) for r in rows[:limit]]
-        more = len(rows) > limit
-        return DevicePage(items, encode_cursor(items[-1].device_id) if more and items else None)
+            sql.add("device_id > :after", after=after[0])
+        return _page(
+            self._engine,
+            "devices",
+            sql,
+            order_by="device_id",
+            limit=limit,
+            build=_device,
+            key=lambda d: (d.device_id,),
+        )
 
     def set_token(
         self,
@@ -411,36 +458,24 @@ class PostgresDeviceRegistry:
         return int(result.rowcount)
 
     def alerts(self, where: AlertFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Alert]:
-        clauses: list[str] = ["TRUE"]
-        params: dict[str, Any] = {"limit": limit + 1}
-        if where.device_id is not None:
-            clauses.append("device_id = :device_id")
-            params["device_id"] = where.device_id
+        sql = Where()
+        sql.equal("device_id", where.device_id)
         if where.open_only:
-            clauses.append("resolved_at IS NULL")
+            sql.add("resolved_at IS NULL")
         if where.unacknowledged_only:
-            clauses.append("acknowledged_at IS NULL")
-        if where.kind is not None:
-            clauses.append("kind = :kind")
-            params["kind"] = where.kind
-        if where.level is not None:
-            clauses.append("level = :level")
-            params["level"] = where.level
-        after = decode_cursor(cursor, 2)
-        if after is not None:
-            clauses.append(
-                "(opened_at, alert_id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))"
-            )
-            params["after_at"], params["after_id"] = after
-        sql = (
-            f"SELECT * FROM device_alerts WHERE {' AND '.join(clauses)} "
-            "ORDER BY opened_at DESC, alert_id DESC LIMIT :limit"
+            sql.add("acknowledged_at IS NULL")
+        sql.equal("kind", where.kind)
+        sql.equal("level", where.level)
+        sql.newest_before(cursor, "opened_at", "alert_id", "uuid")
+        return _page(
+            self._engine,
+            "device_alerts",
+            sql,
+            order_by="opened_at DESC, alert_id DESC",
+            limit=limit,
+            build=_alert,
+            key=lambda a: (a.opened_at, a.alert_id),
         )
-        with self._engine.connect() as conn:
-            rows = conn.execute(text(sql), params).mappings().all()
-        items = [_alert(r) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return DevicePage(items, encode_cursor(items[-1].opened_at, items[-1].alert_id) if more else None)
 
     def acknowledge_alert(self, alert_id: str, *, actor: str, at: datetime) -> Alert | None:
         try:
@@ -561,27 +596,19 @@ class PostgresDeviceRegistry:
         return None if row is None else _command(row)
 
     def commands(self, where: CommandFilter, *, limit: int, cursor: str | None = None) -> DevicePage[Command]:
-        clauses: list[str] = ["TRUE"]
-        params: dict[str, Any] = {"limit": limit + 1}
-        if where.device_id is not None:
-            clauses.append("device_id = :device_id")
-            params["device_id"] = where.device_id
-        if where.status is not None:
-            clauses.append("status = :status")
-            params["status"] = where.status
-        after = decode_cursor(cursor, 2)
-        if after is not None:
-            clauses.append("(created_at, command_id) < (CAST(:after_at AS timestamptz), :after_id)")
-            params["after_at"], params["after_id"] = after
-        sql = (
-            f"SELECT * FROM device_commands WHERE {' AND '.join(clauses)} "
-            "ORDER BY created_at DESC, command_id DESC LIMIT :limit"
+        sql = Where()
+        sql.equal("device_id", where.device_id)
+        sql.equal("status", where.status)
+        sql.newest_before(cursor, "created_at", "command_id", "text")
+        return _page(
+            self._engine,
+            "device_commands",
+            sql,
+            order_by="created_at DESC, command_id DESC",
+            limit=limit,
+            build=_command,
+            key=lambda c: (c.created_at, c.command_id),
         )
-        with self._engine.connect() as conn:
-            rows = conn.execute(text(sql), params).mappings().all()
-        items = [_command(r) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return DevicePage(items, encode_cursor(items[-1].created_at, items[-1].command_id) if more else None)
 
     def expire_commands(self, *, now: datetime) -> int:
         with self._engine.begin() as conn:
@@ -618,24 +645,18 @@ class PostgresDeviceRegistry:
     def media(
         self, device_id: str | None, *, limit: int, cursor: str | None = None
     ) -> DevicePage[MediaObject]:
-        clauses: list[str] = ["TRUE"]
-        params: dict[str, Any] = {"limit": limit + 1}
-        if device_id is not None:
-            clauses.append("device_id = :device_id")
-            params["device_id"] = device_id
-        after = decode_cursor(cursor, 2)
-        if after is not None:
-            clauses.append("(created_at, media_id) < (CAST(:after_at AS timestamptz), :after_id)")
-            params["after_at"], params["after_id"] = after
-        sql = (
-            f"SELECT * FROM device_media WHERE {' AND '.join(clauses)} "
-            "ORDER BY created_at DESC, media_id DESC LIMIT :limit"
+        sql = Where()
+        sql.equal("device_id", device_id)
+        sql.newest_before(cursor, "created_at", "media_id", "text")
+        return _page(
+            self._engine,
+            "device_media",
+            sql,
+            order_by="created_at DESC, media_id DESC",
+            limit=limit,
+            build=_media,
+            key=lambda m: (m.created_at, m.media_id),
         )
-        with self._engine.connect() as conn:
-            rows = conn.execute(text(sql), params).mappings().all()
-        items = [_media(r) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        return DevicePage(items, encode_cursor(items[-1].created_at, items[-1].media_id) if more else None)
 
     # --- health -----------------------------------------------------------------------------------
 
