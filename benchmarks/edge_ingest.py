@@ -320,7 +320,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--events", type=int, default=100, help="events per NDJSON batch")
     parser.add_argument("--rate", type=float, default=0.55, help="batches per second per device")
-    parser.add_argument("--workers", type=int, default=2, help="EVENTPULSE_INLINE_WORKERS")
+    parser.add_argument("--workers", type=int, default=1, help="EVENTPULSE_INLINE_WORKERS")
     parser.add_argument("--batch", type=int, default=50, help="EVENTPULSE_INLINE_BATCH_SIZE")
     parser.add_argument("--database-url", default=os.environ.get("EVENTPULSE_BENCH_ADMIN_URL", DEFAULT_URL))
     parser.add_argument("--keep", action="store_true", help="keep the database and the work folder")
