@@ -69,6 +69,10 @@ demo-data: $(STAMP) ## Write the generated demo files (every dataset, case and f
 bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
 
+.PHONY: bench-edge
+bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on loopback; accept->LOADED, psql \copy anchor
+	$(BIN)/python benchmarks/edge_ingest.py
+
 .PHONY: worker
 worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
 	$(BIN)/eventpulse worker

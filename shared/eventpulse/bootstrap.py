@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eventpulse.adapters.clock import SystemClock
 from eventpulse.adapters.landing_fs import FilesystemLanding
 from eventpulse.adapters.postgres.engine import build_engine
 from eventpulse.adapters.postgres.store import PostgresStore
-from eventpulse.adapters.queue_inline import Handler, InlineQueue
+from eventpulse.adapters.queue_inline import BatchHandler, Handler, InlineQueue
 from eventpulse.ports import Clock, DeviceRegistry, LineageSink, RawLanding, TaskQueue
 from eventpulse.settings import Settings
 
@@ -82,8 +82,11 @@ def build_landing(settings: Settings) -> RawLanding:
     return FilesystemLanding(settings.raw_dir, settings.tmp_dir)
 
 
-def build_queue(settings: Settings, handler: Handler, *, background: bool) -> TaskQueue:
-    """The task-queue adapter the settings choose; ``handler`` processes one ingestion inline."""
+def build_queue(
+    settings: Settings, handler: Handler, *, background: bool, batch_handler: BatchHandler | None = None
+) -> TaskQueue:
+    """The task-queue adapter the settings choose; ``handler`` processes one ingestion inline,
+    ``batch_handler`` several waiting ones in one pass."""
     if settings.queue == "rq":
         from eventpulse.adapters.queue_rq import RqQueue
 
@@ -92,7 +95,13 @@ def build_queue(settings: Settings, handler: Handler, *, background: bool) -> Ta
         from eventpulse.adapters.queue_cloud_tasks import CloudTasksQueue
 
         return CloudTasksQueue.from_settings(settings)
-    return InlineQueue(handler, background=background)
+    return InlineQueue(
+        handler,
+        background=background,
+        workers=settings.inline_workers,
+        batch_handler=batch_handler,
+        batch_size=settings.inline_batch_size,
+    )
 
 
 def build_lineage_sink(settings: Settings) -> LineageSink | None:
@@ -146,5 +155,12 @@ def build_services(settings: Settings, *, background: bool = False, migrate: boo
 
         return process_ingestion(services, ingestion_id)
 
-    services.queue_factory = lambda: build_queue(settings, handle, background=background)
+    def handle_batch(ingestion_ids: Sequence[uuid.UUID]) -> object:
+        from eventpulse.pipeline.prevalidate import process_batch
+
+        return process_batch(services, ingestion_ids)
+
+    services.queue_factory = lambda: build_queue(
+        settings, handle, background=background, batch_handler=handle_batch
+    )
     return services

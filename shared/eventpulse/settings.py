@@ -66,6 +66,13 @@ class Settings:
     queue: QueueKind = "inline"
     """Task queue adapter: ``inline`` (in-process), ``rq`` (Redis + RQ workers) or ``cloud_tasks``."""
 
+    inline_workers: int = 1
+    """Threads of the ``inline`` queue in a server process; with more than one, several small
+    ingestions of one dataset share their row checks' Great Expectations call (quality/coalesce.py)."""
+
+    inline_batch_size: int = 1
+    """Waiting ingestions an ``inline`` queue thread takes in one pass (pipeline/prevalidate.py)."""
+
     landing: LandingKind = "filesystem"
     """Raw landing adapter: ``filesystem`` (under data_dir/raw) or ``gcs`` (gcs_bucket)."""
 
@@ -281,6 +288,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS must be at least 1")
         if self.batch_rows < 1:
             raise SettingsError(f"{PREFIX}BATCH_ROWS must be at least 1")
+        if self.inline_workers < 1:
+            raise SettingsError(f"{PREFIX}INLINE_WORKERS must be at least 1")
+        if self.inline_batch_size < 1:
+            raise SettingsError(f"{PREFIX}INLINE_BATCH_SIZE must be at least 1")
         if self.db_idle_in_transaction_timeout_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS must be 0 (off) or a number of seconds"

@@ -18,7 +18,7 @@ from eventpulse.contracts.model import Contract
 from eventpulse.contracts.registry import resolve_contract
 from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
-from eventpulse.parse.formats import detect_format
+from eventpulse.parse.formats import FileFormat, detect_format
 from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.parse.renamed import RenamedSource
 from eventpulse.pipeline.baseline import ensure_renames_known, known_schema
@@ -177,22 +177,33 @@ def _process_on_current_history(ctx: _Context, beat: Heartbeat) -> ProcessResult
     return _process(ctx, beat)  # a history that keeps moving fails this attempt; it is retried
 
 
-def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
-    settings = ctx.services.settings
-    contract = resolve_contract(ctx.services, ctx.dataset)
-    if contract.expectations:
-        warm_up_quality_engine()
-    fmt = detect_format(str(ctx.row["filename"]))
-    options = dict(ctx.row.get("options") or {})
-    with ctx.services.store.read() as tx:
-        history = tx.schemas.latest(ctx.dataset)
+@dataclass(frozen=True)
+class PlannedLoad:
+    """What a load of one ingestion starts from: its contract, how to read it, the planned job."""
+
+    contract: Contract
+    fmt: FileFormat
+    read_options: ReadOptions
+    settler: DriftSettler
+    job: LoadJob
+
+
+def plan_load(services: Services, row: Row, worker: str) -> PlannedLoad:
+    """The contract, read options and load job for ``row``, from the newest accepted schema (reads only)."""
+    settings = services.settings
+    dataset = str(row["dataset"])
+    contract = resolve_contract(services, dataset)
+    fmt = detect_format(str(row["filename"]))
+    options = dict(row.get("options") or {})
+    with services.store.read() as tx:
+        history = tx.schemas.latest(dataset)
     # Every column the dataset ever accepted: a file's own shape never narrows it (docs/SCHEMA_DRIFT.md).
     known = known_schema(contract, history[1] if history else None)
     ensure_renames_known(contract, known)
     read_options = ReadOptions(
         sheet=options.get("sheet", contract.sheet),
         batch_rows=settings.batch_rows,
-        display_name=str(ctx.row["filename"]),
+        display_name=str(row["filename"]),
         encoding=options.get("encoding"),
         expected_columns=(*known.names, *contract.renames),  # finds a header below title rows
     )
@@ -201,7 +212,16 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     planned = known
     plan = decide_drift(planned, planned, contract.drift_policy)
     version = history[0] if history else None
-    job = LoadJob(ctx.services, ctx.row, ctx.worker, contract, planned, plan, {}, version, {})
+    job = LoadJob(services, row, worker, contract, planned, plan, {}, version, {})
+    return PlannedLoad(contract, fmt, read_options, settler, job)
+
+
+def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
+    planned_load = plan_load(ctx.services, ctx.row, ctx.worker)
+    contract, fmt, read_options = planned_load.contract, planned_load.fmt, planned_load.read_options
+    settler, job = planned_load.settler, planned_load.job
+    if contract.expectations:
+        warm_up_quality_engine()
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
         # A confirmed rename reads the file's column as the known one (contract ``renames``).
         source = RenamedSource.wrap(open_source(path, fmt, read_options), contract.renames)

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from eventpulse.contracts.expectation_types import TABLE_ROW_COUNT_TYPES
 from eventpulse.contracts.model import Contract, Expectation, Severity
+from eventpulse.quality.coalesce import recall
 
 SOURCE_ROW = "_source_row"
 CAST_FAILURE_TYPE = "eventpulse_values_match_declared_type"
@@ -171,7 +172,7 @@ class QualityGate:
         chunk = pa.Table.from_batches(self._pending)
         self._pending, self._pending_rows = [], 0
         frame = _to_frame(chunk, self._row_columns)
-        outcomes = self._runners["row"].validate(frame)
+        outcomes = recall(self._runners["row"], frame)  # answered before the load for a small file
         failing = tuple(o.index for o in outcomes if not o.success or o.result.get("unexpected_count"))
         if failing:  # only now pay for collecting the failing rows, on the failing checks alone
             detailed: dict[int, Any] = {}
@@ -184,6 +185,16 @@ class QualityGate:
             outcomes = [detailed.get(o.index, o) for o in outcomes]
         for outcome in outcomes:
             self._merge(self._tallies[outcome.index], outcome)
+
+    def pending_rows(self) -> tuple[Any, Any] | None:
+        """The row-check runner and the frame ``finish`` would validate now (None: no row checks).
+
+        ``pipeline/prevalidate.py`` validates it ahead, joined with other small files' frames.
+        """
+        if not self._row_indices or not self._pending:
+            return None
+        chunk = pa.Table.from_batches(self._pending)
+        return self._runners["row"], _to_frame(chunk, self._row_columns)
 
     def _detail_runner(self, indices: tuple[int, ...], *, every_row: bool) -> Any:
         from eventpulse.quality.gx_runner import GxRunner

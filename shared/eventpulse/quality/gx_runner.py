@@ -28,6 +28,11 @@ _batch_definition: Any = None
 _init_lock = threading.RLock()
 """Serialises every first import of GX: two threads importing it at once fail with
 'partially initialized module' (the warm-up thread and the gate can race)."""
+_validate_lock = threading.Lock()
+"""One validation at a time in a process: the GX context and its one batch definition are shared, and
+GX is not thread-safe (two concurrent validate calls on it answered wrongly under the inline pool).
+It is CPU-bound under the GIL anyway, so the lock costs no parallelism."""
+
 log = logging.getLogger(__name__)
 
 
@@ -73,6 +78,8 @@ class GxRunner:
     ):
         self._suite = _build_suite(contract, indices)
         self._count = len(indices)
+        self.contract = contract
+        self.indices = tuple(indices)
         # SUMMARY collects the failing rows' _source_row values; BASIC only counts, about twice as fast;
         # COMPLETE (``every_row``) lists every failing row, which quarantine needs.
         level = "COMPLETE" if every_row else "SUMMARY" if with_rows else "BASIC"
@@ -82,13 +89,16 @@ class GxRunner:
         }
         if with_rows:
             self._result_format["unexpected_index_column_names"] = ["_source_row"]
+        self.key = (contract.dataset, contract.version, self.indices, level, partial_count)
+        """Two runners with the same key validate identically (``quality/coalesce.py`` relies on it)."""
 
     def validate(self, frame: pd.DataFrame) -> list[GxOutcome]:
         """Validate ``frame`` (which must hold ``_source_row``); outcomes in expectation order."""
         if self._count == 0:
             return []
-        batch = _get_batch_definition().get_batch(batch_parameters={"dataframe": frame})
-        validation = batch.validate(self._suite, result_format=self._result_format)
+        with _validate_lock:
+            batch = _get_batch_definition().get_batch(batch_parameters={"dataframe": frame})
+            validation = batch.validate(self._suite, result_format=self._result_format)
         outcomes = [_outcome(r) for r in validation.results]
         return sorted(outcomes, key=lambda o: o.index)
 
