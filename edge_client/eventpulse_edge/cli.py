@@ -66,6 +66,13 @@ def _dispatch(command: str, config: EdgeConfig, logs: RecentLines) -> int:
                 agent.enroll()  # one attempt: an operator at a shell retries by hand
                 return 0
             _stop_on_sigterm()  # before enrolling: its backoff waits must end on systemctl stop
+            logging.getLogger("eventpulse_edge").info(
+                "eventpulse-edge %s starting as %s (server %s, upload_mode %s)",
+                __version__,
+                config.device_id,
+                config.server_url,
+                config.upload_mode,
+            )
             agent.ensure_token()
             agent.run()
         except Retryable as exc:  # only from the one-shot `enroll`: run retries with its backoff
