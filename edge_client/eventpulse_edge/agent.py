@@ -43,6 +43,8 @@ MIN_SAMPLING_S = 1.0
 MAX_SAMPLING_S = 86400.0
 NDJSON_TYPE = "application/x-ndjson"
 """The content type a signed-URL batch is stored under (signed into the URL, so the PUT must match)."""
+REMINT_STATUSES = (404, 422)
+"""Finalize answers that mean "PUT the bytes again under a new object": never landed, or corrupted."""
 MAX_LOG_OUTPUT_BYTES = 64 * 1024
 """upload_logs sends at most this many bytes (the newest lines): a command answer, not a log shipper."""
 
@@ -281,20 +283,29 @@ class Agent:
         """
         if batch.object_name:
             try:
-                return self.client.finalize_upload(batch.object_name)
-            except (NotAuthenticated, Revoked, Retryable, DatasetRefused, BucketLandingRequired):
-                raise
-            except EdgeError as exc:
-                if exc.status != 404:
+                return self._finalize(batch, batch.object_name)
+            except Retryable as exc:
+                if exc.status not in REMINT_STATUSES:
                     raise
-                log.info(
-                    "batch %s: object %s never landed; minting a new one", batch.batch_id, batch.object_name
-                )
-                self.spool.set_object_name(batch.batch_id, None)
+                log.info("batch %s: %s; minting a new object", batch.batch_id, exc)
         signed = self.client.sign_upload(self.config.dataset, batch.filename, batch.sha256, NDJSON_TYPE)
         self.spool.set_object_name(batch.batch_id, signed.object_name)
         self.client.put_signed(signed, batch.payload)
-        return self.client.finalize_upload(signed.object_name)
+        return self._finalize(batch, signed.object_name)
+
+    def _finalize(self, batch: Batch, object_name: str) -> tuple[int, dict[str, Any]]:
+        """Finalize one object; 404 (it never landed) or 422 (its bytes do not match the sha256) forgets
+        the name and is Retryable: the spool still has the bytes, so they are PUT again under a new name
+        rather than the batch being set aside."""
+        try:
+            return self.client.finalize_upload(object_name)
+        except (NotAuthenticated, Revoked, Retryable, DatasetRefused, BucketLandingRequired):
+            raise
+        except EdgeError as exc:
+            if exc.status not in REMINT_STATUSES:
+                raise
+            self.spool.set_object_name(batch.batch_id, None)
+            raise Retryable(f"object {object_name} not finalized ({exc})", exc.status) from exc
 
     def health(self) -> dict[str, Any]:
         measured = self.sensors.health() if self.sensors is not None else {}

@@ -147,8 +147,9 @@ class EdgeClient:
         """PUT the bytes to the signed URL with exactly its signed headers and no device credential.
 
         True when stored; also True for 412 (the create-only object already exists: an earlier PUT of
-        these bytes got there and its answer was lost). 5xx, 429 and network errors are Retryable; any
-        other refusal (an expired URL, say) is an EdgeError.
+        these bytes got there and its answer was lost). Every failure is Retryable, an expired or refused
+        URL included: the batch's bytes are still in the spool, and the next attempt finalizes the
+        recorded name (404 when it never landed) and mints a new URL. Never a reason to drop a batch.
         """
         try:
             response = self._session.request(
@@ -158,10 +159,8 @@ class EdgeClient:
             raise Retryable(f"PUT signed URL: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 412:
             return True
-        if response.status_code == 429 or response.status_code >= 500:
-            raise Retryable(f"PUT signed URL answered {response.status_code}", response.status_code)
         if not 200 <= response.status_code < 300:
-            raise EdgeError(
+            raise Retryable(
                 f"PUT signed URL answered {response.status_code}: {response.text[:200]}", response.status_code
             )
         return True

@@ -58,6 +58,8 @@ class FakeServer:
     mints: list[dict[str, Any]] = field(default_factory=list)
     puts: list[dict[str, str]] = field(default_factory=list)
     finalizes: list[tuple[str, int]] = field(default_factory=list)
+    put_failures: list[int] = field(default_factory=list)
+    finalize_failures: list[int] = field(default_factory=list)
 
     def loaded_event_ids(self) -> list[str]:
         return [
@@ -87,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         state.puts.append({key.lower(): value for key, value in self.headers.items()})
         name = urlparse(self.path).path.removeprefix("/bucket/")
+        if state.put_failures:
+            return self._error(state.put_failures.pop(0), "signature expired")
         if name in state.objects:
             return self._error(412, "precondition failed")
         state.objects[name] = raw
@@ -168,6 +172,10 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server_state
         if not state.bucket:
             return self._error(409, "signed-URL uploads need the GCS landing", "bucket_landing_required")
+        if state.finalize_failures:
+            status = state.finalize_failures.pop(0)
+            state.finalizes.append((name, status))
+            return self._error(status, "sha256 does not match the bytes")
         if name not in state.objects:
             state.finalizes.append((name, 404))
             return self._error(404, f"no upload {name!r} of this device", "not_found")

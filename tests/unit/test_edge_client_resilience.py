@@ -17,7 +17,7 @@ import pytest
 
 from eventpulse_edge.agent import Agent, AgentStopped, EnrollmentRefused
 from eventpulse_edge.backoff import Backoff
-from eventpulse_edge.client import DatasetRefused, EdgeClient, Revoked
+from eventpulse_edge.client import DatasetRefused, EdgeClient, Retryable, Revoked
 from eventpulse_edge.config import EdgeConfig, read_secret
 from eventpulse_edge.logbuffer import RecentLines
 from eventpulse_edge.sensors import SimulatedSensors
@@ -289,3 +289,24 @@ def test_signed_url_mode_also_treats_a_refused_dataset_as_a_hold_not_a_rejection
     agent.tick()
     assert not agent.revoked and agent.spool.pending() and state.objects == {}
     assert agent.spool.counter("rejected_events") == 0
+
+
+@pytest.mark.parametrize("failure", ["put_403", "put_503", "finalize_422"])
+def test_a_refused_put_or_a_corrupted_object_keeps_the_batch_and_re_uploads_it_under_a_new_name(
+    tmp_path: Path, server: Any, failure: str
+) -> None:
+    """The bytes are still in the spool: an expired URL or a sha256 mismatch never drops them."""
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock, upload_mode="signed_url")
+    agent.sample()
+    if failure.startswith("put"):
+        state.put_failures = [int(failure[-3:])]
+    else:
+        state.finalize_failures = [422]
+    with pytest.raises(Retryable):  # the loop's guard backs off, as for a 5xx
+        agent.upload()
+    assert agent.spool.counter("rejected_events") == 0 and len(agent.spool.pending()) == 1
+    agent.upload()
+    assert len(state.mints) == 2  # a new object, never a second PUT to the first URL
+    _loaded_once(state, agent)
