@@ -563,3 +563,67 @@ def test_server_down_with_the_firestore_registry_behind_the_server(
             registry.close()
     assert device is not None and device.status == "active", "enrolled into Firestore"
     assert device.last_seen_at is not None and device.health.agent_version, device
+
+
+def test_first_enrollment_through_500s_is_retried_in_process_and_a_bad_enroll_token_exits_4(
+    server: ServerProcess,
+    engine: Engine,
+    agents: list[AgentProcess],
+    proxies: list[FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """No traceback-and-restart loop at first boot: one process retries, or exits 4 saying what to do."""
+    before = set(edge_ingestions(engine))
+    proxy = FaultProxy(server.port, match="/api/edge/enroll")
+    proxies.append(proxy)
+    proxy.inject(Fault("500"), Fault("500"), Fault("500"))
+    agent = new_agent(agents, tmp_path, proxy.url)
+    agent.start()
+    wait_for_uploads(agent, 1, "uploads after enrolling through three 500s")
+    assert [kind for kind, _ in proxy.done] == ["500", "500", "500"]
+    log = agent.log_text()
+    assert log.count("enrollment failed") == 3 and "enrolled as" in log and "Traceback" not in log, log
+    assert agent.stop() == 0
+    drain(agent, server.url)
+    assert_exactly_once(engine, agent, before)
+
+    refused = new_agent(agents, tmp_path, server.url)
+    refused.enroll_token_file.write_text("not-the-fleet-token")
+    process = refused.start()
+    assert process.wait(timeout=30) == 4, refused.log_text()
+    said = refused.log_text()
+    assert said.count("enrollment refused (401") == 1 and "enroll_token_file" in said, said
+    assert "Traceback" not in said
+
+
+def test_a_dataset_the_device_may_not_send_holds_its_batches_while_heartbeats_go_on(
+    server: ServerProcess, engine: Engine, registry: Any, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    """403 dataset_not_allowed is not revocation: nothing set aside, heartbeats continue, and once the
+    dataset is fixed the held batches load, each event once."""
+    before = set(edge_ingestions(engine))
+    agent = new_agent(agents, tmp_path, server.url, dataset="sales", heartbeat_interval_s=0.5)
+    agent.start()
+    wait_until(
+        lambda: "403 dataset_not_allowed" in agent.log_text(),
+        "the agent to report the refused dataset",
+        timeout=30,
+        interval=0.2,
+        process=agent.process,
+        log=agent.log,
+    )
+    first = registry.get(agent.device_id)
+    time.sleep(2.0)  # several upload and heartbeat cadences
+    held = agent.spool()
+    assert held["sent_batches"] == 0 and held["pending_batches"] > 0 and held["rejected_events"] == 0, held
+    seen = registry.get(agent.device_id)
+    assert first is not None and seen is not None and seen.last_seen_at > first.last_seen_at
+    assert seen.health.spool_depth and seen.health.spool_depth > 0, seen.health  # heartbeats still sent
+    log = agent.log_text()
+    assert "revoked" not in log and "uploads stopped" not in log
+    assert 1 <= log.count("403 dataset_not_allowed") <= 8, "once per upload interval, not every tick"
+    assert agent.stop() == 0
+
+    agent.settings["dataset"] = "edge_telemetry"  # the fix: the held batches go to the right dataset
+    drain(agent, server.url)
+    assert_exactly_once(engine, agent, before)
