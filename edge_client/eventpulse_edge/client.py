@@ -140,8 +140,8 @@ class EdgeClient:
                 str(data["object_name"]),
                 {str(k): str(v) for k, v in data["headers"].items()},
             )
-        except (KeyError, AttributeError) as exc:
-            raise EdgeError(f"gcs_signed_url answered without {exc}") from exc
+        except (KeyError, AttributeError) as exc:  # a broken answer (a proxy?): never a reason to drop
+            raise Retryable(f"gcs_signed_url answered without {exc}") from exc
 
     def put_signed(self, signed: SignedUpload, payload: bytes) -> bool:
         """PUT the bytes to the signed URL with exactly its signed headers and no device credential.
