@@ -3,8 +3,9 @@
 Every network step goes through one guard that turns the server's answers into the agent's reactions:
 401 re-enrolls once (with the fleet enroll token, when one is configured) and otherwise stops the agent;
 403 means the device is revoked, so uploading stops (readings keep going to the spool, bounded, in case an
-operator un-revokes it); 429, 5xx and network errors wait an exponential backoff with full jitter. Time
-and randomness are injected so the loop is tested without sleeping.
+operator un-revokes it), except 403 ``dataset_not_allowed``, which only holds the batches back; 429,
+5xx and network errors wait an exponential backoff with full jitter. Time and randomness are injected
+so the loop is tested without sleeping.
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ from typing import Any, Protocol, TypeVar
 
 from eventpulse_edge import __version__
 from eventpulse_edge.backoff import Backoff
-from eventpulse_edge.client import EdgeClient, EdgeError, NotAuthenticated, RemoteCommand, Retryable, Revoked
+from eventpulse_edge.client import (
+    BucketLandingRequired,
+    DatasetRefused,
+    EdgeClient,
+    EdgeError,
+    NotAuthenticated,
+    RemoteCommand,
+    Retryable,
+    Revoked,
+)
 from eventpulse_edge.config import EdgeConfig, read_secret, write_secret
 from eventpulse_edge.logbuffer import RecentLines
 from eventpulse_edge.sensors import SimulatedSensors, heartbeat_event
-from eventpulse_edge.spool import Spool
+from eventpulse_edge.spool import Batch, Spool
 
 log = logging.getLogger("eventpulse_edge")
 
@@ -31,12 +41,20 @@ T = TypeVar("T")
 
 MIN_SAMPLING_S = 1.0
 MAX_SAMPLING_S = 86400.0
+NDJSON_TYPE = "application/x-ndjson"
+"""The content type a signed-URL batch is stored under (signed into the URL, so the PUT must match)."""
+REMINT_STATUSES = (404, 422)
+"""Finalize answers that mean "PUT the bytes again under a new object": never landed, or corrupted."""
 MAX_LOG_OUTPUT_BYTES = 64 * 1024
 """upload_logs sends at most this many bytes (the newest lines): a command answer, not a log shipper."""
 
 
 class AgentStopped(Exception):
     """The agent cannot go on (no way to authenticate); the message says what the operator must do."""
+
+
+class EnrollmentRefused(AgentStopped):
+    """The server refused enrollment for good (401, 403, 409, 400): retrying cannot help, an operator must."""
 
 
 class RestartRequested(Exception):
@@ -74,6 +92,7 @@ class Agent:
         self.backoff = backoff or Backoff(config.backoff_base_s, config.backoff_cap_s)
         self.sampling_interval_s = self._saved_sampling_interval() or config.sampling_interval_s
         self.revoked = False
+        self.upload_mode = config.upload_mode
         self.blocked_until = 0.0
         self.last_error = ""
         self._reported_drops = spool.counter("dropped_events")
@@ -92,26 +111,73 @@ class Agent:
             write_secret(self.config.fingerprint_path, value)
         return value
 
-    def ensure_token(self) -> None:
-        """Load the saved device token, or enroll when there is none."""
+    def ensure_token(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Load the saved device token, or enroll when there is none (retrying what can be retried)."""
         token = read_secret(self.config.device_token_path)
         if token:
             self.client.device_token = token
             return
-        self.enroll()
+        self.enroll_until_done(sleep)
+
+    def enroll_until_done(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Enroll, waiting the backoff (or a longer Retry-After) after each retryable failure.
+
+        No network, a 5xx or a 429 at first boot is normal on a field link: crashing instead would let
+        systemd restart the agent every few seconds and burn the server's enroll rate limit. A
+        definitive refusal raises EnrollmentRefused (exit code 4) with what the operator must do.
+        """
+        while True:
+            try:
+                self.enroll()
+            except Retryable as exc:
+                delay = max(self.backoff.next_delay(), exc.retry_after or 0.0)
+                log.warning("enrollment failed (%s); next try in %.1f s", exc, delay)
+                sleep(delay)
+                continue
+            self.backoff.reset()
+            return
 
     def enroll(self) -> None:
+        """One enrollment attempt; Retryable for a failure worth retrying, EnrollmentRefused for a refusal."""
         enroll_token = self.config.fleet_enroll_token()
         if not enroll_token:
             raise AgentStopped(
                 f"no device token in {self.config.device_token_path} and no enroll token configured "
                 "(enroll_token_file or EVENTPULSE_EDGE_ENROLL_TOKEN): provision the device first"
             )
-        result = self.client.enroll(enroll_token, self.fingerprint(), self.config.label)
+        try:
+            result = self.client.enroll(enroll_token, self.fingerprint(), self.config.label)
+        except Retryable:
+            raise
+        except EdgeError as exc:
+            raise self._enrollment_refused(exc) from exc
         write_secret(self.config.device_token_path, result.device_token)
         log.info(
             "enrolled as %s (%s)", self.config.device_id, "new device" if result.created else "re-enrolled"
         )
+
+    def _enrollment_refused(self, exc: EdgeError) -> Exception:
+        """The one line an operator needs for a refused enrollment; a reply without a status is retried."""
+        device = self.config.device_id
+        if exc.status is None:  # e.g. a 2xx without a device_token: a broken proxy, worth another try
+            return Retryable(str(exc))
+        if exc.status == 401:
+            todo = "the fleet enroll token was refused: put the current one into enroll_token_file"
+        elif exc.status == 403:
+            todo = (
+                f"device id {device} is revoked on the server: an admin must delete it before it can enroll"
+            )
+        elif exc.status == 409:
+            todo = (
+                f"device id {device} is enrolled with another fingerprint (another device, or "
+                f"{self.config.fingerprint_path} was lost): choose another device_id, or ask an admin to "
+                "delete the old device"
+            )
+        elif exc.status == 400:
+            todo = f"the server refused device_id {device!r}: fix device_id in the configuration"
+        else:
+            todo = "the server refused the enrollment"
+        return EnrollmentRefused(f"enrollment refused ({exc.status}: {exc}); {todo}, then restart the agent")
 
     # -- the loop -------------------------------------------------------------------------------------
 
@@ -170,8 +236,8 @@ class Agent:
         for batch in self.spool.pending():
             self.spool.mark_attempt(batch.batch_id)
             try:
-                status, body = self.client.upload(self.config.dataset, batch.filename, batch.payload)
-            except (NotAuthenticated, Revoked, Retryable):
+                status, body = self._send_batch(batch)
+            except (NotAuthenticated, Revoked, Retryable, DatasetRefused):
                 raise
             except EdgeError as exc:
                 self.spool.reject(batch.batch_id)
@@ -189,6 +255,57 @@ class Agent:
                 body.get("ingestion_id", "?"),
             )
         return sent
+
+    def _send_batch(self, batch: Batch) -> tuple[int, dict[str, Any]]:
+        """One batch by the configured mode; a server without a bucket turns signed_url into direct."""
+        if self.upload_mode == "signed_url":
+            try:
+                return self._send_signed(batch)
+            except BucketLandingRequired as exc:
+                self.upload_mode = "direct"
+                if batch.object_name:
+                    self.spool.set_object_name(batch.batch_id, None)
+                log.warning(
+                    "upload_mode is signed_url but the server has no bucket landing (409 "
+                    "bucket_landing_required: %s): uploading directly from now on; set upload_mode = "
+                    '"direct" on this device to stop this warning',
+                    exc,
+                )
+        return self.client.upload(self.config.dataset, batch.filename, batch.payload)
+
+    def _send_signed(self, batch: Batch) -> tuple[int, dict[str, Any]]:
+        """Mint, record the object name in the spool, PUT, finalize; after a restart, finalize first.
+
+        The object name is in the spool before the PUT, so a crash or timeout after the PUT re-finalizes
+        the same object. A 404 on that finalize means the object never landed (the PUT did not finish),
+        so a new one is minted: names are create-only and random, and the server deduplicates by sha256,
+        so a second copy of the same bytes is answered 200, never loaded twice.
+        """
+        if batch.object_name:
+            try:
+                return self._finalize(batch, batch.object_name)
+            except Retryable as exc:
+                if exc.status not in REMINT_STATUSES:
+                    raise
+                log.info("batch %s: %s; minting a new object", batch.batch_id, exc)
+        signed = self.client.sign_upload(self.config.dataset, batch.filename, batch.sha256, NDJSON_TYPE)
+        self.spool.set_object_name(batch.batch_id, signed.object_name)
+        self.client.put_signed(signed, batch.payload)
+        return self._finalize(batch, signed.object_name)
+
+    def _finalize(self, batch: Batch, object_name: str) -> tuple[int, dict[str, Any]]:
+        """Finalize one object; 404 (it never landed) or 422 (its bytes do not match the sha256) forgets
+        the name and is Retryable: the spool still has the bytes, so they are PUT again under a new name
+        rather than the batch being set aside."""
+        try:
+            return self.client.finalize_upload(object_name)
+        except (NotAuthenticated, Revoked, Retryable, DatasetRefused, BucketLandingRequired):
+            raise
+        except EdgeError as exc:
+            if exc.status not in REMINT_STATUSES:
+                raise
+            self.spool.set_object_name(batch.batch_id, None)
+            raise Retryable(f"object {object_name} not finalized ({exc})", exc.status) from exc
 
     def health(self) -> dict[str, Any]:
         measured = self.sensors.health() if self.sensors is not None else {}
@@ -317,6 +434,17 @@ class Agent:
                 exc,
             )
             return None
+        except DatasetRefused as exc:
+            self.last_error = str(exc)
+            log.error(
+                "the server refuses dataset %s for device %s (403 dataset_not_allowed: %s): batches stay in "
+                "the spool and are retried every upload interval; heartbeats and commands go on. An admin "
+                "allows the dataset on the device (or fleet-wide, EVENTPULSE_EDGE_DATASETS), or set dataset.",
+                self.config.dataset,
+                self.config.device_id,
+                exc,
+            )
+            return None
         except Retryable as exc:
             delay = max(self.backoff.next_delay(), exc.retry_after or 0.0)
             self.blocked_until = self.clock() + delay
@@ -345,10 +473,7 @@ class Agent:
                 "enroll_token_file, then restart the agent"
             ) from refused
         log.warning("device token refused (401); re-enrolling once")
-        try:
-            self.enroll()
-        except (NotAuthenticated, Revoked) as exc:
-            raise AgentStopped(f"re-enrollment of {self.config.device_id} was refused ({exc})") from exc
+        self.enroll()  # a refusal is EnrollmentRefused (exit 4); a Retryable backs off in _guard
         try:
             return step()
         except NotAuthenticated as exc:

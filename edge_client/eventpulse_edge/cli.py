@@ -1,7 +1,9 @@
 """`eventpulse-edge`: run the agent, enroll, show the spool, or spool NDJSON readings from stdin.
 
-Exit codes: 0 normal stop, 2 configuration error, 3 the agent cannot authenticate (an operator must act;
-systemd's RestartPreventExitStatus keeps it from restarting in a loop), 75 restart requested by command.
+Exit codes: 0 normal stop, 1 `enroll` could not reach the server (try again), 2 configuration error,
+3 the agent cannot authenticate (an operator must act), 4 the server refused enrollment for good (bad enroll
+token, revoked id, fingerprint mismatch, bad device id; an operator must act), 75 restart requested by
+command. systemd's RestartPreventExitStatus keeps 2, 3 and 4 from restarting in a loop.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from pathlib import Path
 from types import FrameType
 
 from eventpulse_edge import __version__
-from eventpulse_edge.agent import Agent, AgentStopped, RestartRequested
-from eventpulse_edge.client import EdgeClient
+from eventpulse_edge.agent import Agent, AgentStopped, EnrollmentRefused, RestartRequested
+from eventpulse_edge.client import EdgeClient, Retryable
 from eventpulse_edge.config import ConfigError, EdgeConfig, load_config
 from eventpulse_edge.logbuffer import RecentLines
 from eventpulse_edge.spool import Spool
 
 EXIT_CONFIG = 2
 EXIT_AUTH = 3
+EXIT_ENROLL_REFUSED = 4
+EXIT_UNREACHABLE = 1
 EXIT_RESTART = 75
 
 
@@ -59,11 +63,24 @@ def _dispatch(command: str, config: EdgeConfig, logs: RecentLines) -> int:
         agent = Agent(config, spool, client, logs=logs)
         try:
             if command == "enroll":
-                agent.enroll()
+                agent.enroll()  # one attempt: an operator at a shell retries by hand
                 return 0
+            _stop_on_sigterm()  # before enrolling: its backoff waits must end on systemctl stop
+            logging.getLogger("eventpulse_edge").info(
+                "eventpulse-edge %s starting as %s (server %s, upload_mode %s)",
+                __version__,
+                config.device_id,
+                config.server_url,
+                config.upload_mode,
+            )
             agent.ensure_token()
-            _stop_on_sigterm()
             agent.run()
+        except Retryable as exc:  # only from the one-shot `enroll`: run retries with its backoff
+            logging.getLogger("eventpulse_edge").error("enrollment failed, try again later: %s", exc)
+            return EXIT_UNREACHABLE
+        except EnrollmentRefused as exc:
+            logging.getLogger("eventpulse_edge").error("stopped: %s", exc)
+            return EXIT_ENROLL_REFUSED
         except AgentStopped as exc:
             logging.getLogger("eventpulse_edge").error("stopped: %s", exc)
             return EXIT_AUTH

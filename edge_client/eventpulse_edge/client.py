@@ -1,8 +1,10 @@
 """HTTP client for the server's `/api/edge/*` routes (names fixed by the server's API).
 
 Outcomes the agent must treat differently are different exceptions: 401 (the token is wrong or rotated:
-re-enroll), 403 (the device is revoked: stop uploading), and everything worth retrying (429, 5xx, a network
-error or a timeout). Nothing here sleeps or retries; the agent owns the backoff.
+re-enroll), 403 (the device is revoked: stop everything), 403 ``dataset_not_allowed`` (only this dataset
+is refused: keep the batches, keep heartbeats and commands going; told apart by the error envelope's
+``code``), and everything worth retrying (429, 5xx, a network error or a timeout). Nothing here sleeps
+or retries; the agent owns the backoff.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ class NotAuthenticated(EdgeError):
 
 
 class Revoked(EdgeError):
-    """403: the device is revoked (or not allowed this dataset); uploading must stop."""
+    """403 (any code but ``dataset_not_allowed``): the device is revoked; everything must stop."""
+
+
+class DatasetRefused(EdgeError):
+    """403 ``dataset_not_allowed``: the device may not send this dataset; batches wait, nothing else stops."""
+
+
+class BucketLandingRequired(EdgeError):
+    """409 ``bucket_landing_required``: the server lands on its filesystem, so there is no URL to sign."""
 
 
 class Retryable(EdgeError):
@@ -44,6 +54,15 @@ class Enrollment:
     device: dict[str, Any]
     device_token: str
     created: bool
+
+
+@dataclass(frozen=True)
+class SignedUpload:
+    """A minted signed PUT: where to send the bytes, under which object name, with which headers."""
+
+    url: str
+    object_name: str
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,53 @@ class EdgeClient:
             )
         return response.status_code, _json(response)
 
+    def sign_upload(self, dataset: str, filename: str, sha256: str, content_type: str) -> SignedUpload:
+        """Mint a create-only signed PUT for one batch (201); the object name is random per call."""
+        data = self._call(
+            "POST",
+            "/api/edge/uploads/gcs_signed_url",
+            json={"dataset": dataset, "filename": filename, "sha256": sha256, "content_type": content_type},
+        )
+        try:
+            return SignedUpload(
+                str(data["url"]),
+                str(data["object_name"]),
+                {str(k): str(v) for k, v in data["headers"].items()},
+            )
+        except (KeyError, AttributeError) as exc:  # a broken answer (a proxy?): never a reason to drop
+            raise Retryable(f"gcs_signed_url answered without {exc}") from exc
+
+    def put_signed(self, signed: SignedUpload, payload: bytes) -> bool:
+        """PUT the bytes to the signed URL with exactly its signed headers and no device credential.
+
+        True when stored; also True for 412 (the create-only object already exists: an earlier PUT of
+        these bytes got there and its answer was lost). Every failure is Retryable, an expired or refused
+        URL included: the batch's bytes are still in the spool, and the next attempt finalizes the
+        recorded name (404 when it never landed) and mints a new URL. Never a reason to drop a batch.
+        """
+        try:
+            response = self._session.request(
+                "PUT", signed.url, data=payload, headers=dict(signed.headers), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise Retryable(f"PUT signed URL: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 412:
+            return True
+        if not 200 <= response.status_code < 300:
+            raise Retryable(
+                f"PUT signed URL answered {response.status_code}: {response.text[:200]}", response.status_code
+            )
+        return True
+
+    def finalize_upload(self, object_name: str) -> tuple[int, dict[str, Any]]:
+        """Register the PUT object as this device's ingestion: 202 new, 200 the server had these bytes."""
+        response = self._send("POST", "/api/edge/ingest/from_gcs", json={"object_name": object_name})
+        if response.status_code not in (200, 202):
+            raise EdgeError(
+                f"ingest/from_gcs answered {response.status_code}: {_detail(response)}", response.status_code
+            )
+        return response.status_code, _json(response)
+
     def commands(self) -> list[RemoteCommand]:
         data = self._call("GET", "/api/edge/commands")
         items = data.get("items") or []
@@ -145,16 +211,22 @@ class EdgeClient:
             )
         except requests.RequestException as exc:
             raise Retryable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        classify(response.status_code, f"{method} {path}: {_detail(response)}", response.headers)
+        classify(
+            response.status_code, f"{method} {path}: {_detail(response)}", response.headers, _code(response)
+        )
         return response
 
 
-def classify(status: int, message: str, headers: Any = None) -> None:
-    """Raise the exception the agent reacts to for a status; return for any other status."""
+def classify(status: int, message: str, headers: Any = None, code: str = "") -> None:
+    """Raise the exception the agent reacts to for a status (and envelope code); return for any other."""
     if status == 401:
         raise NotAuthenticated(message, status)
+    if status == 403 and code == "dataset_not_allowed":
+        raise DatasetRefused(message, status)
     if status == 403:
         raise Revoked(message, status)
+    if status == 409 and code == "bucket_landing_required":
+        raise BucketLandingRequired(message, status)
     if status == 429 or status >= 500:
         retry_after = None
         raw = (headers or {}).get("Retry-After")
@@ -172,6 +244,14 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {"items": data}
+
+
+def _code(response: requests.Response) -> str:
+    """The error envelope's ``code`` ('' when the answer has none)."""
+    if response.status_code < 400:
+        return ""
+    error = _json(response).get("error")
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 def _detail(response: requests.Response) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 
 ENV_PREFIX = "EVENTPULSE_EDGE_"
 DEFAULT_CONFIG_PATH = Path("/etc/eventpulse-edge/config.toml")
+UPLOAD_MODES = ("direct", "signed_url")
+"""direct: POST the batch to the server; signed_url: mint a GCS signed PUT, PUT the bytes, finalize."""
 
 
 class ConfigError(ValueError):
@@ -33,6 +35,7 @@ class EdgeConfig:
     enroll_token_file: Path | None = None
     token_file: Path | None = None
     dataset: str = "edge_telemetry"
+    upload_mode: str = "direct"
     simulate: bool = False
     sampling_interval_s: float = 10.0
     upload_interval_s: float = 30.0
@@ -128,6 +131,8 @@ def _check(config: EdgeConfig) -> None:
     for name in ("sampling_interval_s", "upload_interval_s", "heartbeat_interval_s", "commands_interval_s"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    if config.upload_mode not in UPLOAD_MODES:
+        raise ConfigError(f"upload_mode must be one of {', '.join(UPLOAD_MODES)}, not {config.upload_mode!r}")
     if config.batch_max_events < 1:
         raise ConfigError("batch_max_events must be at least 1")
     if config.max_spool_bytes < 64 * 1024:

@@ -52,6 +52,8 @@ class Batch:
     sha256: str
     n_events: int
     attempts: int
+    object_name: str | None = None
+    """signed_url mode: the object minted for these bytes, kept so a restart re-finalizes it."""
 
     @property
     def filename(self) -> str:
@@ -81,6 +83,9 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        if "object_name" not in columns:  # a spool file written before signed-URL uploads
+            self._db.execute("ALTER TABLE batches ADD COLUMN object_name TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -138,9 +143,15 @@ class Spool:
     def pending(self) -> list[Batch]:
         """Every cut batch not yet accepted by the server, oldest first (after a restart, too)."""
         rows = self._db.execute(
-            "SELECT batch_id, payload, sha256, n_events, attempts FROM batches ORDER BY first_seq"
+            "SELECT batch_id, payload, sha256, n_events, attempts, object_name "
+            "FROM batches ORDER BY first_seq"
         ).fetchall()
-        return [Batch(r[0], bytes(r[1]), r[2], r[3], r[4]) for r in rows]
+        return [Batch(r[0], bytes(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    def set_object_name(self, batch_id: str, object_name: str | None) -> None:
+        """Record (or clear) the signed-URL object minted for a batch, durably, before its PUT."""
+        with self._transaction():
+            self._db.execute("UPDATE batches SET object_name = ? WHERE batch_id = ?", (object_name, batch_id))
 
     def mark_attempt(self, batch_id: str) -> None:
         with self._transaction():

@@ -80,6 +80,16 @@ class Forbidden(EventPulseError):
     http_status = 403
 
 
+class DatasetNotAllowed(Forbidden):
+    """A device asked to send a dataset it may not: its own code, so an agent tells it from revocation.
+
+    A revoked device must stop everything; a dataset refusal only means its batches wait for an admin
+    to allow the dataset, while heartbeats and commands go on.
+    """
+
+    code = "dataset_not_allowed"
+
+
 class NotFound(EventPulseError):
     code = "not_found"
     http_status = 404

@@ -91,6 +91,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Settings on top of the defaults below (the GCS landing on the emulator, the Firestore registry)."""
 
     @property
     def url(self) -> str:
@@ -111,6 +113,7 @@ class ServerProcess:
             "EVENTPULSE_RECLAIM_INTERVAL_SECONDS": "2",
             "EVENTPULSE_STALE_AFTER_SECONDS": "5",
             "EVENTPULSE_LOG_FORMAT": "text",
+            **self.extra_env,
         }
 
     def start(self, timeout: float = 60.0) -> None:

@@ -11,6 +11,9 @@ would add its rows twice).
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from tests.conftest import REPO_ROOT, TEST_TOKEN
-from tests.e2e.edge_harness import AgentProcess, Fault, FaultProxy, ServerProcess
+from tests.e2e.edge_harness import UPLOAD_PATH, AgentProcess, Fault, FaultProxy, ServerProcess
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -149,8 +152,13 @@ def wait_for_uploads(agent: AgentProcess, at_least: int, what: str, timeout: flo
 def drain(agent: AgentProcess, server_url: str) -> dict[str, int]:
     """A final clean run: no new readings, one heartbeat, upload until the spool is empty, then stop."""
     agent.start(server_url=server_url, simulate=False, heartbeat_interval_s=3600.0, commands_interval_s=3600)
-    state = wait_until(
-        lambda: (s := agent.spool())["depth"] == 0 and s["pending_batches"] == 0 and s,
+    state = wait_until(  # "starting as": SIGTERM now ends the loop (before, it would kill the interpreter)
+        lambda: (
+            (s := agent.spool())["depth"] == 0
+            and s["pending_batches"] == 0
+            and "starting as" in agent.log_text().split("--- run")[-1]
+            and s
+        ),
         f"{agent.device_id}: the final run to empty the spool",
         timeout=60,
         interval=0.2,
@@ -204,6 +212,13 @@ def _statuses(engine: Engine, before: set[str]) -> dict[str, int]:
 def test_server_down_for_a_while_nothing_lost_nothing_duplicated(
     server: ServerProcess, engine: Engine, agents: list[AgentProcess], tmp_path: Path
 ) -> None:
+    server_down_scenario(server, engine, agents, tmp_path)
+
+
+def server_down_scenario(
+    server: ServerProcess, engine: Engine, agents: list[AgentProcess], tmp_path: Path
+) -> AgentProcess:
+    """Uploads, the server stopped while the agent spools, restarted, then a drain: every event once."""
     before = set(edge_ingestions(engine))
     agent = new_agent(agents, tmp_path, server.url)
     agent.start()
@@ -235,6 +250,7 @@ def test_server_down_for_a_while_nothing_lost_nothing_duplicated(
     assert agent.stop() == 0
     drain(agent, server.url)
     assert_exactly_once(engine, agent, before)
+    return agent
 
 
 def test_500s_and_slow_answers_back_off_and_everything_arrives_once(
@@ -403,3 +419,211 @@ def test_queued_commands_reach_the_agent_and_their_results_come_back(
     assert logs.status == "succeeded" and "eventpulse_edge" in str(logs.result), logs
     assert '"sampling_interval_s": 2' in (agent.state_dir / "overrides.json").read_text()
     assert agent.stop() == 0
+
+
+# -- signed-URL uploads on the GCS emulator, and the Firestore registry behind the server (issue 8) ------
+
+
+@contextlib.contextmanager
+def own_server(
+    postgres_admin_url: str, root: Path, extra_env: dict[str, str]
+) -> Iterator[tuple[Any, Engine]]:
+    """A second server with settings of its own, on a database of its own.
+
+    Its own database, because the module's server reclaims stale ingestions of the shared one and
+    would look for another landing's files.
+    """
+    name = f"eventpulse_edge_e2e_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    root.mkdir(parents=True, exist_ok=True)
+    process = ServerProcess(url, data_dir=root / "data", log=root / "serve.log", extra_env=extra_env)
+    db = create_engine(url)
+    try:
+        process.start()
+        yield process, db
+    finally:
+        process.stop()
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def recorded_object_names(agent: AgentProcess) -> list[str]:
+    """The signed-URL object names the agent's spool holds for its unsent batches."""
+    db = sqlite3.connect(f"file:{agent.state_dir / 'spool.sqlite3'}?mode=ro", uri=True, timeout=10)
+    try:
+        return [row[0] for row in db.execute("SELECT object_name FROM batches WHERE object_name IS NOT NULL")]
+    finally:
+        db.close()
+
+
+FINALIZE_PATH = "/api/edge/ingest/from_gcs"
+
+
+def test_signed_url_uploads_on_the_gcs_landing_load_every_event_once_through_500s_and_a_kill(
+    postgres_admin_url: str,
+    gcs_emulator: Any,
+    signer_file: Path,
+    agents: list[AgentProcess],
+    proxies: list[FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """Mint, PUT to fake-gcs-server, finalize; a finalize answered 500 after the server registered it,
+    and a SIGKILL after the PUT with the finalize in flight: the recorded object is re-finalized."""
+    from tests.gcs_emulator import storage_client
+
+    settings = {
+        "EVENTPULSE_LANDING": "gcs",
+        "EVENTPULSE_GCS_BUCKET": gcs_emulator.bucket,
+        "EVENTPULSE_GCS_ENDPOINT": gcs_emulator.endpoint,
+        "EVENTPULSE_GCS_CREDENTIALS_FILE": str(signer_file),
+        "EVENTPULSE_RAW_PREFIX": f"raw-{uuid.uuid4().hex[:8]}/",
+    }
+    with own_server(postgres_admin_url, tmp_path / "gcs_server", settings) as (gcs_server, engine):
+        proxy = FaultProxy(gcs_server.port, match=FINALIZE_PATH)  # the PUTs go straight to the bucket
+        proxies.append(proxy)
+        proxy.inject(Fault("500-after"), Fault("pass"), Fault("hold"))
+        agent = new_agent(agents, tmp_path, proxy.url, upload_mode="signed_url")
+        agent.start()
+        wait_until(
+            proxy.held.is_set,
+            "a finalize in flight after its PUT",
+            timeout=40,
+            interval=0.05,
+            process=agent.process,
+            log=agent.log,
+        )
+        agent.kill()
+        proxy.release()
+        assert recorded_object_names(agent), "the minted object's name is in the spool before the finalize"
+        drain(agent, proxy.url)
+        assert_exactly_once(engine, agent, set())
+
+        assert [kind for kind, _ in proxy.done] == ["500-after", "pass", "hold"]
+        paths = [path for path, _ in proxy.forwarded]
+        assert not any(path.startswith(UPLOAD_PATH) for path in paths), "every batch went by signed URL"
+        finalizes = [status for path, status in proxy.forwarded if path == FINALIZE_PATH]
+        assert finalizes.count(200) >= 1, finalizes  # the 500-after batch, re-finalized, was known
+        bucket = storage_client(gcs_emulator).bucket(gcs_emulator.bucket)
+        objects = list(bucket.list_blobs(prefix=f"edge-uploads/{agent.device_id}/"))
+        assert len(objects) >= len(edge_ingestions(engine)) > 0
+        assert all(blob.metadata.get("source") == f"device:{agent.device_id}" for blob in objects)
+
+
+def test_signed_url_mode_on_a_filesystem_landing_falls_back_to_direct_upload(
+    server: ServerProcess, engine: Engine, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    before = set(edge_ingestions(engine))
+    agent = new_agent(agents, tmp_path, server.url, upload_mode="signed_url")
+    agent.start()
+    wait_for_uploads(agent, 2, "direct uploads after the 409")
+    assert agent.stop() == 0
+    drain(agent, server.url)
+    assert_exactly_once(engine, agent, before)
+    runs = agent.log_text().split("--- run")[1:]
+    assert runs[0].count("bucket_landing_required") == 1, runs[0]  # said once, then direct uploads
+    assert all(run.count("bucket_landing_required") <= 1 for run in runs), runs  # at most once a process
+
+
+def test_server_down_with_the_firestore_registry_behind_the_server(
+    postgres_admin_url: str, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    """The server-down scenario again, the server's device registry on the Firestore emulator."""
+    sys.path.insert(0, str(REPO_ROOT / "emulators"))
+    try:
+        from firestore import FirestoreEmulator  # emulators/ is not a package
+    finally:
+        sys.path.remove(str(REPO_ROOT / "emulators"))
+    from eventpulse.adapters.firestore.devices import FirestoreDeviceRegistry
+    from eventpulse.settings import Settings
+
+    prefix = f"e{uuid.uuid4().hex[:12]}_"
+    with FirestoreEmulator() as emulator:
+        settings = {
+            "EVENTPULSE_DEVICE_REGISTRY": "firestore",
+            "EVENTPULSE_FIRESTORE_EMULATOR_HOST": emulator.host,
+            "EVENTPULSE_FIRESTORE_COLLECTION_PREFIX": prefix,
+        }
+        with own_server(postgres_admin_url, tmp_path / "fs_server", settings) as (fs_server, engine):
+            agent = server_down_scenario(fs_server, engine, agents, tmp_path)
+        registry = FirestoreDeviceRegistry.from_settings(
+            Settings(
+                device_registry="firestore",
+                firestore_emulator_host=emulator.host,
+                firestore_collection_prefix=prefix,
+            )
+        )
+        try:
+            device = registry.get(agent.device_id)
+        finally:
+            registry.close()
+    assert device is not None and device.status == "active", "enrolled into Firestore"
+    assert device.last_seen_at is not None and device.health.agent_version, device
+
+
+def test_first_enrollment_through_500s_is_retried_in_process_and_a_bad_enroll_token_exits_4(
+    server: ServerProcess,
+    engine: Engine,
+    agents: list[AgentProcess],
+    proxies: list[FaultProxy],
+    tmp_path: Path,
+) -> None:
+    """No traceback-and-restart loop at first boot: one process retries, or exits 4 saying what to do."""
+    before = set(edge_ingestions(engine))
+    proxy = FaultProxy(server.port, match="/api/edge/enroll")
+    proxies.append(proxy)
+    proxy.inject(Fault("500"), Fault("500"), Fault("500"))
+    agent = new_agent(agents, tmp_path, proxy.url)
+    agent.start()
+    wait_for_uploads(agent, 1, "uploads after enrolling through three 500s")
+    assert [kind for kind, _ in proxy.done] == ["500", "500", "500"]
+    log = agent.log_text()
+    assert log.count("enrollment failed") == 3 and "enrolled as" in log and "Traceback" not in log, log
+    assert agent.stop() == 0
+    drain(agent, server.url)
+    assert_exactly_once(engine, agent, before)
+
+    refused = new_agent(agents, tmp_path, server.url)
+    refused.enroll_token_file.write_text("not-the-fleet-token")
+    process = refused.start()
+    assert process.wait(timeout=30) == 4, refused.log_text()
+    said = refused.log_text()
+    assert said.count("enrollment refused (401") == 1 and "enroll_token_file" in said, said
+    assert "Traceback" not in said
+
+
+def test_a_dataset_the_device_may_not_send_holds_its_batches_while_heartbeats_go_on(
+    server: ServerProcess, engine: Engine, registry: Any, agents: list[AgentProcess], tmp_path: Path
+) -> None:
+    """403 dataset_not_allowed is not revocation: nothing set aside, heartbeats continue, and once the
+    dataset is fixed the held batches load, each event once."""
+    before = set(edge_ingestions(engine))
+    agent = new_agent(agents, tmp_path, server.url, dataset="sales", heartbeat_interval_s=0.5)
+    agent.start()
+    wait_until(
+        lambda: "403 dataset_not_allowed" in agent.log_text(),
+        "the agent to report the refused dataset",
+        timeout=30,
+        interval=0.2,
+        process=agent.process,
+        log=agent.log,
+    )
+    first = registry.get(agent.device_id)
+    time.sleep(2.0)  # several upload and heartbeat cadences
+    held = agent.spool()
+    assert held["sent_batches"] == 0 and held["pending_batches"] > 0 and held["rejected_events"] == 0, held
+    seen = registry.get(agent.device_id)
+    assert first is not None and seen is not None and seen.last_seen_at > first.last_seen_at
+    assert seen.health.spool_depth and seen.health.spool_depth > 0, seen.health  # heartbeats still sent
+    log = agent.log_text()
+    assert "revoked" not in log and "uploads stopped" not in log
+    assert 1 <= log.count("403 dataset_not_allowed") <= 8, "once per upload interval, not every tick"
+    assert agent.stop() == 0
+
+    agent.settings["dataset"] = "edge_telemetry"  # the fix: the held batches go to the right dataset
+    drain(agent, server.url)
+    assert_exactly_once(engine, agent, before)

@@ -73,6 +73,7 @@ def test_a_revoked_device_is_refused_on_device_routes_and_at_enrolment(client, s
     services.devices.update("pump-5", at=datetime.now(UTC), status="revoked", revoked_by="token:root")
     refused = client.get("/api/edge/ping", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 403 and refused.get_json()["error"]["message"] == "device revoked"
+    assert refused.get_json()["error"]["code"] == "forbidden"  # not dataset_not_allowed: the agent stops
     assert enroll(client, "pump-5").status_code == 403
 
 

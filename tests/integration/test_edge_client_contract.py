@@ -72,3 +72,24 @@ def test_the_agent_client_uploads_fetches_and_acknowledges(base_url: str, servic
     client.ack(command_id, True, "sampling every 15 s")
     assert services.devices.get_command(command_id).status == "succeeded"
     assert client.commands() == []
+
+
+def test_the_real_servers_403s_and_409_map_to_the_agents_distinct_reactions(
+    base_url: str, services: Any
+) -> None:
+    """dataset_not_allowed is not revocation; the filesystem landing's mint is bucket_landing_required;
+    a refused enrollment carries the status the agent's one-line advice is chosen by."""
+    from eventpulse_edge.client import BucketLandingRequired, DatasetRefused, EdgeError, Revoked
+
+    client = EdgeClient(base_url, "pi-contract-2", timeout=30)
+    client.enroll(ENROLL_TOKEN, "fp-contract-0002")
+    with pytest.raises(DatasetRefused):
+        client.upload("sales", "batch-1.ndjson", b"{}\n")
+    with pytest.raises(BucketLandingRequired):  # these services land on the filesystem
+        client.sign_upload("edge_telemetry", "b.ndjson", "0" * 64, "application/x-ndjson")
+    with pytest.raises(EdgeError) as mismatch:
+        EdgeClient(base_url, "pi-contract-2", timeout=30).enroll(ENROLL_TOKEN, "another-fingerprint")
+    assert mismatch.value.status == 409
+    services.devices.update("pi-contract-2", at=datetime.now(UTC), status="revoked", revoked_by="token:root")
+    with pytest.raises(Revoked):
+        client.upload("edge_telemetry", "batch-1.ndjson", b"{}\n")

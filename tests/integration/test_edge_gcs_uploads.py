@@ -84,6 +84,7 @@ def test_a_dataset_the_device_may_not_send_is_403(client) -> None:
     assert (
         refused.status_code == 403 and refused.get_json()["error"]["details"]["dataset"] == "edge_telemetry"
     )
+    assert refused.get_json()["error"]["code"] == "dataset_not_allowed"
 
 
 def test_media_on_gcs_sign_put_finalize_and_read_back_by_the_listed_url(client, gcs_emulator) -> None:

@@ -94,6 +94,7 @@ def test_a_dataset_not_allowed_for_the_device_is_refused_with_403(client, servic
     refused = upload(client, headers, b"a,b\n1,2\n", dataset="sales")
     assert refused.status_code == 403
     error = refused.get_json()["error"]
+    assert error["code"] == "dataset_not_allowed"  # not "forbidden": the agent must not read it as revoked
     assert "sales" in error["message"] and "edge_telemetry" in error["hint"]
     # the device's own list replaces the fleet's
     services.devices.update("pi-up-4", at=datetime.now(UTC), datasets=("sales",))

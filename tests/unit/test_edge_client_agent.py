@@ -51,6 +51,15 @@ class FakeServer:
     missing_routes: set[str] = field(default_factory=set)
     ack_failures: list[int] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    refuse_dataset: bool = False
+    enroll_failures: list[int] = field(default_factory=list)
+    bucket: bool = True
+    objects: dict[str, bytes] = field(default_factory=dict)
+    mints: list[dict[str, Any]] = field(default_factory=list)
+    puts: list[dict[str, str]] = field(default_factory=list)
+    finalizes: list[tuple[str, int]] = field(default_factory=list)
+    put_failures: list[int] = field(default_factory=list)
+    finalize_failures: list[int] = field(default_factory=list)
 
     def loaded_event_ids(self) -> list[str]:
         return [
@@ -73,6 +82,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._route("POST")
 
+    def do_PUT(self) -> None:
+        """The stub's "bucket": a create-only PUT to the signed URL, which must carry no device credential."""
+        state = self.server_state
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        state.puts.append({key.lower(): value for key, value in self.headers.items()})
+        name = urlparse(self.path).path.removeprefix("/bucket/")
+        if state.put_failures:
+            return self._error(state.put_failures.pop(0), "signature expired")
+        if name in state.objects:
+            return self._error(412, "precondition failed")
+        state.objects[name] = raw
+        self._reply(200, {})
+
     def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -83,8 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str) -> None:
-        self._reply(status, {"error": {"status": status, "code": "x", "message": message}})
+    def _error(self, status: int, message: str, code: str = "x") -> None:
+        self._reply(status, {"error": {"status": status, "code": code, "message": message}})
 
     def _route(self, method: str) -> None:
         state = self.server_state
@@ -108,7 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
             state.heartbeats.append(json.loads(raw))
             return self._reply(200, {"ok": True})
         if url.path == "/api/edge/ingest/upload":
+            if state.refuse_dataset:
+                return self._error(403, "may not send dataset edge_telemetry", "dataset_not_allowed")
             return self._upload(parse_qs(url.query), raw)
+        if url.path == "/api/edge/uploads/gcs_signed_url":
+            return self._mint(json.loads(raw))
+        if url.path == "/api/edge/ingest/from_gcs":
+            return self._finalize(json.loads(raw)["object_name"])
         if url.path == "/api/edge/commands" and method == "GET":
             acked = {command_id for command_id, _ in state.acks}
             return self._reply(200, {"items": [c for c in state.commands if c["command_id"] not in acked]})
@@ -119,8 +148,51 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, {"status": "acknowledged"})
         return self._error(404, "no route")
 
+    def _mint(self, body: dict[str, Any]) -> None:
+        state = self.server_state
+        if state.refuse_dataset:
+            return self._error(403, "may not send dataset edge_telemetry", "dataset_not_allowed")
+        if not state.bucket:
+            return self._error(409, "signed-URL uploads need the GCS landing", "bucket_landing_required")
+        state.mints.append(body)
+        name = f"edge-uploads/pi-7/{body['dataset']}/{secrets.token_hex(16)}.ndjson"
+        host, port = self.server.server_address[:2]
+        headers = {"content-type": body["content_type"], "x-goog-if-generation-match": "0"}
+        self._reply(
+            201,
+            {
+                "url": f"http://{host}:{port}/bucket/{name}",
+                "method": "PUT",
+                "headers": headers,
+                "object_name": name,
+            },
+        )
+
+    def _finalize(self, name: str) -> None:
+        state = self.server_state
+        if not state.bucket:
+            return self._error(409, "signed-URL uploads need the GCS landing", "bucket_landing_required")
+        if state.finalize_failures:
+            status = state.finalize_failures.pop(0)
+            state.finalizes.append((name, status))
+            return self._error(status, "sha256 does not match the bytes")
+        if name not in state.objects:
+            state.finalizes.append((name, 404))
+            return self._error(404, f"no upload {name!r} of this device", "not_found")
+        raw = state.objects[name]
+        digest = hashlib.sha256(raw).hexdigest()
+        status = 200 if digest in state.seen_digests else 202
+        state.seen_digests.add(digest)
+        state.uploads.append((name, digest, raw, status))
+        state.finalizes.append((name, status))
+        self._reply(status, {"id": f"ing-{len(state.uploads)}"})
+
     def _enroll(self, body: dict[str, Any]) -> None:
         state = self.server_state
+        if state.enroll_failures:
+            status = state.enroll_failures.pop(0)
+            headers = {"Retry-After": "7"} if status == 429 else None
+            return self._reply(status, {"error": {"status": status, "message": "enroll failed"}}, headers)
         if self.headers.get("X-Device-Enroll-Token") != ENROLL:
             return self._error(401, "enroll token refused")
         device = body["device_id"]
@@ -159,6 +231,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[tuple[FakeServer, str]]:
+    yield from serve_stub()
+
+
+def serve_stub() -> Iterator[tuple[FakeServer, str]]:
+    """The stub on a free loopback port: (its state, its base URL); other test modules use it too."""
     state = FakeServer()
     handler = type("Handler", (_Handler,), {"server_state": state})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)

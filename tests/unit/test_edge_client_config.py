@@ -51,6 +51,13 @@ def test_environment_types_are_coerced_and_paths_derive_from_the_state_dir(tmp_p
     assert config.device_token_path == tmp_path / "state" / "device_token"
 
 
+def test_upload_mode_defaults_to_direct_and_comes_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    assert load_config(tmp_path / "none.toml", {"EVENTPULSE_EDGE_DEVICE_ID": "p"}).upload_mode == "direct"
+    path = _toml(tmp_path, 'device_id = "p"\nupload_mode = "signed_url"\n')
+    assert load_config(path, {}).upload_mode == "signed_url"
+    assert load_config(path, {"EVENTPULSE_EDGE_UPLOAD_MODE": "direct"}).upload_mode == "direct"
+
+
 def test_config_path_itself_can_come_from_the_environment(tmp_path: Path) -> None:
     path = _toml(tmp_path, 'device_id = "pi-top-level"\n')
     config = load_config(None, {"EVENTPULSE_EDGE_CONFIG": str(path)})
@@ -65,6 +72,7 @@ def test_config_path_itself_can_come_from_the_environment(tmp_path: Path) -> Non
         ('device_id = "x"\n', {"EVENTPULSE_EDGE_SIMULATE": "perhaps"}, "SIMULATE"),
         ("", {}, "device_id"),
         ('device_id = "x"\nmax_spool_bytes = 10\n', {}, "max_spool_bytes"),
+        ('device_id = "x"\nupload_mode = "ftp"\n', {}, "upload_mode"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_setting(

@@ -15,6 +15,7 @@ import pytest
 from eventpulse_edge import cli
 from eventpulse_edge.config import load_config
 from eventpulse_edge.spool import Spool
+from tests.unit.test_edge_client_agent import ENROLL, serve_stub  # the same in-process stub
 
 DEPLOY = Path(__file__).resolve().parents[2] / "edge_client" / "deploy"
 
@@ -42,7 +43,12 @@ def test_unit_runs_as_a_dedicated_user_with_state_dir_restart_and_hardening() ->
     assert service["StateDirectory"] == "eventpulse-edge"
     assert service["Restart"] == "always"
     assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
-    assert set(service["RestartPreventExitStatus"].split()) == {str(cli.EXIT_CONFIG), str(cli.EXIT_AUTH)}
+    assert set(service["RestartPreventExitStatus"].split()) == {
+        str(cli.EXIT_CONFIG),
+        str(cli.EXIT_AUTH),
+        str(cli.EXIT_ENROLL_REFUSED),
+    }
+    assert service["RestartMaxDelaySec"] == "5min"  # repeated crashes back off instead of every 5 s
     assert str(cli.EXIT_RESTART) not in service["RestartPreventExitStatus"].split()
     assert service["ExecStart"].endswith("eventpulse-edge run")
 
@@ -107,3 +113,20 @@ def test_missing_device_id_is_a_config_error(tmp_path: Path, monkeypatch: pytest
 
 def test_run_without_any_token_stops_with_the_auth_exit_code(env: Path) -> None:
     assert cli.main(["run"]) == cli.EXIT_AUTH
+
+
+def test_an_enroll_refusal_exits_with_its_own_code_and_one_line_saying_what_to_do(
+    env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 401 at first enrollment: exit 4 (systemd does not restart it), no traceback, the fix named."""
+    stub = serve_stub()
+    _, url = next(stub)
+    try:
+        monkeypatch.setenv("EVENTPULSE_EDGE_SERVER_URL", url)
+        monkeypatch.setenv("EVENTPULSE_EDGE_ENROLL_TOKEN", "not-" + ENROLL)
+        assert cli.main(["run"]) == cli.EXIT_ENROLL_REFUSED
+    finally:
+        stub.close()
+    refused = [r for r in caplog.records if "enrollment refused" in r.getMessage()]
+    assert len(refused) == 1 and refused[0].exc_info is None
+    assert "enroll_token_file" in refused[0].getMessage()

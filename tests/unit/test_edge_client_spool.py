@@ -267,3 +267,37 @@ def test_sigkill_mid_append_leaves_a_consistent_spool_with_every_committed_event
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         raw.close()
+
+
+def test_a_spool_file_from_before_signed_urls_gains_the_object_name_column_and_keeps_its_batches(
+    tmp_path: Path,
+) -> None:
+    """A device upgraded in the field opens its old spool: the unsent batch is still there, unminted."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+                             event_type TEXT NOT NULL, body TEXT NOT NULL);
+        CREATE TABLE batches (batch_id TEXT PRIMARY KEY, first_seq INTEGER NOT NULL, payload BLOB NOT NULL,
+                              sha256 TEXT NOT NULL, n_events INTEGER NOT NULL,
+                              attempts INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        """
+    )
+    db.execute("INSERT INTO batches VALUES ('b000000000001-000000000001', 1, x'7b7d0a', 'abc', 1, 2)")
+    db.commit()
+    db.close()
+    with Spool(path) as spool:
+        (batch,) = spool.pending()
+        assert (batch.batch_id, batch.payload, batch.attempts, batch.object_name) == (
+            "b000000000001-000000000001",
+            b"{}\n",
+            2,
+            None,
+        )
+        spool.set_object_name(batch.batch_id, "edge-uploads/pi/edge_telemetry/x.ndjson")
+    with Spool(path) as spool:  # recorded durably, and the second open does not add the column again
+        assert spool.pending()[0].object_name == "edge-uploads/pi/edge_telemetry/x.ndjson"
+        spool.set_object_name(batch.batch_id, None)
+        assert spool.pending()[0].object_name is None

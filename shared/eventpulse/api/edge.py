@@ -50,6 +50,7 @@ from eventpulse.devices.tokens import (
 from eventpulse.errors import (
     BadRequest,
     Conflict,
+    DatasetNotAllowed,
     Forbidden,
     NotConfigured,
     NotFound,
@@ -113,7 +114,7 @@ def upload(query: EdgeUploadQuery) -> tuple[Response, int]:
         )
     allowed = _allowed_datasets(device)
     if query.dataset not in allowed:
-        raise Forbidden(
+        raise DatasetNotAllowed(
             f"device {device.device_id} may not send dataset {query.dataset[:200]!r}",
             hint=f"datasets allowed for this device: {', '.join(allowed) or '(none)'}; an admin sets "
             "them on the device, or fleet-wide with EVENTPULSE_EDGE_DATASETS",

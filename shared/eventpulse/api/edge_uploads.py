@@ -29,7 +29,7 @@ from eventpulse.api.params import Body
 from eventpulse.api.roles import DEVICE
 from eventpulse.cloud.signed_url import ensure_content_type, ensure_sha256
 from eventpulse.devices.binding import device_source
-from eventpulse.errors import Conflict, Forbidden, NotFound, Unauthorized
+from eventpulse.errors import Conflict, DatasetNotAllowed, NotFound, Unauthorized
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
 from eventpulse.ports import BucketLanding, Device, Services
@@ -84,7 +84,7 @@ def ensure_allowed_dataset(dataset: str) -> str:
     settings: Settings = current_app.config["EVENTPULSE_SETTINGS"]
     allowed = allowed_datasets(cast(Device | None, current_device()), settings)
     if dataset not in allowed:
-        raise Forbidden(
+        raise DatasetNotAllowed(
             f"this device may not send dataset {dataset!r}",
             hint="an admin sets a device's datasets (or the fleet's, EVENTPULSE_EDGE_DATASETS)",
             details={"dataset": dataset},
