@@ -2,7 +2,8 @@
 # Install the EventPulse edge agent on Raspberry Pi OS (Bookworm or newer: Python 3.11+, systemd).
 # Run as root from a checkout or an unpacked copy of edge_client/:
 #   sudo ./deploy/install.sh --server https://eventpulse.example.org --device-id pi-field-001 \
-#        --enroll-token-file /root/enroll_token
+#        --enroll-token-file /root/enroll_token [--remote-update]
+# --remote-update writes /etc/eventpulse-edge/update.toml (pip from PyPI) so update_agent works.
 # Safe to run again: it upgrades the agent and keeps the config, the token and the spool.
 set -euo pipefail
 
@@ -10,18 +11,20 @@ SERVER=""
 DEVICE_ID=""
 ENROLL_FILE=""
 SIMULATE="true"
+REMOTE_UPDATE="false"
 PREFIX=/opt/eventpulse-edge
 CONF_DIR=/etc/eventpulse-edge
 USER_NAME=eventpulse-edge
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-usage() { sed -n '2,6p' "$0"; exit 2; }
+usage() { sed -n '2,7p' "$0"; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --server) SERVER="$2"; shift 2 ;;
     --device-id) DEVICE_ID="$2"; shift 2 ;;
     --enroll-token-file) ENROLL_FILE="$2"; shift 2 ;;
     --real-sensors) SIMULATE="false"; shift ;;
+    --remote-update) REMOTE_UPDATE="true"; shift ;;
     -h|--help) usage ;;
     *) echo "unknown option $1" >&2; usage ;;
   esac
@@ -54,8 +57,16 @@ if [[ -n "$ENROLL_FILE" ]]; then
 fi
 
 install -m 0644 "$HERE/deploy/eventpulse-edge.service" /etc/systemd/system/eventpulse-edge.service
+# The root updater for update_agent: a path unit watching the agent's request file, and its oneshot.
+install -m 0644 "$HERE/deploy/eventpulse-edge-update.service" /etc/systemd/system/eventpulse-edge-update.service
+install -m 0644 "$HERE/deploy/eventpulse-edge-update.path" /etc/systemd/system/eventpulse-edge-update.path
+if [[ "$REMOTE_UPDATE" == "true" && ! -f "$CONF_DIR/update.toml" ]]; then
+  # Root-only (it may hold an index URL with credentials): the agent never reads it.
+  install -m 0600 -o root -g root "$HERE/deploy/update.example.toml" "$CONF_DIR/update.toml"
+fi
 systemctl daemon-reload
 systemctl enable eventpulse-edge.service >/dev/null
+systemctl enable --now eventpulse-edge-update.path >/dev/null
 systemctl restart eventpulse-edge.service
 echo "installed; follow it with: journalctl -u eventpulse-edge -f"
 echo "spool state: sudo -u $USER_NAME EVENTPULSE_EDGE_CONFIG=$CONF_DIR/config.toml $PREFIX/venv/bin/eventpulse-edge status"

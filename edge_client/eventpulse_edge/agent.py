@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from eventpulse_edge import __version__
@@ -34,6 +35,7 @@ from eventpulse_edge.config import EdgeConfig, read_secret, write_secret
 from eventpulse_edge.logbuffer import RecentLines
 from eventpulse_edge.sensors import SimulatedSensors, heartbeat_event
 from eventpulse_edge.spool import Batch, Spool
+from eventpulse_edge.updater import REQUEST_NAME, RESULT_NAME, valid_version
 
 log = logging.getLogger("eventpulse_edge")
 
@@ -47,6 +49,8 @@ REMINT_STATUSES = (404, 422)
 """Finalize answers that mean "PUT the bytes again under a new object": never landed, or corrupted."""
 MAX_LOG_OUTPUT_BYTES = 64 * 1024
 """upload_logs sends at most this many bytes (the newest lines): a command answer, not a log shipper."""
+UPDATE_PENDING_BOUND_S = 15 * 60.0
+"""An update request (or an installed-but-not-restarted result) older than this is acked as failed."""
 
 
 class AgentStopped(Exception):
@@ -335,10 +339,13 @@ class Agent:
             self._ack(command_id, ok, output, error)
         ran = 0
         for command in self.client.commands():
-            ok, output, error = self.execute(command)
+            outcome = self.execute(command)
+            ran += 1
+            if outcome is None:  # update_agent handed to the updater: acked after the restart
+                continue
+            ok, output, error = outcome
             self._unacked[command.command_id] = (ok, output, error)
             self._ack(command.command_id, ok, output, error)
-            ran += 1
             if command.kind == "restart_agent" and ok:
                 raise RestartRequested(f"command {command.command_id}")
         return ran
@@ -360,8 +367,10 @@ class Agent:
 
     # -- commands -------------------------------------------------------------------------------------
 
-    def execute(self, command: RemoteCommand) -> tuple[bool, str | None, str | None]:
-        """Run one command; (ok, output, error) for its ack. Never raises for a bad command."""
+    def execute(self, command: RemoteCommand) -> tuple[bool, str | None, str | None] | None:
+        """Run one command; (ok, output, error) for its ack, or None for "not yet" (an update handed to
+        the root updater: the server hands the unacked command out again after the restart). Never
+        raises for a bad command."""
         log.info("command %s: %s %s", command.command_id, command.kind, command.params)
         try:
             if command.kind == "restart_agent":
@@ -373,7 +382,7 @@ class Agent:
             if command.kind == "upload_logs":
                 return True, self._recent_logs(command.params), None
             if command.kind == "update_agent":
-                return False, None, "not supported by this agent: update it with the install script"
+                return self._update_agent(command.command_id, command.params)
             return False, None, f"unknown command {command.kind!r}"
         except (NotAuthenticated, Revoked, Retryable):
             raise
@@ -398,6 +407,77 @@ class Agent:
             return False, None, "no enroll token configured on this device; rotate it from the admin API"
         self.enroll()
         return True, "token rotated", None
+
+    def _update_agent(
+        self, command_id: str, params: dict[str, Any]
+    ) -> tuple[bool, str | None, str | None] | None:
+        """Ask the root updater (eventpulse-edge-update.path) for a version, or ack what it did.
+
+        The agent cannot install anything itself (its unit is ProtectSystem=strict, NoNewPrivileges): it
+        writes the request and keeps running; the updater installs, writes the result and restarts the
+        agent, and the redelivered command is acked here by what is running and what the result says.
+        """
+        version = params.get("version")
+        if not valid_version(version):
+            return False, None, f"params.version {str(version)[:64]!r} is not a plain release like 1.2.3"
+        assert isinstance(version, str)
+        state = self.config.state_dir
+        request_path, result_path = state / REQUEST_NAME, state / RESULT_NAME
+        result = self._read_json(result_path)
+        result = result if result.get("command_id") == command_id else {}
+        request = self._read_json(request_path)
+        if __version__ == version:
+            self._forget(command_id, result_path, request_path)
+            return True, f"running {version}", None
+        if result and not result.get("ok"):
+            self._forget(command_id, result_path, request_path)
+            return False, None, f"update to {version} failed: {result.get('error') or 'no reason given'}"
+        now = self.wall()
+        if result:  # installed, but this process still runs the old version: the restart is under way
+            if self._older_than_bound(result.get("finished_at"), now):
+                self._forget(command_id, result_path, request_path)
+                return False, None, f"the updater installed {version} but the agent still runs {__version__}"
+            return None
+        if request.get("command_id") == command_id:
+            if self._older_than_bound(request.get("requested_at"), now):
+                self._forget(command_id, result_path, request_path)
+                return False, None, "the updater did not run: is eventpulse-edge-update.path enabled?"
+            return None
+        body = {"command_id": command_id, "version": version, "requested_at": now.isoformat()}
+        write_secret(request_path, json.dumps(body))
+        log.info(
+            "command %s: asked the updater for version %s (running %s); acked after the restart",
+            command_id,
+            version,
+            __version__,
+        )
+        return None
+
+    @staticmethod
+    def _older_than_bound(stamp: object, now: datetime) -> bool:
+        """True when an ISO time is more than UPDATE_PENDING_BOUND_S ago, or is missing or unreadable."""
+        try:
+            then = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return True
+        if then.tzinfo is None:
+            then = then.replace(tzinfo=UTC)
+        return (now - then).total_seconds() > UPDATE_PENDING_BOUND_S
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any]:
+        raw = read_secret(path)
+        try:
+            value = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def _forget(self, command_id: str, *paths: Path) -> None:
+        """Remove the request and result of this command (another command's files are left alone)."""
+        for path in paths:
+            if self._read_json(path).get("command_id") in (command_id, None):
+                path.unlink(missing_ok=True)
 
     def _recent_logs(self, params: dict[str, Any]) -> str:
         lines = params.get("lines", 500)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from eventpulse_edge import __version__
 from eventpulse_edge.agent import MAX_LOG_OUTPUT_BYTES, Agent, AgentStopped, RestartRequested
 from eventpulse_edge.backoff import Backoff
 from eventpulse_edge.client import EdgeClient, NotAuthenticated, RemoteCommand, Retryable, Revoked
@@ -440,7 +441,7 @@ def test_commands_run_and_are_acknowledged_with_their_results(
     try:
         interval = _queue(state, "set_sampling_interval", {"seconds": 30})
         logs = _queue(state, "upload_logs", {"lines": 2})
-        update = _queue(state, "update_agent", {"version": "9.9.9"})
+        update = _queue(state, "update_agent", {"version": __version__})
         bad = _queue(state, "set_sampling_interval", {"seconds": 0})
         assert agent.run_commands() == 4
     finally:
@@ -448,10 +449,7 @@ def test_commands_run_and_are_acknowledged_with_their_results(
     acks = dict(state.acks)
     assert acks[interval]["ok"] is True and agent.sampling_interval_s == 30.0
     assert acks[logs]["ok"] is True and 1 <= len(acks[logs]["output"].splitlines()) <= 2
-    assert acks[update] == {
-        "ok": False,
-        "error": "not supported by this agent: update it with the install script",
-    }
+    assert acks[update] == {"ok": True, "output": f"running {__version__}"}  # tests/unit/..._update.py
     assert acks[bad]["ok"] is False and "between" in acks[bad]["error"]
     assert agent.run_commands() == 0  # acknowledged commands are not run again
     restarted = _agent(tmp_path, url, Clock())

@@ -130,3 +130,69 @@ def test_an_enroll_refusal_exits_with_its_own_code_and_one_line_saying_what_to_d
     refused = [r for r in caplog.records if "enrollment refused" in r.getMessage()]
     assert len(refused) == 1 and refused[0].exc_info is None
     assert "enroll_token_file" in refused[0].getMessage()
+
+
+def _ini(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=True, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    with (DEPLOY / name).open() as handle:
+        parser.read_file(handle)
+    return parser
+
+
+def test_the_update_path_unit_watches_the_agents_request_file_and_starts_the_updater() -> None:
+    from eventpulse_edge.updater import REQUEST_NAME
+
+    path = _ini("eventpulse-edge-update.path")
+    request = f"/var/lib/{_unit()['Service']['StateDirectory']}/{REQUEST_NAME}"
+    assert path["Path"]["PathExists"] == request and path["Path"]["PathChanged"] == request
+    assert path["Path"]["Unit"] == "eventpulse-edge-update.service"
+    assert path["Install"]["WantedBy"] == "paths.target"
+
+
+def test_the_updater_unit_is_a_hardened_root_oneshot_that_may_write_only_the_venv_and_state() -> None:
+    unit = _ini("eventpulse-edge-update.service")
+    service = unit["Service"]
+    assert service["Type"] == "oneshot" and service["User"] == "root"
+    assert "Install" not in unit  # started by the path unit only
+    assert service["ExecStart"].split()[:3] == [
+        "/opt/eventpulse-edge/venv/bin/python",
+        "-m",
+        "eventpulse_edge.updater",
+    ]
+    agent_exec = _unit()["Service"]["ExecStart"]
+    assert agent_exec.startswith("/opt/eventpulse-edge/venv/")  # the venv the updater installs into
+    for key in (
+        "NoNewPrivileges",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "ProtectKernelModules",
+        "ProtectKernelTunables",
+        "ProtectControlGroups",
+        "RestrictSUIDSGID",
+        "RestrictNamespaces",
+    ):
+        assert service[key] == "yes", key
+    assert service["ProtectSystem"] == "strict"
+    assert set(service["ReadWritePaths"].split()) == {"/opt/eventpulse-edge", "/var/lib/eventpulse-edge"}
+    caps = set(service["CapabilityBoundingSet"].split())
+    assert caps and not caps & {"CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETUID", "CAP_SYS_MODULE"}
+    assert "AF_UNIX" in service["RestrictAddressFamilies"]  # systemctl reaches systemd over its socket
+
+
+def test_the_install_script_installs_and_enables_the_update_units() -> None:
+    script = (DEPLOY / "install.sh").read_text()
+    for name in ("eventpulse-edge-update.service", "eventpulse-edge-update.path"):
+        assert f'"$HERE/deploy/{name}" /etc/systemd/system/{name}' in script
+    assert "systemctl enable --now eventpulse-edge-update.path" in script
+    assert '"$HERE/deploy/update.example.toml" "$CONF_DIR/update.toml"' in script
+    assert "install -m 0600 -o root -g root" in script
+
+
+def test_the_example_update_toml_is_what_the_updater_accepts(tmp_path: Path) -> None:
+    from eventpulse_edge.updater import load_settings, pip_command
+
+    settings = load_settings(DEPLOY / "update.example.toml")
+    assert pip_command(settings, "1.2.3")[-1] == "eventpulse-edge==1.2.3"
+    assert settings.index_url is None
