@@ -12,6 +12,7 @@ would add its rows twice).
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import sys
 import time
@@ -26,6 +27,8 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+from eventpulse_edge import __version__
+from eventpulse_edge.updater import REQUEST_NAME, RESULT_NAME, process_request
 from tests.conftest import REPO_ROOT, TEST_TOKEN
 from tests.e2e.edge_harness import UPLOAD_PATH, AgentProcess, Fault, FaultProxy, ServerProcess
 from tests.helpers import wait_until
@@ -392,11 +395,16 @@ def test_queued_commands_reach_the_agent_and_their_results_come_back(
     wait_for_uploads(agent, 1, "a first upload")
     now = datetime.now(UTC)
     queued = {}
-    for kind, params in (("set_sampling_interval", {"seconds": 2}), ("upload_logs", {"lines": 5})):
+    for kind, params in (
+        ("set_sampling_interval", {"seconds": 2}),
+        ("upload_logs", {"lines": 5}),
+        ("update_agent", {"version": __version__}),  # already running it: acked ok at once
+        ("update_agent:new", {"version": "999.0.0"}),  # handed to the updater, acked after its result
+    ):
         command = Command(
             command_id=uuid.uuid4().hex,
             device_id=agent.device_id,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind.split(":")[0],  # type: ignore[arg-type]
             params=params,
             status="queued",
             created_by="e2e",
@@ -406,17 +414,48 @@ def test_queued_commands_reach_the_agent_and_their_results_come_back(
         registry.queue_command(command)
         queued[kind] = command.command_id
 
-    def finished() -> dict[str, Any] | None:
-        found = {kind: registry.get_command(command_id) for kind, command_id in queued.items()}
+    def finished(kinds: tuple[str, ...]) -> dict[str, Any] | None:
+        found = {kind: registry.get_command(queued[kind]) for kind in kinds}
         done = all(c is not None and c.status in {"succeeded", "failed"} for c in found.values())
         return found if done else None
 
+    first = ("set_sampling_interval", "upload_logs", "update_agent")
     found = wait_until(
-        finished, "both commands acknowledged", timeout=30, interval=0.3, process=agent.process, log=agent.log
+        lambda: finished(first),
+        "the commands acknowledged",
+        timeout=30,
+        interval=0.3,
+        process=agent.process,
+        log=agent.log,
     )
-    interval, logs = found["set_sampling_interval"], found["upload_logs"]
+    interval, logs, current = found["set_sampling_interval"], found["upload_logs"], found["update_agent"]
     assert interval.status == "succeeded" and "sampling every 2 s" in str(interval.result), interval
     assert logs.status == "succeeded" and "eventpulse_edge" in str(logs.result), logs
+    assert current.status == "succeeded" and f"running {__version__}" in str(current.result), current
+
+    # The other version: the agent asks the updater and does not ack; the updater (run here, as the
+    # path unit would, on a device without update.toml) records a failure; the server hands the
+    # unacked command out again and the agent acks it with that failure.
+    request = agent.state_dir / REQUEST_NAME
+    wait_until(
+        request.exists, "the update request", timeout=15, interval=0.2, process=agent.process, log=agent.log
+    )
+    assert json.loads(request.read_text())["command_id"] == queued["update_agent:new"]
+    pending = registry.get_command(queued["update_agent:new"])
+    assert pending is not None and pending.status == "delivered", pending
+    result = process_request(agent.state_dir, tmp_path / "absent-update.toml", restart_unit=None)
+    assert result is not None and result["ok"] is False
+    found = wait_until(
+        lambda: finished(("update_agent:new",)),
+        "the update acked",
+        timeout=15,
+        interval=0.3,
+        process=agent.process,
+        log=agent.log,
+    )
+    refused = found["update_agent:new"]
+    assert refused.status == "failed" and "remote update not enabled" in str(refused.result), refused
+    assert not request.exists() and not (agent.state_dir / RESULT_NAME).exists()
     assert '"sampling_interval_s": 2' in (agent.state_dir / "overrides.json").read_text()
     assert agent.stop() == 0
 
