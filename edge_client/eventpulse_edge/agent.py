@@ -50,7 +50,7 @@ REMINT_STATUSES = (404, 422)
 MAX_LOG_OUTPUT_BYTES = 64 * 1024
 """upload_logs sends at most this many bytes (the newest lines): a command answer, not a log shipper."""
 UPDATE_PENDING_BOUND_S = 15 * 60.0
-"""An update request (or an installed-but-not-restarted result) older than this is acked as failed."""
+"""An update request (or an installed-but-not-restarted result) pending this long is acked as failed."""
 
 
 class AgentStopped(Exception):
@@ -102,6 +102,7 @@ class Agent:
         self._reported_drops = spool.counter("dropped_events")
         self._logged_drops = self._reported_drops
         self._unacked: dict[str, tuple[bool, str | None, str | None]] = {}
+        self._update_seen: dict[tuple[str, str], float] = {}
         start = clock()
         self._due = {"sample": start, "upload": start, "heartbeat": start, "commands": start}
 
@@ -432,19 +433,22 @@ class Agent:
         if result and not result.get("ok"):
             self._forget(command_id, result_path, request_path)
             return False, None, f"update to {version} failed: {result.get('error') or 'no reason given'}"
-        now = self.wall()
         if result:  # installed, but this process still runs the old version: the restart is under way
-            if self._older_than_bound(result.get("finished_at"), now):
+            if self._waited_too_long("result", command_id):
                 self._forget(command_id, result_path, request_path)
                 return False, None, f"the updater installed {version} but the agent still runs {__version__}"
             return None
         if request.get("command_id") == command_id:
-            if self._older_than_bound(request.get("requested_at"), now):
+            if self._waited_too_long("request", command_id):
                 self._forget(command_id, result_path, request_path)
                 return False, None, "the updater did not run: is eventpulse-edge-update.path enabled?"
             return None
-        body = {"command_id": command_id, "version": version, "requested_at": now.isoformat()}
+        other = request.get("command_id")
+        if isinstance(other, str) and not self._waited_too_long("request", other):
+            return None  # another update is in progress: this one is handed out again after it
+        body = {"command_id": command_id, "version": version, "requested_at": self.wall().isoformat()}
         write_secret(request_path, json.dumps(body))
+        self._update_seen[("request", command_id)] = self.clock()
         log.info(
             "command %s: asked the updater for version %s (running %s); acked after the restart",
             command_id,
@@ -453,16 +457,15 @@ class Agent:
         )
         return None
 
-    @staticmethod
-    def _older_than_bound(stamp: object, now: datetime) -> bool:
-        """True when an ISO time is more than UPDATE_PENDING_BOUND_S ago, or is missing or unreadable."""
-        try:
-            then = datetime.fromisoformat(str(stamp))
-        except ValueError:
-            return True
-        if then.tzinfo is None:
-            then = then.replace(tzinfo=UTC)
-        return (now - then).total_seconds() > UPDATE_PENDING_BOUND_S
+    def _waited_too_long(self, what: str, command_id: str) -> bool:
+        """Whether this process has seen that request (or result) pending for UPDATE_PENDING_BOUND_S.
+
+        Measured on the monotonic clock from when this process first saw it, not from the wall-clock
+        requested_at: a Pi without a real-time clock boots with a stale time and jumps when NTP syncs,
+        which would otherwise fail an update the updater is running right now.
+        """
+        first = self._update_seen.setdefault((what, command_id), self.clock())
+        return self.clock() - first > UPDATE_PENDING_BOUND_S
 
     @staticmethod
     def _read_json(path: Path) -> dict[str, Any]:
@@ -478,6 +481,8 @@ class Agent:
         for path in paths:
             if self._read_json(path).get("command_id") in (command_id, None):
                 path.unlink(missing_ok=True)
+        for key in [key for key in self._update_seen if key[1] == command_id]:
+            del self._update_seen[key]
 
     def _recent_logs(self, params: dict[str, Any]) -> str:
         lines = params.get("lines", 500)

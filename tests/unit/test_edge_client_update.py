@@ -49,8 +49,8 @@ def _enable(tmp_path: Path, text: str = 'requirement = "eventpulse-edge=={versio
     return path
 
 
-def _updating_agent(tmp_path: Path, url: str, wall: list[datetime]) -> Agent:
-    agent = _agent(tmp_path, url, Clock())
+def _updating_agent(tmp_path: Path, url: str, wall: list[datetime], clock: Clock | None = None) -> Agent:
+    agent = _agent(tmp_path, url, clock or Clock())
     agent.wall = lambda: wall[0]
     return agent
 
@@ -157,14 +157,15 @@ def test_a_request_the_updater_never_took_is_acked_failed_after_the_bound(
     tmp_path: Path, server: Any
 ) -> None:
     state, url = server
-    wall = [WALL]
-    agent = _updating_agent(tmp_path, url, wall)
+    wall, clock = [WALL], Clock()
+    agent = _updating_agent(tmp_path, url, wall, clock)
     command = _queue(state, "update_agent", {"version": "9.9.9"})
     agent.run_commands()
-    wall[0] = WALL + timedelta(seconds=agent_module.UPDATE_PENDING_BOUND_S - 1)
+    wall[0] = WALL + timedelta(days=3)  # NTP synced on a Pi without a real-time clock: not a reason
+    clock.now += agent_module.UPDATE_PENDING_BOUND_S - 1
     agent.run_commands()
     assert state.acks == []
-    wall[0] = WALL + timedelta(seconds=agent_module.UPDATE_PENDING_BOUND_S + 1)
+    clock.now += 2
     agent.run_commands()
     assert dict(state.acks)[command] == {
         "ok": False,
@@ -177,19 +178,37 @@ def test_installed_but_still_the_old_version_waits_then_fails(tmp_path: Path, se
     """The updater wrote ok just before restarting the agent: a fetch in between must not fail the
     command; but a result that stays unmatched (the install gave another version) is acked failed."""
     state, url = server
-    wall = [WALL]
-    agent = _updating_agent(tmp_path, url, wall)
+    clock = Clock()
+    agent = _updating_agent(tmp_path, url, [WALL], clock)
     command = _queue(state, "update_agent", {"version": "9.9.9"})
     agent.run_commands()
     process_request(agent.config.state_dir, _enable(tmp_path), Runner())
     agent.run_commands()
     assert state.acks == []
-    wall[0] = datetime.now(UTC) + timedelta(seconds=agent_module.UPDATE_PENDING_BOUND_S + 5)
+    clock.now += agent_module.UPDATE_PENDING_BOUND_S + 5
     agent.run_commands()
     assert (
         dict(state.acks)[command]["error"]
         == f"the updater installed 9.9.9 but the agent still runs {__version__}"
     )
+
+
+def test_a_second_update_waits_for_the_first_instead_of_overwriting_its_request(
+    tmp_path: Path, server: Any
+) -> None:
+    state, url = server
+    clock = Clock()
+    agent = _updating_agent(tmp_path, url, [WALL], clock)
+    first = _queue(state, "update_agent", {"version": "9.9.9"})
+    second = _queue(state, "update_agent", {"version": "9.9.8"})
+    agent.run_commands()
+    agent.run_commands()
+    request_path = agent.config.state_dir / REQUEST_NAME
+    assert json.loads(request_path.read_text())["command_id"] == first and state.acks == []
+    process_request(agent.config.state_dir, _enable(tmp_path), Runner(returncode=1, stderr="no such version"))
+    agent.run_commands()  # the first is acked with its failure, the second writes its request
+    assert dict(state.acks)[first]["ok"] is False and second not in dict(state.acks)
+    assert json.loads(request_path.read_text())["command_id"] == second
 
 
 def test_a_bad_version_is_refused_by_the_agent_without_a_request(tmp_path: Path, server: Any) -> None:
