@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tomllib
@@ -134,21 +135,21 @@ def read_request(path: Path) -> dict[str, Any]:
 def write_result(path: Path, result: dict[str, Any], owner: tuple[int, int] | None) -> None:
     """Write the result for the agent: a new O_EXCL temp file (never a planted symlink), chowned to the
     agent user, mode 600, fsynced, renamed over whatever was at `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.unlink()
-    except FileNotFoundError:
-        pass
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        os.fchmod(fd, 0o600)
-        if owner is not None:
-            os.fchown(fd, *owner)
-        os.write(fd, json.dumps(result).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            os.fchmod(fd, 0o600)
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.write(fd, json.dumps(result).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def agent_owner(state_dir: Path) -> tuple[int, int] | None:
@@ -214,13 +215,20 @@ def process_request(
         result["error"] = str(exc)
     finally:
         result["finished_at"] = datetime.now(UTC).isoformat()
-        write_result(state_dir / RESULT_NAME, result, agent_owner(state_dir))
         try:
-            request_path.unlink()
-        except FileNotFoundError:
-            pass
+            write_result(state_dir / RESULT_NAME, result, agent_owner(state_dir))
+        except OSError as exc:  # the agent then acks "the updater did not run" after its bound
+            print(f"cannot write {RESULT_NAME}: {exc}", file=sys.stderr)
+        # Always, so that the path unit does not start the updater again for the same request.
+        request_path.unlink(missing_ok=True)
     if restart and restart_unit:
-        runner(["systemctl", "restart", restart_unit], 60.0)
+        try:
+            restarted = runner(["systemctl", "restart", restart_unit], 60.0)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            print(f"cannot restart {restart_unit}: {exc}", file=sys.stderr)
+        else:
+            if restarted.returncode != 0:
+                print(f"systemctl restart {restart_unit}: {_tail(restarted.stderr or '')}", file=sys.stderr)
     return result
 
 

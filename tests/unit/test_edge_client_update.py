@@ -347,6 +347,18 @@ def test_a_symlinked_request_or_result_is_not_followed(tmp_path: Path) -> None:
     assert not (state_dir / REQUEST_NAME).exists() and secret.exists()
 
 
+def test_a_result_that_cannot_be_written_still_removes_the_request(tmp_path: Path) -> None:
+    """A directory planted where the result goes: no crash, and no request left to trigger the path
+    unit again and again."""
+    state_dir = tmp_path / "state"
+    _request(state_dir, {"command_id": "c-9", "version": "1.0.0"})
+    (state_dir / RESULT_NAME).mkdir()
+    result = process_request(state_dir, tmp_path / "absent.toml", Runner())
+    assert result is not None and result["ok"] is False
+    assert not (state_dir / REQUEST_NAME).exists()
+    assert [p.name for p in state_dir.iterdir()] == [RESULT_NAME]  # no temp file left either
+
+
 def test_a_bad_update_toml_is_a_failure_not_a_crash(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     for text, words in [
