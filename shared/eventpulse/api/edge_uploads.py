@@ -27,10 +27,15 @@ from eventpulse.api.ingest import REGISTERED, registration_body
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body
 from eventpulse.api.roles import DEVICE
-from eventpulse.cloud.signed_url import ensure_content_type, ensure_sha256
 from eventpulse.devices.binding import device_source
 from eventpulse.errors import Conflict, DatasetNotAllowed, NotFound, Unauthorized
-from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
+from eventpulse.landing.intake import (
+    clean_filename,
+    ensure_allowed_extension,
+    ensure_content_type,
+    ensure_sha256,
+    ensure_valid_contract,
+)
 from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
 from eventpulse.ports import BucketLanding, Device, Services
 from eventpulse.schema.naming import ensure_dataset_name

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.errors import BadRequest, ReadError
 from eventpulse.landing.bucket import UPLOADS_PREFIX, require_gcs_landing
-from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
+from eventpulse.landing.intake import (
+    clean_filename,
+    ensure_allowed_extension,
+    ensure_content_type,
+    ensure_sha256,
+    ensure_valid_contract,
+)
 from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
 from eventpulse.landing.peek import HEADER_MAX_BYTES
 from eventpulse.parse.formats import detect_format
@@ -42,9 +48,7 @@ if TYPE_CHECKING:
     from eventpulse.ports import Services
 
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # the V4 signing limit
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(; ?[\w-]+=[\w.-]+)?$")
 MAX_DECLARED_COLUMNS = 10_000
 
 
@@ -151,23 +155,6 @@ def _declared_columns(columns: Sequence[str]) -> Header:
             details={"parameter": "columns"},
         )
     return build_declared_columns(columns)
-
-
-def ensure_sha256(value: str) -> str:
-    cleaned = value.strip().lower()
-    if not _SHA256.match(cleaned):
-        raise BadRequest(
-            f"sha256 {value!r} is not a hex sha256 digest",
-            hint="send the 64 hex characters of the file's sha256, or omit sha256",
-        )
-    return cleaned
-
-
-def ensure_content_type(value: str) -> str:
-    cleaned = value.strip()
-    if not _CONTENT_TYPE.match(cleaned):
-        raise BadRequest(f"content_type {value!r} is not a valid media type", hint="e.g. text/csv")
-    return cleaned
 
 
 def ensure_expiry(seconds: int) -> None:

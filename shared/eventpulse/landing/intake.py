@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from eventpulse.ports import Services
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+(; ?[\w-]+=[\w.-]+)?$")
 
 
 def clean_filename(filename: str | None) -> str:
@@ -73,3 +75,20 @@ def ensure_valid_contract(services: Services, dataset: str) -> Contract:
     ensure_has_contract(services, dataset)
     # Accepting bytes that cannot be processed would only fail later: resolve the contract now.
     return resolve_contract(services, dataset)
+
+
+def ensure_sha256(value: str) -> str:
+    cleaned = value.strip().lower()
+    if not _SHA256.match(cleaned):
+        raise BadRequest(
+            f"sha256 {value!r} is not a hex sha256 digest",
+            hint="send the 64 hex characters of the file's sha256, or omit sha256",
+        )
+    return cleaned
+
+
+def ensure_content_type(value: str) -> str:
+    cleaned = value.strip()
+    if not _CONTENT_TYPE.match(cleaned):
+        raise BadRequest(f"content_type {value!r} is not a valid media type", hint="e.g. text/csv")
+    return cleaned
