@@ -288,6 +288,17 @@ class PgIngestions:
         ).all()
         return [r.id for r in rows]
 
+    def find_waiting(self, dataset: str, *, limit: int, exclude: uuid.UUID | None = None) -> list[uuid.UUID]:
+        query = select(ingestions.c.id).where(
+            ingestions.c.dataset == dataset,
+            ingestions.c.status == Status.RECEIVED.value,
+            ingestions.c.attempts < ingestions.c.max_attempts,
+        )
+        if exclude is not None:
+            query = query.where(ingestions.c.id != exclude)
+        rows = self._conn.execute(query.order_by(ingestions.c.created_at).limit(limit)).all()
+        return [r.id for r in rows]
+
     def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         rows = self._conn.execute(
             select(ingestions.c.id)
