@@ -319,9 +319,12 @@ class PgIngestions:
     # --- artifacts --------------------------------------------------------------------------------
 
     def save_artifacts(self, ingestion_id: uuid.UUID, artifacts: Mapping[str, Mapping[str, Any]]) -> None:
-        for kind, body in artifacts.items():
+        if artifacts:  # one statement for every kind: a finish stores four
             stmt = pg_insert(ingestion_artifacts).values(
-                ingestion_id=ingestion_id, kind=kind, body=dict(body)
+                [
+                    {"ingestion_id": ingestion_id, "kind": kind, "body": dict(body)}
+                    for kind, body in artifacts.items()
+                ]
             )
             self._conn.execute(
                 stmt.on_conflict_do_update(
