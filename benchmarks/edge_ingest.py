@@ -170,6 +170,7 @@ def start_profiler(args: argparse.Namespace, workers: list[Any], work: Path) -> 
             "record",
             "--pid",
             str(workers[0].pid),
+            "--idle",  # waits too: on Postgres, on the GIL
             "--format",
             "raw",
             "--rate",
