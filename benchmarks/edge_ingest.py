@@ -11,7 +11,7 @@ the same run: ``psql \\copy`` of the same number of events, as one CSV file, int
 like the curated one.
 
 Usage: python benchmarks/edge_ingest.py [--users 20] [--duration 60] [--rate 0.55] [--queue rq|inline]
-       [--rq-workers 1] [--batch 50] [--profile-worker] [--database-url URL]
+       [--rq-workers 2] [--worker-nice 10] [--batch 50] [--profile worker|server] [--database-url URL]
 Loopback only: every address it talks to is 127.0.0.1. Figures: docs/BENCHMARKS.md#edge-ingest.
 """
 
@@ -149,7 +149,13 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], data_dir: Path)
         log = open(data_dir / f"worker-{n}.log", "wb")
         workers.append(
             subprocess.Popen(
-                [str(BIN / "eventpulse"), "worker", "--name", f"{args.rq_queue}-w{n}"],
+                [
+                    *nice(args.worker_nice),
+                    str(BIN / "eventpulse"),
+                    "worker",
+                    "--name",
+                    f"{args.rq_queue}-w{n}",
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -159,24 +165,32 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], data_dir: Path)
     return workers
 
 
-def start_profiler(args: argparse.Namespace, workers: list[Any], work: Path) -> Any:
-    """py-spy on the first worker for the load and settle (``--profile-worker``), or None."""
+def nice(level: int) -> list[str]:
+    """The ``nice`` prefix that runs a worker below the server's CPU priority (none at 0)."""
+    return ["nice", "-n", str(level)] if level else []
+
+
+def start_profiler(args: argparse.Namespace, server: Any, workers: list[Any], work: Path) -> Any:
+    """py-spy on the server or the first worker for the load and settle (``--profile``), or None."""
     exe = shutil.which("py-spy")
-    if not args.profile_worker or not workers or exe is None:
+    target = server if args.profile == "server" else workers[0] if args.profile and workers else None
+    if target is None:
         return None
+    if exe is None:
+        raise BenchError("--profile needs py-spy on PATH (pip install py-spy)")
     return subprocess.Popen(
         [
             exe,
             "record",
             "--pid",
-            str(workers[0].pid),
+            str(target.pid),
             "--idle",  # waits too: on Postgres, on the GIL
             "--format",
             "raw",
             "--rate",
             "50",
             "--output",
-            str(work / "worker.pyspy.txt"),
+            str(work / f"{args.profile}.pyspy.txt"),
         ],
         stdout=open(work / "py-spy.log", "wb"),
         stderr=subprocess.STDOUT,
@@ -399,13 +413,23 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100, help="events per NDJSON batch")
     parser.add_argument("--rate", type=float, default=0.55, help="batches per second per device")
     parser.add_argument("--queue", choices=("rq", "inline"), default="rq", help="EVENTPULSE_QUEUE")
-    parser.add_argument("--rq-workers", type=int, default=1, help="eventpulse worker processes (rq)")
+    parser.add_argument("--rq-workers", type=int, default=2, help="eventpulse worker processes (rq)")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="nice level of the workers: the server's requests come first",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="EVENTPULSE_REDIS_URL")
     parser.add_argument("--workers", type=int, default=1, help="EVENTPULSE_INLINE_WORKERS (inline)")
     parser.add_argument(
         "--batch", type=int, default=50, help="EVENTPULSE_WORKER_BATCH_SIZE and EVENTPULSE_INLINE_BATCH_SIZE"
     )
-    parser.add_argument("--profile-worker", action="store_true", help="py-spy the first worker (raw)")
+    parser.add_argument(
+        "--profile",
+        choices=("worker", "server"),
+        help="py-spy (raw, with waits) the first worker or the server",
+    )
     parser.add_argument("--database-url", default=os.environ.get("EVENTPULSE_BENCH_ADMIN_URL", DEFAULT_URL))
     parser.add_argument("--keep", action="store_true", help="keep the database and the work folder")
     args = parser.parse_args()
@@ -430,7 +454,7 @@ def main() -> int:
         devices_file.write_text(json.dumps(devices))
         sampler = BacklogSampler(db_url)
         sampler.start()
-        profiler = start_profiler(args, workers, work)
+        profiler = start_profiler(args, server, workers, work)
         load_started = time.monotonic()
         accepted = run_locust(args, base, devices_file, work)
         load_seconds = time.monotonic() - load_started
