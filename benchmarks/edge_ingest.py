@@ -1,13 +1,17 @@
 """Edge ingest benchmark: sustained authenticated device uploads against loopback, with locust.
 
-Starts the real server (``eventpulse serve`` on 127.0.0.1, real Postgres in a fresh database, the
-inline queue on a worker pool), enrolls the devices, runs locust headless against
-``POST /api/edge/ingest/upload`` with each device's own token, samples the backlog while it runs,
-then waits (bounded) for every accepted ingestion to settle and reads accept->LOADED latencies and
-the curated row count from the database. Anchor, in the same run: ``psql \\copy`` of the same
-number of events, as one CSV file, into a table typed like the curated one.
+Starts the real server (``eventpulse serve`` on 127.0.0.1, real Postgres in a fresh database) and,
+by default, the production-like local setup: the RQ queue on Redis (127.0.0.1:6379, a queue of its
+own per run) served by separate ``eventpulse worker`` processes with the batch pass
+(``EVENTPULSE_WORKER_BATCH_SIZE``); ``--queue inline`` processes in the server instead. It enrolls
+the devices, runs locust headless against ``POST /api/edge/ingest/upload`` with each device's own
+token, samples the backlog while it runs, then waits (bounded) for every accepted ingestion to
+settle and reads accept->LOADED latencies and the curated row count from the database. Anchor, in
+the same run: ``psql \\copy`` of the same number of events, as one CSV file, into a table typed
+like the curated one.
 
-Usage: python benchmarks/edge_ingest.py [--users 20] [--duration 60] [--rate 0.55] [--database-url URL]
+Usage: python benchmarks/edge_ingest.py [--users 20] [--duration 60] [--rate 0.55] [--queue rq|inline]
+       [--rq-workers 2] [--worker-nice 10] [--batch 50] [--profile worker|server] [--database-url URL]
 Loopback only: every address it talks to is 127.0.0.1. Figures: docs/BENCHMARKS.md#edge-ingest.
 """
 
@@ -105,22 +109,28 @@ def wait_for_health(base: str, process: subprocess.Popen[bytes], deadline_s: flo
     raise BenchError(f"the server did not answer {base}/health within {deadline_s:.0f} s")
 
 
-def start_server(args: argparse.Namespace, db_url: str, data_dir: Path, port: int, enroll: str) -> Any:
-    env = {
+def base_env(args: argparse.Namespace, db_url: str, data_dir: Path, enroll: str) -> dict[str, str]:
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("EVENTPULSE_")},
         "DATABASE_URL": db_url.replace("postgresql://", "postgresql+pg8000://", 1),
         "EVENTPULSE_MODE": "local",
         "EVENTPULSE_DATA_DIR": str(data_dir),
         "EVENTPULSE_CONTRACTS_DIR": str(REPO / "contracts"),
-        "EVENTPULSE_QUEUE": "inline",
+        "EVENTPULSE_QUEUE": args.queue,
         "EVENTPULSE_INLINE_WORKERS": str(args.workers),
         "EVENTPULSE_INLINE_BATCH_SIZE": str(args.batch),
+        "EVENTPULSE_WORKER_BATCH_SIZE": str(args.batch),
+        "EVENTPULSE_REDIS_URL": args.redis_url,
+        "EVENTPULSE_RQ_QUEUE_NAME": args.rq_queue,
         "EVENTPULSE_DB_POOL_SIZE": str(2 * args.workers + 8),
         "EVENTPULSE_EDGE_ENROLL_TOKEN_SHA256": hashlib.sha256(enroll.encode()).hexdigest(),
         "EVENTPULSE_DEVICE_TOKEN_PEPPER": secrets.token_hex(32),
         "EVENTPULSE_ENROLL_RATE_PER_MINUTE": str(max(10, 2 * args.users)),
         "EVENTPULSE_LOG_LEVEL": "WARNING",
     }
+
+
+def start_server(args: argparse.Namespace, env: dict[str, str], data_dir: Path, port: int) -> Any:
     log = open(data_dir / "serve.log", "wb")
     process = subprocess.Popen(
         [str(BIN / "eventpulse"), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -130,6 +140,87 @@ def start_server(args: argparse.Namespace, db_url: str, data_dir: Path, port: in
         start_new_session=True,
     )
     return process
+
+
+def start_workers(args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> list[Any]:
+    """``eventpulse worker`` processes on the run's own RQ queue (none with ``--queue inline``)."""
+    workers = []
+    for n in range(args.rq_workers if args.queue == "rq" else 0):
+        log = open(data_dir / f"worker-{n}.log", "wb")
+        workers.append(
+            subprocess.Popen(
+                [
+                    *nice(args.worker_nice),
+                    str(BIN / "eventpulse"),
+                    "worker",
+                    "--name",
+                    f"{args.rq_queue}-w{n}",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    return workers
+
+
+def nice(level: int) -> list[str]:
+    """The ``nice`` prefix that runs a worker below the server's CPU priority (none at 0)."""
+    return ["nice", "-n", str(level)] if level else []
+
+
+def start_profiler(args: argparse.Namespace, server: Any, workers: list[Any], work: Path) -> Any:
+    """py-spy on the server or the first worker for the load and settle (``--profile``), or None."""
+    exe = shutil.which("py-spy")
+    target = server if args.profile == "server" else workers[0] if args.profile and workers else None
+    if target is None:
+        return None
+    if exe is None:
+        raise BenchError("--profile needs py-spy on PATH (pip install py-spy)")
+    return subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--pid",
+            str(target.pid),
+            "--idle",  # waits too: on Postgres, on the GIL
+            "--format",
+            "raw",
+            "--rate",
+            "50",
+            "--output",
+            str(work / f"{args.profile}.pyspy.txt"),
+        ],
+        stdout=open(work / "py-spy.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(process: Any) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def drop_rq_keys(args: argparse.Namespace, job_ids: list[str]) -> None:
+    """Delete the run's RQ keys (its own queue, registries and jobs) from the shared Redis."""
+    if args.queue != "rq":
+        return
+    from redis import Redis
+
+    redis = Redis.from_url(args.redis_url)
+    try:
+        keys = list(redis.scan_iter(match=f"rq:*{args.rq_queue}*", count=1000))
+        keys += [f"rq:job:{j}" for j in job_ids] + [f"rq:results:{j}" for j in job_ids]
+        for start in range(0, len(keys), 500):
+            redis.delete(*keys[start : start + 500])
+    finally:
+        redis.close()
 
 
 def enroll_devices(base: str, enroll: str, users: int) -> list[dict[str, str]]:
@@ -311,6 +402,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_at_end": [round(v, 2) for v in load],
+        "uptime_at_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
     }
 
 
@@ -320,19 +412,40 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--events", type=int, default=100, help="events per NDJSON batch")
     parser.add_argument("--rate", type=float, default=0.55, help="batches per second per device")
-    parser.add_argument("--workers", type=int, default=1, help="EVENTPULSE_INLINE_WORKERS")
-    parser.add_argument("--batch", type=int, default=50, help="EVENTPULSE_INLINE_BATCH_SIZE")
+    parser.add_argument("--queue", choices=("rq", "inline"), default="rq", help="EVENTPULSE_QUEUE")
+    parser.add_argument("--rq-workers", type=int, default=2, help="eventpulse worker processes (rq)")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="nice level of the workers: the server's requests come first",
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="EVENTPULSE_REDIS_URL")
+    parser.add_argument("--workers", type=int, default=1, help="EVENTPULSE_INLINE_WORKERS (inline)")
+    parser.add_argument(
+        "--batch", type=int, default=50, help="EVENTPULSE_WORKER_BATCH_SIZE and EVENTPULSE_INLINE_BATCH_SIZE"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("worker", "server"),
+        help="py-spy (raw, with waits) the first worker or the server",
+    )
     parser.add_argument("--database-url", default=os.environ.get("EVENTPULSE_BENCH_ADMIN_URL", DEFAULT_URL))
     parser.add_argument("--keep", action="store_true", help="keep the database and the work folder")
     args = parser.parse_args()
 
+    uptime_at_start = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     name = f"eventpulse_bench_edge_{uuid.uuid4().hex[:8]}"
+    args.rq_queue = name
     psql(args.database_url, f'CREATE DATABASE "{name}"')
     db_url = with_database(args.database_url, name)
     work = Path(tempfile.mkdtemp(prefix="eventpulse-edge-bench-"))
     port, enroll = free_port(), secrets.token_urlsafe(24)
     base = f"http://127.0.0.1:{port}"
-    server = start_server(args, db_url, work, port, enroll)
+    env = base_env(args, db_url, work, enroll)
+    server = start_server(args, env, work, port)
+    workers = start_workers(args, env, work)
+    profiler, job_ids = None, []
     try:
         wait_for_health(base, server)
         devices = enroll_devices(base, enroll, args.users)
@@ -341,20 +454,23 @@ def main() -> int:
         devices_file.write_text(json.dumps(devices))
         sampler = BacklogSampler(db_url)
         sampler.start()
+        profiler = start_profiler(args, server, workers, work)
         load_started = time.monotonic()
         accepted = run_locust(args, base, devices_file, work)
         load_seconds = time.monotonic() - load_started
         settle_seconds = wait_settled(db_url)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(timeout=60)
         sampler.stop.set()
         sampler.join()
         outcome = read_outcome(db_url)
         anchor = measure_anchor(db_url, outcome["rows_in_accepted_files"] or 1, work)
+        job_ids = psql(db_url, "SELECT id FROM ingestions").split()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        for process in [server, *workers]:
+            stop(process)
+    drop_rq_keys(args, job_ids)
     accepted_events = (accepted["requests"] - accepted["failures"]) * args.events
     loaded_rate = (
         outcome["curated_rows"] / outcome["first_accept_to_last_loaded_s"]
@@ -364,8 +480,8 @@ def main() -> int:
     result = {
         "benchmark": "edge_ingest",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "config": {**{k: v for k, v in vars(args).items() if k != "database_url"}, "queue": "inline"},
+        "machine": {**machine(), "uptime_at_start": uptime_at_start},
+        "config": {k: v for k, v in vars(args).items() if k not in ("database_url", "rq_queue")},
         "accepted": {
             **accepted,
             "events": accepted_events,

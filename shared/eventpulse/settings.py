@@ -97,6 +97,10 @@ class Settings:
     rq_queue_name: str = "eventpulse"
     """RQ queue that registration enqueues to and ``eventpulse worker`` serves."""
 
+    worker_batch_size: int = 1
+    """Ingestions one ``eventpulse worker`` job processes in one pass: its own, plus the dataset's
+    other RECEIVED ones, each claimed on its own (worker.py, pipeline/prevalidate.py)."""
+
     job_timeout_seconds: int = 3600
     """Longest a queued processing job may run (RQ job timeout; Cloud Tasks dispatch deadline cap)."""
 
@@ -292,6 +296,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}INLINE_WORKERS must be at least 1")
         if self.inline_batch_size < 1:
             raise SettingsError(f"{PREFIX}INLINE_BATCH_SIZE must be at least 1")
+        if self.worker_batch_size < 1:
+            raise SettingsError(f"{PREFIX}WORKER_BATCH_SIZE must be at least 1")
         if self.db_idle_in_transaction_timeout_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS must be 0 (off) or a number of seconds"

@@ -50,7 +50,11 @@ class RqHarness:
         return Job.fetch(str(ingestion_id), connection=self.redis)
 
     def start_worker(
-        self, app_name: str = "eventpulse-rq-test", *, burst: bool = True
+        self,
+        app_name: str = "eventpulse-rq-test",
+        *,
+        burst: bool = True,
+        extra_env: dict[str, str] | None = None,
     ) -> tuple[subprocess.Popen[bytes], Path]:
         """`eventpulse worker` (with ``--burst`` by default), configured only through its environment."""
         self.workers += 1
@@ -66,6 +70,7 @@ class RqHarness:
             "EVENTPULSE_BATCH_ROWS": "2000",
             "EVENTPULSE_HEARTBEAT_SECONDS": "1",
             MARKER: self.marker,
+            **(extra_env or {}),
         }
         log = self.log_dir / f"worker-{self.workers}.log"
         command = [sys.executable, "-m", "eventpulse.cli.worker"]
@@ -75,9 +80,9 @@ class RqHarness:
             child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         return child, log
 
-    def run_worker(self, timeout: float = 180) -> str:
+    def run_worker(self, timeout: float = 180, *, extra_env: dict[str, str] | None = None) -> str:
         """Run a burst worker to the end; fail with its log when it exits non-zero or hangs."""
-        child, log = self.start_worker()
+        child, log = self.start_worker(extra_env=extra_env)
         try:
             code = child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

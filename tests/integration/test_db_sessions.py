@@ -83,3 +83,18 @@ def test_a_transaction_left_idle_is_ended_and_its_locks_released(settings: Any) 
     finally:
         services.close()
         other.dispose()
+
+
+def test_every_tcp_session_sends_without_nagle_delay(database_url: str) -> None:
+    import socket
+
+    engine = build_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            sock = conn.connection.dbapi_connection._usock  # type: ignore[union-attr]
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+        if sock.family not in (socket.AF_INET, socket.AF_INET6):
+            pytest.fail(f"the test database is not reached over TCP ({database_url}): nothing to check")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        engine.dispose()

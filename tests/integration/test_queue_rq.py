@@ -95,6 +95,44 @@ def test_a_second_enqueue_of_a_waiting_ingestion_makes_no_second_job(
     assert curated_count(services, "edge_telemetry", ingestion_id=ingestion_id) == 20
 
 
+def test_a_worker_job_takes_the_datasets_waiting_ingestions_along_each_claimed_once(
+    services: Any, rq_harness: RqHarness, tmp_path: Path
+) -> None:
+    ids = [_register(services, edge_csv(tmp_path, rows=30, seed=s), "edge_telemetry") for s in range(4)]
+    failing = _register(services, edge_csv(tmp_path, rows=30, seed=9, case="duplicate_pk"), "edge_telemetry")
+
+    rq_harness.run_worker(extra_env={"EVENTPULSE_WORKER_BATCH_SIZE": "10"})
+
+    for ingestion_id in ids:
+        row = _row(services, ingestion_id)
+        assert (row["status"], row["attempts"]) == (Status.LOADED, 1), row["error"]
+        assert curated_count(services, "edge_telemetry", ingestion_id=ingestion_id) == 30
+    bad = _row(services, failing)
+    assert (bad["status"], bad["attempts"]) == (Status.FAILED_QUALITY, 1)
+    # The first job processed the whole batch; the later jobs found their ingestions settled.
+    assert rq_harness.job(ids[0]).return_value() == {
+        "ingestion_id": str(ids[0]),
+        "status": "LOADED",
+        "processed": True,
+    }
+    for ingestion_id in ids[1:]:
+        assert rq_harness.job(ingestion_id).return_value()["processed"] is False
+    assert rq_harness.job(failing).return_value() == {
+        "ingestion_id": str(failing),
+        "status": "FAILED_QUALITY",
+        "processed": False,
+    }
+    with services.store.engine.connect() as conn:
+        claims = conn.execute(
+            text(
+                "SELECT entity_id, count(*) FROM audit_events WHERE action = 'ingestion.transition' "
+                "AND details->>'to' = 'PROCESSING' AND entity_id = ANY(:ids) GROUP BY 1"
+            ),
+            {"ids": [str(i) for i in [*ids, failing]]},
+        ).all()
+    assert sorted(n for _, n in claims) == [1] * 5
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_job_is_reclaimed_and_a_new_worker_loads_the_file_once(
     services: Any, rq_harness: RqHarness, tmp_path: Path

@@ -81,8 +81,9 @@ def test_a_batch_of_small_files_loads_each_with_its_own_report_lineage_and_audit
 
     after = coalesce.coalesce_stats()
     assert [r.status for r in results] == [Status.LOADED] * 5
-    assert after["joined_calls"] - before["joined_calls"] == 1  # one GX call for the five files' rows
-    assert after["recalled"] - before["recalled"] == 5  # and each load's gate found its answer
+    # one GX call for the five files' row checks, one for their uniqueness checks
+    assert after["joined_calls"] - before["joined_calls"] == 2
+    assert after["recalled"] - before["recalled"] == 10  # and each load's gate found both answers
     with services.store.engine.connect() as conn:
         per_ingestion = dict(
             conn.execute(
@@ -127,6 +128,87 @@ def test_a_failing_file_in_the_batch_fails_alone_with_the_same_report_as_alone(s
     assert failed[0]["failing_rows"][:3] == [1, 2, 3]  # source rows of the file itself, not of the batch
     for ingestion_id in good:
         assert artifacts(services, ingestion_id)["quality"]["passed"] is True
+
+
+def _without_device(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "device_id"}
+
+
+def test_a_file_in_a_batch_gets_exactly_the_report_it_gets_alone(services: Any):
+    held = _HeldQueue()
+    services.queue = held
+    body = _batch("dev-a", rows=40)
+    alone = _register(services, "dev-a", "alone.ndjson", body)
+    assert process_batch(services, held.ids)[0].status is Status.LOADED  # a batch of one: no joining
+    held.ids.clear()
+    # The same events from another device (other keys), in a batch with two more files.
+    twin = _register(services, "dev-b", "twin.ndjson", body.replace(b'"dev-a"', b'"dev-b"'))
+    others = [_register(services, f"dev-{n}", f"o{n}.ndjson", _batch(f"dev-{n}", rows=40)) for n in range(2)]
+    before = coalesce.coalesce_stats()
+
+    results = process_batch(services, [twin, *others])
+
+    assert [r.status for r in results] == [Status.LOADED] * 3
+    assert coalesce.coalesce_stats()["joined_calls"] - before["joined_calls"] == 2
+    assert _without_device(artifacts(services, twin)["quality"]) == _without_device(
+        artifacts(services, alone)["quality"]
+    )
+
+
+def test_a_key_repeated_across_two_files_is_checked_per_file_and_both_load(services: Any):
+    held = _HeldQueue()
+    services.queue = held
+    first = _batch("dev-r", rows=10)
+    event = json.loads(first.splitlines()[0])
+    again = (json.dumps({**event, "value": 99.0}) + "\n").encode() + _batch("dev-r", rows=9)
+    ids = [
+        _register(services, "dev-r", "r1.ndjson", first),
+        _register(services, "dev-r", "r2.ndjson", again),
+    ]
+    before = coalesce.coalesce_stats()
+
+    results = process_batch(services, ids)
+
+    # Each file alone has unique keys; the repeat across them is the upsert's to settle.
+    assert [r.status for r in results] == [Status.LOADED] * 2
+    assert coalesce.coalesce_stats()["fallbacks"] - before["fallbacks"] == 1
+    for ingestion_id in ids:
+        unique = next(
+            r
+            for r in artifacts(services, ingestion_id)["quality"]["results"]
+            if r["expectation_type"] == "expect_compound_columns_to_be_unique"
+        )
+        assert (unique["success"], unique["unexpected_count"]) == (True, 0)
+
+
+def test_joined_uniqueness_answers_each_part_as_gx_does_alone(services: Any):
+    import pandas as pd
+
+    from eventpulse.contracts.registry import resolve_contract
+    from eventpulse.quality.gx_runner import GxRunner
+
+    contract = resolve_contract(services, "edge_telemetry")
+    index = next(
+        i for i, e in enumerate(contract.expectations) if e.type == "expect_compound_columns_to_be_unique"
+    )
+    runner = GxRunner(contract, [index], partial_count=20)
+
+    def part(first: int, n: int, *, no_device: int | None = None, no_event: int | None = None) -> Any:
+        devices: list[str | None] = [f"d{first + k}" for k in range(n)]
+        events: list[str | None] = [f"e{first + k}" for k in range(n)]
+        if no_device is not None:
+            devices[no_device] = None
+        if no_event is not None:
+            devices[no_event] = events[no_event] = None  # both null: GX counts the row missing
+        rows = pd.Series(range(1, n + 1), dtype="int64")
+        return pd.DataFrame({"device_id": devices, "event_id": events, "_source_row": rows})
+
+    parts = [part(0, 5), part(10, 4, no_device=1), part(20, 3, no_event=0), part(30, 1, no_event=0)]
+    requests = [coalesce._Request(frame) for frame in parts]
+    coalesce._run_joined(runner, requests)
+
+    for request, frame in zip(requests, parts, strict=True):
+        assert request.outcomes == runner.validate(frame)
 
 
 def test_the_inline_pool_hands_waiting_deliveries_over_in_batches():

@@ -1,4 +1,5 @@
-"""Several small ingestions of one dataset: their row checks in one pass, then each loaded on its own.
+"""Several small ingestions of one dataset: their row and uniqueness checks in one pass, then each
+loaded on its own.
 
 Why: a Great Expectations call costs ~4.5 ms per expectation whatever the frame size, so a
 100-event edge batch spent most of its processing time in the gate's one call for its row checks,
@@ -49,7 +50,7 @@ def prevalidate(services: Services, ingestion_ids: Sequence[uuid.UUID]) -> None:
     """Validate the row checks of the small, claimable files among ``ingestion_ids`` in joined calls."""
     with services.store.read() as tx:
         rows = [tx.ingestions.get(i) for i in ingestion_ids]
-    prepared: list[tuple[Any, Any]] = []
+    prepared: list[tuple[Any, Any]] = []  # (runner, frame): row checks, uniqueness checks
     for row in rows:
         if (
             row is None
@@ -62,22 +63,24 @@ def prevalidate(services: Services, ingestion_ids: Sequence[uuid.UUID]) -> None:
         except Exception:  # the load reads the same file and records what is wrong with it
             log.debug("checking ingestion %s ahead of its load failed", row["id"], exc_info=True)
             continue
-        if found is not None:
-            prepared.append(found)
+        prepared.extend(found)
     remember_many(prepared)
 
 
-def _prepare(services: Services, row: Row) -> tuple[Any, Any] | None:
-    """The row-check runner and frame this file's gate will validate, or None (not small, no checks)."""
+def _prepare(services: Services, row: Row) -> list[tuple[Any, Any]]:
+    """The (runner, frame) pairs of row and uniqueness checks this file's gate will validate.
+
+    Empty when the file is not small or has no such checks.
+    """
     if held_rows_replayed(row) is not None:
-        return None  # a replay of held rows prepares a selection: leave it to the load
+        return []  # a replay of held rows prepares a selection: leave it to the load
     planned = plan_load(services, row, default_worker_id())
     job = planned.job
     if not job.contract.expectations:
-        return None
+        return []
     with services.landing.local_path(str(row["raw_key"])) as path:
         if path.stat().st_size > SMALL_FILE_BYTES:
-            return None
+            return []
         source = RenamedSource.wrap(
             open_source(path, planned.fmt, planned.read_options), job.contract.renames
         )
@@ -88,5 +91,5 @@ def _prepare(services: Services, row: Row) -> tuple[Any, Any] | None:
         for batch in source.batches():
             gate.feed(preparer.prepare(batch))
             if preparer.rows_seen > gate.chunk_rows:
-                return None  # not small after all: the load validates as it streams
-    return gate.pending_rows()
+                return []  # not small after all: the load validates as it streams
+    return [found for found in (gate.pending_rows(), gate.pending_unique()) if found is not None]

@@ -125,6 +125,10 @@ class Ingestions(Protocol):
         """RECEIVED ingestions whose delivery looks lost."""
         ...
 
+    def find_waiting(self, dataset: str, *, limit: int, exclude: uuid.UUID | None = None) -> list[uuid.UUID]:
+        """RECEIVED ingestions of ``dataset`` with attempts left, oldest first (a worker's batch pass)."""
+        ...
+
     def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         """FAILED_EXCEPTION ingestions with attempts left whose failure is older than the threshold."""
         ...

@@ -13,6 +13,12 @@ the same columns and dtypes. A joined call that finds no unexpected value and no
 that each part has none either, and each part's counts are computed from the part itself (rows,
 nulls of the column: GX's ``element_count`` and ``missing_count`` of a column-map check). Anything
 else (a failing value, an exception) is validated again part by part, exactly as before.
+
+Uniqueness checks (``expect_column_values_to_be_unique``, ``expect_compound_columns_to_be_unique``,
+default options) join the same way: no repeated key in the joined frame proves none in any part; a
+key repeated anywhere (even across two files) redoes every part alone. Aggregates (a mean) cannot be
+joined and stay one call per file. Row-count checks see nothing but the number of rows, so their
+answer is kept per row count (``recall_row_count``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,15 +81,38 @@ _LOCAL_KWARGS = frozenset(
 )
 
 
+UNIQUE_BY_PART = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"})
+"""Uniqueness checks joined across parts (under their default ``ignore_row_if``)."""
+
+
 def is_coalescible(contract: Contract, indices: Sequence[int]) -> bool:
-    """True when every expectation of ``indices`` is a row-local check on one column."""
-    for index in indices:
-        exp = contract.expectations[index]
-        if exp.type not in _ROW_LOCAL or not isinstance(exp.kwargs.get("column"), str):
-            return False
-        if set(exp.kwargs) - _LOCAL_KWARGS:  # row_condition, parse_strings_as_datetimes, ...: not proven
-            return False
-    return True
+    """True when every expectation of ``indices`` is a row-local check on one column, or all are
+    uniqueness checks with default options."""
+    return all(_is_row_local(contract, i) for i in indices) or all(
+        is_unique_by_part(contract, i) for i in indices
+    )
+
+
+def _is_row_local(contract: Contract, index: int) -> bool:
+    exp = contract.expectations[index]
+    if exp.type not in _ROW_LOCAL or not isinstance(exp.kwargs.get("column"), str):
+        return False
+    return not set(exp.kwargs) - _LOCAL_KWARGS  # row_condition, parse_strings_as_datetimes, ...: not proven
+
+
+def is_unique_by_part(contract: Contract, index: int) -> bool:
+    """True for a uniqueness check whose joined answer is exact per part (see the module docstring)."""
+    exp = contract.expectations[index]
+    if exp.type == "expect_column_values_to_be_unique":
+        return isinstance(exp.kwargs.get("column"), str) and not set(exp.kwargs) - {"column", "mostly"}
+    if exp.type == "expect_compound_columns_to_be_unique":
+        columns = exp.kwargs.get("column_list")
+        return (
+            isinstance(columns, list)
+            and all(isinstance(c, str) for c in columns)
+            and not set(exp.kwargs) - {"column_list", "mostly"}
+        )
+    return False
 
 
 @dataclass
@@ -94,7 +123,7 @@ class _Request:
 
 
 _lock = threading.Lock()
-_stats = {"joined_calls": 0, "joined_parts": 0, "fallbacks": 0, "recalled": 0}
+_stats = {"joined_calls": 0, "joined_parts": 0, "fallbacks": 0, "recalled": 0, "counts_recalled": 0}
 
 
 def _lane_key(runner: GxRunner, frame: pd.DataFrame) -> tuple[Any, ...]:
@@ -132,7 +161,12 @@ def _run_joined(runner: GxRunner, batch: list[_Request]) -> None:
 def _part_outcome(runner: GxRunner, joined: GxOutcome, frame: pd.DataFrame) -> GxOutcome:
     from eventpulse.quality.gx_runner import GxOutcome
 
-    column = str(runner.contract.expectations[joined.index].kwargs["column"])
+    exp = runner.contract.expectations[joined.index]
+    if exp.type in UNIQUE_BY_PART:
+        return GxOutcome(
+            index=joined.index, success=True, result=_unique_part(exp.columns, frame), exception=None
+        )
+    column = str(exp.kwargs["column"])
     rows = len(frame)
     missing = int(frame[column].isna().sum()) if column in frame.columns else 0
     result: dict[str, Any] = {
@@ -144,6 +178,28 @@ def _part_outcome(runner: GxRunner, joined: GxOutcome, frame: pd.DataFrame) -> G
         "partial_unexpected_list": [],
     }
     return GxOutcome(index=joined.index, success=True, result=result, exception=None)
+
+
+def _unique_part(columns: Sequence[str], frame: pd.DataFrame) -> dict[str, Any]:
+    """GX's SUMMARY result of a passing uniqueness check on ``frame`` (a row is missing when all of
+    its ``columns`` are null: GX's default ``ignore_row_if``)."""
+    rows = len(frame)
+    present = [c for c in columns if c in frame.columns]
+    missing = int(frame[present].isna().all(axis=1).sum()) if present and rows else 0
+    checked = rows - missing
+    return {
+        "element_count": rows,
+        "unexpected_count": 0,
+        "unexpected_percent": 0.0 if checked else None,
+        "partial_unexpected_list": [],
+        "unexpected_index_column_names": ["_source_row"],
+        "missing_count": missing,
+        "missing_percent": missing / rows * 100 if rows else None,  # GX's order of operations
+        "unexpected_percent_total": 0.0 if rows else None,
+        "unexpected_percent_nonmissing": 0.0 if checked else None,
+        "partial_unexpected_counts": [],
+        "partial_unexpected_index_list": [],
+    }
 
 
 MEMO_SIZE = 512
@@ -189,6 +245,28 @@ def recall(runner: GxRunner, frame: pd.DataFrame) -> list[GxOutcome]:
             _count("recalled")
             return found
     return runner.validate(frame)
+
+
+_by_row_count: OrderedDict[tuple[Any, ...], list[GxOutcome]] = OrderedDict()
+
+
+def recall_row_count(runner: GxRunner, rows: int, validate: Callable[[], list[GxOutcome]]) -> list[GxOutcome]:
+    """The outcomes of row-count checks for ``rows`` rows: ``validate()`` once per (checks, count).
+
+    Exact: the gate validates these checks on a frame of ``rows`` zeros, so the count is all they see.
+    """
+    key = (runner.key, rows)
+    with _lock:
+        found = _by_row_count.get(key)
+    if found is not None:
+        _count("counts_recalled")
+        return found
+    outcomes = validate()
+    with _lock:
+        _by_row_count[key] = outcomes
+        while len(_by_row_count) > MEMO_SIZE:
+            _by_row_count.popitem(last=False)
+    return outcomes
 
 
 def _count(name: str, n: int = 1) -> None:

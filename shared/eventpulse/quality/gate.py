@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from eventpulse.contracts.expectation_types import TABLE_ROW_COUNT_TYPES
 from eventpulse.contracts.model import Contract, Expectation, Severity
-from eventpulse.quality.coalesce import recall
+from eventpulse.quality.coalesce import is_unique_by_part, recall, recall_row_count
 
 SOURCE_ROW = "_source_row"
 CAST_FAILURE_TYPE = "eventpulse_values_match_declared_type"
@@ -120,7 +120,9 @@ class QualityGate:
         if held_rows_only:
             by_class["columns"], by_class["table"] = [], []
         self._row_indices = by_class["row"]
-        self._column_indices = by_class["columns"]
+        # Uniqueness checks run on their own, so that several small files can share their call.
+        self._unique_indices = [i for i in by_class["columns"] if is_unique_by_part(contract, i)]
+        self._column_indices = [i for i in by_class["columns"] if i not in self._unique_indices]
         self._count_indices = [
             i for i in by_class["table"] if contract.expectations[i].type in TABLE_ROW_COUNT_TYPES
         ]
@@ -130,13 +132,16 @@ class QualityGate:
             name: GxRunner(contract, indices, partial_count=max_failing_rows, with_rows=name != "row")
             for name, indices in (
                 ("row", self._row_indices),
+                ("unique", self._unique_indices),
                 ("columns", self._column_indices),
                 ("count", self._count_indices),
                 ("names", self._names_indices),
             )
         }
         self._row_columns = _columns_of(contract, self._row_indices)
-        self._kept_columns = _columns_of(contract, self._column_indices)
+        self._unique_columns = _columns_of(contract, self._unique_indices)
+        self._aggregate_columns = _columns_of(contract, self._column_indices)
+        self._kept_columns = _columns_of(contract, [*self._unique_indices, *self._column_indices])
         self._kept: dict[str, list[pa.Array]] = {name: [] for name in [*self._kept_columns, SOURCE_ROW]}
         self._tallies = {i: _RowTally() for i in self._row_indices}
         self._quarantine_indices = frozenset(
@@ -195,6 +200,15 @@ class QualityGate:
             return None
         chunk = pa.Table.from_batches(self._pending)
         return self._runners["row"], _to_frame(chunk, self._row_columns)
+
+    def pending_unique(self) -> tuple[Any, Any] | None:
+        """The uniqueness runner and the frame ``finish`` would validate with it (None: no such checks).
+
+        Call once every batch is fed; ``pipeline/prevalidate.py`` validates it ahead, joined.
+        """
+        if not self._unique_indices:
+            return None
+        return self._runners["unique"], self._kept_frame(self._unique_columns)
 
     def _detail_runner(self, indices: tuple[int, ...], *, every_row: bool) -> Any:
         from eventpulse.quality.gx_runner import GxRunner
@@ -281,11 +295,21 @@ class QualityGate:
         )
 
     def _finish_columns(self) -> dict[int, ExpectationResult]:
-        if not self._column_indices:
-            return {}
-        arrays = {name: pa.chunked_array(chunks) for name, chunks in self._kept.items() if chunks}
-        frame = _to_frame(pa.table(arrays), list(arrays)) if arrays else _empty_frame(self._kept_columns)
-        return self._outcomes_to_results("columns", frame)
+        out: dict[int, ExpectationResult] = {}
+        if self._unique_indices:
+            runner = self._runners["unique"]
+            out.update(self._to_results(recall(runner, self._kept_frame(self._unique_columns))))
+        if self._column_indices:
+            out.update(self._outcomes_to_results("columns", self._kept_frame(self._aggregate_columns)))
+        return out
+
+    def _kept_frame(self, columns: Sequence[str]) -> Any:
+        arrays = {
+            name: pa.chunked_array(self._kept[name])
+            for name in [*columns, SOURCE_ROW]
+            if self._kept.get(name)
+        }
+        return _to_frame(pa.table(arrays), list(arrays)) if arrays else _empty_frame(columns)
 
     def _finish_table(self) -> dict[int, ExpectationResult]:
         import numpy as np
@@ -293,8 +317,12 @@ class QualityGate:
 
         out: dict[int, ExpectationResult] = {}
         if self._count_indices:
-            counted = pd.DataFrame({SOURCE_ROW: np.zeros(self._rows, dtype=np.int8)})
-            out.update(self._outcomes_to_results("count", counted))
+            runner = self._runners["count"]
+
+            def counted() -> list[Any]:
+                return list(runner.validate(pd.DataFrame({SOURCE_ROW: np.zeros(self._rows, dtype=np.int8)})))
+
+            out.update(self._to_results(recall_row_count(runner, self._rows, counted)))
         if self._names_indices:
             out.update(
                 self._outcomes_to_results("names", _empty_frame(self._observed_columns, source_row=False))
@@ -302,8 +330,11 @@ class QualityGate:
         return out
 
     def _outcomes_to_results(self, runner: str, frame: Any) -> dict[int, ExpectationResult]:
+        return self._to_results(self._runners[runner].validate(frame))
+
+    def _to_results(self, outcomes: Sequence[Any]) -> dict[int, ExpectationResult]:
         out = {}
-        for outcome in self._runners[runner].validate(frame):
+        for outcome in outcomes:
             rows, samples = _failing_rows(outcome.result)
             out[outcome.index] = _result(
                 self.contract.expectations[outcome.index],

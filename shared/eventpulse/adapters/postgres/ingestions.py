@@ -288,6 +288,17 @@ class PgIngestions:
         ).all()
         return [r.id for r in rows]
 
+    def find_waiting(self, dataset: str, *, limit: int, exclude: uuid.UUID | None = None) -> list[uuid.UUID]:
+        query = select(ingestions.c.id).where(
+            ingestions.c.dataset == dataset,
+            ingestions.c.status == Status.RECEIVED.value,
+            ingestions.c.attempts < ingestions.c.max_attempts,
+        )
+        if exclude is not None:
+            query = query.where(ingestions.c.id != exclude)
+        rows = self._conn.execute(query.order_by(ingestions.c.created_at).limit(limit)).all()
+        return [r.id for r in rows]
+
     def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         rows = self._conn.execute(
             select(ingestions.c.id)
@@ -308,9 +319,12 @@ class PgIngestions:
     # --- artifacts --------------------------------------------------------------------------------
 
     def save_artifacts(self, ingestion_id: uuid.UUID, artifacts: Mapping[str, Mapping[str, Any]]) -> None:
-        for kind, body in artifacts.items():
+        if artifacts:  # one statement for every kind: a finish stores four
             stmt = pg_insert(ingestion_artifacts).values(
-                ingestion_id=ingestion_id, kind=kind, body=dict(body)
+                [
+                    {"ingestion_id": ingestion_id, "kind": kind, "body": dict(body)}
+                    for kind, body in artifacts.items()
+                ]
             )
             self._conn.execute(
                 stmt.on_conflict_do_update(
