@@ -203,6 +203,10 @@ class Settings:
     device_offline_after_seconds: float = 300.0
     """A device not heard from for this long is shown offline."""
 
+    device_seen_resolution_seconds: float = 10.0
+    """A device request records last seen only when the stored value is older than this (heartbeats
+    always do): one write per device per window, not one commit per upload."""
+
     device_cadence_seconds: float = 300.0
     """How often a device is expected to be heard, unless its registry entry says otherwise."""
 
@@ -327,6 +331,11 @@ class Settings:
         if self.device_offline_after_seconds <= 0 or self.device_cadence_seconds <= 0:
             raise SettingsError(
                 f"{PREFIX}DEVICE_OFFLINE_AFTER_SECONDS and {PREFIX}DEVICE_CADENCE_SECONDS must be positive"
+            )
+        if not 0 <= self.device_seen_resolution_seconds < self.device_offline_after_seconds:
+            raise SettingsError(
+                f"{PREFIX}DEVICE_SEEN_RESOLUTION_SECONDS must be at least 0 and below "
+                f"{PREFIX}DEVICE_OFFLINE_AFTER_SECONDS"
             )
         if self.device_silent_grace < 1:
             raise SettingsError(f"{PREFIX}DEVICE_SILENT_GRACE must be at least 1 (a multiple of the cadence)")

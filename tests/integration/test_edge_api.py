@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -105,3 +106,38 @@ def test_enrolment_refuses_ids_the_admin_routes_could_not_address(client, servic
     assert answer.status_code == 400, answer.get_json()
     assert "not commands, thresholds or alerts" in answer.get_json()["error"]["hint"]
     assert services.devices.get(device_id) is None
+
+
+class SteppedClock:
+    """The Clock port at a time the test sets (the services' clock is a port for this)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_last_seen_is_written_once_per_resolution_window_and_always_by_a_heartbeat(client, services) -> None:
+    token = enroll(client, "pump-6").get_json()["device_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    services.clock = SteppedClock(start)
+    resolution = services.settings.device_seen_resolution_seconds
+    assert resolution == 10
+
+    def seen() -> datetime | None:
+        device = services.devices.get("pump-6")
+        return device.last_seen_at if device else None
+
+    assert client.get("/api/edge/ping", headers=bearer).status_code == 200
+    assert seen() == start
+    services.clock.at = start + timedelta(seconds=resolution - 1)  # within the window: no write
+    assert client.get("/api/edge/ping", headers=bearer).status_code == 200
+    assert seen() == start
+    services.clock.at = start + timedelta(seconds=resolution)  # the window has passed: written
+    assert client.get("/api/edge/ping", headers=bearer).status_code == 200
+    assert seen() == start + timedelta(seconds=resolution)
+    services.clock.at = start + timedelta(seconds=resolution + 1)  # a heartbeat always writes
+    assert client.post("/api/edge/heartbeat", json={"battery_v": 3.6}, headers=bearer).status_code == 200
+    assert seen() == start + timedelta(seconds=resolution + 1)

@@ -179,7 +179,10 @@ def _authenticate_device(settings: Settings) -> Principal:
             hint="an admin revoked this device; re-enrolment is refused until it is deleted",
             details={"device_id": device.device_id},
         )
-    registry.touch(device.device_id, at=services.clock.now())
+    now = services.clock.now()
+    seen = device.last_seen_at
+    if seen is None or (now - seen).total_seconds() >= settings.device_seen_resolution_seconds:
+        registry.touch(device.device_id, at=now)
     principal = device_principal(device.device_id)
     g.device = device
     return principal

@@ -77,7 +77,7 @@ def heartbeat(body: HeartbeatBody) -> Response:
     """Record the device's own health report (battery, signal, versions, backlog) as last heard."""
     principal = current_principal()
     device_id = principal.device_id if principal else None
-    now = datetime.now(UTC)
+    now = current_services().clock.now()
     if device_id is not None:
         health = Health(**body.model_dump(), reported_at=now)
         current_services().devices.touch(device_id, at=now, health=health)
