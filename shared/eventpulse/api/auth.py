@@ -35,6 +35,7 @@ from eventpulse.api.roles import (
     token_principal,
 )
 from eventpulse.errors import Forbidden, NotConfigured, Unauthorized
+from eventpulse.ports.devices import Device
 from eventpulse.settings import ApiToken, Settings
 
 log = logging.getLogger(__name__)
@@ -188,9 +189,17 @@ def _authenticate_device(settings: Settings) -> Principal:
     return principal
 
 
-def current_device() -> object | None:
+def current_device() -> Device | None:
     """The authenticated ``Device`` of this request (device routes only), else None."""
-    device: object | None = g.get("device")
+    device: Device | None = g.get("device")
+    return device
+
+
+def calling_device() -> Device:
+    """The device that authenticated this request; a device route's view may rely on it."""
+    device = current_device()
+    if device is None:  # DEVICE access sets it before the view runs
+        raise Unauthorized("a device credential is required", hint=DEVICE_HINT)
     return device
 
 

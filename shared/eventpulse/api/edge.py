@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, jsonify, request
 
-from eventpulse.api.auth import current_actor, current_device, current_principal, is_token_accepted
+from eventpulse.api.auth import calling_device, current_actor, current_principal, is_token_accepted
 from eventpulse.api.context import current_services
 from eventpulse.api.errors import build_envelope
 from eventpulse.api.ingest import accept_upload
@@ -104,7 +104,7 @@ def upload(query: EdgeUploadQuery) -> tuple[Response, int]:
     ``device:<id>``, so the pipeline binds the rows to the caller, and only datasets allowed for
     the device are accepted.
     """
-    device = _calling_device()
+    device = calling_device()
     filename = clean_filename(query.filename)
     ext = extension_of(filename)
     if ext not in EDGE_EXTENSIONS:
@@ -112,14 +112,7 @@ def upload(query: EdgeUploadQuery) -> tuple[Response, int]:
             f"file {filename!r} has extension {ext or '(none)'!r}, which a device may not send",
             hint=f"accepted extensions on edge uploads: {', '.join(EDGE_EXTENSIONS)}",
         )
-    allowed = _allowed_datasets(device)
-    if query.dataset not in allowed:
-        raise DatasetNotAllowed(
-            f"device {device.device_id} may not send dataset {query.dataset[:200]!r}",
-            hint=f"datasets allowed for this device: {', '.join(allowed) or '(none)'}; an admin sets "
-            "them on the device, or fleet-wide with EVENTPULSE_EDGE_DATASETS",
-            details={"device_id": device.device_id, "allowed_datasets": list(allowed)},
-        )
+    ensure_dataset_allowed(device, query.dataset)
     body, status = accept_upload(
         current_services(),
         dataset=query.dataset,
@@ -131,16 +124,21 @@ def upload(query: EdgeUploadQuery) -> tuple[Response, int]:
     return jsonify(body), status
 
 
-def _calling_device() -> Device:
-    device = current_device()
-    if not isinstance(device, Device):  # DEVICE access sets it before the view runs
-        raise Unauthorized("a device credential is required")
-    return device
-
-
-def _allowed_datasets(device: Device) -> tuple[str, ...]:
-    """The device's own list from the registry when it has one, else the fleet setting."""
-    return tuple(device.datasets) or tuple(current_services().settings.edge_datasets)
+def ensure_dataset_allowed(device: Device, dataset: str) -> None:
+    """Refuse a dataset the device may not send: its own list from the registry when it has one,
+    else the fleet setting (every way a device sends data checks this, and only this)."""
+    allowed = tuple(device.datasets) or tuple(current_services().settings.edge_datasets)
+    if dataset not in allowed:
+        raise DatasetNotAllowed(
+            f"device {device.device_id} may not send dataset {dataset[:200]!r}",
+            hint=f"datasets allowed for this device: {', '.join(allowed) or '(none)'}; an admin sets "
+            "them on the device, or fleet-wide with EVENTPULSE_EDGE_DATASETS",
+            details={
+                "device_id": device.device_id,
+                "dataset": dataset[:200],
+                "allowed_datasets": list(allowed),
+            },
+        )
 
 
 @bp.operation("GET", "/commands", access=DEVICE, returns={200: EdgeCommands}, errors=(400, 401, 403, 503))
@@ -152,7 +150,7 @@ def commands(query: EdgeCommandsQuery) -> Response:
     ``rotate_token`` carries no secret: the agent rotates by re-enrolling (``POST /api/edge/enroll``
     with its fingerprint), so a new token never travels in a command that can be handed out twice.
     """
-    device = _calling_device()
+    device = calling_device()
     services = current_services()
     now = services.clock.now()
     services.devices.expire_commands(now=now)
@@ -201,7 +199,7 @@ def ack_command(path: CommandPath, body: CommandAckBody) -> Response:
     new token and carries nothing secret; an ``ok`` that is not backed by a token rotated since the
     delivery is recorded as failed.
     """
-    device = _calling_device()
+    device = calling_device()
     services = current_services()
     registry = services.devices
     now = services.clock.now()

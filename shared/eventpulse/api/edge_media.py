@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, cast
 from flask import Response, current_app, jsonify, request, send_file, url_for
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventpulse.api.auth import current_principal
+from eventpulse.api.auth import calling_device
 from eventpulse.api.context import current_services
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body
@@ -107,13 +107,6 @@ def _settings() -> Settings:
     return settings
 
 
-def _caller() -> str:
-    principal = current_principal()
-    if principal is None or principal.device_id is None:
-        raise Unauthorized("a device credential is required", hint="send X-Device-Id and X-Device-Token")
-    return principal.device_id
-
-
 def _pepper() -> str:
     pepper = _settings().device_token_pepper
     if not pepper:
@@ -175,7 +168,7 @@ def ensure_within_limit(size: int, limit: int) -> None:
 )
 def media_signed_url(body: MediaSignBody) -> tuple[Response, int]:
     """A URL to PUT one photo or video under the device's own prefix (create-only, short-lived)."""
-    device_id = _caller()
+    device_id = calling_device().device_id
     services = current_services()
     content_type = ensure_media_type(body.content_type)
     limit = services.settings.media_max_bytes
@@ -211,7 +204,7 @@ def media_finalize(body: MediaFinalizeBody) -> tuple[Response, int]:
     A name outside the caller's own prefix is 403 whether or not it exists (nothing is revealed); a
     missing object is 404; an object over the limit or of a non-media type is deleted and refused.
     """
-    device_id = _caller()
+    device_id = calling_device().device_id
     services = current_services()
     key = body.object_name
     if not is_device_media_key(key, device_id):

@@ -16,19 +16,19 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
-from typing import cast
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from eventpulse.api.auth import current_device, current_principal
+from eventpulse.api.auth import calling_device
 from eventpulse.api.context import current_services
+from eventpulse.api.edge import ensure_dataset_allowed
 from eventpulse.api.ingest import REGISTERED, registration_body
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body
 from eventpulse.api.roles import DEVICE
 from eventpulse.devices.binding import device_source
-from eventpulse.errors import Conflict, DatasetNotAllowed, NotFound, Unauthorized
+from eventpulse.errors import Conflict, NotFound
 from eventpulse.landing.intake import (
     clean_filename,
     ensure_allowed_extension,
@@ -37,9 +37,8 @@ from eventpulse.landing.intake import (
     ensure_valid_contract,
 )
 from eventpulse.landing.keys import content_type_for, encode_metadata_filename, extension_of
-from eventpulse.ports import BucketLanding, Device, Services
+from eventpulse.ports import BucketLanding, Services
 from eventpulse.schema.naming import ensure_dataset_name
-from eventpulse.settings import Settings
 
 bp = Operations("edge_uploads", __name__, url_prefix="/api/edge")
 
@@ -72,28 +71,9 @@ class EdgeSigned(BaseModel):
     expires_at: str
 
 
-def _caller() -> str:
-    principal = current_principal()
-    if principal is None or principal.device_id is None:
-        raise Unauthorized("a device credential is required", hint="send X-Device-Id and X-Device-Token")
-    return principal.device_id
-
-
-def allowed_datasets(device: Device | None, settings: Settings) -> tuple[str, ...]:
-    """The device's own datasets when its registry entry names some, else the fleet's."""
-    return device.datasets if device is not None and device.datasets else settings.edge_datasets
-
-
 def ensure_allowed_dataset(dataset: str) -> str:
     dataset = ensure_dataset_name(dataset)
-    settings: Settings = current_app.config["EVENTPULSE_SETTINGS"]
-    allowed = allowed_datasets(cast(Device | None, current_device()), settings)
-    if dataset not in allowed:
-        raise DatasetNotAllowed(
-            f"this device may not send dataset {dataset!r}",
-            hint="an admin sets a device's datasets (or the fleet's, EVENTPULSE_EDGE_DATASETS)",
-            details={"dataset": dataset},
-        )
+    ensure_dataset_allowed(calling_device(), dataset)
     return dataset
 
 
@@ -120,7 +100,7 @@ class BucketLandingRequired(Conflict):
 )
 def gcs_signed_url(body: EdgeSignBody) -> tuple[Response, int]:
     """A create-only signed PUT for one data file of this device; finalize it with ingest/from_gcs."""
-    device_id = _caller()
+    device_id = calling_device().device_id
     services = current_services()
     dataset = ensure_allowed_dataset(body.dataset)
     filename = clean_filename(body.filename)
@@ -166,7 +146,7 @@ def ingest_from_gcs(body: EdgeFinalizeBody) -> tuple[Response, int]:
 
     Only an object minted for the caller counts: any other name is 404, whether or not it exists.
     """
-    device_id = _caller()
+    device_id = calling_device().device_id
     services = current_services()
     landing = require_bucket(services)
     prefix = f"{EDGE_UPLOADS_PREFIX}{device_id}/"
