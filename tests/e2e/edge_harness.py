@@ -285,7 +285,8 @@ class Fault:
     """What the proxy does to one matching request.
 
     ``kind``: ``"pass"`` forwards untouched (to place a later fault); ``"500"`` (or ``"503"``) answers
-    500 (503) without forwarding; ``"500-after"`` forwards (the server accepts) and answers 500 instead of the real answer;
+    500 (503) without forwarding; ``"500-after"`` forwards (the server accepts) and answers 500 instead
+    of the real answer;
     ``"delay"`` waits ``seconds`` before forwarding; ``"slow"`` forwards, then waits ``seconds`` before
     answering (longer than the agent's timeout: the server accepted, the agent never hears it);
     ``"hold"``/``"hold-after"`` park the request before/after forwarding until ``release()`` (used to
