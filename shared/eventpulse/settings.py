@@ -161,6 +161,23 @@ class Settings:
     batch_rows: int = 100_000
     """Rows per record batch while parsing, validating and loading (bounds memory)."""
 
+    xlsx_max_expanded_bytes: int = 512 * 1024**2
+    """Largest size one XML part of a workbook (a sheet, the shared strings) may expand to; checked
+    before decoding, from the zip directory and again while inflating. Larger: FAILED_READ."""
+
+    xlsx_max_cells: int = 10_000_000
+    """Most cells a sheet may span, rows × columns from its first to its last cell (the reader holds
+    them all: about 70 bytes each). Larger: FAILED_READ before decoding."""
+
+    xlsx_max_compression_ratio: float = 250.0
+    """Highest expanded/compressed ratio of a workbook XML part over 4 MiB (real sheets: 5-50)."""
+
+    parquet_max_row_group_bytes: int = 1024**3
+    """Largest uncompressed size a Parquet row group may declare (one row group is decoded at a time)."""
+
+    json_max_record_bytes: int = 16 * 1024**2
+    """Largest single JSON array element or NDJSON line, in bytes. Larger: FAILED_READ."""
+
     db_pool_size: int = 5
     """Connections kept in the SQLAlchemy pool."""
 
@@ -296,6 +313,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS must be at least 1")
         if self.batch_rows < 1:
             raise SettingsError(f"{PREFIX}BATCH_ROWS must be at least 1")
+        ensure_read_limits_positive(self)
         if self.inline_workers < 1:
             raise SettingsError(f"{PREFIX}INLINE_WORKERS must be at least 1")
         if self.inline_batch_size < 1:
@@ -348,6 +366,21 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and the CLI use this)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+READ_LIMITS = (
+    "xlsx_max_expanded_bytes",
+    "xlsx_max_cells",
+    "xlsx_max_compression_ratio",
+    "parquet_max_row_group_bytes",
+    "json_max_record_bytes",
+)
+
+
+def ensure_read_limits_positive(settings: Settings) -> None:
+    for name in READ_LIMITS:
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be a positive number")
 
 
 def parse_api_tokens(key: str, raw: str) -> tuple[ApiToken, ...]:
