@@ -50,6 +50,12 @@ class CuratedTableUnchanged(RetryableError):
     code = "curated_table_change_failed"
 
 
+class CuratedTableImpossible(TerminalError):
+    """The curated table can never take this file's schema (e.g. Postgres's 1,600-column limit)."""
+
+    code = "curated_table_impossible"
+
+
 class LoadRefused(RetryableError):
     """The database refused the rows of a load (e.g. an operator's constraint); details in the log only."""
 

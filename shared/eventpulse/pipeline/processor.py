@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.model import Contract
 from eventpulse.contracts.registry import resolve_contract
-from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
+from eventpulse.errors import BadData, ContractError, CuratedTableImpossible, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import FileFormat, detect_format
 from eventpulse.parse.limits import ReadLimits
@@ -120,6 +120,8 @@ def _process_claimed(ctx: _Context) -> ProcessResult:
         except ContractError as exc:
             # The contract broke after intake: no retry can help until someone fixes it and replays.
             return _fail(ctx, Status.FAILED_CONTRACT, _contract_error(ctx, exc))
+        except CuratedTableImpossible as exc:  # the schema can never be applied: final at once
+            return _fail(ctx, Status.FAILED_DRIFT, exc.to_dict())
         except TerminalError as exc:
             status = status_after_exception(row["attempts"], row["max_attempts"])
             return _fail(ctx, status, exc.to_dict())
