@@ -73,6 +73,13 @@ bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpuls
 bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on loopback; accept->LOADED, psql \copy anchor
 	$(BIN)/python benchmarks/edge_ingest.py
 
+.PHONY: chaos
+chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, Postgres restarts, a full disk, hostile bodies (benchmarks/out/)
+	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
+	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/integration/test_kill_campaign.py \
+	  tests/integration/test_database_restart.py tests/integration/test_disk_full.py \
+	  tests/integration/test_hostile_bodies.py $(PYTEST_ARGS)
+
 .PHONY: worker
 worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
 	$(BIN)/eventpulse worker

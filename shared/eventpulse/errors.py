@@ -111,6 +111,14 @@ class PayloadTooLarge(EventPulseError):
     http_status = 413
 
 
+class StorageFull(EventPulseError):
+    """The disk (or quota) under the landing or temp folder is full: nothing was kept."""
+
+    code = "insufficient_storage"
+    http_status = 507
+    retryable = True
+
+
 class UnsupportedMediaType(EventPulseError):
     code = "unsupported_media_type"
     http_status = 415

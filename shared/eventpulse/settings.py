@@ -60,6 +60,13 @@ class Settings:
     upload_max_bytes: int = 2 * 1024**3
     """Largest accepted upload in bytes; larger bodies get HTTP 413 (serve sets waitress's limit from it)."""
 
+    serve_connection_limit: int = 1000
+    """Connections ``eventpulse serve`` holds open at once (waitress's default of 100 let 100 slow
+    clients lock every other caller out); past it, new connections wait in the listen backlog."""
+
+    serve_channel_timeout_seconds: float = 60.0
+    """``eventpulse serve`` closes a connection that sent nothing for this long (waitress: 120 s)."""
+
     allowed_extensions: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".json", ".ndjson", ".jsonl", ".parquet")
     """File extensions accepted for ingestion (lowercase, with the dot)."""
 
@@ -142,6 +149,11 @@ class Settings:
 
     stale_after_seconds: float = 120.0
     """A ``PROCESSING`` ingestion whose heartbeat is older than this may be reclaimed."""
+
+    database_outage_wait_seconds: float = 60.0
+    """How long a worker that lost its database connection mid-ingestion waits for the database to
+    return before it gives the claim up to reclaim; once it is back, the worker processes the
+    ingestion again under the same claim (0: give up at once). Keep it under ``stale_after_seconds``."""
 
     reclaim_interval_seconds: float = 60.0
     """How often ``eventpulse serve`` runs reclaim in the background (0 disables; cloud: the job)."""
@@ -344,6 +356,14 @@ class Settings:
         if self.db_idle_in_transaction_timeout_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS must be 0 (off) or a number of seconds"
+            )
+        if self.serve_connection_limit < 10:
+            raise SettingsError(f"{PREFIX}SERVE_CONNECTION_LIMIT must be at least 10")
+        if self.serve_channel_timeout_seconds <= 0:
+            raise SettingsError(f"{PREFIX}SERVE_CHANNEL_TIMEOUT_SECONDS must be a positive number of seconds")
+        if self.database_outage_wait_seconds < 0:
+            raise SettingsError(
+                f"{PREFIX}DATABASE_OUTAGE_WAIT_SECONDS must be 0 (off) or a number of seconds"
             )
         if self.queue not in ("inline", "rq", "cloud_tasks"):
             raise SettingsError(f"{PREFIX}QUEUE must be inline, rq or cloud_tasks, not {self.queue!r}")
