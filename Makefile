@@ -78,7 +78,7 @@ chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, Postgres restarts,
 	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
 	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/integration/test_kill_campaign.py \
 	  tests/integration/test_database_restart.py tests/integration/test_disk_full.py \
-	  tests/integration/test_hostile_bodies.py $(PYTEST_ARGS)
+	  tests/integration/test_hostile_bodies.py tests/integration/test_hostile_corpus.py $(PYTEST_ARGS)
 
 .PHONY: worker
 worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
