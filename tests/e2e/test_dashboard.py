@@ -1,0 +1,258 @@
+"""The web dashboard in a real browser: Debian's Chromium driven by Playwright against `eventpulse serve`.
+
+One real server for the module (waitress, inline queue, a fresh Postgres database, the built bundle from
+`make web`), demo data loaded through the API, and every page checked for real data, no console error
+and no failed request. Playwright never downloads a browser: it launches /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import REPO_ROOT, TEST_TOKEN
+from tests.e2e.edge_harness import BIN, ServerProcess
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path(os.environ.get("EVENTPULSE_TEST_CHROMIUM", "/usr/bin/chromium"))
+WEB_DIR = REPO_ROOT / "web" / "dist"
+SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+
+
+def ensure_browser_and_bundle() -> None:
+    """Fail, saying how to fix it, when the browser or the built bundle is missing (never skip)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: install Debian's (`apt-get install -y chromium`; .ci/run does) "
+            "or set EVENTPULSE_TEST_CHROMIUM. Playwright must not download a browser of its own."
+        )
+    if not (WEB_DIR / "index.html").is_file():
+        pytest.fail(f"the dashboard bundle is not built in {WEB_DIR}: run `make web` (make test does)")
+
+
+@pytest.fixture(scope="module")
+def web_database(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this module (the server migrates it on start), dropped at the end."""
+    name = f"eventpulse_web_e2e_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(web_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    ensure_browser_and_bundle()
+    root = tmp_path_factory.mktemp("web_server")
+    process = ServerProcess(
+        web_database,
+        data_dir=root / "data",
+        log=root / "serve.log",
+        extra_env={"EVENTPULSE_WEB_DIR": str(WEB_DIR), "EVENTPULSE_DEVICE_SWEEP_INTERVAL_SECONDS": "1"},
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [str(BIN / "eventpulse"), "demo", "generate", "--out", str(out)], check=True, capture_output=True
+    )
+    return out
+
+
+def api(server: ServerProcess, method: str, path: str, **kwargs: Any) -> Any:
+    response = requests.request(method, server.url + path, headers=AUTH, timeout=30, **kwargs)
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def upload(server: ServerProcess, path: Path, dataset: str = "parcels") -> dict[str, Any]:
+    result: dict[str, Any] = api(
+        server,
+        "POST",
+        "/api/ingest/upload",
+        params={"dataset": dataset, "filename": path.name},
+        data=path.read_bytes(),
+    )
+    return result
+
+
+def wait_finished(server: ServerProcess, ingestion_id: str) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        row: dict[str, Any] = api(server, "GET", f"/api/ingestions/{ingestion_id}")
+        return row if row["status"] not in ("RECEIVED", "PROCESSING") else None
+
+    return wait_until(finished, f"ingestion {ingestion_id} to finish", timeout=60, interval=0.2)
+
+
+@pytest.fixture(scope="module")
+def demo(server: ServerProcess, demo_files: Path) -> dict[str, Any]:
+    """Demo data through the API: seeded parcels, a drifted file, a failing one; all finished."""
+    seeded = api(server, "POST", "/api/demo/seed/parcels", params={"limit": 1200})
+    ids = {item["filename"]: item["id"] for item in seeded["items"]}
+    for name in ("parcels_type_change.csv", "parcels_duplicate_pk.csv"):
+        ids[name] = upload(server, demo_files / name)["id"]
+    rows = {name: wait_finished(server, i) for name, i in ids.items()}
+    assert rows["parcels_type_change.csv"]["status"] == "FAILED_DRIFT"
+    assert rows["parcels_duplicate_pk.csv"]["status"] == "FAILED_QUALITY"
+    return {"ids": ids, "rows": rows}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ensure_browser_and_bundle()
+    with sync_playwright() as playwright:
+        # Root (CI) cannot use Chromium's sandbox; the pages come only from our own loopback server.
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page plus every console error, page error and failed (or 4xx/5xx) request it met."""
+
+    def __init__(self, page: Any, expected_statuses: set[int] | None = None) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        self.expected = expected_statuses or set()
+        page.on("console", lambda m: m.type == "error" and self._problem(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.method} {r.url}"))
+        page.on("response", self._response)
+
+    def _problem(self, text: str) -> None:
+        # A 4xx the test provoked on purpose also shows as a console line; the response check judges it.
+        if "Failed to load resource" not in text:
+            self.problems.append(text)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400 and response.status not in self.expected:
+            self.problems.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    def assert_clean(self) -> None:
+        assert self.problems == [], "the page had problems:\n" + "\n".join(self.problems)
+
+
+def open_page(browser: Any, server: ServerProcess, token: str | None = TEST_TOKEN, **kwargs: Any) -> Watched:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    if token:
+        context.add_init_script(f"sessionStorage.setItem('eventpulse.token', {token!r})")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return Watched(page, **kwargs)
+
+
+def screenshot(watched: Watched, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    watched.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+# -- every page with real data ---------------------------------------------------------------------------
+
+
+def test_dashboard_page_shows_status_totals_and_recent_failures(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/")
+    total = len(demo["ids"])
+    page.get_by_test_id("total-ingestions").filter(has_text=str(total)).wait_for()
+    failures = page.get_by_test_id("recent-failures")
+    failures.get_by_text("parcels_duplicate_pk.csv").wait_for()
+    assert "parcels_type_change.csv" in failures.inner_text()
+    assert "FAILED_QUALITY" in page.get_by_test_id("status-counts").inner_text()
+    page.get_by_test_id("chart").locator("canvas").first.wait_for()
+    screenshot(watched, "dashboard")
+    watched.assert_clean()
+
+
+def test_ingestions_page_filters_by_state_and_pages(browser: Any, server: ServerProcess, demo: Any) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/ingestions")
+    table = page.get_by_test_id("ingestions")
+    table.get_by_text("parcels_seed_0001.csv").wait_for()
+    assert f"of {len(demo['ids'])}" in page.get_by_test_id("page-range").inner_text()
+    screenshot(watched, "ingestions")
+    page.select_option("select[name=status]", "FAILED_DRIFT")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=ingestions] tbody tr').length === 1"
+    )
+    assert "parcels_type_change.csv" in table.inner_text()
+    assert "1–1 of 1" in page.get_by_test_id("page-range").inner_text()
+    watched.assert_clean()
+
+
+def test_failed_ingestion_detail_shows_its_error_failing_rows_and_audit(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    failed = demo["ids"]["parcels_duplicate_pk.csv"]
+    page.goto(server.url + f"/#/ingestions/{failed}")
+    page.get_by_test_id("ingestion-error").get_by_text("expect_column_values_to_be_unique").wait_for()
+    page.get_by_role("tab", name="quality").click()
+    results = page.get_by_test_id("quality-results")
+    results.get_by_text("expect_column_values_to_be_unique").wait_for()
+    screenshot(watched, "ingestion-detail")
+    page.get_by_role("tab", name="audit").click()
+    page.get_by_test_id("audit-trail").get_by_text("ingestion.registered").wait_for()
+    page.get_by_role("tab", name="lineage").click()
+    assert "curated_parcels" in page.get_by_test_id("lineage").inner_text()
+    watched.assert_clean()
+
+
+def test_upload_shows_progress_and_reaches_loaded(
+    browser: Any, server: ServerProcess, demo: Any, demo_files: Path, tmp_path: Path
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/ingest")
+    page.locator("select[name=dataset] option[value=parcels]").wait_for(state="attached")
+    page.select_option("select[name=dataset]", "parcels")
+    page.set_input_files("input[type=file]", str(demo_files / "parcels_add_column.csv"))
+    page.get_by_role("button", name="upload").click()
+    page.get_by_test_id("upload-progress").wait_for()
+    result = page.get_by_test_id("upload-result")
+    result.get_by_text("LOADED").wait_for(timeout=60_000)
+    assert page.get_by_test_id("upload-percent").inner_text() == "100 %"
+    screenshot(watched, "ingest")
+    watched.assert_clean()
+
+
+def test_without_a_token_a_page_asks_for_one_and_then_works(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server, token=None, expected_statuses={401})
+    page = watched.page
+    page.goto(server.url + "/#/ingestions")
+    page.get_by_test_id("error").get_by_text("Enter an API token").wait_for()
+    page.fill("input[name=token]", TEST_TOKEN)
+    page.get_by_role("button", name="use token").click()
+    page.get_by_test_id("ingestions").get_by_text("parcels_seed_0001.csv").wait_for()
+    watched.assert_clean()

@@ -1,0 +1,5 @@
+import type { Route } from "../router";
+
+export function Datasets({ route }: { route: Route }) {
+  return <p class="muted">{route.parts.join("/")} coming soon.</p>;
+}

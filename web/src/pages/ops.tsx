@@ -1,0 +1,3 @@
+export function Ops() {
+  return <p class="muted">coming soon.</p>;
+}
