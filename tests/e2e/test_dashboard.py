@@ -7,6 +7,9 @@ and no failed request. Playwright never downloads a browser: it launches /usr/bi
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import json
 import os
 import subprocess
 import uuid
@@ -19,7 +22,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import REPO_ROOT, TEST_TOKEN
+from tests.conftest import REPO_ROOT, TEST_TOKEN, TEST_TOKEN_SHA256
 from tests.e2e.edge_harness import BIN, ServerProcess
 from tests.helpers import wait_until
 
@@ -29,6 +32,7 @@ CHROMIUM = Path(os.environ.get("EVENTPULSE_TEST_CHROMIUM", "/usr/bin/chromium"))
 WEB_DIR = REPO_ROOT / "web" / "dist"
 SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+VIEWER_TOKEN = "web-e2e-viewer-token-0123456789"
 
 
 def ensure_browser_and_bundle() -> None:
@@ -63,7 +67,12 @@ def server(web_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         web_database,
         data_dir=root / "data",
         log=root / "serve.log",
-        extra_env={"EVENTPULSE_WEB_DIR": str(WEB_DIR), "EVENTPULSE_DEVICE_SWEEP_INTERVAL_SECONDS": "1"},
+        extra_env={
+            "EVENTPULSE_WEB_DIR": str(WEB_DIR),
+            "EVENTPULSE_DEVICE_SWEEP_INTERVAL_SECONDS": "1",
+            "EVENTPULSE_API_TOKENS": f"e2e-admin:admin:{TEST_TOKEN_SHA256},"
+            f"e2e-viewer:viewer:{hashlib.sha256(VIEWER_TOKEN.encode()).hexdigest()}",
+        },
     )
     process.start()
     try:
@@ -138,6 +147,8 @@ class Watched:
     def __init__(self, page: Any, expected_statuses: set[int] | None = None) -> None:
         self.page = page
         self.problems: list[str] = []
+        self.urls: list[str] = []
+        page.on("request", lambda r: self.urls.append(r.url))
         self.expected = expected_statuses or set()
         page.on("console", lambda m: m.type == "error" and self._problem(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
@@ -255,4 +266,234 @@ def test_without_a_token_a_page_asks_for_one_and_then_works(
     page.fill("input[name=token]", TEST_TOKEN)
     page.get_by_role("button", name="use token").click()
     page.get_by_test_id("ingestions").get_by_text("parcels_seed_0001.csv").wait_for()
+    watched.assert_clean()
+
+
+# -- datasets and contracts ----------------------------------------------------------------------------
+
+
+def test_contract_edit_shows_a_validation_error_then_dry_runs_and_saves_a_new_version(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    before = api(server, "GET", "/api/contracts/parcels")
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/datasets")
+    page.get_by_test_id("datasets").get_by_role("link", name="parcels").click()
+    page.get_by_test_id("contract-version").filter(has_text=before["version"]).wait_for()
+    editor = page.locator("textarea[name=suite]")
+    broken = json.loads(editor.input_value())
+    broken["meta"]["eventpulse"]["columns"]["city"] = {"type": "no_such_type"}
+    editor.fill(json.dumps(broken, indent=2))
+    page.get_by_role("button", name="validate").click()
+    page.get_by_test_id("validation-error").get_by_text("city").wait_for()
+
+    fixed = json.loads(json.dumps(before["suite"]))
+    fixed["meta"]["eventpulse"]["columns"]["city"] = {
+        "type": "string",
+        "description": "edited in the browser",
+    }
+    editor.fill(json.dumps(fixed, indent=2))
+    page.get_by_role("button", name="validate").click()
+    page.get_by_test_id("contract-changes").get_by_text("column_changed").wait_for()
+    page.get_by_role("button", name="dry run on the last 5 files").click()
+    page.get_by_test_id("dry-run").get_by_text("file(s) evaluated").wait_for(timeout=60_000)
+    assert "nothing was written" in page.get_by_test_id("outcome").inner_text()
+    screenshot(watched, "contract-editor")
+    page.fill("input[name=note]", "city described")
+    page.get_by_role("button", name="save").click()
+    page.get_by_test_id("outcome").get_by_text("saved as version").wait_for()
+    after = api(server, "GET", "/api/contracts/parcels")
+    assert after["version"] != before["version"]
+    assert after["suite"]["meta"]["eventpulse"]["columns"]["city"]["description"] == "edited in the browser"
+    page.get_by_test_id("contract-version").filter(has_text=after["version"]).wait_for()
+    page.get_by_role("tab", name="history").click()
+    history = page.get_by_test_id("contract-history")
+    history.get_by_text(after["version"]).wait_for()
+    assert "city described" in history.inner_text()
+    watched.assert_clean()
+
+
+def test_a_viewer_token_reads_but_a_save_says_which_role_it_needs(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server, token=VIEWER_TOKEN, expected_statuses={403})
+    page = watched.page
+    page.goto(server.url + "/#/datasets/parcels")
+    page.get_by_test_id("contract-version").wait_for()
+    page.get_by_role("button", name="save").click()
+    error = page.get_by_test_id("error")
+    error.get_by_text("admin").wait_for()
+    assert "stronger token" in error.inner_text()
+    watched.assert_clean()
+
+
+# -- quarantine -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def held(server: ServerProcess, demo: Any, demo_files: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A file with one held row: sale_price >= 0 becomes a warning that quarantines its failing rows."""
+    current = api(server, "GET", "/api/contracts/parcels")
+    suite = current["suite"]
+    for expectation in suite["expectations"]:
+        if (
+            expectation["type"] == "expect_column_values_to_be_between"
+            and expectation["kwargs"]["column"] == "sale_price"
+        ):
+            expectation["meta"] = {"severity": "warning", "on_row_failure": "quarantine"}
+    api(server, "PUT", "/api/contracts/parcels", json={"suite": suite, "base_version": current["version"]})
+    # The add-column file has the latest schema (the upload test evolved the dataset with it).
+    with (demo_files / "parcels_add_column.csv").open(newline="") as source:
+        reader = csv.DictReader(source)
+        rows = [next(reader) for _ in range(3)]
+        fields = reader.fieldnames
+    assert fields is not None
+    for n, row in enumerate(rows):
+        row["parcel_id"] = f"HELD{n}"
+    rows[1]["sale_price"] = "-5"
+    path = tmp_path_factory.mktemp("held") / "parcels_negative_price.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    row = wait_finished(server, upload(server, path)["id"])
+    assert row["status"] == "PARTIALLY_LOADED" and row["rows_quarantined"] == 1, row
+    return str(row["id"])
+
+
+def test_quarantine_page_lists_the_held_row_and_replays_it(
+    browser: Any, server: ServerProcess, held: str
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/quarantine")
+    table = page.get_by_test_id("quarantine")
+    table.get_by_text("expect_column_values_to_be_between").wait_for()
+    assert "HELD1" in table.inner_text()
+    screenshot(watched, "quarantine")
+    table.get_by_role("checkbox").first.check()
+    page.get_by_role("button", name="replay 1 selected").click()
+    page.get_by_test_id("outcome").get_by_text("1 held row(s) sent to be revalidated").wait_for()
+    replays = api(server, "GET", "/api/ingestions", params={"dataset": "parcels"})["items"]
+    replay = next(i for i in replays if i["replay_of"] == held)
+    assert replay["source"] == "quarantine_replay"
+    page.goto(server.url + f"/#/ingestions/{held}?tab=quarantined%20rows")
+    page.get_by_test_id("held-rows").get_by_text("HELD1").wait_for()
+    watched.assert_clean()
+
+
+# -- devices ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def device(server: ServerProcess) -> dict[str, Any]:
+    """A provisioned device expected every second and never heard: the sweep opens a silent alert."""
+    made = api(
+        server,
+        "POST",
+        "/api/devices",
+        json={"device_id": "web-e2e-1", "group": "north", "cadence_seconds": 1},
+    )
+
+    def silent_alert() -> dict[str, Any] | None:
+        items = api(server, "GET", "/api/devices/alerts", params={"device_id": "web-e2e-1", "open": "true"})[
+            "items"
+        ]
+        return items[0] if items else None
+
+    alert = wait_until(silent_alert, "the device sweep to raise a silent alert", timeout=30, interval=0.3)
+    return {"token": made["device_token"], "alert": alert}
+
+
+def test_devices_page_acknowledges_an_alert(browser: Any, server: ServerProcess, device: Any) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/devices")
+    page.get_by_test_id("devices").get_by_text("web-e2e-1").wait_for()
+    alerts = page.get_by_test_id("alerts")
+    alerts.get_by_text("silent").first.wait_for()
+    screenshot(watched, "devices")
+    alerts.get_by_role("button", name="acknowledge").first.click()
+    page.get_by_test_id("outcome").get_by_text("acknowledged").wait_for()
+    acked = api(server, "GET", "/api/devices/alerts", params={"device_id": "web-e2e-1"})["items"]
+    assert acked[0]["acknowledged_by"] == "token:e2e-admin"
+    watched.assert_clean()
+
+
+def test_a_command_queued_in_the_page_shows_its_result_after_the_device_acks_it(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/devices/web-e2e-1?tab=commands")
+    page.select_option("select[name=kind]", "set_sampling_interval")
+    page.fill("input[name=params]", '{"seconds": 30}')
+    page.get_by_role("button", name="queue command").click()
+    page.get_by_test_id("outcome").get_by_text("set_sampling_interval queued").wait_for()
+    page.get_by_test_id("commands").get_by_text("queued").wait_for()
+    # The device's side, over its own routes: fetch the command, run it, report the result.
+    headers = {"X-Device-Id": "web-e2e-1", "X-Device-Token": device["token"]}
+    pending = requests.get(server.url + "/api/edge/commands", headers=headers, timeout=10).json()["items"]
+    (command,) = [c for c in pending if c["kind"] == "set_sampling_interval"]
+    ack = requests.post(
+        server.url + f"/api/edge/commands/{command['command_id']}/ack",
+        headers=headers,
+        json={"ok": True, "output": "sampling every 30 s"},
+        timeout=10,
+    )
+    assert ack.status_code == 200, ack.text
+    page.get_by_role("button", name="refresh").click()
+    page.get_by_test_id("commands").get_by_text("succeeded").wait_for()
+    watched.assert_clean()
+
+
+# -- the other pages, each with real data -----------------------------------------------------------------
+
+
+def test_trends_page_charts_ingestions_drift_and_expectations(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/trends?bucket=day&dataset=parcels")
+    page.get_by_test_id("trend-totals").get_by_text("ingestions").wait_for()
+    assert int(page.get_by_test_id("drift-totals").inner_text().split()[0]) >= 1  # parcels_type_change.csv
+    page.get_by_test_id("expectation-trends").get_by_text("expect_column_values_to_be_unique").wait_for()
+    assert page.locator("[data-testid=chart] canvas").count() >= 3
+    screenshot(watched, "trends")
+    watched.assert_clean()
+
+
+def test_audit_page_filters_by_action(browser: Any, server: ServerProcess, demo: Any) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/audit?action=ingestion.registered")
+    table = page.get_by_test_id("audit")
+    table.get_by_text("ingestion.registered").first.wait_for()
+    actions = {row.strip() for row in table.locator("tbody td:nth-child(3)").all_inner_texts()}
+    assert actions == {"ingestion.registered"}
+    screenshot(watched, "audit")
+    watched.assert_clean()
+
+
+def test_ops_page_shows_readiness_and_runs_a_prune_dry_run(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/ops")
+    page.get_by_test_id("readiness").get_by_text("database ok").wait_for()
+    page.get_by_role("button", name="dry run").click()
+    page.get_by_test_id("outcome").get_by_text("dry run: would delete 0 ingestion(s)").wait_for()
+    screenshot(watched, "ops")
+    watched.assert_clean()
+
+
+def test_api_reference_is_served_from_the_bundle(browser: Any, server: ServerProcess) -> None:
+    watched = open_page(browser, server, token=None)
+    page = watched.page
+    page.goto(server.url + "/api/docs")
+    page.locator('[data-path="/api/ingestions"]').first.wait_for()
+    assert all(url.startswith(server.url) for url in watched.urls), watched.urls
     watched.assert_clean()
