@@ -216,6 +216,11 @@ def test_ingestions_page_filters_by_state_and_pages(browser: Any, server: Server
     )
     assert "parcels_type_change.csv" in table.inner_text()
     assert "1–1 of 1" in page.get_by_test_id("page-range").inner_text()
+    page.select_option("select[name=status]", "")
+    page.fill("input[name=source]", "demo")
+    page.press("input[name=source]", "Enter")
+    page.get_by_test_id("page-range").filter(has_text="1–3 of 3").wait_for()
+    assert set(table.locator("tbody td:nth-child(5)").all_inner_texts()) == {"demo"}
     watched.assert_clean()
 
 

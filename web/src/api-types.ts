@@ -868,7 +868,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Ingestions, newest first, filtered by dataset and status.
+         * Ingestions, newest first, filtered by dataset, status and source.
          * @description Auth: a bearer token with the `viewer` role or higher.
          */
         get: operations["read_list_ingestions"];
@@ -7856,6 +7856,8 @@ export interface operations {
                 limit?: number;
                 /** @description only this dataset, case-insensitive (exact, at most 200 chars) */
                 dataset?: string | null;
+                /** @description only ingestions of this source (api, demo, watcher, edge, dashboard, ...) (exact, at most 200 chars) */
+                source?: string | null;
                 /** @description only these statuses (repeatable or comma-separated): RECEIVED, PROCESSING, LOADED, PARTIALLY_LOADED, QUARANTINED, REJECTED, FAILED_DRIFT, FAILED_READ, FAILED_QUALITY, FAILED_CONTRACT, FAILED_EXCEPTION, FAILED_MAX_ATTEMPTS */
                 status?: ("RECEIVED" | "PROCESSING" | "LOADED" | "PARTIALLY_LOADED" | "QUARANTINED" | "REJECTED" | "FAILED_DRIFT" | "FAILED_READ" | "FAILED_QUALITY" | "FAILED_CONTRACT" | "FAILED_EXCEPTION" | "FAILED_MAX_ATTEMPTS")[];
             };

@@ -27,10 +27,11 @@ export function Ingestions({ route }: { route: Route }) {
 function IngestionList({ route }: { route: Route }) {
   const status = route.query.get("status") ?? "";
   const dataset = route.query.get("dataset") ?? "";
+  const source = route.query.get("source") ?? "";
   const offset = Number(route.query.get("offset") ?? 0) || 0;
   const page = useApi(
-    () => get<Schemas["IngestionPage"]>("/api/ingestions", { status, dataset, offset, limit: LIMIT }),
-    [status, dataset, offset],
+    () => get<Schemas["IngestionPage"]>("/api/ingestions", { status, dataset, source, offset, limit: LIMIT }),
+    [status, dataset, source, offset],
   );
   const inFlight = page.data?.items.some((i) => i.status === "RECEIVED" || i.status === "PROCESSING");
   useEffect(() => {
@@ -39,7 +40,7 @@ function IngestionList({ route }: { route: Route }) {
     return () => clearInterval(timer);
   }, [inFlight]);
   const filter = (changes: Record<string, string>) =>
-    go(["ingestions"], { status, dataset, ...changes, offset: undefined });
+    go(["ingestions"], { status, dataset, source, ...changes, offset: undefined });
   return (
     <>
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
@@ -58,6 +59,15 @@ function IngestionList({ route }: { route: Route }) {
             name="dataset"
             value={dataset}
             onChange={(e) => filter({ dataset: (e.target as HTMLInputElement).value.trim() })}
+          />
+        </label>
+        <label>
+          source{" "}
+          <input
+            name="source"
+            value={source}
+            placeholder="api, demo, watcher…"
+            onChange={(e) => filter({ source: (e.target as HTMLInputElement).value.trim() })}
           />
         </label>
         <Loading loading={page.loading} />
@@ -99,7 +109,7 @@ function IngestionList({ route }: { route: Route }) {
             offset={offset}
             limit={LIMIT}
             total={page.data.total}
-            onOffset={(o) => go(["ingestions"], { status, dataset, offset: o || undefined })}
+            onOffset={(o) => go(["ingestions"], { status, dataset, source, offset: o || undefined })}
           />
         </>
       )}
