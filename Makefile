@@ -105,6 +105,10 @@ bench-cold-import: $(STAMP) ## Benchmark: cold import time of each cloud functio
 bench-trends: $(STAMP) ## Benchmark: each /api/stats trends route over 10,000 seeded ingestions, vs bare-SQL anchors
 	$(BIN)/python benchmarks/bench_trends.py
 
+.PHONY: bench-dashboard
+bench-dashboard: $(STAMP) web ## Benchmark: dashboard bundle sizes (gzip) and Ingestions/Trends pages in Chromium over 10,000 ingestions
+	$(BIN)/python benchmarks/bench_dashboard.py
+
 .PHONY: bench-drift
 bench-drift: $(STAMP) ## Benchmark: how soon a rejected 1M-row type change ends, vs the load of a valid file
 	$(BIN)/python benchmarks/bench_drift_reject.py
