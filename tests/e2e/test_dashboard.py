@@ -243,6 +243,20 @@ def test_failed_ingestion_detail_shows_its_error_failing_rows_and_audit(
     watched.assert_clean()
 
 
+def test_drifted_ingestion_detail_shows_the_schema_changes(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    drifted = demo["ids"]["parcels_type_change.csv"]
+    page.goto(server.url + f"/#/ingestions/{drifted}?tab=drift")
+    changes = page.get_by_test_id("drift-changes")
+    changes.get_by_text("sale_price").wait_for()
+    assert "type_widened" in changes.inner_text()
+    assert "schema drift" in page.get_by_text("decision:").inner_text()
+    watched.assert_clean()
+
+
 def test_upload_shows_progress_and_reaches_loaded(
     browser: Any, server: ServerProcess, demo: Any, demo_files: Path, tmp_path: Path
 ) -> None:
@@ -501,4 +515,18 @@ def test_api_reference_is_served_from_the_bundle(browser: Any, server: ServerPro
     page.goto(server.url + "/api/docs")
     page.locator('[data-path="/api/ingestions"]').first.wait_for()
     assert all(url.startswith(server.url) for url in watched.urls), watched.urls
+    watched.assert_clean()
+
+
+def test_dashboard_quick_action_seeds_demo_data(browser: Any, server: ServerProcess, demo: Any) -> None:
+    """Last in the module: it adds ingestions the counts of the earlier tests do not expect."""
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.get_by_role("button", name="seed edge_telemetry").click()
+    page.get_by_test_id("outcome").get_by_text(
+        "seeded edge_telemetry: 2 ingestion(s), 1000 rows queued"
+    ).wait_for()
+    seeded = api(server, "GET", "/api/ingestions", params={"dataset": "edge_telemetry", "source": "demo"})
+    assert seeded["total"] == 2
     watched.assert_clean()

@@ -144,7 +144,7 @@ function IngestionDetail({ id }: { id: string }) {
           {tab === "overview" && <Overview d={d} reload={detail.reload} />}
           {tab === "audit" && <AuditTrail id={id} />}
           {tab === "quality" && <Quality report={d.quality} />}
-          {tab === "drift" && (d.drift ? <Json value={d.drift} /> : <p class="muted">No drift record.</p>)}
+          {tab === "drift" && <Drift record={d.drift} />}
           {tab === "lineage" && <Lineage d={d} />}
           {tab === "quarantined rows" && <HeldRows id={id} />}
         </>
@@ -295,6 +295,60 @@ function Quality({ report }: { report: Record<string, unknown> | null | undefine
       <details>
         <summary>the whole report</summary>
         <Json value={report} />
+      </details>
+    </>
+  );
+}
+
+interface DriftChange {
+  kind?: string;
+  column?: string;
+  before?: unknown;
+  after?: unknown;
+  mode?: string;
+  breaking?: boolean;
+}
+
+function Drift({ record }: { record: Record<string, unknown> | null | undefined }) {
+  if (!record) return <p class="muted">No drift record (the file was not read far enough to compare its schema).</p>;
+  const decision = (record.decision ?? {}) as { outcome?: string; reason?: string; changes?: DriftChange[] };
+  const changes = decision.changes ?? [];
+  return (
+    <>
+      <p>
+        decision: <Badge value={decision.outcome === "accept" ? "ok" : decision.outcome ?? "unknown"} /> {decision.outcome}
+        {decision.reason && <span> — {decision.reason}</span>}
+      </p>
+      {changes.length === 0 && <p class="muted">The schema matched the dataset's: no change.</p>}
+      {changes.length > 0 && (
+        <table data-testid="drift-changes">
+          <thead>
+            <tr>
+              <th>change</th>
+              <th>column</th>
+              <th>before</th>
+              <th>after</th>
+              <th>policy</th>
+              <th>breaking</th>
+            </tr>
+          </thead>
+          <tbody>
+            {changes.map((c) => (
+              <tr>
+                <td>{c.kind}</td>
+                <td class="mono">{c.column}</td>
+                <td class="mono">{JSON.stringify(c.before ?? null)}</td>
+                <td class="mono">{JSON.stringify(c.after ?? null)}</td>
+                <td>{c.mode}</td>
+                <td>{c.breaking ? "yes" : "no"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <details>
+        <summary>the whole drift record</summary>
+        <Json value={record} />
       </details>
     </>
   );
