@@ -50,6 +50,12 @@ class CuratedTableUnchanged(RetryableError):
     code = "curated_table_change_failed"
 
 
+class CuratedTableImpossible(TerminalError):
+    """The curated table can never take this file's schema (e.g. Postgres's 1,600-column limit)."""
+
+    code = "curated_table_impossible"
+
+
 class LoadRefused(RetryableError):
     """The database refused the rows of a load (e.g. an operator's constraint); details in the log only."""
 
@@ -103,6 +109,14 @@ class Conflict(EventPulseError):
 class PayloadTooLarge(EventPulseError):
     code = "payload_too_large"
     http_status = 413
+
+
+class StorageFull(EventPulseError):
+    """The disk (or quota) under the landing or temp folder is full: nothing was kept."""
+
+    code = "insufficient_storage"
+    http_status = 507
+    retryable = True
 
 
 class UnsupportedMediaType(EventPulseError):

@@ -143,6 +143,11 @@ class Settings:
     stale_after_seconds: float = 120.0
     """A ``PROCESSING`` ingestion whose heartbeat is older than this may be reclaimed."""
 
+    database_outage_wait_seconds: float = 60.0
+    """How long a worker that lost its database connection mid-ingestion waits for the database to
+    return before it gives the claim up to reclaim; once it is back, the worker processes the
+    ingestion again under the same claim (0: give up at once). Keep it under ``stale_after_seconds``."""
+
     reclaim_interval_seconds: float = 60.0
     """How often ``eventpulse serve`` runs reclaim in the background (0 disables; cloud: the job)."""
 
@@ -311,6 +316,10 @@ class Settings:
         if self.db_idle_in_transaction_timeout_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS must be 0 (off) or a number of seconds"
+            )
+        if self.database_outage_wait_seconds < 0:
+            raise SettingsError(
+                f"{PREFIX}DATABASE_OUTAGE_WAIT_SECONDS must be 0 (off) or a number of seconds"
             )
         if self.queue not in ("inline", "rq", "cloud_tasks"):
             raise SettingsError(f"{PREFIX}QUEUE must be inline, rq or cloud_tasks, not {self.queue!r}")

@@ -33,7 +33,7 @@ REGISTERED = {202: Registered, 200: Registered}
     "/ingest/upload",
     access=OPERATOR,
     returns=REGISTERED,
-    errors=(400, 404, 413, 415, 422),
+    errors=(400, 404, 413, 415, 422, 507),
     binary_body=True,
 )
 def upload(query: UploadQuery) -> tuple[Response, int]:

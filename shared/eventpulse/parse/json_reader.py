@@ -112,6 +112,13 @@ def _records(path: Path, encoding: str | None, ndjson: bool, label: str) -> Iter
                     hint="send an array of objects, or one object per line (NDJSON)",
                 )
             yield item
+    except RecursionError as exc:  # json's decoder recurses once per level of nesting
+        raise ReadError(
+            f"file {label!r}: record {number + 1} is nested too deeply to read (hundreds of levels "
+            "of objects or arrays inside each other)",
+            hint="flatten the record: EventPulse keeps nested values as JSON text, a few levels deep",
+            details={"record": number + 1},
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         where = f"line {number + 1}" if ndjson else f"after record {number}"
         raise ReadError(

@@ -761,6 +761,11 @@ class MetadataStore(Protocol):
         """True when a trivial query succeeds (the readiness probe)."""
         ...
 
+    def connection_lost(self, exc: BaseException) -> bool:
+        """True when ``exc`` (or an error it was raised from) says the store's connection went away:
+        a restart, a failover, a network cut. Its transaction rolled back; the work can be redone."""
+        ...
+
     def migrate(self) -> None:
         """Bring the store's schema up to date; safe when several processes call it at once."""
         ...
