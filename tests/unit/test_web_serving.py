@@ -42,6 +42,14 @@ def test_root_serves_the_built_index_with_security_headers(bundle: Path) -> None
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_the_pages_may_call_only_their_origin_and_the_configured_api(bundle: Path) -> None:
+    same_origin = client_for(bundle).get("/").headers["Content-Security-Policy"]
+    assert "connect-src 'self';" in same_origin
+    cloud = client_for(bundle, web_api_base_url="https://api.example.test/base/").get("/")
+    assert "connect-src 'self' https://api.example.test;" in cloud.headers["Content-Security-Policy"]
+    assert "script-src" not in same_origin and "default-src 'self'" in same_origin  # no CDN, no inline script
+
+
 def test_hashed_assets_are_cached_forever_and_unknown_ones_go_to_the_api(bundle: Path) -> None:
     client = client_for(bundle)
     asset = client.get("/assets/main-abc123.js")

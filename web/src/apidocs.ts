@@ -9,5 +9,6 @@ loadConfig().then((config) => {
     dom_id: "#swagger",
     deepLinking: true,
     persistAuthorization: false,
+    validatorUrl: null, // never call the public validator: the reference works offline
   });
 });

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import NotFound
 from werkzeug.utils import send_from_directory
@@ -33,13 +34,11 @@ API_DOCS = "api-docs.html"
 DASHBOARD_PATHS = frozenset({"/", "/index.html"})
 API_DOCS_PATHS = frozenset({"/api/docs", "/api/docs/"})
 ASSETS_PREFIX = "/assets/"
-SECURITY_HEADERS = {
-    # Everything the pages load comes from this origin (or the configured API); no CDN, no inline script.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "connect-src *; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+CSP = (
+    # Everything the pages load comes from this origin; they call only it and the configured API.
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src {connect}; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>EventPulse: dashboard not built</title></head>
 <body style="font-family: sans-serif; max-width: 40em; margin: 3em auto; line-height: 1.5">
@@ -60,16 +59,31 @@ def build_runtime_config(settings: Settings) -> dict[str, Any]:
     return {"api_base_url": settings.web_api_base_url, "mode": settings.mode, "version": __version__}
 
 
+def build_security_headers(settings: Settings) -> dict[str, str]:
+    """The headers of every dashboard response; the CSP lets the pages call only this origin and the API."""
+    connect = "'self'"
+    api = urlsplit(settings.web_api_base_url)
+    if api.scheme in ("http", "https") and api.netloc:
+        connect += f" {api.scheme}://{api.netloc}"
+    return {
+        "Content-Security-Policy": CSP.format(connect=connect),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 def wrap_dashboard(api: WsgiApp, settings: Settings) -> WsgiApp:
     """``api`` with the dashboard's routes in front of it (see the module docstring)."""
     web_dir = Path(settings.web_dir).resolve()
     config = json.dumps(build_runtime_config(settings)).encode()
+    headers = build_security_headers(settings)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        response = answer(request, web_dir, config)
+        response = answer(Request(environ), web_dir, config)
         if response is None:
             return api(environ, start_response)
+        for key, value in headers.items():
+            response.headers.setdefault(key, value)
         return response(environ, start_response)
 
     return app
@@ -81,7 +95,7 @@ def answer(request: Request, web_dir: Path, config: bytes) -> Response | None:
         return None
     path = request.path
     if path == "/config.json":
-        return _secured(Response(config, mimetype="application/json", headers={"Cache-Control": "no-cache"}))
+        return Response(config, mimetype="application/json", headers={"Cache-Control": "no-cache"})
     if path in DASHBOARD_PATHS:
         return _page(request, web_dir, INDEX)
     if path in API_DOCS_PATHS:
@@ -98,12 +112,10 @@ def is_built(web_dir: Path) -> bool:
 def _page(request: Request, web_dir: Path, name: str) -> Response:
     if not is_built(web_dir):
         body = NOT_BUILT.format(web_dir=web_dir)
-        return _secured(
-            Response(body, status=503, mimetype="text/html", headers={"Cache-Control": "no-store"})
-        )
+        return Response(body, status=503, mimetype="text/html", headers={"Cache-Control": "no-store"})
     response = send_from_directory(web_dir, name, request.environ, max_age=0)
     response.headers["Cache-Control"] = "no-cache"
-    return _secured(response)
+    return response
 
 
 def _asset(request: Request, web_dir: Path, relative: str) -> Response | None:
@@ -113,10 +125,4 @@ def _asset(request: Request, web_dir: Path, relative: str) -> Response | None:
         return None  # the API's 404 envelope answers
     # Vite names every asset after its content hash: a new build is a new URL.
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    return _secured(response)
-
-
-def _secured(response: Response) -> Response:
-    for key, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(key, value)
     return response
