@@ -35,7 +35,7 @@ test: $(STAMP) web ## Run the whole test suite against real Postgres (127.0.0.1:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(STAMP) ## Run the unit tests only (tests/unit: pure logic, no services; seconds)
+test-unit: $(STAMP) web ## Run the unit tests only (tests/unit: pure logic, no services; seconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: test-integration

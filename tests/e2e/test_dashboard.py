@@ -275,6 +275,31 @@ def test_upload_shows_progress_and_reaches_loaded(
     watched.assert_clean()
 
 
+def test_a_header_the_drift_policy_rejects_is_refused_before_upload_with_the_reason(
+    browser: Any, server: ServerProcess, demo: Any, demo_files: Path, tmp_path: Path
+) -> None:
+    drifted = tmp_path / "parcels_without_grantee.csv"  # removed_columns: fail; its header shows it
+    with (demo_files / "parcels_baseline.csv").open(newline="") as source:
+        rows = [row for _, row in zip(range(3), csv.DictReader(source), strict=False)]
+    with drifted.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[f for f in rows[0] if f != "grantee"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    watched = open_page(browser, server, expected_statuses={422})
+    page = watched.page
+    page.goto(server.url + "/#/ingest")
+    page.locator("select[name=dataset] option[value=parcels]").wait_for(state="attached")
+    page.select_option("select[name=dataset]", "parcels")
+    page.set_input_files("input[type=file]", str(drifted))
+    page.check("input[name=fail_fast]")
+    page.get_by_role("button", name="upload").click()
+    error = page.get_by_test_id("error")
+    error.get_by_text("grantee").wait_for()
+    assert "Traceback" not in error.inner_text() and "{" not in error.inner_text()
+    assert api(server, "GET", "/api/ingestions", params={"source": "dashboard"})["total"] == 1  # nothing new
+    watched.assert_clean()
+
+
 def test_without_a_token_a_page_asks_for_one_and_then_works(
     browser: Any, server: ServerProcess, demo: Any
 ) -> None:

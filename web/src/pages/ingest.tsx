@@ -14,6 +14,7 @@ export function Ingest() {
   const [error, setError] = useState<ApiError | null>(null);
   const [registered, setRegistered] = useState<Schemas["Registered"] | null>(null);
   const [status, setStatus] = useState<string>("");
+  const [failFast, setFailFast] = useState(false);
   const names = (datasets.data?.items ?? []).filter((d) => d.has_contract).map((d) => d.name);
   const chosen = dataset || names[0] || "";
 
@@ -37,7 +38,7 @@ export function Ingest() {
     setRegistered(null);
     setProgress(0);
     try {
-      const r = await upload(file, { dataset: chosen, filename: file.name, source: "dashboard" }, setProgress);
+      const r = await upload(file, { dataset: chosen, filename: file.name, source: "dashboard", fail_fast: failFast || undefined }, setProgress);
       setRegistered(r);
       setStatus(r.status);
     } catch (err) {
@@ -63,6 +64,10 @@ export function Ingest() {
         </label>
         <label>
           file <input type="file" name="file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+        </label>
+        <label title="CSV and NDJSON: the header is checked against the contract and drift policy as it arrives; a rejected header lands nothing">
+          <input type="checkbox" name="fail_fast" checked={failFast} onChange={() => setFailFast(!failFast)} /> check the header
+          first (CSV, NDJSON)
         </label>
         <button type="submit" disabled={!file || !chosen || (progress !== null && progress < 1 && !error)}>
           upload
