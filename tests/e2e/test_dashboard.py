@@ -217,6 +217,7 @@ def test_ingestions_page_filters_by_state_and_pages(browser: Any, server: Server
     assert "parcels_type_change.csv" in table.inner_text()
     assert "1–1 of 1" in page.get_by_test_id("page-range").inner_text()
     page.select_option("select[name=status]", "")
+    page.get_by_test_id("page-range").filter(has_text=f"of {len(demo['ids'])}").wait_for()  # re-rendered
     page.fill("input[name=source]", "demo")
     page.press("input[name=source]", "Enter")
     page.get_by_test_id("page-range").filter(has_text="1–3 of 3").wait_for()
@@ -431,14 +432,33 @@ def test_quarantine_page_lists_the_held_row_and_replays_it(
 
 
 @pytest.fixture(scope="module")
-def device(server: ServerProcess) -> dict[str, Any]:
-    """A provisioned device expected every second and never heard: the sweep opens a silent alert."""
+def device(
+    server: ServerProcess, demo_files: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A provisioned device expected every second and never heard: the sweep opens a silent alert.
+
+    Its telemetry (demo readings with positions, relabelled as this device) is loaded through the API.
+    """
     made = api(
         server,
         "POST",
         "/api/devices",
         json={"device_id": "web-e2e-1", "group": "north", "cadence_seconds": 1},
     )
+    with (demo_files / "edge_telemetry_baseline.csv").open(newline="") as source:
+        reader = csv.DictReader(source)
+        rows = [row for row in reader if row["event_type"] == "reading" and row["lat"]][:40]
+        fields = reader.fieldnames
+    assert fields is not None and rows
+    for row in rows:
+        row["device_id"], row["event_id"] = "web-e2e-1", str(uuid.uuid4())
+    telemetry = tmp_path_factory.mktemp("telemetry") / "web-e2e-1.csv"
+    with telemetry.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    loaded = wait_finished(server, upload(server, telemetry, dataset="edge_telemetry")["id"])
+    assert loaded["status"] == "LOADED", loaded
 
     def silent_alert() -> dict[str, Any] | None:
         items = api(server, "GET", "/api/devices/alerts", params={"device_id": "web-e2e-1", "open": "true"})[
@@ -457,6 +477,9 @@ def test_devices_page_acknowledges_an_alert(browser: Any, server: ServerProcess,
     page.get_by_test_id("devices").get_by_text("web-e2e-1").wait_for()
     alerts = page.get_by_test_id("alerts")
     alerts.get_by_text("silent").first.wait_for()
+    page.get_by_test_id("device-map").locator('circle[data-device="web-e2e-1"]').wait_for()
+    land = "() => document.querySelector('[data-testid=device-map] path').getAttribute('d').length > 1000"
+    page.wait_for_function(land)  # the bundled Natural Earth layer, no tile server
     screenshot(watched, "devices")
     alerts.get_by_role("button", name="acknowledge").first.click()
     page.get_by_test_id("outcome").get_by_text("acknowledged").wait_for()
@@ -489,6 +512,17 @@ def test_a_command_queued_in_the_page_shows_its_result_after_the_device_acks_it(
     assert ack.status_code == 200, ack.text
     page.get_by_role("button", name="refresh").click()
     page.get_by_test_id("commands").get_by_text("succeeded").wait_for()
+    watched.assert_clean()
+
+
+def test_device_telemetry_tab_charts_each_sensor(browser: Any, server: ServerProcess, device: Any) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/devices/web-e2e-1?tab=telemetry")
+    page.locator("[data-testid=chart] canvas").first.wait_for()
+    sensors = page.locator(".card h2").all_inner_texts()
+    assert sensors and all(sensors), sensors
+    screenshot(watched, "device-telemetry")
     watched.assert_clean()
 
 

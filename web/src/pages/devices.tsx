@@ -1,7 +1,17 @@
-import { useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { enc, get, post, type Schemas } from "../api";
 import { go, href, type Route } from "../router";
+import { TimeChart } from "../chart";
+import { DeviceMap, type MapPoint } from "../map";
 import { Badge, Card, ErrorBox, Json, Loading, Outcome, Tabs, useAction, useApi, when } from "../ui";
+
+type Reading = Record<string, unknown>;
+
+function position(row: Reading | undefined): { lat: number; lon: number } | null {
+  const lat = Number(row?.lat);
+  const lon = Number(row?.lon);
+  return row && row.lat !== null && row.lon !== null && Number.isFinite(lat) && Number.isFinite(lon) ? { lat, lon } : null;
+}
 
 export function Devices({ route }: { route: Route }) {
   const id = route.parts[1];
@@ -60,9 +70,35 @@ function DeviceList({ route }: { route: Route }) {
       {devices.data?.next_cursor && (
         <button onClick={() => go(["devices"], { search, cursor: devices.data?.next_cursor ?? undefined })}>next page →</button>
       )}
+      <FleetMap devices={devices.data?.items ?? []} />
       <Alerts />
       <Provision onDone={devices.reload} />
     </div>
+  );
+}
+
+/** Each listed device at the position of its newest telemetry row (the page's devices, at most 50). */
+function FleetMap({ devices }: { devices: Schemas["DeviceOut"][] }) {
+  const ids = devices.map((d) => d.device_id).join(",");
+  const latest = useApi(
+    () =>
+      Promise.all(
+        devices.map((d) =>
+          get<Schemas["TelemetryPage"]>(`/api/devices/${enc(d.device_id)}/telemetry`, { limit: 1 }).then(
+            (page) => [d, position(page.items[0] as Reading | undefined)] as const,
+          ),
+        ),
+      ),
+    [ids],
+  );
+  const points: MapPoint[] = (latest.data ?? []).flatMap(([d, at]) =>
+    at ? [{ id: d.device_id, ...at, label: `${d.device_id} (${d.online ? "online" : "offline"})`, href: href(["devices", d.device_id]), good: d.online }] : [],
+  );
+  return (
+    <Card title="Map">
+      <ErrorBox error={latest.error} />
+      {latest.data && <DeviceMap points={points} />}
+    </Card>
   );
 }
 
@@ -314,32 +350,56 @@ function Commands({ id }: { id: string }) {
 }
 
 function Telemetry({ id }: { id: string }) {
-  const rows = useApi(() => get<Schemas["TelemetryPage"]>(`/api/devices/${enc(id)}/telemetry`, { limit: 100 }), [id]);
-  const items = (rows.data?.items ?? []) as Record<string, unknown>[];
+  const rows = useApi(() => get<Schemas["TelemetryPage"]>(`/api/devices/${enc(id)}/telemetry`, { limit: 500 }), [id]);
+  const items = (rows.data?.items ?? []) as Reading[];
   const columns = items.length ? Object.keys(items[0]).filter((c) => !c.startsWith("_")) : [];
+  const charts = useMemo(() => {
+    const bySensor = new Map<string, { ts: string; value: number }[]>();
+    for (const r of items) {
+      const value = Number(r.value);
+      if (r.event_type !== "reading" || !r.sensor || r.value === null || !Number.isFinite(value)) continue;
+      const list = bySensor.get(String(r.sensor)) ?? [];
+      list.push({ ts: String(r.ts), value });
+      bySensor.set(String(r.sensor), list);
+    }
+    return [...bySensor.entries()].map(([sensor, points]) => {
+      points.sort((a, b) => a.ts.localeCompare(b.ts));
+      return { sensor, starts: points.map((p) => p.ts), series: [{ name: sensor, values: points.map((p) => p.value) }] };
+    });
+  }, [rows.data]);
   return (
     <>
       <ErrorBox error={rows.error} />
       {rows.data && items.length === 0 && <p class="muted">No telemetry loaded for this device yet.</p>}
+      <div class="grid">
+        {charts.map((c) => (
+          <Card title={c.sensor}>
+            <TimeChart label={`${c.sensor} readings`} starts={c.starts} series={c.series} height={180} />
+          </Card>
+        ))}
+      </div>
       {items.length > 0 && (
-        <table data-testid="telemetry">
-          <thead>
-            <tr>
-              {columns.map((c) => (
-                <th>{c}</th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((r) => (
+        <details>
+          <summary>the latest {items.length} rows</summary>
+          <table data-testid="telemetry">
+            <thead>
               <tr>
                 {columns.map((c) => (
-                  <td class="small">{String(r[c] ?? "")}</td>
+                  <th>{c}</th>
                 ))}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {items.slice(0, 100).map((r) => (
+                <tr>
+                  {columns.map((c) => (
+                    <td class="small">{String(r[c] ?? "")}</td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </details>
       )}
     </>
   );
