@@ -437,7 +437,8 @@ def device(
 ) -> dict[str, Any]:
     """A provisioned device expected every second and never heard: the sweep opens a silent alert.
 
-    Its telemetry (demo readings with positions, relabelled as this device) is loaded through the API.
+    Its telemetry (demo readings with positions, relabelled as this device) is sent by the device itself
+    (``POST /api/edge/ingest/upload``); it is silent again two seconds later.
     """
     made = api(
         server,
@@ -457,8 +458,16 @@ def device(
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    loaded = wait_finished(server, upload(server, telemetry, dataset="edge_telemetry")["id"])
-    assert loaded["status"] == "LOADED", loaded
+    sent = requests.post(
+        server.url + "/api/edge/ingest/upload",
+        params={"dataset": "edge_telemetry", "filename": telemetry.name},
+        headers={"X-Device-Id": "web-e2e-1", "X-Device-Token": made["device_token"]},
+        data=telemetry.read_bytes(),
+        timeout=30,
+    )
+    assert sent.status_code == 202, sent.text
+    loaded = wait_finished(server, sent.json()["id"])
+    assert loaded["status"] == "LOADED" and loaded["source"] == "device:web-e2e-1", loaded
 
     def silent_alert() -> dict[str, Any] | None:
         items = api(server, "GET", "/api/devices/alerts", params={"device_id": "web-e2e-1", "open": "true"})[
@@ -540,6 +549,19 @@ def test_trends_page_charts_ingestions_drift_and_expectations(
     page.get_by_test_id("expectation-trends").get_by_text("expect_column_values_to_be_unique").wait_for()
     assert page.locator("[data-testid=chart] canvas").count() >= 3
     screenshot(watched, "trends")
+    watched.assert_clean()
+
+
+def test_trends_of_one_device_show_its_pass_rates_and_schemas(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/trends?bucket=day&dataset=edge_telemetry&device=web-e2e-1")
+    page.get_by_text("Expectation pass rates of web-e2e-1's files").wait_for()
+    page.get_by_test_id("expectation-trends").locator("tbody tr").first.wait_for()
+    schemas = page.get_by_test_id("device-schemas")
+    schemas.get_by_text("web-e2e-1").wait_for()
     watched.assert_clean()
 
 
