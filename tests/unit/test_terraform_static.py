@@ -1,0 +1,102 @@
+"""Every .tf file of infra/terraform parses (python-hcl2) and is laid out as `terraform fmt` would.
+
+The terraform binary and its providers cannot be downloaded on these machines; tools/tffmt.py keeps
+the formatter's rules (indentation, aligned ``=``, whitespace) and these tests prove it catches each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from tests.unit.terraform_support import TERRAFORM, load_tree
+from tools import tffmt
+
+TF_FILES = sorted(TERRAFORM.rglob("*.tf"))
+EXPECTED_MODULES = {"apis", "storage", "tasks", "secrets", "data", "functions", "jobs", "monitoring", "web"}
+
+
+def test_the_tree_has_every_module_and_both_environments() -> None:
+    tree = load_tree()
+    modules = {name for name in tree if not name.startswith("env/")}
+    assert modules == EXPECTED_MODULES
+    assert {"env/dev", "env/prod"} <= set(tree)
+    for env in ("env/dev", "env/prod"):
+        called = {plain_source(body["source"]) for body in tree[env].modules.values()}
+        assert called == {f"../../modules/{m}" for m in EXPECTED_MODULES}, f"{env} does not call every module"
+
+
+def plain_source(source: str) -> str:
+    return source.strip('"')
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_every_tf_file_parses(path: Path) -> None:
+    parsed = hcl2.loads(path.read_text(encoding="utf-8"))
+    assert parsed, f"{path} parsed to nothing"
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_every_tf_file_is_formatted(path: Path) -> None:
+    found = tffmt.differences(path)
+    assert not found, "\n".join([*found[:10], "run: python tools/tffmt.py write"])
+
+
+def test_a_broken_file_does_not_parse(tmp_path: Path) -> None:
+    broken = (TERRAFORM / "modules" / "tasks" / "main.tf").read_text(encoding="utf-8").replace("}", "", 1)
+    with pytest.raises(Exception):  # noqa: B017 - lark raises several error types
+        hcl2.loads(broken)
+
+
+TIDY = """resource "google_x" "y" {
+  name     = "a"
+  location = var.region
+
+  labels = {
+    app = "eventpulse"
+  }
+  args = concat(["a"], [
+    "b",
+  ])
+  list = [for x in local.y : x if x != "=="]
+}
+"""
+
+
+def test_the_formatter_keeps_a_tidy_file() -> None:
+    assert tffmt.format_source(TIDY) == TIDY
+
+
+@pytest.mark.parametrize(
+    ("untidy", "why"),
+    [
+        (TIDY.replace("  name     = ", "  name = "), "unaligned ="),
+        (TIDY.replace("  location = var.region", "  location  =  var.region"), "extra spaces around ="),
+        (TIDY.replace("    app = ", "  app = "), "wrong indentation"),
+        (TIDY.replace("    app = ", "\tapp = "), "a tab"),
+        (TIDY.replace('"eventpulse"', '"eventpulse"   '), "trailing whitespace"),
+        (TIDY + "\n\n", "blank lines at the end"),
+        (TIDY.replace("\n\n", "\n\n\n"), "a run of blank lines"),
+        (TIDY.replace('    "b",\n  ])', '    "b",\n    ])'), "a closer not at its opener's level"),
+    ],
+)
+def test_the_formatter_catches(untidy: str, why: str, tmp_path: Path) -> None:
+    path = tmp_path / "main.tf"
+    path.write_text(untidy, encoding="utf-8")
+    assert tffmt.differences(path), f"{why} was not caught"
+    assert tffmt.format_source(untidy) == TIDY, f"formatting did not undo {why}"
+
+
+def test_heredoc_bodies_are_left_alone() -> None:
+    source = "locals {\n  x = <<-EOT\n      keep   =  this\n    EOT\n  y = 1\n}\n"
+    assert tffmt.format_source(source) == source
+
+
+def test_the_check_command_fails_on_an_untidy_copy(tmp_path: Path) -> None:
+    copy = tmp_path / "main.tf"
+    copy.write_text(TIDY.replace("  name     = ", "  name = "), encoding="utf-8")
+    assert tffmt.main(["check", str(copy)]) == 1
+    assert tffmt.main(["write", str(copy)]) == 0
+    assert tffmt.main(["check", str(copy)]) == 0
