@@ -9,6 +9,8 @@ points, setting names) and the references that wire them.
 from __future__ import annotations
 
 import ast
+import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,12 +60,19 @@ class Module:
         return {name: body for (k, name), body in self.resources.items() if k == kind}
 
 
+@functools.lru_cache(maxsize=256)
+def parse(source: str) -> dict[str, Any]:
+    """One file's text, parsed (cached: a mutated copy of the tree re-parses only what changed)."""
+    parsed: dict[str, Any] = plain(hcl2.loads(source))
+    return parsed
+
+
 def load_module(path: Path) -> Module:
     module = Module(path)
     for tf in sorted(path.glob("*.tf")):
         source = tf.read_text(encoding="utf-8")
         module.text += source
-        parsed = plain(hcl2.loads(source))
+        parsed = copy.deepcopy(parse(source))
         for block in parsed.get("locals", []):
             module.locals.update(block)
         for block in parsed.get("resource", []):

@@ -20,6 +20,11 @@ output "raw_bucket" {
   value       = module.storage.raw_bucket
 }
 
+output "images_repository" {
+  description = "Where make deploy-gcp pushes the jobs image."
+  value       = module.storage.images_repository
+}
+
 output "web_bucket" {
   description = "Bucket of the dashboard bundle."
   value       = module.storage.web_bucket

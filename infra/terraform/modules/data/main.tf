@@ -75,6 +75,26 @@ resource "google_compute_network" "vpc" {
   auto_create_subnetworks = false
 }
 
+# Nothing but the connector and the private services peering talks on this network: deny the rest.
+resource "google_compute_firewall" "deny_ingress" {
+  count     = var.enable_cloud_sql ? 1 : 0
+  project   = var.project_id
+  name      = "${var.name_prefix}-deny-ingress"
+  network   = google_compute_network.vpc[0].name
+  direction = "INGRESS"
+  priority  = 65534
+
+  deny {
+    protocol = "all"
+  }
+
+  source_ranges = ["0.0.0.0/0"]
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
 resource "google_compute_global_address" "sql_range" {
   count         = var.enable_cloud_sql ? 1 : 0
   project       = var.project_id
@@ -108,7 +128,7 @@ resource "google_sql_database_instance" "postgres" {
   project             = var.project_id
   name                = "${var.name_prefix}-postgres"
   region              = var.region
-  database_version    = "POSTGRES_16"
+  database_version    = "POSTGRES_18"
   deletion_protection = var.deletion_protection
   depends_on          = [google_service_networking_connection.sql]
 
@@ -164,6 +184,22 @@ resource "google_sql_database_instance" "postgres" {
     database_flags {
       name  = "log_min_duration_statement"
       value = "-1"
+    }
+    database_flags {
+      name  = "log_min_error_statement"
+      value = "error"
+    }
+    database_flags {
+      name  = "log_hostname"
+      value = "on"
+    }
+    database_flags {
+      name  = "log_statement"
+      value = "ddl"
+    }
+    database_flags {
+      name  = "log_duration"
+      value = "on"
     }
     database_flags {
       name  = "cloudsql.enable_pgaudit"

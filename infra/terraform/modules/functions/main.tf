@@ -194,7 +194,7 @@ resource "google_cloudfunctions2_function" "processor" {
 
   service_config {
     service_account_email            = google_service_account.function["process_task"].email
-    ingress_settings                 = local.ingress[local.functions["process_task"].ingress]
+    ingress_settings                 = "ALLOW_INTERNAL_ONLY" # local.functions: internal (Cloud Tasks only)
     available_memory                 = local.functions["process_task"].memory
     available_cpu                    = local.functions["process_task"].cpu
     timeout_seconds                  = local.functions["process_task"].timeout_seconds

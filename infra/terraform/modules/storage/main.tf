@@ -139,6 +139,23 @@ resource "google_storage_bucket" "web" {
   }
 }
 
+# The container image of the Cloud Run jobs (make deploy-gcp builds it from the repository).
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project_id
+  location      = var.location
+  repository_id = "${var.name_prefix}-images"
+  format        = "DOCKER"
+  description   = "EventPulse job images"
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+}
+
 resource "google_storage_bucket_iam_member" "web_public" {
   count  = var.web_public ? 1 : 0
   bucket = google_storage_bucket.web.name
@@ -154,6 +171,11 @@ output "raw_bucket" {
 output "sources_bucket" {
   description = "Bucket holding the function source archives."
   value       = google_storage_bucket.sources.name
+}
+
+output "images_repository" {
+  description = "Artifact Registry path of the job images (<location>-docker.pkg.dev/<project>/<repository>)."
+  value       = "${var.location}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"
 }
 
 output "web_bucket" {
