@@ -165,6 +165,10 @@ deploy-gcp: $(STAMP) ## Bundle, build the jobs image, check secrets, apply all o
 verify-gcp: ## Call every deployed function's health/readiness route of ENV and report
 	@$(GCP) verify --env $(ENV)
 
+.PHONY: drift-gcp
+drift-gcp: $(STAMP) ## terraform plan -detailed-exitcode of ENV: exit 2 when the cloud differs from Terraform
+	@$(BIN)/python infra/gcp.py $(GCP_FLAGS) drift --env $(ENV)
+
 .PHONY: web-deploy
 web-deploy: ## Upload the built dashboard (WEB_DIST, default web/dist) and its config.json to ENV's web bucket
 	@$(GCP) web-deploy --env $(ENV) $(if $(WEB_DIST),--dist "$(WEB_DIST)")

@@ -4,9 +4,10 @@
 
 Commands (Make target in brackets): auth [auth], init [init], infra [infra-gcp], db-secret,
 task-token-secret, ingest-token-secret, edge-enroll-token-secret, check-secrets [check-secrets-gcp],
-deploy [deploy-gcp], verify [verify-gcp], web-deploy [web-deploy]. They need ``gcloud`` (and
-``terraform`` for infra, deploy and verify) only when they run: ``--dry-run`` prints the plan on any
-machine. Standard library only, so no virtualenv is needed except for ``deploy``, which bundles.
+deploy [deploy-gcp], verify [verify-gcp], drift [drift-gcp], web-deploy [web-deploy]. They need
+``gcloud`` (and ``terraform`` for infra, deploy, verify and drift) only when they run: ``--dry-run``
+prints the plan on any machine. Standard library only: no virtualenv is needed except for ``deploy``
+and ``drift``, which bundle.
 Tokens are written to ``.secrets/<env>/`` (mode 600) and Secret Manager; never printed or logged.
 """
 
@@ -77,7 +78,11 @@ INTERNAL = ("process_task", "gcs_finalize")
 
 
 class Failed(Exception):
-    """A step failed; the message says what to do."""
+    """A step failed; the message says what to do. ``code`` is the exit status (2: drift found)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -180,6 +185,13 @@ def plan_init(args: argparse.Namespace) -> list[Step]:
         )
         (env.folder / "backend.conf").write_text(f'bucket = "{state}"\nprefix = "eventpulse/{env.name}"\n')
 
+    def create_state_bucket() -> None:
+        if capture(["gcloud", "storage", "buckets", "describe", f"gs://{state}", *gc], allow_failure=True):
+            print(f"    gs://{state} exists: kept")
+            return
+        create = ["gcloud", "storage", "buckets", "create", f"gs://{state}", f"--location={args.region}"]
+        capture([*create, "--uniform-bucket-level-access", "--public-access-prevention", *gc])
+
     return [
         Step(
             f"use project {args.project} in gcloud",
@@ -192,19 +204,9 @@ def plan_init(args: argparse.Namespace) -> list[Step]:
             ["gcloud", "services", "enable", "serviceusage.googleapis.com", "storage.googleapis.com", *gc],
         ),
         Step(
-            f"create the Terraform state bucket gs://{state} (versioned, uniform access, no public access)",
+            f"create the state bucket gs://{state} (uniform access, no public access) unless it exists",
             "gcloud",
-            [
-                "gcloud",
-                "storage",
-                "buckets",
-                "create",
-                f"gs://{state}",
-                f"--location={args.region}",
-                "--uniform-bucket-level-access",
-                "--public-access-prevention",
-                *gc,
-            ],
+            run=create_state_bucket,
         ),
         Step(
             "turn on versioning of the state bucket",
@@ -555,6 +557,66 @@ def plan_verify(args: argparse.Namespace) -> list[Step]:
     ]
 
 
+def plan_drift(args: argparse.Namespace) -> list[Step]:
+    env = load_env(args.env)
+    require_init(env)
+    job = env.function_name("reclaim_stuck")
+    holder: dict[str, str] = {}
+
+    def deployed_image() -> None:
+        image = capture(
+            [
+                "gcloud",
+                "run",
+                "jobs",
+                "describe",
+                job,
+                "--region",
+                env.region,
+                "--project",
+                env.project,
+                "--format=value(template.template.containers[0].image)",
+            ]
+        ).strip()
+        if not image:
+            raise Failed(f"cannot read the image of {job}: is {env.name} deployed?")
+        holder["image"] = image
+        print(f"    deployed image: {image}")
+
+    def plan() -> None:
+        argv = [
+            "terraform",
+            "plan",
+            "-input=false",
+            "-lock=false",
+            "-detailed-exitcode",
+            f"-var=jobs_image={holder['image']}",
+        ]
+        done = subprocess.run(argv, cwd=env.folder, check=False)
+        if done.returncode == 2:
+            raise Failed(
+                "drift: the real infrastructure differs from Terraform (docs/DRIFT_DETECTION.md)", code=2
+            )
+        if done.returncode:
+            raise Failed(f"terraform plan failed (exit {done.returncode})")
+        print("    no drift: the infrastructure is what Terraform describes")
+
+    return [
+        Step(
+            "build the function archives of this commit (deterministic: the deployed commit gives the same)",
+            argv=[sys.executable, "infra/bundle.py"],
+            cwd=ROOT,
+        ),
+        terraform_init(env),
+        Step(f"read the deployed jobs image from {job}", "gcloud", run=deployed_image),
+        Step(
+            "terraform plan -detailed-exitcode (0 no drift, 2 drift): read-only, no lock",
+            "terraform",
+            run=plan,
+        ),
+    ]
+
+
 def plan_web_deploy(args: argparse.Namespace) -> list[Step]:
     env = load_env(args.env)
     require_init(env)
@@ -623,6 +685,7 @@ PLANS: dict[str, tuple[str, Callable[[argparse.Namespace], list[Step]]]] = {
     "check-secrets": ("check-secrets-gcp", plan_check_secrets),
     "deploy": ("deploy-gcp", plan_deploy),
     "verify": ("verify-gcp", plan_verify),
+    "drift": ("drift-gcp", plan_drift),
     "web-deploy": ("web-deploy", plan_web_deploy),
 }
 
@@ -691,7 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_step(step)
     except Failed as exc:
         print(f"make {target}: {exc}", file=sys.stderr)
-        return 1
+        return exc.code
     return 0
 
 

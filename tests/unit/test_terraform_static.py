@@ -6,6 +6,9 @@ the formatter's rules (indentation, aligned ``=``, whitespace) and these tests p
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import hcl2
@@ -69,19 +72,22 @@ def test_the_formatter_keeps_a_tidy_file() -> None:
     assert tffmt.format_source(TIDY) == TIDY
 
 
-@pytest.mark.parametrize(
-    ("untidy", "why"),
-    [
-        (TIDY.replace("  name     = ", "  name = "), "unaligned ="),
-        (TIDY.replace("  location = var.region", "  location  =  var.region"), "extra spaces around ="),
-        (TIDY.replace("    app = ", "  app = "), "wrong indentation"),
-        (TIDY.replace("    app = ", "\tapp = "), "a tab"),
-        (TIDY.replace('"eventpulse"', '"eventpulse"   '), "trailing whitespace"),
-        (TIDY + "\n\n", "blank lines at the end"),
-        (TIDY.replace("\n\n", "\n\n\n"), "a run of blank lines"),
-        (TIDY.replace('    "b",\n  ])', '    "b",\n    ])'), "a closer not at its opener's level"),
-    ],
-)
+UNTIDY = [
+    (TIDY.replace("  name     = ", "  name = "), "unaligned ="),
+    (TIDY.replace("  location = var.region", "  location  =  var.region"), "extra spaces around ="),
+    (TIDY.replace("    app = ", "  app = "), "wrong indentation"),
+    (TIDY.replace("    app = ", "\tapp = "), "a tab"),
+    (TIDY.replace('"eventpulse"', '"eventpulse"   '), "trailing whitespace"),
+    (TIDY.replace('    "b",\n  ])', '    "b",\n    ])'), "a closer not at its opener's level"),
+]
+STRICTER = [
+    # terraform fmt keeps these; tools/tffmt.py does not (its docstring says so)
+    (TIDY + "\n\n", "blank lines at the end"),
+    (TIDY.replace("\n\n", "\n\n\n"), "a run of blank lines"),
+]
+
+
+@pytest.mark.parametrize(("untidy", "why"), UNTIDY + STRICTER)
 def test_the_formatter_catches(untidy: str, why: str, tmp_path: Path) -> None:
     path = tmp_path / "main.tf"
     path.write_text(untidy, encoding="utf-8")
@@ -100,3 +106,38 @@ def test_the_check_command_fails_on_an_untidy_copy(tmp_path: Path) -> None:
     assert tffmt.main(["check", str(copy)]) == 1
     assert tffmt.main(["write", str(copy)]) == 0
     assert tffmt.main(["check", str(copy)]) == 0
+
+
+def terraform_fmt(source: str, tmp_path: Path) -> str:
+    """What the real `terraform fmt` makes of ``source`` (it needs no provider and no network)."""
+    path = tmp_path / "probe.tf"
+    path.write_text(source, encoding="utf-8")
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
+    subprocess.run(["terraform", "fmt", str(path)], env=env, capture_output=True, check=True, timeout=60)
+    return path.read_text(encoding="utf-8")
+
+
+needs_terraform = pytest.mark.skipif(
+    shutil.which("terraform") is None,
+    reason="terraform is not installed: tools/tffmt.py alone checks the layout",
+)
+
+
+@needs_terraform
+def test_terraform_fmt_finds_nothing_to_change() -> None:
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
+    done = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", str(TERRAFORM)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"terraform fmt would change: {done.stdout}"
+
+
+@needs_terraform
+@pytest.mark.parametrize("case", range(len(UNTIDY)))
+def test_the_checker_formats_as_terraform_fmt_does(case: int, tmp_path: Path) -> None:
+    untidy = UNTIDY[case][0]
+    assert tffmt.format_source(untidy) == terraform_fmt(untidy, tmp_path)

@@ -35,6 +35,11 @@ output "web_url" {
   value       = local.web_enabled ? module.web[0].url : null
 }
 
+output "web_ip" {
+  description = "Address of the load balancer: the domain's A record (null without a domain)."
+  value       = local.web_enabled ? module.web[0].ip_address : null
+}
+
 output "cloud_sql_instance" {
   description = "Cloud SQL instance (null when bringing your own database)."
   value       = module.data.cloud_sql_instance
