@@ -458,7 +458,7 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
                 env.project,
                 "--region",
                 env.region,
-                f"--pack=image={image},env=GOOGLE_ENTRYPOINT=python",
+                f"--pack=image={image}",  # project.toml sets the Python version and entrypoint
                 ".",
             ],
             cwd=ROOT,

@@ -197,3 +197,20 @@ def test_a_kept_token_is_readable_by_its_owner_only(initialised: Path) -> None:
     gcp.run_step(gcp.keep_token(env, "task_token", "tok-123"))
     path = gcp.SECRETS_DIR / "dev" / "task_token"
     assert path.read_text() == "tok-123\n" and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_jobs_image_builds_on_the_functions_python_and_uploads_no_local_state() -> None:
+    import tomllib
+
+    build = {e["name"]: e["value"] for e in tomllib.loads(read_root("project.toml"))["build"]["env"]}
+    runtime = load_tree()["functions"].locals["runtime"]  # python311
+    assert build["GOOGLE_PYTHON_VERSION"] == f"3.{runtime.removeprefix('python3')}.x"
+    assert (REPO_ROOT / build["GOOGLE_ENTRYPOINT"].split()[1]).is_file()
+    ignore = read_root(".gcloudignore")
+    assert "#!include:.gitignore" in ignore and ".git" in ignore.split()
+    ignored = read_root(".gitignore").split()
+    assert {".venv/", "/data/", "/build/", "/.secrets/", ".venv-checkov/"} <= set(ignored)
+
+
+def read_root(name: str) -> str:
+    return (REPO_ROOT / name).read_text(encoding="utf-8")
