@@ -362,7 +362,7 @@ def check_function_environment(module: Module) -> list[str]:
     function = block(module.resource("google_cloudfunctions2_function", "function")["service_config"])
     if not same(
         function.get("environment_variables"),
-        "${merge([for set in each.value.env_sets : local.env_sets[set]]...)}",
+        "${merge([for group in each.value.env_sets : local.env_sets[group]]...)}",
     ):
         problems.append("each function's environment must be the merge of its env_sets")
     for name, config in (("processor", processor), ("function", function)):
@@ -546,7 +546,7 @@ def check_schedules(tree: Tree) -> list[str]:
         problems.append("local.scheduled must be the jobs of local.jobs that have a schedule")
     sources = [str(d.get("env", {}).get("for_each")) for d in container.get("dynamic", [])]
     for wanted in (
-        "${merge([for set in each.value.env_sets : var.env_sets[set]]...)}",
+        "${merge([for group in each.value.env_sets : var.env_sets[group]]...)}",
         "${toset(each.value.secrets)}",
     ):
         if not any(same(s, wanted) for s in sources):
@@ -788,6 +788,69 @@ def check_web(tree: Tree) -> list[str]:
     return problems
 
 
+def without_comments(text: str) -> str:
+    return re.sub(r"^\s*#.*$", "", text, flags=re.MULTILINE)
+
+
+def check_references(tree: Tree) -> list[str]:
+    """What `terraform validate` would refuse first: references to undefined variables, locals,
+    resources, data sources, modules and module outputs, and unknown keys of the functions/jobs maps."""
+    problems: list[str] = []
+    for name, module in tree.items():
+        text = without_comments(module.text)
+        for var in sorted(set(re.findall(r"(?<![\w.])var\.(\w+)", text)) - set(module.variables)):
+            problems.append(f"{name}: var.{var} is not declared")
+        for local in sorted(set(re.findall(r"(?<![\w.])local\.(\w+)", text)) - set(module.locals)):
+            problems.append(f"{name}: local.{local} is not defined")
+        for kind, ref in sorted(set(re.findall(r"(?<![\w.])data\.(\w+)\.(\w+)", text)) - module.data):
+            problems.append(f"{name}: data.{kind}.{ref} is not declared")
+        resources = set(re.findall(r"(?<![\w.\"])(google_[a-z0-9_]+)\.([a-z_][a-z0-9_]*)", text))
+        for kind, ref in sorted(resources - set(module.resources)):
+            problems.append(f"{name}: {kind}.{ref} is not a resource of this module")
+        for call, output in sorted(set(re.findall(r"(?<![\w.])module\.(\w+)\.(\w+)", text))):
+            source = str(module.modules.get(call, {}).get("source", ""))
+            called = tree.get(source.rsplit("/", 1)[-1]) if source else None
+            if called is None:
+                problems.append(f"{name}: module.{call} is not called")
+            elif output not in called.outputs:
+                problems.append(f"{name}: module {call} has no output {output}")
+    problems += check_module_arguments(tree)
+    for kind, resource, table in (
+        ("functions", ("google_cloudfunctions2_function", "function"), "functions"),
+        ("jobs", ("google_cloud_run_v2_job", "job"), "jobs"),
+    ):
+        entries = tree[kind].locals.get(table, {})
+        body = json.dumps(tree[kind].resources.get(resource, {}))
+        used = set(re.findall(r"each\.value\.(\w+)", body))
+        used |= set(re.findall(r'local\.functions\["process_task"\]\.(\w+)', tree[kind].text))
+        for key in sorted(used):
+            lacking = sorted(n for n, entry in entries.items() if key not in entry)
+            if lacking:
+                problems.append(f"{kind}: each.value.{key} is used but {lacking} have no {key}")
+    return problems
+
+
+META_ARGUMENTS = {"source", "count", "for_each", "depends_on", "providers", "version"}
+
+
+def check_module_arguments(tree: Tree) -> list[str]:
+    """Each module call passes only variables the module declares, and every one without a default."""
+    problems = []
+    for name, module in tree.items():
+        for call, arguments in module.modules.items():
+            called = tree.get(str(arguments.get("source", "")).rsplit("/", 1)[-1])
+            if called is None:
+                problems.append(f"{name}: module {call} has no source folder under modules/")
+                continue
+            passed = set(arguments) - META_ARGUMENTS
+            for argument in sorted(passed - set(called.variables)):
+                problems.append(f"{name}: module {call} gets {argument}, which it does not declare")
+            required = {v for v, spec in called.variables.items() if "default" not in spec}
+            for argument in sorted(required - passed):
+                problems.append(f"{name}: module {call} needs {argument}")
+    return problems
+
+
 ALL_CHECKS = {
     "functions": check_functions,
     "settings": check_settings,
@@ -799,4 +862,5 @@ ALL_CHECKS = {
     "monitoring": check_monitoring,
     "wiring": check_wiring,
     "web": check_web,
+    "references": check_references,
 }

@@ -48,6 +48,8 @@ class Module:
     resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: set[tuple[str, str]] = field(default_factory=set)
     text: str = ""
 
     def resource(self, kind: str, name: str) -> dict[str, Any]:
@@ -83,6 +85,11 @@ def load_module(path: Path) -> Module:
             module.variables.update(block)
         for block in parsed.get("module", []):
             module.modules.update(block)
+        for block in parsed.get("output", []):
+            module.outputs.update(block)
+        for block in parsed.get("data", []):
+            for kind, named in block.items():
+                module.data.update((kind, name) for name in named)
     return module
 
 

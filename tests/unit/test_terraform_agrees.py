@@ -54,6 +54,69 @@ FUNCTIONS_TF = "modules/functions/main.tf"
 JOBS_TF = "modules/jobs/main.tf"
 
 MISTAKES = [
+    (
+        "references",
+        "environments/prod/main.tf",
+        "  cloud_sql_high_availability = true",
+        "  cloud_sql_ha = true",
+        "cloud_sql_ha",
+    ),
+    (
+        "references",
+        "environments/dev/main.tf",
+        '  reclaim_job        = module.jobs.names["reclaim_stuck"]\n',
+        "",
+        "needs reclaim_job",
+    ),
+    (
+        "references",
+        FUNCTIONS_TF,
+        "= var.tasks_invoker_email\n  }",
+        "= var.tasks_invoker_mail\n  }",
+        "var.tasks_invoker_mail",
+    ),
+    (
+        "references",
+        "environments/dev/main.tf",
+        "= module.tasks.queue_name",
+        "= module.tasks.queue_nme",
+        "no output queue_nme",
+    ),
+    (
+        "references",
+        FUNCTIONS_TF,
+        "for_each    = local.callers",
+        "for_each    = local.caller",
+        "local.caller is not",
+    ),
+    (
+        "references",
+        FUNCTIONS_TF,
+        "entry_point = each.value.entry_point",
+        "entry_point = each.value.entrypoint",
+        "entrypoint",
+    ),
+    (
+        "references",
+        FUNCTIONS_TF,
+        'local.functions["process_task"].memory',
+        'local.functions["process_task"].mem',
+        ".mem is",
+    ),
+    (
+        "references",
+        "modules/functions/iam.tf",
+        "google_service_account.function[each.value.name].email",
+        "google_service_account.functions[each.value.name].email",
+        "google_service_account.functions is not a resource",
+    ),
+    (
+        "references",
+        "modules/functions/iam.tf",
+        "data.google_storage_project_service_account.gcs.email_address",
+        "data.google_storage_project_service_account.storage.email_address",
+        "data.google_storage_project_service_account.storage",
+    ),
     # (check, file, text, replaced by, expected fragment of a problem)
     (
         "functions",

@@ -156,7 +156,7 @@ locals {
     queue         = { for g in flatten([for name, f in local.functions : [for role in f.queue_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     self          = { for g in flatten([for name, f in local.functions : [for role in f.self_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     tasks_invoker = { for g in flatten([for name, f in local.functions : [for role in f.tasks_invoker_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
-    project       = { for g in flatten([for name, f in local.functions : [for role in f.project_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g if role != "roles/datastore.user" || var.device_registry == "firestore" }
+    project       = { for g in flatten([for name, f in local.functions : [for role in f.project_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g if g.role != "roles/datastore.user" || var.device_registry == "firestore" }
     secret        = { for g in flatten([for name, f in local.functions : [for secret in f.secrets : { name = name, secret = secret }]]) : "${g.name}/${g.secret}" => g }
   }
 }
@@ -250,7 +250,7 @@ resource "google_cloudfunctions2_function" "function" {
     all_traffic_on_latest_revision   = true
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
-    environment_variables            = merge([for set in each.value.env_sets : local.env_sets[set]]...)
+    environment_variables            = merge([for group in each.value.env_sets : local.env_sets[group]]...)
 
     dynamic "secret_environment_variables" {
       for_each = toset(each.value.secrets)

@@ -56,7 +56,7 @@ locals {
     raw_bucket    = { for g in flatten([for name, j in local.jobs : [for role in j.raw_bucket_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     queue         = { for g in flatten([for name, j in local.jobs : [for role in j.queue_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     tasks_invoker = { for g in flatten([for name, j in local.jobs : [for role in j.tasks_invoker_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
-    project       = { for g in flatten([for name, j in local.jobs : [for role in j.project_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g if role != "roles/datastore.user" || var.device_registry == "firestore" }
+    project       = { for g in flatten([for name, j in local.jobs : [for role in j.project_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g if g.role != "roles/datastore.user" || var.device_registry == "firestore" }
     secret        = { for g in flatten([for name, j in local.jobs : [for secret in j.secrets : { name = name, secret = secret }]]) : "${g.name}/${g.secret}" => g }
   }
 }
@@ -111,7 +111,7 @@ resource "google_cloud_run_v2_job" "job" {
         }
 
         dynamic "env" {
-          for_each = merge([for set in each.value.env_sets : var.env_sets[set]]...)
+          for_each = merge([for group in each.value.env_sets : var.env_sets[group]]...)
           content {
             name  = env.key
             value = env.value
