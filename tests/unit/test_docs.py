@@ -129,6 +129,7 @@ EDGE_DOCS = [
     "docs/RUNBOOKS/INCIDENT.md",
     "docs/RUNBOOKS/INGESTION.md",
     "docs/RUNBOOKS/RELEASE.md",
+    "infra/terraform/README.md",
 ]
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 

@@ -27,6 +27,7 @@ OPERATOR_DOCS = [
     "docs/MAINTENANCE.md",
     "docs/DRIFT_DETECTION.md",
     "RUNBOOK.md",
+    "infra/terraform/README.md",
     *sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "docs" / "RUNBOOKS").glob("*.md")),
 ]
 FIELDS = {f.name.upper() for f in dataclasses.fields(Settings)}
