@@ -179,10 +179,14 @@ def plan_init(args: argparse.Namespace) -> list[Step]:
 
     def write_config() -> None:
         tfvars = env.folder / "terraform.tfvars"
-        tfvars.write_text(
-            f'project_id = "{args.project}"\nregion     = "{args.region}"\n'
-            f'# jobs_image is passed by make deploy-gcp\njobs_image = "none"\n'
-        )
+        if tfvars.exists():
+            print(f"    {tfvars.name} exists: kept (edit project_id and region there)")
+        else:
+            tfvars.write_text(
+                f'project_id = "{args.project}"\nregion     = "{args.region}"\n'
+                '# jobs_image is passed by make deploy-gcp\njobs_image = "none"\n'
+                "# the other variables: see terraform.tfvars.example\n"
+            )
         (env.folder / "backend.conf").write_text(f'bucket = "{state}"\nprefix = "eventpulse/{env.name}"\n')
 
     def create_state_bucket() -> None:
@@ -214,7 +218,7 @@ def plan_init(args: argparse.Namespace) -> list[Step]:
             ["gcloud", "storage", "buckets", "update", f"gs://{state}", "--versioning", *gc],
         ),
         Step(
-            f"write {env.folder.relative_to(ROOT)}/terraform.tfvars and backend.conf",
+            f"write {relative(env.folder)}/terraform.tfvars (unless it exists) and backend.conf",
             run=write_config,
         ),
     ]
@@ -270,10 +274,14 @@ def keep_token(env: Env, name: str, token: str) -> Step:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(token + "\n")
         path.chmod(0o600)
-        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        print(f"    the token is in {where} (mode 600); hand it over, then delete the file")
+        print(f"    the token is in {relative(path)} (mode 600); hand it over, then delete the file")
 
     return Step(f"keep the token in .secrets/{env.name}/{name} (mode 600)", run=write)
+
+
+def relative(path: Path) -> Path:
+    """``path`` relative to the repository when it is inside it (for messages)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def sha256(text: str) -> str:

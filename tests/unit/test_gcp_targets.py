@@ -214,3 +214,22 @@ def test_the_jobs_image_builds_on_the_functions_python_and_uploads_no_local_stat
 
 def read_root(name: str) -> str:
     return (REPO_ROOT / name).read_text(encoding="utf-8")
+
+
+def test_init_writes_the_environment_config_and_keeps_an_edited_one(initialised: Path) -> None:
+    import argparse
+
+    folder = initialised / "environments" / "prod"
+    args = argparse.Namespace(env="prod", project="p-2", region="us-east1")
+    write = gcp.plan_init(args)[-1]
+    gcp.run_step(write)
+    assert 'project_id = "p-2"' in (folder / "terraform.tfvars").read_text()
+    assert (
+        folder / "backend.conf"
+    ).read_text() == 'bucket = "p-2-eventpulse-tfstate"\nprefix = "eventpulse/prod"\n'
+    assert gcp.load_env("prod").project == "p-2" and gcp.load_env("prod").prefix == "ep-prod"
+    (folder / "terraform.tfvars").write_text(
+        'project_id = "p-2"\nregion = "us-east1"\ndomain = "x.example.com"\n'
+    )
+    gcp.run_step(gcp.plan_init(args)[-1])
+    assert 'domain = "x.example.com"' in (folder / "terraform.tfvars").read_text()
