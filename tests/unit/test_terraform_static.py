@@ -14,6 +14,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.unit.terraform_support import TERRAFORM, load_tree
 from tools import tffmt
 
@@ -141,3 +142,40 @@ def test_terraform_fmt_finds_nothing_to_change() -> None:
 def test_the_checker_formats_as_terraform_fmt_does(case: int, tmp_path: Path) -> None:
     untidy = UNTIDY[case][0]
     assert tffmt.format_source(untidy) == terraform_fmt(untidy, tmp_path)
+
+
+CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+needs_checkov = pytest.mark.skipif(
+    not CHECKOV.exists(), reason="checkov is not installed: `make checkov` installs and runs it"
+)
+
+
+def checkov(folder: Path) -> subprocess.CompletedProcess[str]:
+    command = [
+        str(CHECKOV),
+        "-d",
+        str(folder),
+        "--framework",
+        "terraform",
+        "--compact",
+        "--quiet",
+        "--skip-download",
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+@needs_checkov
+def test_checkov_reports_no_failed_check() -> None:
+    done = checkov(TERRAFORM)
+    assert done.returncode == 0, f"checkov failed (fix, or accept in docs/DEPLOY_GCP.md):\n{done.stdout}"
+
+
+@needs_checkov
+def test_checkov_fails_when_the_raw_bucket_loses_its_protection(tmp_path: Path) -> None:
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM, copy)
+    storage = copy / "modules" / "storage" / "main.tf"
+    text = storage.read_text(encoding="utf-8")
+    storage.write_text(text.replace('"enforced"', '"inherited"', 1), encoding="utf-8")
+    done = checkov(copy)
+    assert done.returncode != 0 and "CKV_GCP_114" in done.stdout, done.stdout
