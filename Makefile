@@ -75,11 +75,15 @@ bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on l
 	$(BIN)/python benchmarks/edge_ingest.py
 
 .PHONY: chaos
-chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, Postgres restarts, a full disk, hostile bodies (benchmarks/out/)
+chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, restarts, faults, 218 hostile files, a 30-min soak (benchmarks/out/)
 	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
 	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/integration/test_kill_campaign.py \
 	  tests/integration/test_database_restart.py tests/integration/test_disk_full.py \
-	  tests/integration/test_hostile_bodies.py tests/integration/test_hostile_corpus.py $(PYTEST_ARGS)
+	  tests/integration/test_hostile_bodies.py tests/integration/test_hostile_corpus.py \
+	  tests/integration/test_redis_restart.py tests/integration/test_gcs_faults.py \
+	  tests/integration/test_slow_clients.py tests/integration/test_secrets_never_leak.py $(PYTEST_ARGS)
+	EVENTPULSE_SOAK_SECONDS=$${EVENTPULSE_SOAK_SECONDS:-1800} EVENTPULSE_SOAK_REPORT=benchmarks/out/soak.json \
+	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/e2e/test_soak.py $(PYTEST_ARGS)
 
 .PHONY: worker
 worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
