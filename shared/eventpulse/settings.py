@@ -278,6 +278,12 @@ class Settings:
     log_level: str = "INFO"
     """Lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL (``eventpulse -v`` means DEBUG)."""
 
+    web_dir: Path = Path("web/dist")
+    """Folder of the built web dashboard (``make web``) that ``eventpulse serve`` serves at ``/``."""
+
+    web_api_base_url: str = ""
+    """The API's base URL as the dashboard sees it, served in ``/config.json`` (empty: same origin)."""
+
     @property
     def accepted_api_tokens(self) -> tuple[ApiToken, ...]:
         """Every bearer token accepted: the named ones, then one per legacy digest."""

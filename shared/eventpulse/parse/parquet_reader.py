@@ -6,6 +6,7 @@ held to ``ReadLimits`` (one row group is decoded at a time); damaged data is a r
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,9 +51,30 @@ class ParquetSource:
             yielded = False
             for batch in pf.iter_batches(batch_size=self.batch_rows):
                 yielded = True
-                yield rename_columns(batch, self.columns)
+                yield rename_columns(nested_as_json(batch), self.columns)
             if not yielded:
-                yield rename_columns(pa.RecordBatch.from_pylist([], schema=pf.schema_arrow), self.columns)
+                empty = pa.RecordBatch.from_pylist([], schema=pf.schema_arrow)
+                yield rename_columns(nested_as_json(empty), self.columns)
+
+
+def nested_as_json(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Struct, list and map columns as JSON text, as the JSON reader keeps nested values: a curated
+    column holds a scalar, and Arrow cannot cast a nested value to text itself."""
+    if not any(pa.types.is_nested(f.type) for f in batch.schema):
+        return batch
+    arrays = [
+        pa.array(
+            [
+                None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                for v in column.to_pylist()
+            ],
+            pa.string(),
+        )
+        if pa.types.is_nested(column.type)
+        else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 @contextmanager

@@ -69,7 +69,13 @@ class Ingestions(Protocol):
         ...
 
     def page(
-        self, *, dataset: str | None = None, statuses: Sequence[str] = (), limit: int = 50, offset: int = 0
+        self,
+        *,
+        dataset: str | None = None,
+        statuses: Sequence[str] = (),
+        source: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> Page:
         """A page of ingestions, newest first, and the total matching the filters."""
         ...

@@ -193,6 +193,8 @@ def test_pages_filter_and_count(store: MetadataStore) -> None:
         assert page.total == 3 and len(page.items) == 2
         assert {r["id"] for r in page.items} <= set(ids[:3])
         assert tx.ingestions.page(statuses=[Status.LOADED.value]).total == 0
+        assert tx.ingestions.page(source="test").total == 4
+        assert tx.ingestions.page(source="watcher").total == 0
         assert tx.audit.page(dataset="parcels").total == 1
 
 

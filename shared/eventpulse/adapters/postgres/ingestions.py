@@ -102,11 +102,19 @@ class PgIngestions:
         return _row(found) if found else None
 
     def page(
-        self, *, dataset: str | None = None, statuses: Sequence[str] = (), limit: int = 50, offset: int = 0
+        self,
+        *,
+        dataset: str | None = None,
+        statuses: Sequence[str] = (),
+        source: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> Page:
         conditions = []
         if dataset:
             conditions.append(ingestions.c.dataset == dataset)
+        if source:
+            conditions.append(ingestions.c.source == source)
         if statuses:
             conditions.append(ingestions.c.status.in_(list(statuses)))
         where = and_(True, *conditions)
