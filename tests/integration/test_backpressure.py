@@ -39,7 +39,9 @@ def limited(services: Any) -> Any:
     return services
 
 
-def _fill(services: Any, tmp_path: Path, n: int, source: str) -> list[uuid.UUID]:
+def fill_backlog(
+    services: Any, tmp_path: Path, n: int, source: str, dataset: str = DATASET
+) -> list[uuid.UUID]:
     """``n`` registered ingestions of ``source`` that no worker has taken: they wait (RECEIVED)."""
     inline, services.queue = services.queue, RecordingQueue()
     try:
@@ -47,7 +49,7 @@ def _fill(services: Any, tmp_path: Path, n: int, source: str) -> list[uuid.UUID]
         for i in range(n):
             path = tmp_path / f"wait-{source.replace(':', '_')}-{i}.csv"
             path.write_text(f"event_id\nwaiting-{source}-{i}\n")
-            reg = register_path(services, path=path, dataset=DATASET, source=source, actor="test")
+            reg = register_path(services, path=path, dataset=dataset, source=source, actor="test")
             ids.append(reg.ingestion["id"])
         return ids
     finally:
@@ -62,8 +64,8 @@ def _registered(services: Any) -> int:
 def test_an_upload_past_the_backlog_limit_gets_429_with_retry_after_and_nothing_is_kept(
     limited, tmp_path
 ) -> None:
-    _fill(limited, tmp_path, 2, "api-a")
-    _fill(limited, tmp_path, 1, "api-b")
+    fill_backlog(limited, tmp_path, 2, "api-a")
+    fill_backlog(limited, tmp_path, 1, "api-b")
     client = create_app(limited).test_client()
     body = edge_csv(tmp_path, seed=11).read_bytes()
 
@@ -82,7 +84,7 @@ def test_an_upload_past_the_backlog_limit_gets_429_with_retry_after_and_nothing_
 
 
 def test_below_the_limits_an_upload_is_accepted_and_processed(limited, tmp_path) -> None:
-    _fill(limited, tmp_path, 1, "api-a")
+    fill_backlog(limited, tmp_path, 1, "api-a")
     client = create_app(limited).test_client()
     accepted = upload(client, edge_csv(tmp_path, seed=12).read_bytes(), source="api-b")
     assert accepted.status_code == 202, accepted.get_json()
@@ -90,7 +92,7 @@ def test_below_the_limits_an_upload_is_accepted_and_processed(limited, tmp_path)
 
 
 def test_one_busy_source_is_refused_while_another_is_accepted(limited, tmp_path) -> None:
-    _fill(limited, tmp_path, 2, "api-busy")
+    fill_backlog(limited, tmp_path, 2, "api-busy")
     client = create_app(limited).test_client()
     refused = upload(client, edge_csv(tmp_path, seed=13).read_bytes(), source="api-busy")
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
@@ -104,8 +106,8 @@ def test_one_busy_source_is_refused_while_another_is_accepted(limited, tmp_path)
 
 
 def test_readyz_and_the_queue_stats_show_the_depth_and_who_is_shed(limited, tmp_path) -> None:
-    _fill(limited, tmp_path, 2, "api-a")
-    _fill(limited, tmp_path, 1, "device:rpi-9")
+    fill_backlog(limited, tmp_path, 2, "api-a")
+    fill_backlog(limited, tmp_path, 1, "device:rpi-9")
     client = create_app(limited).test_client()
     ready = client.get("/readyz")
     assert ready.status_code == 200  # a full queue is not an unready server
@@ -122,7 +124,7 @@ def test_readyz_and_the_queue_stats_show_the_depth_and_who_is_shed(limited, tmp_
 
 
 def test_from_path_and_from_gcs_are_shed_and_the_incoming_file_stays(limited, tmp_path) -> None:
-    _fill(limited, tmp_path, 3, "from_path")
+    fill_backlog(limited, tmp_path, 3, "from_path")
     incoming = limited.settings.incoming_dir / DATASET
     incoming.mkdir(parents=True)
     (incoming / "late.csv").write_bytes(edge_csv(tmp_path, seed=15).read_bytes())
@@ -142,7 +144,7 @@ def test_the_count_is_cached_so_a_burst_runs_one_count(services, tmp_path) -> No
     )
     client = create_app(services).test_client()
     assert client.get("/readyz").get_json()["queue"]["waiting"] == 0  # counted now, kept for 60 s
-    _fill(services, tmp_path, 2, "api")
+    fill_backlog(services, tmp_path, 2, "api")
     assert client.get("/readyz").get_json()["queue"]["waiting"] == 0
     assert upload(client, edge_csv(tmp_path, seed=16).read_bytes()).status_code == 202
     fresh = create_app(services).test_client()  # another process: its own count
@@ -170,7 +172,7 @@ def test_the_edge_agent_keeps_a_shed_batch_waits_retry_after_and_sends_it_once_t
 ) -> None:
     clock = Clock()
     agent = _agent(tmp_path, live, clock, enroll_token=ENROLL_TOKEN)
-    waiting = _fill(limited, tmp_path, 2, "device:pi-7")  # this device's queue is full
+    waiting = fill_backlog(limited, tmp_path, 2, "device:pi-7")  # this device's queue is full
 
     agent.tick()  # enrolls, samples, uploads: 429
     assert agent.blocked_until == clock.now + 30.0  # Retry-After, longer than the 2 s backoff

@@ -15,6 +15,7 @@ import requests
 from eventpulse.states import Status
 from tests.gcs_emulator import gcs_settings, storage_client
 from tests.integration.edge_media_support import ADMIN, build_client, enrolled
+from tests.integration.test_backpressure import fill_backlog
 from tests.integration.test_device_binding import DATASET, write_probes_contract
 
 CSV = b"event_id,device_id,value\ne1,pi-a,5\ne2,,7\n"
@@ -113,3 +114,27 @@ def test_media_on_gcs_over_the_limit_is_deleted_at_finalize(client, gcs_emulator
     done = client.post("/api/edge/media/finalize", json={"object_name": signed["object_name"]}, headers=cam)
     assert done.status_code == 413
     assert storage_client(gcs_emulator).bucket(gcs_emulator.bucket).get_blob(signed["object_name"]) is None
+
+
+def test_a_device_over_its_backlog_gets_no_signed_url_and_its_finalize_waits_for_the_queue(
+    client, services, tmp_path
+) -> None:
+    services.settings = services.settings.with_overrides(
+        intake_max_waiting_per_source=1, intake_backlog_cache_seconds=0.0
+    )
+    pi = enrolled(client, "pi-q")
+    signed = mint(client, pi, dataset=DATASET, filename="q.csv").get_json()
+    data = b"event_id,device_id,value\nq1,pi-q,5\n"
+    requests.put(signed["url"], data=data, headers=signed["headers"], timeout=10).raise_for_status()
+    (waiting,) = fill_backlog(services, tmp_path, 1, "device:pi-q", dataset=DATASET)
+
+    refused = mint(client, pi, dataset=DATASET, filename="r.csv")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
+    finalize = {"object_name": signed["object_name"]}
+    shed = client.post("/api/edge/ingest/from_gcs", json=finalize, headers=pi)
+    assert shed.status_code == 429 and shed.get_json()["error"]["code"] == "overloaded"
+
+    services.queue.enqueue(waiting)  # the workers catch up; the object is still in the bucket
+    done = client.post("/api/edge/ingest/from_gcs", json=finalize, headers=pi)
+    assert done.status_code == 202, done.get_json()
+    assert done.get_json()["status"] == Status.LOADED and done.get_json()["rows_loaded"] == 1

@@ -95,7 +95,7 @@ class BucketLandingRequired(Conflict):
     "/uploads/gcs_signed_url",
     access=DEVICE,
     returns={201: EdgeSigned},
-    errors=(400, 404, 409, 415, 422),
+    errors=(400, 404, 409, 415, 422, 429),
     body=EdgeSignBody,
 )
 def gcs_signed_url(body: EdgeSignBody) -> tuple[Response, int]:
@@ -107,6 +107,7 @@ def gcs_signed_url(body: EdgeSignBody) -> tuple[Response, int]:
     ensure_allowed_extension(services, filename)
     ensure_valid_contract(services, dataset)
     landing = require_bucket(services)
+    ensure_intake_open(services, device_source(device_id))  # no URL for bytes that would only wait
     headers = {
         "content-type": ensure_content_type(body.content_type)
         if body.content_type
