@@ -6,8 +6,10 @@ or the commit. After each kill the stale claim is reclaimed and a new child carr
 every ingestion is LOADED, the curated table holds exactly the rows of the loaded files (none twice),
 and every LOADED ingestion has its lineage and audit records.
 
-Bounded in ``make test`` (EVENTPULSE_CHAOS_KILLS, 12 by default); ``make chaos`` runs 100 kills and
-writes the stages hit to benchmarks/out/kill_campaign.json.
+It runs twice: with the processor in a child process (the inline path) and with ``eventpulse worker``
+on RQ and real Redis (killed at any moment of its life, its work-horse with it). Bounded in
+``make test`` (EVENTPULSE_CHAOS_KILLS, 10 per path); ``make chaos`` runs 100 per path and writes the
+stages hit to benchmarks/out/kill_campaign-<path>.json.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -33,9 +37,11 @@ from eventpulse.pipeline.processor import process_ingestion
 from eventpulse.pipeline.reclaim import reclaim_stale
 from eventpulse.states import TERMINAL, Status
 from tests.helpers import RecordingQueue, wait_for_backends_gone
+from tests.integration.rq_support import RqHarness
 
 HELPER = Path(__file__).with_name("crash_pipeline_helper.py")
-KILLS = int(os.environ.get("EVENTPULSE_CHAOS_KILLS", "12"))
+KILLS = int(os.environ.get("EVENTPULSE_CHAOS_KILLS", "10"))
+"""Kills per path (inline child, RQ worker): 10 in make test, 100 in make chaos."""
 SEED = int(os.environ.get("EVENTPULSE_CHAOS_SEED", "20261203"))
 FILES = 6
 ROWS_PER_FILE = 30_000
@@ -94,10 +100,63 @@ def statuses(services: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, A
         return {i: tx.ingestions.get(i) for i in ids}  # type: ignore[misc]
 
 
+class InlineChildren:
+    """A child process running the processor over the unfinished ingestions, in order."""
+
+    name = "inline"
+
+    def __init__(self, services: Any, log: Path):
+        self.services, self.log = services, log
+
+    def start(self, pending: list[uuid.UUID], app_name: str) -> subprocess.Popen[bytes]:
+        return start_child(self.services, pending, app_name, self.log)
+
+    def ready_marker(self) -> str:
+        return "worker "
+
+    def after_kill(self, child: subprocess.Popen[bytes]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class RqChildren:
+    """``eventpulse worker`` (RQ, real Redis) taking the jobs; killed like the OOM killer would."""
+
+    name = "rq"
+
+    def __init__(self, harness: RqHarness):
+        self.harness = harness
+
+    def start(self, pending: list[uuid.UUID], app_name: str) -> subprocess.Popen[bytes]:
+        child, _ = self.harness.start_worker(app_name, burst=False)
+        return child
+
+    def ready_marker(self) -> str:
+        return ""  # no line to wait for: a kill at any moment of its life
+
+    def after_kill(self, child: subprocess.Popen[bytes]) -> None:
+        self.harness.wait_for_no_marked_processes(timeout=30)  # its work-horse goes with it
+
+    def close(self) -> None:
+        self.harness.kill_marked_processes()
+
+
+@pytest.fixture(params=["inline", "rq"])
+def children(request: pytest.FixtureRequest, services: Any, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "inline":
+        services.queue = RecordingQueue()  # registering processes nothing: the children do
+        made: Any = InlineChildren(services, tmp_path / "children.out")
+    else:
+        made = RqChildren(request.getfixturevalue("rq_harness"))
+    yield made
+    made.close()
+
+
 def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
-    services: Any, tmp_path: Path
+    services: Any, children: Any, tmp_path: Path
 ) -> None:
-    services.queue = RecordingQueue()  # registering processes nothing: the children do
     services.settings = services.settings.with_overrides(max_attempts=KILLS + 5)
     paths = seed_files(
         "parcels",
@@ -118,7 +177,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
     ]
     rng = random.Random(SEED)
     stages: Counter[str] = Counter()
-    log = tmp_path / "children.out"
+    log = tmp_path / "children.out"  # the inline children's output (their "worker" lines)
     kills = 0
     rounds = 0
     while kills < KILLS:
@@ -139,13 +198,16 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
                     ids.append(uuid.UUID(str(reg.ingestion["id"])))
             continue
         app_name = f"chaos-{rounds}"
-        ready = log.read_text().count("worker ") if log.exists() else 0
-        child = start_child(services, pending, app_name, log)
-        if rng.random() < 0.1:  # now and then during its start (imports, connecting)
+        marker = children.ready_marker()
+        ready = log.read_text().count(marker) if marker and log.exists() else 0
+        child = children.start(pending, app_name)
+        if not marker:  # RQ: the worker's start and its jobs, at any moment
+            time.sleep(rng.uniform(0.5, 8.0))
+        elif rng.random() < 0.1:  # now and then during its start (imports, connecting)
             time.sleep(rng.uniform(0.0, 1.5))
         else:  # mostly once it is processing: its "worker" line is printed after the start
             deadline = time.monotonic() + 60
-            while log.read_text().count("worker ") == ready and child.poll() is None:
+            while log.read_text().count(marker) == ready and child.poll() is None:
                 assert time.monotonic() < deadline, "the child worker never started"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 4.0))
@@ -154,9 +216,11 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
         stages[stage_of(services, app_name, pending)] += 1
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
+        children.after_kill(child)
         kills += 1
         wait_for_backends_gone(services, app_name)
         reclaim_stale(services, older_than_seconds=0)
+    children.close()
     # The last worker is not killed: everything still open gets processed.
     for _ in range(3):
         reclaim_stale(services, older_than_seconds=0)
@@ -193,9 +257,11 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
     assert kills == KILLS
     if REPORT is not None:
         REPORT.parent.mkdir(parents=True, exist_ok=True)
-        REPORT.write_text(
+        report = REPORT.with_name(f"{REPORT.stem}-{children.name}{REPORT.suffix}")
+        report.write_text(
             json.dumps(
                 {
+                    "path": children.name,
                     "kills": kills,
                     "stages": dict(stages),
                     "ingestions": len(final),
@@ -206,4 +272,7 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
                 indent=2,
             )
         )
-    print(f"kill campaign: {kills} kills, stages {dict(stages)}, {len(final)} ingestions, {rows} rows")
+    print(
+        f"kill campaign ({children.name}): {kills} kills, stages {dict(stages)}, "
+        f"{len(final)} ingestions, {rows} rows"
+    )
