@@ -1,9 +1,10 @@
 """``?fail_fast=true`` over real HTTP: a refused header is answered while the client is still sending.
 
-The API is served on 127.0.0.1 by werkzeug (as in ``test_cli.py``), which hands the app the body as
-it arrives. The client speaks HTTP/1.1 on a raw socket with a chunked body: it sends the header
-chunk, then stalls; the 422 must arrive before it sends anything more. (waitress, behind
-``eventpulse serve``, reads a whole body before calling the app: see docs/SCHEMA_DRIFT.md.)
+Each test runs on two servers on 127.0.0.1: werkzeug (as in ``test_cli.py``), which hands the app
+the body as it arrives, and the waitress server ``eventpulse serve`` runs (``api/server.py``), which
+reads a whole body before calling the app except for the early call on a ``fail_fast`` upload's first
+line. The client speaks HTTP/1.1 on a raw socket, with a chunked body or a Content-Length one: it
+sends the header line, then stalls; the 422 must arrive before it sends anything more.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from eventpulse.api.app import create_app
+from eventpulse.api.server import create_server
 from tests.conftest import TEST_TOKEN
 from tests.integration.api_support import edge_csv
 
@@ -28,23 +30,35 @@ ANSWER_TIMEOUT = 20.0
 """Generous for a loaded 2-core machine: the point is that the answer comes while the client waits."""
 
 
-@pytest.fixture
-def server(services) -> Iterator[tuple[str, int]]:  # type: ignore[no-untyped-def]
-    httpd = make_server("127.0.0.1", 0, create_app(services), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+@pytest.fixture(params=["werkzeug", "waitress"])
+def server(request, services) -> Iterator[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    if request.param == "werkzeug":
+        httpd = make_server("127.0.0.1", 0, create_app(services), threaded=True)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield "127.0.0.1", httpd.server_port
+        httpd.shutdown()
+        thread.join(timeout=5)
+        return
+    served = create_server(create_app(services), services.settings, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=served.run, daemon=True)
     thread.start()
-    yield "127.0.0.1", httpd.server_port
-    httpd.shutdown()
-    thread.join(timeout=5)
+    yield "127.0.0.1", served.effective_port
+    served.trigger.pull_trigger(served.close)
+    thread.join(timeout=10)
+    served.task_dispatcher.shutdown()
 
 
-def open_chunked_upload(address: tuple[str, int], filename: str) -> socket.socket:
+def open_chunked_upload(
+    address: tuple[str, int], filename: str, *, content_length: int | None = None
+) -> socket.socket:
+    framing = "Transfer-Encoding: chunked" if content_length is None else f"Content-Length: {content_length}"
     sock = socket.create_connection(address, timeout=ANSWER_TIMEOUT)
     sock.sendall(
         (
             f"POST /api/ingest/upload?dataset=edge_telemetry&filename={filename}&fail_fast=true HTTP/1.1\r\n"
             f"Host: {address[0]}:{address[1]}\r\nAuthorization: Bearer {TEST_TOKEN}\r\n"
-            "Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            f"Content-Type: application/octet-stream\r\n{framing}\r\n\r\n"
         ).encode()
     )
     return sock
@@ -114,5 +128,44 @@ def test_an_accepted_header_waits_for_the_rest_and_lands_the_body_byte_identical
     assert status == 202, body
     assert body["header_check"]["outcome"] == "accept"
     assert body["sha256"] == hashlib.sha256(data).hexdigest() and body["size_bytes"] == len(data)
+    with services.landing.local_path(body["raw_key"]) as path:
+        assert path.read_bytes() == data
+
+
+def test_a_refused_header_with_a_content_length_body_is_answered_before_the_rest(
+    services, server: tuple[str, int], tmp_path: Path
+) -> None:
+    lines = edge_csv(tmp_path, rows=20).read_bytes().splitlines(keepends=True)
+    header = lines[0].replace(b"device_id,", b"")
+    sock = open_chunked_upload(server, "stalled-cl.csv", content_length=50_000_000)  # 50 MB announced
+    try:
+        sock.sendall(header + b"46cca4d6,reading,")  # then stall: 49.99 MB never come
+        status, body = read_answer(sock)
+        assert sock.recv(1) == b""  # and the server closes: it will not read the rest
+    finally:
+        sock.close()
+    assert status == 422, body
+    assert body["error"]["code"] == "schema_drift" and "'device_id' is missing" in body["error"]["message"]
+    assert not [p for p in services.settings.raw_dir.rglob("*") if p.is_file()]
+
+
+def test_an_accepted_header_with_a_content_length_body_lands_it_byte_identical(
+    services, server: tuple[str, int], tmp_path: Path
+) -> None:
+    data = edge_csv(tmp_path, rows=300, seed=6).read_bytes()
+    newline = data.index(b"\n") + 1
+    sock = open_chunked_upload(server, "trickled-cl.csv", content_length=len(data))
+    try:
+        sock.sendall(data[:newline])
+        sock.settimeout(1.0)
+        with pytest.raises(TimeoutError):  # accepted: nothing to say until the rest has arrived
+            sock.recv(1)
+        sock.settimeout(ANSWER_TIMEOUT)
+        sock.sendall(data[newline:])
+        status, body = read_answer(sock)
+    finally:
+        sock.close()
+    assert status == 202, body
+    assert body["header_check"]["outcome"] == "accept"
     with services.landing.local_path(body["raw_key"]) as path:
         assert path.read_bytes() == data

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 EXTENSION_KEY = "eventpulse"
 BACKLOG_KEY = "eventpulse.backlog"
+PRECHECK_ENVIRON = "eventpulse.precheck"
+"""Set by ``eventpulse serve`` (api/server.py) in the environ of its early call on the first line of a
+``fail_fast`` upload still arriving: the route checks the header and answers 204 when it passes."""
 
 
 def current_services() -> Services:

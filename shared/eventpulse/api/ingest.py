@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, cast
 
 from flask import Response, jsonify, request
 
 from eventpulse.api.auth import current_actor
-from eventpulse.api.context import current_backlog, current_services
+from eventpulse.api.context import PRECHECK_ENVIRON, current_backlog, current_services
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import FromPathBody, IngestionPath, UploadQuery
 from eventpulse.api.present import present_ingestion
 from eventpulse.api.resources import Ingestion, Registered, RegisteredFromPath
 from eventpulse.api.roles import OPERATOR, TASK
+from eventpulse.contracts.model import Contract
 from eventpulse.errors import BadRequest, NotFound, PayloadTooLarge
 from eventpulse.landing.backpressure import decide_shed
 from eventpulse.landing.duplicate import describe_duplicate
@@ -89,21 +91,39 @@ def accept_upload(
         if fail_fast
         else None
     )
-    registration = register_stream(
-        services,
-        dataset=dataset,
-        filename=filename,
-        source=source,
-        stream=cast(BinaryIO, request.stream),
-        actor=actor,
-        options=options or None,
-        max_bytes=limit,
-        before_landing=check,
-    )
+    early = check is not None and bool(request.environ.get(PRECHECK_ENVIRON))
+    try:
+        registration = register_stream(
+            services,
+            dataset=dataset,
+            filename=filename,
+            source=source,
+            stream=cast(BinaryIO, request.stream),
+            actor=actor,
+            options=options or None,
+            max_bytes=limit,
+            before_landing=_stop_after(check) if early and check is not None else check,
+        )
+    except HeaderAccepted:
+        # The server's early call on the body's first line (api/server.py): the header passed and
+        # nothing was landed; the server now reads the rest of the body and calls the route again.
+        return {}, 204
     body, status = registration_body(services, registration)
     if check is not None and check.result is not None:
         body["header_check"] = check.result.to_dict()
     return body, status
+
+
+class HeaderAccepted(Exception):
+    """The early fail_fast check passed: stop before landing (not an error)."""
+
+
+def _stop_after(check: StreamHeaderCheck) -> Callable[[Contract, BinaryIO], BinaryIO]:
+    def checked(contract: Contract, stream: BinaryIO) -> BinaryIO:
+        check(contract, stream)  # a refusal raises here, as on the whole request
+        raise HeaderAccepted
+
+    return checked
 
 
 @bp.operation(

@@ -57,10 +57,8 @@ def start_device_sweep_loop(services: Any, interval: float, stop: threading.Even
 def serve(host: str | None, port: int | None) -> None:
     """Serve the REST API and the web dashboard with waitress; ingestions are processed on a background
     thread."""
-    import waitress
-
     from eventpulse.api.app import create_app
-    from eventpulse.api.server import waitress_options
+    from eventpulse.api.server import create_server
     from eventpulse.api.web import is_built, wrap_dashboard
 
     settings = ensure_local_tokens(load_settings())
@@ -79,7 +77,9 @@ def serve(host: str | None, port: int | None) -> None:
         if settings.device_sweep_interval_seconds > 0:
             start_device_sweep_loop(services, settings.device_sweep_interval_seconds, stop)
         try:
-            waitress.serve(app, host=host, port=port, **waitress_options(settings))
+            server = create_server(app, settings, host=host, port=port)
+            server.print_listen("Serving on http://{}:{}")
+            server.run()
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise click.ClickException(
