@@ -394,6 +394,54 @@ def check_settings(tree: Tree) -> list[str]:
         for setting in sorted(required - present):
             problems.append(f"{name}: the code needs {PREFIX if setting != 'DATABASE_URL' else ''}{setting}")
         problems += check_settings_parse(name, env, need)
+    return problems + check_settings_read(tree)
+
+
+CLOUD_VALUED = {
+    "database_url",
+    "gcp_project",
+    "gcs_bucket",
+    "device_registry",
+    "firestore_database",
+    "tasks_location",
+    "tasks_queue",
+    "task_handler_url",
+    "task_oidc_service_account",
+}
+"""Fields whose default is a local value (a project, a bucket, a queue): code that reads one must get it."""
+ADAPTERS = {
+    "": ("eventpulse.runtime", "eventpulse.bootstrap", "eventpulse.adapters.landing_gcs"),
+    "enqueue": ("eventpulse.adapters.queue_cloud_tasks",),
+    "devices": ("eventpulse.adapters.firestore.client",),
+}
+"""What the composition root builds for a unit (the import closure stops at it): always, and per need."""
+
+
+def settings_read(kind: str, name: str, need: Needs) -> dict[str, str]:
+    """``{field: a module that reads it}`` for the CLOUD_VALUED fields the unit's code reads."""
+    modules = set(import_closure(entry_file(kind, name)))
+    for capability in ("", *need.capabilities):
+        modules.update(ADAPTERS.get(capability, ()))
+    read: dict[str, str] = {}
+    for module in sorted(modules):
+        path = module_file(module)
+        source = path.read_text(encoding="utf-8") if path else ""
+        for field_name in re.findall(r"\bsettings\.(\w+)", source):
+            if field_name in CLOUD_VALUED:
+                read.setdefault(field_name, module)
+    return read
+
+
+def check_settings_read(tree: Tree) -> list[str]:
+    """Derived from the code: every CLOUD_VALUED field a unit's modules read is set on it."""
+    problems = []
+    for name, (kind, entry) in units(tree).items():
+        need = (FUNCTIONS if kind == "functions" else JOBS).get(name, Needs(frozenset()))
+        present = {setting_name(v) for v in environment(tree, kind, entry)}
+        for field_name, module in sorted(settings_read(kind, name, need).items()):
+            setting = "DATABASE_URL" if field_name == "database_url" else field_name.upper()
+            if setting not in present:
+                problems.append(f"{name}: {module} reads settings.{field_name}, which Terraform does not set")
     return problems
 
 
