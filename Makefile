@@ -27,15 +27,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml edge_client/pypro
 install: $(STAMP) ## Create .venv and install the hashed lock requirements-dev.txt (runs automatically when needed)
 
 .PHONY: up
-up: $(STAMP) ## Run the platform on embedded defaults: http://localhost:8081 (embedded Postgres, inline queue)
+up: $(STAMP) web ## Run the platform on embedded defaults: http://localhost:8081 (dashboard, API; embedded Postgres, inline queue)
 	$(BIN)/eventpulse serve
 
 .PHONY: test
-test: $(STAMP) ## Run the whole test suite against real Postgres (127.0.0.1:5432 if it answers, else embedded)
+test: $(STAMP) web ## Run the whole test suite against real Postgres (127.0.0.1:5432 if it answers, else embedded)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
-test-unit: $(STAMP) ## Run the unit tests only (tests/unit: pure logic, no services; seconds)
+test-unit: $(STAMP) web ## Run the unit tests only (tests/unit: pure logic, no services; seconds)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: test-integration
@@ -43,7 +43,7 @@ test-integration: $(STAMP) ## Run the integration tests only (tests/integration:
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: $(STAMP) ## Run the end-to-end tests only (tests/e2e: real processes, through HTTP)
+test-e2e: $(STAMP) web ## Run the end-to-end tests only (tests/e2e: real processes, through HTTP)
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: lint
@@ -73,6 +73,13 @@ bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpuls
 .PHONY: bench-edge
 bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on loopback; accept->LOADED, psql \copy anchor
 	$(BIN)/python benchmarks/edge_ingest.py
+
+.PHONY: chaos
+chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, Postgres restarts, a full disk, hostile bodies (benchmarks/out/)
+	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
+	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/integration/test_kill_campaign.py \
+	  tests/integration/test_database_restart.py tests/integration/test_disk_full.py \
+	  tests/integration/test_hostile_bodies.py tests/integration/test_hostile_corpus.py $(PYTEST_ARGS)
 
 .PHONY: worker
 worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
@@ -106,6 +113,10 @@ bench-cold-import: $(STAMP) ## Benchmark: cold import time of each cloud functio
 bench-trends: $(STAMP) ## Benchmark: each /api/stats trends route over 10,000 seeded ingestions, vs bare-SQL anchors
 	$(BIN)/python benchmarks/bench_trends.py
 
+.PHONY: bench-dashboard
+bench-dashboard: $(STAMP) web ## Benchmark: dashboard bundle sizes (gzip) and Ingestions/Trends pages in Chromium over 10,000 ingestions
+	$(BIN)/python benchmarks/bench_dashboard.py
+
 .PHONY: bench-drift
 bench-drift: $(STAMP) ## Benchmark: how soon a rejected 1M-row type change ends, vs the load of a valid file
 	$(BIN)/python benchmarks/bench_drift_reject.py
@@ -118,6 +129,24 @@ lock: $(STAMP) ## Re-lock requirements.txt and requirements-dev.txt (uv, with ha
 clean: ## Remove caches and build output (keeps data/ and .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist shared/*.egg-info
 
+WEB_STAMP := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/api-docs.html web/vite.config.ts web/tsconfig.json
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web needs Node.js 18+ and npm (apt-get install nodejs npm)" >&2; exit 1; }
+	cd web && npm ci
+	@touch $(WEB_STAMP)
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run build
+
+.PHONY: web
+web: web/dist/index.html ## Build the web dashboard into web/dist (npm ci && npm run build; served by eventpulse serve at /)
+
+.PHONY: web-types
+web-types: $(STAMP) $(WEB_STAMP) ## Regenerate web/src/api-types.ts from the app's OpenAPI document (openapi-typescript)
+	$(BIN)/python tools/openapi_document.py build/openapi.json
+	cd web && npm run types
 # --- Google Cloud: infra/gcp.py prints each plan, then runs it (DRY_RUN=1: print only) -------------
 # gcloud and terraform are needed only when a target runs; docs/DEPLOY_GCP.md is the walk-through.
 ENV ?= dev

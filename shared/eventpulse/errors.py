@@ -50,6 +50,12 @@ class CuratedTableUnchanged(RetryableError):
     code = "curated_table_change_failed"
 
 
+class CuratedTableImpossible(TerminalError):
+    """The curated table can never take this file's schema (e.g. Postgres's 1,600-column limit)."""
+
+    code = "curated_table_impossible"
+
+
 class LoadRefused(RetryableError):
     """The database refused the rows of a load (e.g. an operator's constraint); details in the log only."""
 
@@ -105,6 +111,14 @@ class PayloadTooLarge(EventPulseError):
     http_status = 413
 
 
+class StorageFull(EventPulseError):
+    """The disk (or quota) under the landing or temp folder is full: nothing was kept."""
+
+    code = "insufficient_storage"
+    http_status = 507
+    retryable = True
+
+
 class UnsupportedMediaType(EventPulseError):
     code = "unsupported_media_type"
     http_status = 415
@@ -133,3 +147,19 @@ class MartRefused(ContractError):
     """A mart declared in a contract that PostgreSQL will not create (its message says why)."""
 
     code = "mart_refused"
+
+
+class Overloaded(EventPulseError):
+    """The intake sheds load: too many files wait for a worker. Retry after ``retry_after_seconds``."""
+
+    code = "overloaded"
+    http_status = 429
+    retryable = True
+
+    def __init__(
+        self, message: str, *, retry_after_seconds: int, hint: str = "", details: dict[str, Any] | None = None
+    ):
+        super().__init__(
+            message, hint=hint, details={**(details or {}), "retry_after_seconds": retry_after_seconds}
+        )
+        self.retry_after_seconds = retry_after_seconds

@@ -531,3 +531,26 @@ def test_ingestion_registered_with_a_non_text_encoding_fails_terminally_naming_i
         row = conn.execute(select(ingestions).where(ingestions.c.id == registration.ingestion["id"])).one()
     assert row.status == Status.FAILED_READ and Status(row.status) in TERMINAL and row.attempts == 1
     assert row.error["code"] == "read_error" and "'zlib'" in row.error["message"]
+
+
+# --- rows and records no reader can take --------------------------------------------------------
+
+
+def test_a_row_longer_than_a_read_block_fails_read_saying_so(services, tmp_path) -> None:
+    text_ = edge_csv_text(["x" * (50 << 20)] + ["ok"] * 3)  # one 50 MiB message, unquoted
+    row = ingest(services, write(tmp_path, "long-row.csv", text_.encode()), DATASET)
+    assert_unreadable(services, row, mentions=("4 MiB", "quote"))
+    assert "straddl" not in row["error"]["message"]  # pyarrow's words are not the user's
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("deep.ndjson", b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n"),
+        ("deep.json", b"[" + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"]"),
+    ],
+    ids=["ndjson", "json"],
+)
+def test_json_nested_100k_levels_deep_fails_read_at_once(services, tmp_path, name: str, data: bytes) -> None:
+    row = ingest(services, write(tmp_path, name, data), DATASET)
+    assert_unreadable(services, row, mentions=("nested too deeply", "flatten"))

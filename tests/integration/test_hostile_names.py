@@ -392,3 +392,60 @@ def test_sql_looking_new_column_is_added_under_a_safe_name_by_evolution(services
     assert all_tables_count(services) == tables
     assert count_ingestions(services) == 2
     assert schema_versions(services, "edge_telemetry") == 2
+
+
+# --- names and widths Postgres itself refuses ------------------------------------------------------
+
+
+def _evolve(tmp_path: Path, name: str, seed: int, extra: list[str]) -> Path:
+    """An edge_telemetry CSV with ``extra`` columns appended (evolution adds them to the table)."""
+    lines = edge_csv(tmp_path, seed=seed).read_text().splitlines()
+    out = [lines[0] + "," + ",".join(extra)] + [ln + "," + ",".join("1" for _ in extra) for ln in lines[1:]]
+    return write_file(tmp_path, name, ("\n".join(out) + "\n").encode())
+
+
+def test_headers_named_like_postgres_system_columns_load_under_a_prefix(services, tmp_path) -> None:
+    row = ingest(
+        services, _evolve(tmp_path, "system.csv", 41, ["ctid", "xmin", "TableOid"]), "edge_telemetry"
+    )
+    assert row["status"] == Status.LOADED, row["error"]
+    columns = curated_columns(services, "edge_telemetry")
+    assert {"c_ctid", "c_xmin", "c_tableoid"} <= set(columns)
+    with services.store.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM curated_edge_telemetry WHERE c_ctid = '1'")).scalar() == 5
+        )
+
+
+def test_a_10000_column_csv_fails_read_at_once_saying_why(services, tmp_path) -> None:
+    row = ingest(
+        services, _evolve(tmp_path, "wide.csv", 42, [f"x{i}" for i in range(10_000)]), "edge_telemetry"
+    )
+    assert row["status"] == Status.FAILED_READ, row["error"]
+    assert row["attempts"] == 1 and row["finished_at"] is not None
+    assert row["error"]["details"]["max_columns"] == 1584
+    assert "10,014 columns" in row["error"]["message"]
+    assert services.landing.exists(row["raw_key"])
+    assert curated_count(services, "edge_telemetry") == 0
+
+
+def test_evolution_past_postgres_1600_columns_fails_drift_at_once_and_keeps_the_table(
+    services, tmp_path
+) -> None:
+    for n in range(2):
+        extra = [f"w{n}_{i}" for i in range(700)]
+        row = ingest(services, _evolve(tmp_path, f"grow{n}.csv", 50 + n, extra), "edge_telemetry")
+        assert row["status"] == Status.LOADED, row["error"]
+    loaded = curated_count(services, "edge_telemetry")
+    width = len(curated_columns(services, "edge_telemetry"))
+    row = ingest(
+        services, _evolve(tmp_path, "grow2.csv", 52, [f"w2_{i}" for i in range(700)]), "edge_telemetry"
+    )
+    assert row["status"] == Status.FAILED_DRIFT, row["error"]
+    assert row["attempts"] == 1 and row["finished_at"] is not None  # final at once, never retried
+    assert row["error"]["code"] == "curated_table_impossible"
+    assert "1,600 columns" in row["error"]["message"]
+    assert "54011" not in json.dumps(row["error"])  # the driver's words stay in the log
+    assert curated_count(services, "edge_telemetry") == loaded
+    assert len(curated_columns(services, "edge_telemetry")) == width  # the DDL rolled back
+    assert services.landing.exists(row["raw_key"])

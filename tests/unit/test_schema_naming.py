@@ -1,7 +1,12 @@
 import pytest
 
 from eventpulse.errors import BadRequest, ReadError
-from eventpulse.schema.naming import ensure_dataset_name, normalize_column_names
+from eventpulse.schema.naming import (
+    MAX_DATA_COLUMNS,
+    RESERVED_COLUMNS,
+    ensure_dataset_name,
+    normalize_column_names,
+)
 
 
 def test_dataset_name_is_stripped_and_lowercased():
@@ -37,3 +42,25 @@ def test_colliding_headers_raise_with_both_positions():
     with pytest.raises(ReadError) as exc:
         normalize_column_names(["id", "Zip Code", "zip_code"])
     assert "'Zip Code' (position 2)" in exc.value.message and "'zip_code' (position 3)" in exc.value.message
+
+
+@pytest.mark.parametrize("name", ["ctid", "xmin", "XMAX", "cmin", "cmax", "tableoid", "oid"])
+def test_postgres_system_column_names_get_a_prefix(name):
+    assert normalize_column_names(["id", name]) == ["id", "c_" + name.lower()]
+
+
+def test_a_header_that_only_contains_a_system_name_is_kept():
+    assert normalize_column_names(["ctid_2", "my_xmin"]) == ["ctid_2", "my_xmin"]
+
+
+def test_the_widest_file_a_curated_table_can_hold_is_accepted():
+    assert len(normalize_column_names([f"c{i}" for i in range(MAX_DATA_COLUMNS)])) == MAX_DATA_COLUMNS
+    assert MAX_DATA_COLUMNS + RESERVED_COLUMNS == 1600
+
+
+def test_a_file_wider_than_a_curated_table_can_hold_is_a_read_error_naming_both_counts():
+    with pytest.raises(ReadError) as caught:
+        normalize_column_names([f"c{i}" for i in range(MAX_DATA_COLUMNS + 1)])
+    assert "1,585 columns" in caught.value.message and "1,584" in caught.value.message
+    assert caught.value.details == {"columns": MAX_DATA_COLUMNS + 1, "max_columns": MAX_DATA_COLUMNS}
+    assert "delimiter" in caught.value.hint

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from eventpulse.landing.keys import build_raw_key, ensure_safe_key
-from eventpulse.landing.spool import spooled
+from eventpulse.landing.spool import disk_full_refused, spooled
 from eventpulse.ports import RawObject
 
 
@@ -37,14 +37,15 @@ class FilesystemLanding:
     def _commit(self, tmp: Path, dataset: str, filename: str, sha256: str, size: int) -> RawObject:
         key = build_raw_key(dataset, sha256, filename)
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o444)
-        try:
-            # link() fails when the target exists: the create-only guarantee, atomic on POSIX.
-            os.link(tmp, final)
-            created = True
-        except FileExistsError:
-            created = False
+        with disk_full_refused(filename):  # a new folder or directory entry needs a block too
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            try:
+                # link() fails when the target exists: the create-only guarantee, atomic on POSIX.
+                os.link(tmp, final)
+                created = True
+            except FileExistsError:
+                created = False
         return RawObject(key=key, sha256=sha256, size_bytes=size, created=created, uri=self.uri(key))
 
     def _path(self, key: str) -> Path:

@@ -163,7 +163,7 @@ def ensure_within_limit(size: int, limit: int) -> None:
     "/media/signed_url",
     access=DEVICE,
     returns={201: MediaSigned},
-    errors=(400, 413),
+    errors=(400, 413, 507),
     body=MediaSignBody,
 )
 def media_signed_url(body: MediaSignBody) -> tuple[Response, int]:

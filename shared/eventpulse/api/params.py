@@ -92,6 +92,7 @@ def _text_filter(what: str) -> str | None:
 class IngestionQuery(Page):
     limit: int = _limit(50)
     dataset: Filter = _text_filter("only this dataset, case-insensitive")
+    source: Filter = _text_filter("only ingestions of this source (api, demo, watcher, edge, dashboard, ...)")
     status: list[str] = Field(
         default_factory=list,
         description=f"only these statuses (repeatable or comma-separated): {', '.join(STATUS_VALUES)}",

@@ -28,11 +28,13 @@ bp = Operations("read", __name__, url_prefix="/api")
 
 @bp.operation("GET", "/ingestions", access=VIEWER, returns={200: IngestionPage}, errors=(400,))
 def list_ingestions(query: IngestionQuery) -> Response:
-    """Ingestions, newest first, filtered by dataset and status."""
+    """Ingestions, newest first, filtered by dataset, status and source."""
     statuses = parse_statuses(query.status)
     dataset = query.dataset.lower() if query.dataset else None
     with current_services().store.read() as tx:
-        page = tx.ingestions.page(dataset=dataset, statuses=statuses, limit=query.limit, offset=query.offset)
+        page = tx.ingestions.page(
+            dataset=dataset, statuses=statuses, source=query.source, limit=query.limit, offset=query.offset
+        )
     items = [present_ingestion(r) for r in page.items]
     return jsonify(page_body(items, page.total, query.limit, query.offset))
 

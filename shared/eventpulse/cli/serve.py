@@ -55,11 +55,13 @@ def start_device_sweep_loop(services: Any, interval: float, stop: threading.Even
 @click.option("--host", help="Interface to bind (default: EVENTPULSE_HTTP_HOST, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default: EVENTPULSE_HTTP_PORT, 8081).")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the REST API with waitress; ingestions are processed on a background thread."""
+    """Serve the REST API and the web dashboard with waitress; ingestions are processed on a background
+    thread."""
     import waitress
 
     from eventpulse.api.app import create_app
     from eventpulse.api.server import waitress_options
+    from eventpulse.api.web import is_built, wrap_dashboard
 
     settings = ensure_local_tokens(load_settings())
     host, port = host or settings.http_host, port or settings.http_port
@@ -67,7 +69,11 @@ def serve(host: str | None, port: int | None) -> None:
     services = build_cli_services(settings, background=True)
     stop = threading.Event()
     try:
-        app = create_app(services)
+        app = wrap_dashboard(create_app(services), settings)
+        if not is_built(settings.web_dir.resolve()):
+            logging.getLogger(__name__).warning(
+                "no dashboard bundle in %s: / shows how to build it (make web)", settings.web_dir
+            )
         if settings.reclaim_interval_seconds > 0:
             start_reclaim_loop(services, settings.reclaim_interval_seconds, stop)
         if settings.device_sweep_interval_seconds > 0:

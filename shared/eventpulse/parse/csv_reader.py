@@ -21,6 +21,9 @@ from eventpulse.parse.headers import HEADER_PROBE_ROWS, find_header_row
 from eventpulse.parse.source import ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
 
+BLOCK_BYTES = 1 << 22
+"""pyarrow reads 4 MiB blocks: a row must fit in one."""
+
 
 def _first_rows(text: str, delimiter: str) -> list[list[str]]:
     """The first physical rows (blank ones as []), up to one the csv module refuses (a huge field)."""
@@ -85,7 +88,7 @@ class CsvSource:
                     column_names=self.columns,
                     skip_rows=self.header_row + 1,
                     encoding=arrow_encoding(self.encoding),
-                    block_size=1 << 22,
+                    block_size=BLOCK_BYTES,
                     use_threads=False,
                 ),
                 parse_options=pacsv.ParseOptions(
@@ -118,6 +121,14 @@ class CsvSource:
                 details={"line": row.number},
             )
         message = str(exc)
+        if "straddling" in message:  # one row longer than a read block
+            return ReadError(
+                f"file {self.label!r} has a row longer than {BLOCK_BYTES >> 20} MiB, or a quote that is "
+                "never closed (which makes the rest of the file one value)",
+                hint=f"close the quote, or split the long value: rows up to {BLOCK_BYTES >> 20} MiB "
+                "always read",
+                details={"max_row_bytes": BLOCK_BYTES},
+            )
         if "UTF8" in message or isinstance(exc, UnicodeDecodeError):
             return ReadError(
                 f"file {self.label!r} is not valid {self.encoding} text past its first megabyte",

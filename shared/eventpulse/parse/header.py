@@ -86,6 +86,11 @@ def _first_record_keys(text: str, label: str) -> list[str]:
         raise ReadError(f"the file {label!r} is empty (no record)", hint="send one JSON object per line")
     try:
         record = json.loads(line)
+    except RecursionError:
+        raise ReadError(
+            f"file {label!r}: record 1 is nested too deeply to read",
+            hint="flatten the record: EventPulse keeps nested values as JSON text, a few levels deep",
+        ) from None
     except ValueError as exc:
         raise ReadError(
             f"file {label!r} is not valid JSON (line 1): {str(exc)[:200]}",

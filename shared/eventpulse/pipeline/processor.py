@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.model import Contract
 from eventpulse.contracts.registry import resolve_contract
-from eventpulse.errors import BadData, ContractError, ReadError, TerminalError
+from eventpulse.errors import BadData, ContractError, CuratedTableImpossible, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import FileFormat, detect_format
+from eventpulse.parse.limits import ReadLimits
 from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.parse.renamed import RenamedSource
 from eventpulse.pipeline.baseline import ensure_renames_known, known_schema
@@ -34,6 +35,7 @@ from eventpulse.pipeline.loading import (
     load_curated,
     with_device,
 )
+from eventpulse.pipeline.outage import wait_for_store
 from eventpulse.pipeline.records import build_lineage
 from eventpulse.pipeline.renaming import describe_candidates
 from eventpulse.pipeline.settling import DriftSettler, Settled
@@ -99,11 +101,37 @@ def process_ingestion(
     push_lineage(services, ingestion_id=ingestion_id)
     ctx = _Context(services, row, worker)
     bind_context(dataset=ctx.dataset)
-    result = _process_claimed(ctx)
+    result = _process_claimed_through_outages(ctx)
     push_lineage(services, ingestion_id=ingestion_id)  # the COMPLETE or FAIL just committed
     if result.status in LOADED_STATES:  # committed: alerts can neither undo nor fail the load
         evaluate_after_load(services, row)
     return result
+
+
+OUTAGE_RETRIES = 3
+"""Times one claim is processed again after its database connection was lost."""
+
+
+def _process_claimed_through_outages(ctx: _Context) -> ProcessResult:
+    """Process a claimed ingestion; when the database connection is lost, wait for the database
+    (``database_outage_wait_seconds``) and process it again under the same claim."""
+    wait = ctx.services.settings.database_outage_wait_seconds
+    for retry in range(OUTAGE_RETRIES + 1):
+        try:
+            return _process_claimed(ctx)
+        except Exception as exc:
+            if retry == OUTAGE_RETRIES or not ctx.services.store.connection_lost(exc):
+                raise
+            log.warning(
+                "ingestion %s lost its database connection (%s); waiting up to %.0f s for the database",
+                ctx.id,
+                type(exc).__name__,
+                wait,
+            )
+            if not wait_for_store(ctx.services.store, wait):
+                raise  # the claim goes stale, and reclaim takes the ingestion
+            log.info("the database is back: processing ingestion %s again under the same claim", ctx.id)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _process_claimed(ctx: _Context) -> ProcessResult:
@@ -119,10 +147,14 @@ def _process_claimed(ctx: _Context) -> ProcessResult:
         except ContractError as exc:
             # The contract broke after intake: no retry can help until someone fixes it and replays.
             return _fail(ctx, Status.FAILED_CONTRACT, _contract_error(ctx, exc))
+        except CuratedTableImpossible as exc:  # the schema can never be applied: final at once
+            return _fail(ctx, Status.FAILED_DRIFT, exc.to_dict())
         except TerminalError as exc:
             status = status_after_exception(row["attempts"], row["max_attempts"])
             return _fail(ctx, status, exc.to_dict())
         except Exception as exc:
+            if services.store.connection_lost(exc):
+                raise  # nothing can be recorded now: the caller waits for the database
             status = status_after_exception(row["attempts"], row["max_attempts"])
             # The driver's words (SQL, Postgres's file and line) are for the operator's log only.
             log.error(
@@ -206,6 +238,7 @@ def plan_load(services: Services, row: Row, worker: str) -> PlannedLoad:
         display_name=str(row["filename"]),
         encoding=options.get("encoding"),
         expected_columns=(*known.names, *contract.renames),  # finds a header below title rows
+        limits=ReadLimits.from_settings(settings),
     )
     settler = DriftSettler(known, contract)  # rejects as soon as the evidence is conclusive
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.

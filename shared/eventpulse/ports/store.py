@@ -69,7 +69,13 @@ class Ingestions(Protocol):
         ...
 
     def page(
-        self, *, dataset: str | None = None, statuses: Sequence[str] = (), limit: int = 50, offset: int = 0
+        self,
+        *,
+        dataset: str | None = None,
+        statuses: Sequence[str] = (),
+        source: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> Page:
         """A page of ingestions, newest first, and the total matching the filters."""
         ...
@@ -131,6 +137,11 @@ class Ingestions(Protocol):
 
     def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         """FAILED_EXCEPTION ingestions with attempts left whose failure is older than the threshold."""
+        ...
+
+    def count_backlog(self) -> dict[str, dict[str, int]]:
+        """Unfinished ingestions per source and state: RECEIVED and FAILED_EXCEPTION with attempts left
+        (waiting for a worker), PROCESSING (in flight). The intake sheds load on it."""
         ...
 
     def mark_enqueued(self, ingestion_id: uuid.UUID) -> None: ...
@@ -753,6 +764,11 @@ class MetadataStore(Protocol):
 
     def is_reachable(self) -> bool:
         """True when a trivial query succeeds (the readiness probe)."""
+        ...
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        """True when ``exc`` (or an error it was raised from) says the store's connection went away:
+        a restart, a failover, a network cut. Its transaction rolled back; the work can be redone."""
         ...
 
     def migrate(self) -> None:

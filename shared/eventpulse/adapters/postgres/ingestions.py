@@ -102,11 +102,19 @@ class PgIngestions:
         return _row(found) if found else None
 
     def page(
-        self, *, dataset: str | None = None, statuses: Sequence[str] = (), limit: int = 50, offset: int = 0
+        self,
+        *,
+        dataset: str | None = None,
+        statuses: Sequence[str] = (),
+        source: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
     ) -> Page:
         conditions = []
         if dataset:
             conditions.append(ingestions.c.dataset == dataset)
+        if source:
+            conditions.append(ingestions.c.source == source)
         if statuses:
             conditions.append(ingestions.c.status.in_(list(statuses)))
         where = and_(True, *conditions)
@@ -298,6 +306,24 @@ class PgIngestions:
             query = query.where(ingestions.c.id != exclude)
         rows = self._conn.execute(query.order_by(ingestions.c.created_at).limit(limit)).all()
         return [r.id for r in rows]
+
+    def count_backlog(self) -> dict[str, dict[str, int]]:
+        unfinished = [Status.RECEIVED.value, Status.FAILED_EXCEPTION.value, Status.PROCESSING.value]
+        rows = self._conn.execute(
+            select(ingestions.c.source, ingestions.c.status, func.count())
+            .where(
+                ingestions.c.status.in_(unfinished),
+                or_(
+                    ingestions.c.status == Status.PROCESSING.value,
+                    ingestions.c.attempts < ingestions.c.max_attempts,
+                ),
+            )
+            .group_by(ingestions.c.source, ingestions.c.status)
+        ).all()
+        counts: dict[str, dict[str, int]] = {}
+        for source, status, count in rows:
+            counts.setdefault(source, {})[status] = int(count)
+        return counts
 
     def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         rows = self._conn.execute(

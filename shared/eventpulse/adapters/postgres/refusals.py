@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pg8000.exceptions
 from sqlalchemy.exc import DatabaseError
 
-from eventpulse.errors import CuratedTableUnchanged, LoadRefused
+from eventpulse.errors import CuratedTableImpossible, CuratedTableUnchanged, LoadRefused
 
 REASONS = {
     "22": "a value does not fit the type of its column",
@@ -26,6 +26,10 @@ REASONS = {
 """A plain reason per SQLSTATE class (its first two characters)."""
 EXACT_REASONS = {"42501": "EventPulse's database user lacks a privilege on the table"}
 """Codes whose class would say the wrong thing."""
+IMPOSSIBLE = {
+    "54011": "the table would have more than Postgres's 1,600 columns (columns dropped earlier count too)",
+}
+"""Codes no retry can mend: the file's schema can never be applied to this table."""
 
 
 def sqlstate_of(exc: BaseException) -> str:
@@ -53,6 +57,13 @@ def curated_change_refusals() -> Iterator[None]:
         yield
     except DatabaseError as exc:
         what = "the database refused to change the dataset's curated table to this file's schema"
+        impossible = IMPOSSIBLE.get(sqlstate_of(exc))
+        if impossible:
+            raise CuratedTableImpossible(
+                f"{what}: {impossible}",
+                hint="send this data as a new dataset with fewer columns, or drop and recreate the "
+                "curated table (see docs/SCHEMA_DRIFT.md, Column names)",
+            ) from exc
         raise CuratedTableUnchanged(_sentence(what, exc)) from exc
 
 

@@ -14,6 +14,7 @@ from eventpulse.adapters.postgres.engine import is_reachable
 from eventpulse.adapters.postgres.ingestions import PgIngestions
 from eventpulse.adapters.postgres.lineage_outbox import PgLineageOutbox
 from eventpulse.adapters.postgres.marts import PgMarts
+from eventpulse.adapters.postgres.outage import connection_lost
 from eventpulse.adapters.postgres.quarantine import PgQuarantinedRows
 from eventpulse.adapters.postgres.schemas import PgSchemas
 from eventpulse.adapters.postgres.sources import PgSourceObjects
@@ -54,6 +55,9 @@ class PostgresStore:
 
     def is_reachable(self) -> bool:
         return is_reachable(self.engine)
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        return connection_lost(exc)
 
     def migrate(self) -> None:
         from eventpulse.adapters.postgres.migrate import upgrade
