@@ -625,44 +625,53 @@ def plan_drift(args: argparse.Namespace) -> list[Step]:
     ]
 
 
+def runtime_config(version: str) -> dict[str, str]:
+    """The bundle's ``config.json`` behind the load balancer: the API is on the same origin.
+
+    The keys are those of ``eventpulse.api.web.build_runtime_config`` (what ``eventpulse serve``
+    answers), which ``web/src/config.ts`` reads.
+    """
+    return {"api_base_url": "", "mode": "cloud", "version": version}
+
+
+def package_version() -> str:
+    found = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    return found.group(1) if found else "unknown"
+
+
+CACHE_CONTROL = {
+    # as eventpulse serve answers them (api/web.py): pages revalidate, hashed assets never change
+    "pages": "no-cache",
+    "assets": "public, max-age=31536000, immutable",
+}
+
+
 def plan_web_deploy(args: argparse.Namespace) -> list[Step]:
     env = load_env(args.env)
     require_init(env)
     dist = Path(args.dist)
     bucket = f"gs://{env.project}-{env.prefix}-web"
+    gc = ["--project", env.project]
 
-    def ensure_bundle() -> None:
+    def ensure_ready() -> None:
         if not (dist / "index.html").is_file():
-            raise Failed(
-                f"no dashboard bundle at {dist}/index.html: build the dashboard (web/), or pass WEB_DIST="
-            )
+            raise Failed(f"no dashboard bundle at {dist}/index.html: run make web, or pass WEB_DIST=")
+        if not terraform_output(env, "web_url"):
+            raise Failed("no load balancer in this environment: set domain in terraform.tfvars and deploy")
 
-    def config() -> None:
-        urls = terraform_output(env, "function_urls")
-        base = terraform_output(env, "web_url") or (urls.get("api") if isinstance(urls, dict) else None)
-        body = json.dumps({"apiBaseUrl": base}).encode()
+    def upload_config() -> None:
+        body = json.dumps(runtime_config(package_version())).encode()
+        cp = ["gcloud", "storage", "cp", "-", f"{bucket}/config.json"]
         run_step(
-            Step(
-                "write config.json",
-                "gcloud",
-                [
-                    "gcloud",
-                    "storage",
-                    "cp",
-                    "-",
-                    f"{bucket}/config.json",
-                    "--cache-control=no-store",
-                    "--project",
-                    env.project,
-                ],
-                stdin=body,
-            )
+            Step("config.json", "gcloud", [*cp, f"--cache-control={CACHE_CONTROL['pages']}", *gc], stdin=body)
         )
 
+    pages = [f"{bucket}/{page.name}" for page in sorted(dist.glob("*.html"))] or [f"{bucket}/index.html"]
+    update = ["gcloud", "storage", "objects", "update"]
     return [
-        Step(f"check that {dist}/index.html exists (the built dashboard)", run=ensure_bundle),
+        Step(f"check that {relative(dist)}/index.html exists and the load balancer does", run=ensure_ready),
         Step(
-            f"upload {dist} to {bucket} (objects no longer in the bundle are removed)",
+            f"upload {relative(dist)} to {bucket} (objects no longer in the bundle are removed)",
             "gcloud",
             [
                 "gcloud",
@@ -672,12 +681,23 @@ def plan_web_deploy(args: argparse.Namespace) -> list[Step]:
                 bucket,
                 "--recursive",
                 "--delete-unmatched-destination-objects",
-                "--project",
-                env.project,
+                *gc,
             ],
         ),
         Step(
-            f"write {bucket}/config.json with the API's base URL (the runtime config)", "gcloud", run=config
+            "let the pages revalidate (Cache-Control: no-cache)",
+            "gcloud",
+            [*update, *pages, f"--cache-control={CACHE_CONTROL['pages']}", *gc],
+        ),
+        Step(
+            "let browsers keep the content-hashed assets",
+            "gcloud",
+            [*update, f"{bucket}/assets/**", f"--cache-control={CACHE_CONTROL['assets']}", *gc],
+        ),
+        Step(
+            f"write {bucket}/config.json (api_base_url empty: the API is on the same origin)",
+            "gcloud",
+            run=upload_config,
         ),
     ]
 

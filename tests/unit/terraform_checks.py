@@ -833,6 +833,26 @@ def check_web(tree: Tree) -> list[str]:
     for path in ("/health", "/readyz", "/api/*"):
         if routes.get(path) != "api":
             problems.append(f"{path} must go to the api function")
+    problems += check_dashboard(tree, rules)
+    return problems
+
+
+def check_dashboard(tree: Tree, rules: list[dict[str, Any]]) -> list[str]:
+    """The bucket serves the dashboard as eventpulse serve does: its security headers, /api/docs."""
+    from eventpulse.api.web import API_DOCS, API_DOCS_PATHS, build_security_headers
+
+    problems = []
+    bucket = tree["web"].resource("google_compute_backend_bucket", "web")
+    wanted = [f"{k}: {v}" for k, v in build_security_headers(Settings()).items()]
+    if bucket.get("custom_response_headers") != wanted:
+        problems.append(f"the web bucket's headers {bucket.get('custom_response_headers')} are not {wanted}")
+    docs = [r for r in rules if set(r.get("paths", [])) & API_DOCS_PATHS]
+    if not docs or set(docs[0]["paths"]) != API_DOCS_PATHS or "backend_bucket.web" not in docs[0]["service"]:
+        problems.append(f"{sorted(API_DOCS_PATHS)} must go to the web bucket")
+    else:
+        rewrite = block(block(block(docs[0]["route_action"])["url_rewrite"]))
+        if rewrite.get("path_prefix_rewrite") != f"/{API_DOCS}":
+            problems.append(f"/api/docs must be rewritten to /{API_DOCS}, not {rewrite}")
     return problems
 
 

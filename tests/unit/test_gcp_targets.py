@@ -233,3 +233,19 @@ def test_init_writes_the_environment_config_and_keeps_an_edited_one(initialised:
     )
     gcp.run_step(gcp.plan_init(args)[-1])
     assert 'domain = "x.example.com"' in (folder / "terraform.tfvars").read_text()
+
+
+def test_web_deploy_writes_the_config_and_cache_headers_eventpulse_serve_gives() -> None:
+    from eventpulse.api.web import build_runtime_config
+    from eventpulse.settings import Settings
+
+    assert set(gcp.runtime_config("1.0")) == set(build_runtime_config(Settings()))
+    assert gcp.runtime_config("1.0")["api_base_url"] == "", (
+        "behind the load balancer the API is on the same origin"
+    )
+    config_ts = read_root("web/src/config.ts")
+    assert all(f"c.{key}" in config_ts for key in gcp.runtime_config("1.0")), (
+        "web/src/config.ts reads other keys"
+    )
+    web_py = read_root("shared/eventpulse/api/web.py")
+    assert all(f'"{value}"' in web_py for value in gcp.CACHE_CONTROL.values())

@@ -55,6 +55,20 @@ JOBS_TF = "modules/jobs/main.tf"
 
 MISTAKES = [
     (
+        "web",
+        "modules/web/main.tf",
+        '"Referrer-Policy: no-referrer",',
+        '"Referrer-Policy: origin",',
+        "headers",
+    ),
+    (
+        "web",
+        "modules/web/main.tf",
+        'path_prefix_rewrite = "/api-docs.html"',
+        'path_prefix_rewrite = "/docs.html"',
+        "rewritten",
+    ),
+    (
         "references",
         "environments/prod/main.tf",
         "  cloud_sql_high_availability = true",
