@@ -882,7 +882,7 @@ def check_references(tree: Tree) -> list[str]:
                 problems.append(f"{name}: module.{call} is not called")
             elif output not in called.outputs:
                 problems.append(f"{name}: module {call} has no output {output}")
-    problems += check_module_arguments(tree)
+    problems += check_module_arguments(tree) + check_for_scopes(tree)
     for kind, resource, table in (
         ("functions", ("google_cloudfunctions2_function", "function"), "functions"),
         ("jobs", ("google_cloud_run_v2_job", "job"), "jobs"),
@@ -896,6 +896,66 @@ def check_references(tree: Tree) -> list[str]:
             if lacking:
                 problems.append(f"{kind}: each.value.{key} is used but {lacking} have no {key}")
     return problems
+
+
+ROOTS = {"var", "local", "each", "module", "data", "path", "count", "self", "terraform"}
+KEYWORDS = {"for", "in", "if", "true", "false", "null"}
+
+
+def unbound_names(expression: str) -> list[str]:
+    """Bare names an expression uses that no enclosing ``for`` binds (Terraform: "Unknown variable")."""
+    body = re.sub(
+        r'"(?:[^"\\]|\\.)*"',
+        lambda m: " " * len(m.group(0)) if "${" not in m.group(0) else m.group(0).replace('"', " "),
+        expression.removeprefix("${").removesuffix("}"),
+    )
+    spans, stack = [], []
+    for at, char in enumerate(body):
+        if char in "[{(":
+            stack.append(at)
+        elif char in "]})" and stack:
+            spans.append((stack.pop(), at))
+    binders = []
+    for found in re.finditer(r"\bfor\s+(\w+)(?:\s*,\s*(\w+))?\s+in\b", body):
+        enclosing = [s for s in spans if s[0] < found.start() < s[1]]
+        if enclosing:
+            start, end = max(enclosing)
+            binders += [(name, start, end) for name in found.groups() if name]
+    unbound = []
+    for found in re.finditer(r"(?<![\w.$])([A-Za-z_]\w*)(?!\w)", body):
+        name, at, rest = found.group(1), found.start(), body[found.end() :]
+        if name in KEYWORDS or name in ROOTS or name.startswith("google_") or re.match(r"\s*\(", rest):
+            continue
+        if re.match(r"\s*=(?![=>])", rest):  # an object key
+            continue
+        if not any(b == name and s < at < e for b, s, e in binders):
+            unbound.append(name)
+    return unbound
+
+
+def check_for_scopes(tree: Tree) -> list[str]:
+    """Every name a for-expression of locals and outputs uses is bound by an enclosing ``for``."""
+    problems = []
+    for name, module in tree.items():
+        values = [("local." + k, v) for k, v in flatten(module.locals)]
+        values += [
+            ("output." + k, v) for k, v in flatten({k: o.get("value") for k, o in module.outputs.items()})
+        ]
+        for where, value in values:
+            if isinstance(value, str) and "for " in value:
+                for unbound in sorted(set(unbound_names(value))):
+                    problems.append(f"{name}: {where} uses {unbound!r}, which no enclosing for binds")
+    return problems
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            found += flatten(value, f"{prefix}{key}.")
+        else:
+            found.append((f"{prefix}{key}", value))
+    return found
 
 
 META_ARGUMENTS = {"source", "count", "for_each", "depends_on", "providers", "version"}

@@ -55,6 +55,14 @@ JOBS_TF = "modules/jobs/main.tf"
 
 MISTAKES = [
     (
+        "references",
+        FUNCTIONS_TF,
+        '=> g if g.role != "roles/datastore.user"',
+        '=> g if role != "roles/datastore.user"',
+        "'role'",
+    ),
+    ("references", JOBS_TF, "name => j if j.schedule != null", "name => j if schedule != null", "'schedule'"),
+    (
         "web",
         "modules/web/main.tf",
         '"Referrer-Policy: no-referrer",',
