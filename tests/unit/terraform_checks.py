@@ -882,6 +882,13 @@ def check_references(tree: Tree) -> list[str]:
                 problems.append(f"{name}: module.{call} is not called")
             elif output not in called.outputs:
                 problems.append(f"{name}: module {call} has no output {output}")
+    for name, module in tree.items():
+        for (kind, ref), body in module.resources.items():
+            text = json.dumps(body)
+            if re.search(r"\beach\.(key|value)\b", text) and "for_each" not in body:
+                problems.append(f"{name}: {kind}.{ref} uses each. without for_each")
+            if re.search(r"\bcount\.index\b", text) and "count" not in body:
+                problems.append(f"{name}: {kind}.{ref} uses count.index without count")
     problems += check_module_arguments(tree) + check_for_scopes(tree)
     for kind, resource, table in (
         ("functions", ("google_cloudfunctions2_function", "function"), "functions"),

@@ -56,6 +56,13 @@ JOBS_TF = "modules/jobs/main.tf"
 MISTAKES = [
     (
         "references",
+        "modules/functions/iam.tf",
+        "  for_each = local.grants.raw_bucket\n",
+        "",
+        "without for_each",
+    ),
+    (
+        "references",
         FUNCTIONS_TF,
         '=> g if g.role != "roles/datastore.user"',
         '=> g if role != "roles/datastore.user"',
