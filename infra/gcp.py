@@ -448,7 +448,8 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
     env = load_env(args.env)
     require_init(env)
     image = f"{env.images}/jobs:{image_tag()}"
-    migrate = "from eventpulse.cli import main; main(['migrate'])"  # no comma: gcloud splits --args on them
+    job = env.function_name("reclaim_stuck")
+    holder: dict[str, bool] = {}
     return [
         Step(
             "build one source archive per function (infra/bundle.py)",
@@ -474,30 +475,52 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
         *plan_check_secrets(args),
         terraform_init(env),
         Step(
+            f"upgrade: put the new image on {job} and migrate with it, before any function runs new code",
+            "gcloud",
+            run=lambda: migrate_first(env, job, image, holder),
+        ),
+        Step(
             "apply every module (new function sources, the new image)",
             "terraform",
             terraform_apply(env, f"-var=jobs_image={image}"),
             cwd=env.folder,
         ),
         Step(
-            "run the migrations once (eventpulse migrate in the reclaim job's image and account)",
+            "first deploy: migrate now that the job exists (an upgrade migrated above)",
             "gcloud",
-            [
-                "gcloud",
-                "run",
-                "jobs",
-                "execute",
-                env.function_name("reclaim_stuck"),
-                "--region",
-                env.region,
-                "--project",
-                env.project,
-                "--wait",
-                f"--args=-c,{migrate}",
-            ],
+            run=lambda: (
+                None
+                if holder.get("migrated")
+                else run_step(Step("migrate", "gcloud", migrate_argv(env, job)))
+            ),
         ),
         Step(f"next: make verify-gcp ENV={env.name}", run=lambda: None),
     ]
+
+
+MIGRATE = "from eventpulse.cli import main; main(['migrate'])"
+"""``eventpulse migrate`` as python -c code without a comma (``gcloud ... --args`` splits on commas)."""
+
+
+def migrate_argv(env: Env, job: str) -> list[str]:
+    """Run the migrations once as an execution of ``job`` (its image, account and settings)."""
+    where = ["--region", env.region, "--project", env.project]
+    return ["gcloud", "run", "jobs", "execute", job, *where, "--wait", f"--args=-c,{MIGRATE}"]
+
+
+def migrate_first(env: Env, job: str, image: str, holder: dict[str, bool]) -> None:
+    """On an upgrade, migrate with the new image before Terraform moves any function to new code
+    (migrations are additive: the running code keeps working on the new schema)."""
+    where = ["--region", env.region, "--project", env.project]
+    found = capture(
+        ["gcloud", "run", "jobs", "describe", job, *where, "--format=value(name)"], allow_failure=True
+    )
+    if not found.strip():
+        print(f"    {job} does not exist yet (first deploy): migrating after the apply")
+        return
+    capture(["gcloud", "run", "jobs", "update", job, *where, f"--image={image}"])
+    run_step(Step("migrate", "gcloud", migrate_argv(env, job)))
+    holder["migrated"] = True
 
 
 def terraform_output(env: Env, name: str) -> object:

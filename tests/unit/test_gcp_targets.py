@@ -265,6 +265,10 @@ if args[:3] == ["secrets", "versions", "add"]:
     json.dump(state, open(state_path, "w"))
 elif args[:3] == ["secrets", "versions", "list"]:
     print("1" if state.get(args[3]) else "")
+elif args[:3] == ["run", "jobs", "describe"]:
+    print(args[3] if os.environ.get("FAKE_JOB_EXISTS") else "")
+elif args[:2] in (["run", "jobs"], ["builds", "submit"]):
+    pass
 elif args[:3] == ["secrets", "versions", "access"]:
     secret = next(a.split("=", 1)[1] for a in args if a.startswith("--secret="))
     if not state.get(secret):
@@ -341,3 +345,33 @@ def test_the_secret_targets_store_digests_and_keep_tokens_out_of_argv_and_stdout
     argvs = " ".join(str(c["argv"]) for c in calls(fake_gcloud))
     assert not [s for s in secrets_ if s in argvs or s in out], "a secret reached an argument or the terminal"
     assert gcp.main(["check-secrets"]) == 0
+
+
+FAKE_TERRAFORM = """#!/bin/sh
+echo "{\\"argv\\": \\"terraform $*\\", \\"stdin\\": null}" >> "$FAKE_GCLOUD_LOG"
+"""
+
+
+@pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "first deploy"])
+def test_deploy_migrates_before_the_functions_move_on_an_upgrade(
+    upgrade: bool, fake_gcloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    terraform = fake_gcloud / "bin" / "terraform"
+    terraform.write_text(FAKE_TERRAFORM)
+    terraform.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", "/bin/true")  # the bundle step: not what is tested here
+    if upgrade:
+        monkeypatch.setenv("FAKE_JOB_EXISTS", "1")
+    for key in gcp.SECRETS:  # every secret has a version
+        gcp.run_step(gcp.add_version(gcp.load_env("dev"), key, "x"))
+    assert gcp.main(["deploy"]) == 0
+    order = [str(c["argv"]) for c in calls(fake_gcloud)]
+    apply = next(i for i, c in enumerate(order) if c.startswith("terraform apply"))
+    migrations = [i for i, c in enumerate(order) if "execute" in c and "main(['migrate'])" in c]
+    assert len(migrations) == 1, order
+    assert (migrations[0] < apply) == upgrade, order
+    if upgrade:
+        update = next(i for i, c in enumerate(order) if "'update'" in c and "--image=" in c)
+        assert update < migrations[0], "the migration runs the new image"
