@@ -448,7 +448,8 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
     env = load_env(args.env)
     require_init(env)
     image = f"{env.images}/jobs:{image_tag()}"
-    migrate = "from eventpulse.cli import main; main(['migrate'])"  # no comma: gcloud splits --args on them
+    job = env.function_name("reclaim_stuck")
+    holder: dict[str, bool] = {}
     return [
         Step(
             "build one source archive per function (infra/bundle.py)",
@@ -474,30 +475,52 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
         *plan_check_secrets(args),
         terraform_init(env),
         Step(
+            f"upgrade: put the new image on {job} and migrate with it, before any function runs new code",
+            "gcloud",
+            run=lambda: migrate_first(env, job, image, holder),
+        ),
+        Step(
             "apply every module (new function sources, the new image)",
             "terraform",
             terraform_apply(env, f"-var=jobs_image={image}"),
             cwd=env.folder,
         ),
         Step(
-            "run the migrations once (eventpulse migrate in the reclaim job's image and account)",
+            "first deploy: migrate now that the job exists (an upgrade migrated above)",
             "gcloud",
-            [
-                "gcloud",
-                "run",
-                "jobs",
-                "execute",
-                env.function_name("reclaim_stuck"),
-                "--region",
-                env.region,
-                "--project",
-                env.project,
-                "--wait",
-                f"--args=-c,{migrate}",
-            ],
+            run=lambda: (
+                None
+                if holder.get("migrated")
+                else run_step(Step("migrate", "gcloud", migrate_argv(env, job)))
+            ),
         ),
         Step(f"next: make verify-gcp ENV={env.name}", run=lambda: None),
     ]
+
+
+MIGRATE = "from eventpulse.cli import main; main(['migrate'])"
+"""``eventpulse migrate`` as python -c code without a comma (``gcloud ... --args`` splits on commas)."""
+
+
+def migrate_argv(env: Env, job: str) -> list[str]:
+    """Run the migrations once as an execution of ``job`` (its image, account and settings)."""
+    where = ["--region", env.region, "--project", env.project]
+    return ["gcloud", "run", "jobs", "execute", job, *where, "--wait", f"--args=-c,{MIGRATE}"]
+
+
+def migrate_first(env: Env, job: str, image: str, holder: dict[str, bool]) -> None:
+    """On an upgrade, migrate with the new image before Terraform moves any function to new code
+    (migrations are additive: the running code keeps working on the new schema)."""
+    where = ["--region", env.region, "--project", env.project]
+    found = capture(
+        ["gcloud", "run", "jobs", "describe", job, *where, "--format=value(name)"], allow_failure=True
+    )
+    if not found.strip():
+        print(f"    {job} does not exist yet (first deploy): migrating after the apply")
+        return
+    capture(["gcloud", "run", "jobs", "update", job, *where, f"--image={image}"])
+    run_step(Step("migrate", "gcloud", migrate_argv(env, job)))
+    holder["migrated"] = True
 
 
 def terraform_output(env: Env, name: str) -> object:
@@ -625,44 +648,53 @@ def plan_drift(args: argparse.Namespace) -> list[Step]:
     ]
 
 
+def runtime_config(version: str) -> dict[str, str]:
+    """The bundle's ``config.json`` behind the load balancer: the API is on the same origin.
+
+    The keys are those of ``eventpulse.api.web.build_runtime_config`` (what ``eventpulse serve``
+    answers), which ``web/src/config.ts`` reads.
+    """
+    return {"api_base_url": "", "mode": "cloud", "version": version}
+
+
+def package_version() -> str:
+    found = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    return found.group(1) if found else "unknown"
+
+
+CACHE_CONTROL = {
+    # as eventpulse serve answers them (api/web.py): pages revalidate, hashed assets never change
+    "pages": "no-cache",
+    "assets": "public, max-age=31536000, immutable",
+}
+
+
 def plan_web_deploy(args: argparse.Namespace) -> list[Step]:
     env = load_env(args.env)
     require_init(env)
     dist = Path(args.dist)
     bucket = f"gs://{env.project}-{env.prefix}-web"
+    gc = ["--project", env.project]
 
-    def ensure_bundle() -> None:
+    def ensure_ready() -> None:
         if not (dist / "index.html").is_file():
-            raise Failed(
-                f"no dashboard bundle at {dist}/index.html: build the dashboard (web/), or pass WEB_DIST="
-            )
+            raise Failed(f"no dashboard bundle at {dist}/index.html: run make web, or pass WEB_DIST=")
+        if not terraform_output(env, "web_url"):
+            raise Failed("no load balancer in this environment: set domain in terraform.tfvars and deploy")
 
-    def config() -> None:
-        urls = terraform_output(env, "function_urls")
-        base = terraform_output(env, "web_url") or (urls.get("api") if isinstance(urls, dict) else None)
-        body = json.dumps({"apiBaseUrl": base}).encode()
+    def upload_config() -> None:
+        body = json.dumps(runtime_config(package_version())).encode()
+        cp = ["gcloud", "storage", "cp", "-", f"{bucket}/config.json"]
         run_step(
-            Step(
-                "write config.json",
-                "gcloud",
-                [
-                    "gcloud",
-                    "storage",
-                    "cp",
-                    "-",
-                    f"{bucket}/config.json",
-                    "--cache-control=no-store",
-                    "--project",
-                    env.project,
-                ],
-                stdin=body,
-            )
+            Step("config.json", "gcloud", [*cp, f"--cache-control={CACHE_CONTROL['pages']}", *gc], stdin=body)
         )
 
+    pages = [f"{bucket}/{page.name}" for page in sorted(dist.glob("*.html"))] or [f"{bucket}/index.html"]
+    update = ["gcloud", "storage", "objects", "update"]
     return [
-        Step(f"check that {dist}/index.html exists (the built dashboard)", run=ensure_bundle),
+        Step(f"check that {relative(dist)}/index.html exists and the load balancer does", run=ensure_ready),
         Step(
-            f"upload {dist} to {bucket} (objects no longer in the bundle are removed)",
+            f"upload {relative(dist)} to {bucket} (objects no longer in the bundle are removed)",
             "gcloud",
             [
                 "gcloud",
@@ -672,12 +704,23 @@ def plan_web_deploy(args: argparse.Namespace) -> list[Step]:
                 bucket,
                 "--recursive",
                 "--delete-unmatched-destination-objects",
-                "--project",
-                env.project,
+                *gc,
             ],
         ),
         Step(
-            f"write {bucket}/config.json with the API's base URL (the runtime config)", "gcloud", run=config
+            "let the pages revalidate (Cache-Control: no-cache)",
+            "gcloud",
+            [*update, *pages, f"--cache-control={CACHE_CONTROL['pages']}", *gc],
+        ),
+        Step(
+            "let browsers keep the content-hashed assets",
+            "gcloud",
+            [*update, f"{bucket}/assets/**", f"--cache-control={CACHE_CONTROL['assets']}", *gc],
+        ),
+        Step(
+            f"write {bucket}/config.json (api_base_url empty: the API is on the same origin)",
+            "gcloud",
+            run=upload_config,
         ),
     ]
 

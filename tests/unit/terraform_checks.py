@@ -394,6 +394,54 @@ def check_settings(tree: Tree) -> list[str]:
         for setting in sorted(required - present):
             problems.append(f"{name}: the code needs {PREFIX if setting != 'DATABASE_URL' else ''}{setting}")
         problems += check_settings_parse(name, env, need)
+    return problems + check_settings_read(tree)
+
+
+CLOUD_VALUED = {
+    "database_url",
+    "gcp_project",
+    "gcs_bucket",
+    "device_registry",
+    "firestore_database",
+    "tasks_location",
+    "tasks_queue",
+    "task_handler_url",
+    "task_oidc_service_account",
+}
+"""Fields whose default is a local value (a project, a bucket, a queue): code that reads one must get it."""
+ADAPTERS = {
+    "": ("eventpulse.runtime", "eventpulse.bootstrap", "eventpulse.adapters.landing_gcs"),
+    "enqueue": ("eventpulse.adapters.queue_cloud_tasks",),
+    "devices": ("eventpulse.adapters.firestore.client",),
+}
+"""What the composition root builds for a unit (the import closure stops at it): always, and per need."""
+
+
+def settings_read(kind: str, name: str, need: Needs) -> dict[str, str]:
+    """``{field: a module that reads it}`` for the CLOUD_VALUED fields the unit's code reads."""
+    modules = set(import_closure(entry_file(kind, name)))
+    for capability in ("", *need.capabilities):
+        modules.update(ADAPTERS.get(capability, ()))
+    read: dict[str, str] = {}
+    for module in sorted(modules):
+        path = module_file(module)
+        source = path.read_text(encoding="utf-8") if path else ""
+        for field_name in re.findall(r"\bsettings\.(\w+)", source):
+            if field_name in CLOUD_VALUED:
+                read.setdefault(field_name, module)
+    return read
+
+
+def check_settings_read(tree: Tree) -> list[str]:
+    """Derived from the code: every CLOUD_VALUED field a unit's modules read is set on it."""
+    problems = []
+    for name, (kind, entry) in units(tree).items():
+        need = (FUNCTIONS if kind == "functions" else JOBS).get(name, Needs(frozenset()))
+        present = {setting_name(v) for v in environment(tree, kind, entry)}
+        for field_name, module in sorted(settings_read(kind, name, need).items()):
+            setting = "DATABASE_URL" if field_name == "database_url" else field_name.upper()
+            if setting not in present:
+                problems.append(f"{name}: {module} reads settings.{field_name}, which Terraform does not set")
     return problems
 
 
@@ -785,6 +833,26 @@ def check_web(tree: Tree) -> list[str]:
     for path in ("/health", "/readyz", "/api/*"):
         if routes.get(path) != "api":
             problems.append(f"{path} must go to the api function")
+    problems += check_dashboard(tree, rules)
+    return problems
+
+
+def check_dashboard(tree: Tree, rules: list[dict[str, Any]]) -> list[str]:
+    """The bucket serves the dashboard as eventpulse serve does: its security headers, /api/docs."""
+    from eventpulse.api.web import API_DOCS, API_DOCS_PATHS, build_security_headers
+
+    problems = []
+    bucket = tree["web"].resource("google_compute_backend_bucket", "web")
+    wanted = [f"{k}: {v}" for k, v in build_security_headers(Settings()).items()]
+    if bucket.get("custom_response_headers") != wanted:
+        problems.append(f"the web bucket's headers {bucket.get('custom_response_headers')} are not {wanted}")
+    docs = [r for r in rules if set(r.get("paths", [])) & API_DOCS_PATHS]
+    if not docs or set(docs[0]["paths"]) != API_DOCS_PATHS or "backend_bucket.web" not in docs[0]["service"]:
+        problems.append(f"{sorted(API_DOCS_PATHS)} must go to the web bucket")
+    else:
+        rewrite = block(block(block(docs[0]["route_action"])["url_rewrite"]))
+        if rewrite.get("path_prefix_rewrite") != f"/{API_DOCS}":
+            problems.append(f"/api/docs must be rewritten to /{API_DOCS}, not {rewrite}")
     return problems
 
 
@@ -814,7 +882,14 @@ def check_references(tree: Tree) -> list[str]:
                 problems.append(f"{name}: module.{call} is not called")
             elif output not in called.outputs:
                 problems.append(f"{name}: module {call} has no output {output}")
-    problems += check_module_arguments(tree)
+    for name, module in tree.items():
+        for (kind, ref), body in module.resources.items():
+            text = json.dumps(body)
+            if re.search(r"\beach\.(key|value)\b", text) and "for_each" not in body:
+                problems.append(f"{name}: {kind}.{ref} uses each. without for_each")
+            if re.search(r"\bcount\.index\b", text) and "count" not in body:
+                problems.append(f"{name}: {kind}.{ref} uses count.index without count")
+    problems += check_module_arguments(tree) + check_for_scopes(tree)
     for kind, resource, table in (
         ("functions", ("google_cloudfunctions2_function", "function"), "functions"),
         ("jobs", ("google_cloud_run_v2_job", "job"), "jobs"),
@@ -828,6 +903,66 @@ def check_references(tree: Tree) -> list[str]:
             if lacking:
                 problems.append(f"{kind}: each.value.{key} is used but {lacking} have no {key}")
     return problems
+
+
+ROOTS = {"var", "local", "each", "module", "data", "path", "count", "self", "terraform"}
+KEYWORDS = {"for", "in", "if", "true", "false", "null"}
+
+
+def unbound_names(expression: str) -> list[str]:
+    """Bare names an expression uses that no enclosing ``for`` binds (Terraform: "Unknown variable")."""
+    body = re.sub(
+        r'"(?:[^"\\]|\\.)*"',
+        lambda m: " " * len(m.group(0)) if "${" not in m.group(0) else m.group(0).replace('"', " "),
+        expression.removeprefix("${").removesuffix("}"),
+    )
+    spans, stack = [], []
+    for at, char in enumerate(body):
+        if char in "[{(":
+            stack.append(at)
+        elif char in "]})" and stack:
+            spans.append((stack.pop(), at))
+    binders = []
+    for found in re.finditer(r"\bfor\s+(\w+)(?:\s*,\s*(\w+))?\s+in\b", body):
+        enclosing = [s for s in spans if s[0] < found.start() < s[1]]
+        if enclosing:
+            start, end = max(enclosing)
+            binders += [(name, start, end) for name in found.groups() if name]
+    unbound = []
+    for found in re.finditer(r"(?<![\w.$])([A-Za-z_]\w*)(?!\w)", body):
+        name, at, rest = found.group(1), found.start(), body[found.end() :]
+        if name in KEYWORDS or name in ROOTS or name.startswith("google_") or re.match(r"\s*\(", rest):
+            continue
+        if re.match(r"\s*=(?![=>])", rest):  # an object key
+            continue
+        if not any(b == name and s < at < e for b, s, e in binders):
+            unbound.append(name)
+    return unbound
+
+
+def check_for_scopes(tree: Tree) -> list[str]:
+    """Every name a for-expression of locals and outputs uses is bound by an enclosing ``for``."""
+    problems = []
+    for name, module in tree.items():
+        values = [("local." + k, v) for k, v in flatten(module.locals)]
+        values += [
+            ("output." + k, v) for k, v in flatten({k: o.get("value") for k, o in module.outputs.items()})
+        ]
+        for where, value in values:
+            if isinstance(value, str) and "for " in value:
+                for unbound in sorted(set(unbound_names(value))):
+                    problems.append(f"{name}: {where} uses {unbound!r}, which no enclosing for binds")
+    return problems
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            found += flatten(value, f"{prefix}{key}.")
+        else:
+            found.append((f"{prefix}{key}", value))
+    return found
 
 
 META_ARGUMENTS = {"source", "count", "for_each", "depends_on", "providers", "version"}

@@ -135,7 +135,8 @@ def module_file(module: str) -> Path | None:
     return base.with_suffix(".py") if base.with_suffix(".py").exists() else None
 
 
-def imported(path: Path, module: str) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def imported(path: Path, module: str) -> frozenset[str]:
     """The eventpulse modules one file imports (top level and inside functions)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -150,14 +151,15 @@ def imported(path: Path, module: str) -> set[str]:
                 base = ".".join([*parts, base] if base else parts)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return {n for n in names if n.startswith("eventpulse") and module_file(n) is not None}
+    return frozenset(n for n in names if n.startswith("eventpulse") and module_file(n) is not None)
 
 
 CLOSURE_STOPS = ("eventpulse.bootstrap", "eventpulse.runtime", "eventpulse.adapters", "eventpulse.ports")
 """Not followed: the composition root imports every adapter, and the ports only declare methods."""
 
 
-def import_closure(entry: Path) -> set[str]:
+@functools.lru_cache(maxsize=64)
+def import_closure(entry: Path) -> frozenset[str]:
     """Every eventpulse module an entry point's code can reach through imports (see CLOSURE_STOPS)."""
     seen: set[str] = set()
     todo = sorted(imported(entry, "main"))
@@ -169,4 +171,4 @@ def import_closure(entry: Path) -> set[str]:
         path = module_file(name)
         assert path is not None
         todo += sorted(imported(path, name) - seen)
-    return seen
+    return frozenset(seen)

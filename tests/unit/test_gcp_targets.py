@@ -233,3 +233,145 @@ def test_init_writes_the_environment_config_and_keeps_an_edited_one(initialised:
     )
     gcp.run_step(gcp.plan_init(args)[-1])
     assert 'domain = "x.example.com"' in (folder / "terraform.tfvars").read_text()
+
+
+def test_web_deploy_writes_the_config_and_cache_headers_eventpulse_serve_gives() -> None:
+    from eventpulse.api.web import build_runtime_config
+    from eventpulse.settings import Settings
+
+    assert set(gcp.runtime_config("1.0")) == set(build_runtime_config(Settings()))
+    assert gcp.runtime_config("1.0")["api_base_url"] == "", (
+        "behind the load balancer the API is on the same origin"
+    )
+    config_ts = read_root("web/src/config.ts")
+    assert all(f"c.{key}" in config_ts for key in gcp.runtime_config("1.0")), (
+        "web/src/config.ts reads other keys"
+    )
+    web_py = read_root("shared/eventpulse/api/web.py")
+    assert all(f'"{value}"' in web_py for value in gcp.CACHE_CONTROL.values())
+
+
+FAKE_GCLOUD = '''#!{python}
+"""A stand-in for gcloud's Secret Manager commands: versions in a JSON file, every call logged."""
+import json, os, sys
+state_path, log_path = os.environ["FAKE_GCLOUD_STATE"], os.environ["FAKE_GCLOUD_LOG"]
+state = json.load(open(state_path)) if os.path.exists(state_path) else {{}}
+args = sys.argv[1:]
+stdin = sys.stdin.read() if "--data-file=-" in args else None
+with open(log_path, "a") as log:
+    log.write(json.dumps({{"argv": args, "stdin": stdin}}) + "\\n")
+if args[:3] == ["secrets", "versions", "add"]:
+    state.setdefault(args[3], []).append(stdin)
+    json.dump(state, open(state_path, "w"))
+elif args[:3] == ["secrets", "versions", "list"]:
+    print("1" if state.get(args[3]) else "")
+elif args[:3] == ["run", "jobs", "describe"]:
+    print(args[3] if os.environ.get("FAKE_JOB_EXISTS") else "")
+elif args[:2] in (["run", "jobs"], ["builds", "submit"]):
+    pass
+elif args[:3] == ["secrets", "versions", "access"]:
+    secret = next(a.split("=", 1)[1] for a in args if a.startswith("--secret="))
+    if not state.get(secret):
+        sys.exit(1)
+    print(state[secret][-1], end="")
+else:
+    sys.exit(3)
+'''
+
+
+@pytest.fixture
+def fake_gcloud(initialised: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "gcloud"
+    script.write_text(FAKE_GCLOUD.format(python=sys.executable))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("FAKE_GCLOUD_STATE", str(tmp_path / "state.json"))
+    monkeypatch.setenv("FAKE_GCLOUD_LOG", str(tmp_path / "calls.log"))
+    return tmp_path
+
+
+def calls(where: Path) -> list[dict[str, object]]:
+    import json
+
+    log = where / "calls.log"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def versions(where: Path) -> dict[str, list[str]]:
+    import json
+
+    return json.loads((where / "state.json").read_text())
+
+
+def test_check_secrets_names_the_target_for_each_missing_secret(
+    fake_gcloud: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert gcp.main(["check-secrets"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "make db-secret" in err and "make edge-enroll-token-secret" in err and "make task-token-secret" in err
+    )
+
+
+def test_the_secret_targets_store_digests_and_keep_tokens_out_of_argv_and_stdout(
+    fake_gcloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret@10.1.2.3:5432/eventpulse")
+    assert gcp.main(["db-secret"]) == 0
+    assert gcp.main(["task-token-secret"]) == 0
+    assert gcp.main(["ingest-token-secret", "--name", "ci", "--role", "operator"]) == 0
+    assert gcp.main(["ingest-token-secret", "--name", "oncall", "--role", "admin"]) == 0
+    assert gcp.main(["ingest-token-secret", "--name", "ci"]) == 1, "a second token named ci is refused"
+    assert gcp.main(["edge-enroll-token-secret"]) == 0
+    assert gcp.main(["edge-enroll-token-secret"]) == 0  # a new enroll token; the pepper is kept
+    out = capsys.readouterr().out
+
+    stored = versions(fake_gcloud)
+    tokens = {p.name: p.read_text().strip() for p in (gcp.SECRETS_DIR / "dev").iterdir()}
+    assert stored["ep-dev-database-url"] == ["postgresql://app:s3cret@10.1.2.3:5432/eventpulse"]
+    assert stored["ep-dev-task-token-sha256"] == [hashlib.sha256(tokens["task_token"].encode()).hexdigest()]
+    ci, oncall = (hashlib.sha256(tokens[f"api_token_{n}"].encode()).hexdigest() for n in ("ci", "oncall"))
+    assert stored["ep-dev-api-tokens"][-1] == f"ci:operator:{ci},oncall:admin:{oncall}"
+    assert (
+        len(stored["ep-dev-edge-enroll-token-sha256"]) == 2 and len(stored["ep-dev-device-token-pepper"]) == 1
+    )
+    secrets_ = [*tokens.values(), "s3cret", stored["ep-dev-device-token-pepper"][0]]
+    argvs = " ".join(str(c["argv"]) for c in calls(fake_gcloud))
+    assert not [s for s in secrets_ if s in argvs or s in out], "a secret reached an argument or the terminal"
+    assert gcp.main(["check-secrets"]) == 0
+
+
+FAKE_TERRAFORM = """#!/bin/sh
+echo "{\\"argv\\": \\"terraform $*\\", \\"stdin\\": null}" >> "$FAKE_GCLOUD_LOG"
+"""
+
+
+@pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "first deploy"])
+def test_deploy_migrates_before_the_functions_move_on_an_upgrade(
+    upgrade: bool, fake_gcloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    terraform = fake_gcloud / "bin" / "terraform"
+    terraform.write_text(FAKE_TERRAFORM)
+    terraform.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", "/bin/true")  # the bundle step: not what is tested here
+    if upgrade:
+        monkeypatch.setenv("FAKE_JOB_EXISTS", "1")
+    for key in gcp.SECRETS:  # every secret has a version
+        gcp.run_step(gcp.add_version(gcp.load_env("dev"), key, "x"))
+    assert gcp.main(["deploy"]) == 0
+    order = [str(c["argv"]) for c in calls(fake_gcloud)]
+    apply = next(i for i, c in enumerate(order) if c.startswith("terraform apply"))
+    migrations = [i for i, c in enumerate(order) if "execute" in c and "main(['migrate'])" in c]
+    assert len(migrations) == 1, order
+    assert (migrations[0] < apply) == upgrade, order
+    if upgrade:
+        update = next(i for i, c in enumerate(order) if "'update'" in c and "--image=" in c)
+        assert update < migrations[0], "the migration runs the new image"

@@ -66,7 +66,11 @@ def segments(path: str) -> list[str]:
 
 
 def api_routes() -> list[list[str]]:
-    return [segments(path) for _method, path in API_ROW.findall(read("docs/API.md"))]
+    """The API's routes (docs/API.md's table) and the pages the dashboard layer serves (api/web.py)."""
+    from eventpulse.api.web import API_DOCS_PATHS
+
+    documented = [path for _method, path in API_ROW.findall(read("docs/API.md"))]
+    return [segments(path) for path in [*documented, *API_DOCS_PATHS]]
 
 
 def is_route(path: str, routes: list[list[str]]) -> bool:

@@ -56,6 +56,35 @@ JOBS_TF = "modules/jobs/main.tf"
 MISTAKES = [
     (
         "references",
+        "modules/functions/iam.tf",
+        "  for_each = local.grants.raw_bucket\n",
+        "",
+        "without for_each",
+    ),
+    (
+        "references",
+        FUNCTIONS_TF,
+        '=> g if g.role != "roles/datastore.user"',
+        '=> g if role != "roles/datastore.user"',
+        "'role'",
+    ),
+    ("references", JOBS_TF, "name => j if j.schedule != null", "name => j if schedule != null", "'schedule'"),
+    (
+        "web",
+        "modules/web/main.tf",
+        '"Referrer-Policy: no-referrer",',
+        '"Referrer-Policy: origin",',
+        "headers",
+    ),
+    (
+        "web",
+        "modules/web/main.tf",
+        'path_prefix_rewrite = "/api-docs.html"',
+        'path_prefix_rewrite = "/docs.html"',
+        "rewritten",
+    ),
+    (
+        "references",
         "environments/prod/main.tf",
         "  cloud_sql_high_availability = true",
         "  cloud_sql_ha = true",
@@ -387,3 +416,32 @@ def test_a_function_without_declared_needs_is_reported(
 ) -> None:
     monkeypatch.delitem(checks.FUNCTIONS, "edge_ingest")
     assert any("edge_ingest has no declared needs" in p for p in checks.check_settings(tree))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "task_receiver_env = {\n    EVENTPULSE_TASK_OIDC_SERVICE_ACCOUNT = var.tasks_invoker_email\n  }",
+            "task_receiver_env = {}",
+            "process_task: eventpulse.cloud.tasks reads settings.task_oidc_service_account",
+        ),
+        (
+            "    EVENTPULSE_TASKS_LOCATION            = var.tasks_location\n",
+            "",
+            "reclaim_stuck: eventpulse.adapters.queue_cloud_tasks reads settings.tasks_location",
+        ),
+        (
+            "    EVENTPULSE_FIRESTORE_DATABASE = var.firestore_database\n",
+            "",
+            "edge_enroll: eventpulse.adapters.firestore.client reads settings.firestore_database",
+        ),
+    ],
+)
+def test_a_setting_the_code_reads_is_required_without_the_declared_table(
+    old: str, new: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checks, "SETTINGS", {})  # only what the code reads remains
+    monkeypatch.setattr(checks, "BASE_SETTINGS", set())
+    problems = checks.check_settings(mutated(tmp_path, FUNCTIONS_TF, old, new))
+    assert any(p.startswith(expected) for p in problems), problems

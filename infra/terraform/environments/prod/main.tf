@@ -26,6 +26,7 @@ module "tasks" {
   project_id  = var.project_id
   region      = var.region
   name_prefix = var.name_prefix
+  queue_name  = "${var.name_prefix}-ingest"
   depends_on  = [module.apis]
 }
 
@@ -41,6 +42,7 @@ module "data" {
   project_id          = var.project_id
   region              = var.region
   name_prefix         = var.name_prefix
+  firestore_database  = "${var.name_prefix}-devices"
   enable_cloud_sql    = var.enable_cloud_sql
   deletion_protection = var.deletion_protection
   depends_on          = [module.apis]

@@ -1,7 +1,7 @@
 # One HTTPS load balancer in front of the dashboard bundle and the HTTP functions:
 #   /api/edge/enroll -> edge_enroll, /api/edge/* -> edge_ingest (devices: their own tokens, no proxy)
 #   /api/*, /internal/*, /health, /readyz -> api, behind the identity-aware proxy
-#   everything else -> the web bucket (the static dashboard bundle)
+#   /api/docs, and everything else -> the web bucket (the static dashboard bundle)
 # IAP protects backend services only, not backend buckets: the bundle (which holds no secret) is
 # served from the bucket, and every API call it makes goes through IAP (docs/DEPLOY_GCP.md, "The
 # dashboard and the load balancer"). Set the public functions' ingress to ALLOW_INTERNAL_AND_GCLB so
@@ -114,11 +114,18 @@ resource "google_iap_web_backend_service_iam_member" "access" {
   member              = each.value
 }
 
+# The headers eventpulse serve adds to the dashboard's responses (api/web.py build_security_headers,
+# with the API on the same origin); tests/unit/test_terraform_agrees.py keeps the two equal.
 resource "google_compute_backend_bucket" "web" {
   project     = var.project_id
   name        = "${var.name_prefix}-web"
   bucket_name = var.web_bucket
   enable_cdn  = false
+  custom_response_headers = [
+    "Content-Security-Policy: default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options: nosniff",
+    "Referrer-Policy: no-referrer",
+  ]
 }
 
 resource "google_compute_url_map" "web" {
@@ -135,6 +142,16 @@ resource "google_compute_url_map" "web" {
     name            = "eventpulse"
     default_service = google_compute_backend_bucket.web.id
 
+    # The API docs page is part of the bundle (api/web.py serves it at /api/docs locally).
+    path_rule {
+      paths   = ["/api/docs", "/api/docs/"]
+      service = google_compute_backend_bucket.web.id
+      route_action {
+        url_rewrite {
+          path_prefix_rewrite = "/api-docs.html"
+        }
+      }
+    }
     path_rule {
       paths   = ["/api/edge/enroll"]
       service = google_compute_backend_service.function["edge_enroll"].id
