@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import uuid
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from eventpulse.landing.register import register_path
 
@@ -159,3 +161,20 @@ def wait_for_backends_gone(services: Any, app_name: str, timeout: float = 120) -
         timeout=timeout,
         describe=lambda: backends_of(services, app_name),
     )
+
+
+def child_worker_env(settings: Any, *, app_name: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a child worker process on the test's settings, as the CLI reads them.
+
+    ``app_name`` tags its database sessions (pg_stat_activity.application_name) so a test can watch them.
+    """
+    url = make_url(str(settings.database_url))
+    if app_name is not None:
+        url = url.update_query_dict({"application_name": app_name})
+    return {
+        **os.environ,
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "EVENTPULSE_DATA_DIR": str(settings.data_dir),
+        "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
+        **extra,
+    }

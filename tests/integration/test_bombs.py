@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from tests.bombs import (
     understate_sizes,
     write_workbook,
 )
-from tests.helpers import RecordingQueue, ingest
+from tests.helpers import RecordingQueue, child_worker_env, ingest
 
 DATASET = "edge_telemetry"
 COLUMNS = ["event_id", "device_id", "event_type", "ts", "value"]
@@ -188,13 +187,7 @@ def test_a_worker_refusing_bombs_stays_within_its_memory_budget(services, tmp_pa
         register_path(services, path=f, dataset=DATASET, source="test", actor="test").ingestion["id"]
         for f in files
     ]
-    settings = services.settings
-    env = {
-        **os.environ,
-        "DATABASE_URL": str(settings.database_url),
-        "EVENTPULSE_DATA_DIR": str(settings.data_dir),
-        "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
-    }
+    env = child_worker_env(services.settings)
     done = subprocess.run(
         [sys.executable, str(HELPER), *map(str, ids)], env=env, capture_output=True, text=True, timeout=120
     )

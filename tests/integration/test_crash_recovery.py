@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
@@ -30,6 +29,7 @@ from eventpulse.pipeline.reclaim import ReclaimReport, reclaim_stale
 from eventpulse.states import Status
 from tests.helpers import (
     RecordingQueue,
+    child_worker_env,
     curated_count,
     ingest,
     wait_for_backends_gone,
@@ -96,15 +96,7 @@ def _reclaim_when_stale(services: Any, *, older_than_seconds: float, deadline: f
 
 
 def _start_worker(services: Any, ingestion_id: uuid.UUID, app_name: str, log_dir: Path) -> subprocess.Popen:
-    settings = services.settings
-    url = make_url(settings.database_url).update_query_dict({"application_name": app_name})
-    env = {
-        **os.environ,
-        "DATABASE_URL": url.render_as_string(hide_password=False),
-        "EVENTPULSE_DATA_DIR": str(settings.data_dir),
-        "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
-        "EVENTPULSE_BATCH_ROWS": "2000",
-    }
+    env = child_worker_env(services.settings, app_name=app_name, EVENTPULSE_BATCH_ROWS="2000")
     with open(log_dir / "worker.out", "wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, str(HELPER), str(ingestion_id)], env=env, stdout=out, stderr=subprocess.STDOUT

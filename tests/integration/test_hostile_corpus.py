@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eventpulse.api.app import create_app
 from eventpulse.states import Status
-from tests.helpers import RecordingQueue
+from tests.helpers import RecordingQueue, child_worker_env
 from tests.hostile_corpus import corpus
 from tests.integration.api_support import AUTH
 
@@ -70,13 +70,7 @@ def test_200_hostile_files_end_final_at_once_without_5xx_hangs_or_escapes(servic
             assert body["error"]["message"] and "Traceback" not in body["error"]["message"]
     assert len(registered) >= 150, answers  # most reach the pipeline; the rest are refused at intake
 
-    settings = services.settings
-    env = {
-        **os.environ,
-        "DATABASE_URL": str(settings.database_url),
-        "EVENTPULSE_DATA_DIR": str(settings.data_dir),
-        "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
-    }
+    env = child_worker_env(services.settings)
     done = subprocess.run(
         [sys.executable, str(HELPER), *registered], env=env, capture_output=True, text=True, timeout=1200
     )

@@ -29,14 +29,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.processor import process_ingestion
 from eventpulse.pipeline.reclaim import reclaim_stale
 from eventpulse.states import TERMINAL, Status
-from tests.helpers import RecordingQueue, wait_for_backends_gone
+from tests.helpers import RecordingQueue, child_worker_env, wait_for_backends_gone
 from tests.integration.rq_support import RqHarness
 
 HELPER = Path(__file__).with_name("crash_pipeline_helper.py")
@@ -79,16 +78,9 @@ def stage_of(services: Any, app_name: str, ids: list[uuid.UUID]) -> str:
 
 
 def start_child(services: Any, ids: list[uuid.UUID], app_name: str, log: Path) -> subprocess.Popen[bytes]:
-    settings = services.settings
-    url = make_url(settings.database_url).update_query_dict({"application_name": app_name})
-    env = {
-        **os.environ,
-        "DATABASE_URL": url.render_as_string(hide_password=False),
-        "EVENTPULSE_DATA_DIR": str(settings.data_dir),
-        "EVENTPULSE_CONTRACTS_DIR": str(settings.contracts_dir),
-        "EVENTPULSE_BATCH_ROWS": "5000",
-        "EVENTPULSE_HEARTBEAT_SECONDS": "1",
-    }
+    env = child_worker_env(
+        services.settings, app_name=app_name, EVENTPULSE_BATCH_ROWS="5000", EVENTPULSE_HEARTBEAT_SECONDS="1"
+    )
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, str(HELPER), *map(str, ids)], env=env, stdout=out, stderr=subprocess.STDOUT
