@@ -11,8 +11,10 @@ import csv
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -532,6 +534,55 @@ def test_device_telemetry_tab_charts_each_sensor(browser: Any, server: ServerPro
     sensors = page.locator(".card h2").all_inner_texts()
     assert sensors and all(sensors), sensors
     screenshot(watched, "device-telemetry")
+    watched.assert_clean()
+
+
+def tiny_png() -> bytes:
+    """A valid 2x2 PNG, built here (no image library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    pixels = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(pixels))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_device_media_tab_shows_a_photo_the_device_sent(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    headers = {"X-Device-Id": "web-e2e-1", "X-Device-Token": device["token"]}
+    photo = tiny_png()
+    signed = requests.post(
+        server.url + "/api/edge/media/signed_url",
+        headers=headers,
+        json={"filename": "gate.png", "content_type": "image/png", "size": len(photo)},
+        timeout=10,
+    )
+    assert signed.status_code == 201, signed.text
+    target = signed.json()
+    put = requests.put(target["url"], headers=target["headers"], data=photo, timeout=10)
+    assert put.status_code == 200, put.text
+    done = requests.post(
+        server.url + "/api/edge/media/finalize",
+        headers=headers,
+        json={"object_name": target["object_name"]},
+        timeout=10,
+    )
+    assert done.status_code == 201, done.text
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/devices/web-e2e-1?tab=media")
+    image = page.get_by_test_id("media").locator("img").first
+    image.wait_for()
+    page.wait_for_function("() => document.querySelector('[data-testid=media] img').naturalWidth === 2")
+    assert "gate.png" in page.get_by_test_id("media").inner_text()
     watched.assert_clean()
 
 
