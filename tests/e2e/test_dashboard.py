@@ -345,7 +345,7 @@ def test_contract_edit_shows_a_validation_error_then_dry_runs_and_saves_a_new_ve
     page.get_by_test_id("contract-changes").get_by_text("column_changed").wait_for()
     page.get_by_role("button", name="dry run on the last 5 files").click()
     page.get_by_test_id("dry-run").get_by_text("file(s) evaluated").wait_for(timeout=60_000)
-    assert "nothing was written" in page.get_by_test_id("outcome").inner_text()
+    page.get_by_test_id("outcome").get_by_text("nothing was written").wait_for()
     screenshot(watched, "contract-editor")
     page.fill("input[name=note]", "city described")
     page.get_by_role("button", name="save").click()
@@ -596,9 +596,10 @@ def test_trends_page_charts_ingestions_drift_and_expectations(
     page = watched.page
     page.goto(server.url + "/#/trends?bucket=day&dataset=parcels")
     page.get_by_test_id("trend-totals").get_by_text("ingestions").wait_for()
+    page.get_by_test_id("drift-totals").get_by_text("event(s)").wait_for()  # its own API call
     assert int(page.get_by_test_id("drift-totals").inner_text().split()[0]) >= 1  # parcels_type_change.csv
     page.get_by_test_id("expectation-trends").get_by_text("expect_column_values_to_be_unique").wait_for()
-    assert page.locator("[data-testid=chart] canvas").count() >= 3
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=chart] canvas').length >= 3")
     screenshot(watched, "trends")
     watched.assert_clean()
 
