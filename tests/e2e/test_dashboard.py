@@ -617,6 +617,23 @@ def test_trends_of_one_device_show_its_pass_rates_and_schemas(
     watched.assert_clean()
 
 
+def test_products_page_lists_the_parcels_mart_with_its_freshness(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/products")
+    products = page.get_by_test_id("products")
+    products.get_by_text("mart_parcel_sales_by_month").wait_for()
+    marts = api(server, "GET", "/api/marts")["items"]
+    (mart,) = [m for m in marts if m["name"] == "parcel_sales_by_month"]
+    assert mart["freshness"]["status"] == "fresh"  # parcels loaded minutes ago; warn_after is 7 days
+    row = products.get_by_role("row").filter(has_text="mart_parcel_sales_by_month").inner_text()
+    assert "fresh" in row and "parcels" in row, row
+    screenshot(watched, "products")
+    watched.assert_clean()
+
+
 def test_audit_page_filters_by_action(browser: Any, server: ServerProcess, demo: Any) -> None:
     watched = open_page(browser, server)
     page = watched.page
