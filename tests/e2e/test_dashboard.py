@@ -659,6 +659,39 @@ def test_ops_page_shows_readiness_and_runs_a_prune_dry_run(
     watched.assert_clean()
 
 
+def test_pages_are_reachable_by_keyboard(browser: Any, server: ServerProcess, demo: Any) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/")
+    page.get_by_test_id("total-ingestions").wait_for()
+    for _ in range(12):  # brand, then the navigation links, in order
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Ingestions":
+            break
+    else:
+        pytest.fail("Tab never reached the Ingestions link")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", level=1, name="Ingestions").wait_for()
+    page.get_by_test_id("ingestions").locator("tbody tr").first.wait_for()
+    watched.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["/#/ingestions", "/#/devices", "/#/trends?dataset=parcels"])
+def test_on_a_phone_the_page_never_scrolls_sideways(
+    browser: Any, server: ServerProcess, demo: Any, path: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_init_script(f"sessionStorage.setItem('eventpulse.token', {TEST_TOKEN!r})")
+    watched = Watched(context.new_page())
+    page = watched.page
+    page.goto(server.url + path)
+    page.locator("main table, main [data-testid=chart]").first.wait_for()
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide on a {widths[1]} px screen"
+    watched.assert_clean()
+    context.close()
+
+
 def test_api_reference_is_served_from_the_bundle(browser: Any, server: ServerProcess) -> None:
     watched = open_page(browser, server, token=None)
     page = watched.page
