@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 UV_ARGS ?=
-LINT_PATHS := shared tests functions jobs emulators benchmarks tools edge_client infra/bundle.py
+LINT_PATHS := shared tests functions jobs emulators benchmarks tools edge_client infra/bundle.py infra/gcp.py
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List every target with its description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-26s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml edge_client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "EventPulse needs Python 3.11 or newer")'
@@ -52,6 +52,7 @@ lint: $(STAMP) ## ruff (lint, import bans, format check), mypy, and the check th
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/python tools/locks.py check
+	$(BIN)/python tools/tffmt.py check
 
 .PHONY: watch
 watch: $(STAMP) ## Watch data/incoming/<dataset>/ and register new files
@@ -72,6 +73,13 @@ bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpuls
 .PHONY: bench-edge
 bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on loopback; accept->LOADED, psql \copy anchor
 	$(BIN)/python benchmarks/edge_ingest.py
+
+.PHONY: chaos
+chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, Postgres restarts, a full disk, hostile bodies (benchmarks/out/)
+	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
+	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/integration/test_kill_campaign.py \
+	  tests/integration/test_database_restart.py tests/integration/test_disk_full.py \
+	  tests/integration/test_hostile_bodies.py tests/integration/test_hostile_corpus.py $(PYTEST_ARGS)
 
 .PHONY: worker
 worker: $(STAMP) ## Run an RQ worker (`eventpulse worker`) for EVENTPULSE_QUEUE=rq
@@ -139,3 +147,72 @@ web: web/dist/index.html ## Build the web dashboard into web/dist (npm ci && npm
 web-types: $(STAMP) $(WEB_STAMP) ## Regenerate web/src/api-types.ts from the app's OpenAPI document (openapi-typescript)
 	$(BIN)/python tools/openapi_document.py build/openapi.json
 	cd web && npm run types
+# --- Google Cloud: infra/gcp.py prints each plan, then runs it (DRY_RUN=1: print only) -------------
+# gcloud and terraform are needed only when a target runs; docs/DEPLOY_GCP.md is the walk-through.
+ENV ?= dev
+DRY_RUN ?=
+GCP_FLAGS = $(if $(DRY_RUN),--dry-run)
+GCP = $(PYTHON) infra/gcp.py $(GCP_FLAGS)
+
+.PHONY: auth
+auth: ## Log in to Google Cloud: gcloud auth login and application-default login (for Terraform)
+	@$(GCP) auth
+
+.PHONY: init
+init: ## Prepare a project: make init PROJECT_ID=<id> REGION=<region> [ENV=dev] (state bucket, tfvars)
+	@$(GCP) init --env $(ENV) --project "$(PROJECT_ID)" --region "$(REGION)"
+
+.PHONY: infra-gcp
+infra-gcp: ## Apply the base infrastructure of ENV (APIs, buckets, queue, secrets, data) with Terraform
+	@$(GCP) infra --env $(ENV)
+
+.PHONY: db-secret
+db-secret: ## Store DATABASE_URL in Secret Manager (DATABASE_URL=... or a new Cloud SQL user) [ENV=dev]
+	@$(GCP) db-secret --env $(ENV)
+
+.PHONY: task-token-secret
+task-token-secret: ## New task token: its sha256 to Secret Manager, the token to .secrets/ENV/ [ENV=dev]
+	@$(GCP) task-token-secret --env $(ENV)
+
+.PHONY: ingest-token-secret
+ingest-token-secret: ## New API token: make ingest-token-secret NAME=ci ROLE=operator [ENV=dev]
+	@$(GCP) ingest-token-secret --env $(ENV) --name "$(NAME)" --role "$(or $(ROLE),operator)"
+
+.PHONY: edge-enroll-token-secret
+edge-enroll-token-secret: ## New fleet enroll token (and the device token pepper, once) [ENV=dev]
+	@$(GCP) edge-enroll-token-secret --env $(ENV)
+
+.PHONY: check-secrets-gcp
+check-secrets-gcp: ## Fail when a secret of ENV has no version (and say which target adds it)
+	@$(GCP) check-secrets --env $(ENV)
+
+.PHONY: deploy-gcp
+deploy-gcp: $(STAMP) ## Bundle, build the jobs image, check secrets, apply all of ENV's Terraform, migrate
+	@$(BIN)/python infra/gcp.py $(GCP_FLAGS) deploy --env $(ENV)
+
+.PHONY: verify-gcp
+verify-gcp: ## Call every deployed function's health/readiness route of ENV and report
+	@$(GCP) verify --env $(ENV)
+
+.PHONY: drift-gcp
+drift-gcp: $(STAMP) ## terraform plan -detailed-exitcode of ENV: exit 2 when the cloud differs from Terraform
+	@$(BIN)/python infra/gcp.py $(GCP_FLAGS) drift --env $(ENV)
+
+.PHONY: web-deploy
+web-deploy: ## Upload the built dashboard (WEB_DIST, default web/dist) and its config.json to ENV's web bucket
+	@$(GCP) web-deploy --env $(ENV) $(if $(WEB_DIST),--dist "$(WEB_DIST)")
+
+.PHONY: tf-fmt
+tf-fmt: ## Rewrite infra/terraform/**/*.tf in terraform fmt layout (make lint checks it)
+	$(PYTHON) tools/tffmt.py write
+
+CHECKOV_VENV ?= .venv-checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --require-hashes -r requirements-checkov.txt
+	@touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.installed ## Scan infra/terraform with checkov (own venv: its pins clash with the lock; ~4 min once)
+	$(CHECKOV_VENV)/bin/checkov -d infra/terraform --framework terraform --compact --quiet --skip-download

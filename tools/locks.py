@@ -6,8 +6,10 @@
 ``requirements.txt`` locks ``requirements.in`` (the direct runtime pins pyproject reads).
 ``requirements-dev.txt`` locks ``requirements-dev.in`` (which includes ``requirements.in``) under
 ``-c requirements.txt``: one complete, hashed file for a developer's or CI's virtualenv whose runtime
-part is exactly the runtime lock. Each lock's first line records the sha256 of the inputs it was
-compiled from; ``check`` recomputes it, so editing a ``.in`` file without ``make lock`` fails lint.
+part is exactly the runtime lock. ``requirements-checkov.txt`` locks ``requirements-checkov.in`` on its
+own: checkov runs in ``.venv-checkov`` (`make checkov`), since its pins clash with the project's.
+Each lock's first line records the sha256 of the inputs it was compiled from; ``check`` recomputes
+it, so editing a ``.in`` file without ``make lock`` fails lint.
 uv keeps the versions already in a lock unless the inputs force a change (``--upgrade-package NAME``
 in UV_ARGS moves one on purpose).
 """
@@ -58,8 +60,10 @@ class Pin:
 LOCKS = (
     LockSpec("requirements.txt", "requirements.in"),
     LockSpec("requirements-dev.txt", "requirements-dev.in", constraints=("requirements.txt",)),
+    # checkov's own pins clash with the project's, so it gets its own lock and venv (`make checkov`)
+    LockSpec("requirements-checkov.txt", "requirements-checkov.in"),
 )
-RUNTIME, DEV = LOCKS
+RUNTIME, DEV = LOCKS[0], LOCKS[1]
 
 
 def included_files(root: Path, name: str) -> list[str]:

@@ -147,3 +147,19 @@ class MartRefused(ContractError):
     """A mart declared in a contract that PostgreSQL will not create (its message says why)."""
 
     code = "mart_refused"
+
+
+class Overloaded(EventPulseError):
+    """The intake sheds load: too many files wait for a worker. Retry after ``retry_after_seconds``."""
+
+    code = "overloaded"
+    http_status = 429
+    retryable = True
+
+    def __init__(
+        self, message: str, *, retry_after_seconds: int, hint: str = "", details: dict[str, Any] | None = None
+    ):
+        super().__init__(
+            message, hint=hint, details={**(details or {}), "retry_after_seconds": retry_after_seconds}
+        )
+        self.retry_after_seconds = retry_after_seconds

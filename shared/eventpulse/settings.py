@@ -60,6 +60,13 @@ class Settings:
     upload_max_bytes: int = 2 * 1024**3
     """Largest accepted upload in bytes; larger bodies get HTTP 413 (serve sets waitress's limit from it)."""
 
+    serve_connection_limit: int = 1000
+    """Connections ``eventpulse serve`` holds open at once (waitress's default of 100 let 100 slow
+    clients lock every other caller out); past it, new connections wait in the listen backlog."""
+
+    serve_channel_timeout_seconds: float = 60.0
+    """``eventpulse serve`` closes a connection that sent nothing for this long (waitress: 120 s)."""
+
     allowed_extensions: tuple[str, ...] = (".csv", ".tsv", ".xlsx", ".json", ".ndjson", ".jsonl", ".parquet")
     """File extensions accepted for ingestion (lowercase, with the dot)."""
 
@@ -165,6 +172,37 @@ class Settings:
 
     batch_rows: int = 100_000
     """Rows per record batch while parsing, validating and loading (bounds memory)."""
+
+    xlsx_max_expanded_bytes: int = 512 * 1024**2
+    """Largest size one XML part of a workbook (a sheet, the shared strings) may expand to; checked
+    before decoding, from the zip directory and again while inflating. Larger: FAILED_READ."""
+
+    xlsx_max_cells: int = 10_000_000
+    """Most cells a sheet may span, rows × columns from its first to its last cell (the reader holds
+    them all: about 70 bytes each). Larger: FAILED_READ before decoding."""
+
+    xlsx_max_compression_ratio: float = 250.0
+    """Highest expanded/compressed ratio of a workbook XML part over 4 MiB (real sheets: 5-50)."""
+
+    parquet_max_row_group_bytes: int = 1024**3
+    """Largest uncompressed size a Parquet row group may declare (one row group is decoded at a time)."""
+
+    json_max_record_bytes: int = 16 * 1024**2
+    """Largest single JSON array element or NDJSON line, in bytes. Larger: FAILED_READ."""
+
+    intake_max_waiting: int = 1000
+    """Ingestions waiting for a worker (all sources) past which uploads and registrations get HTTP 429
+    with Retry-After, until workers catch up (0: no limit). Counted from the database."""
+
+    intake_max_waiting_per_source: int = 200
+    """The same, per source (``device:<id>`` for a device, the ``source`` of an upload): one busy
+    sender is slowed down before it fills the whole queue (0: no limit)."""
+
+    intake_retry_after_seconds: int = 30
+    """The ``Retry-After`` a shed request is answered with."""
+
+    intake_backlog_cache_seconds: float = 1.0
+    """How long a process reuses its count of waiting ingestions (one COUNT per interval, not per upload)."""
 
     db_pool_size: int = 5
     """Connections kept in the SQLAlchemy pool."""
@@ -307,6 +345,14 @@ class Settings:
             raise SettingsError(f"{PREFIX}MAX_ATTEMPTS must be at least 1")
         if self.batch_rows < 1:
             raise SettingsError(f"{PREFIX}BATCH_ROWS must be at least 1")
+        ensure_limits_positive(self)
+        if self.intake_max_waiting < 0 or self.intake_max_waiting_per_source < 0:
+            raise SettingsError(
+                f"{PREFIX}INTAKE_MAX_WAITING and {PREFIX}INTAKE_MAX_WAITING_PER_SOURCE must be 0 (off) "
+                "or more"
+            )
+        if self.intake_backlog_cache_seconds < 0:
+            raise SettingsError(f"{PREFIX}INTAKE_BACKLOG_CACHE_SECONDS must be 0 or more")
         if self.inline_workers < 1:
             raise SettingsError(f"{PREFIX}INLINE_WORKERS must be at least 1")
         if self.inline_batch_size < 1:
@@ -317,6 +363,10 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}DB_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS must be 0 (off) or a number of seconds"
             )
+        if self.serve_connection_limit < 10:
+            raise SettingsError(f"{PREFIX}SERVE_CONNECTION_LIMIT must be at least 10")
+        if self.serve_channel_timeout_seconds <= 0:
+            raise SettingsError(f"{PREFIX}SERVE_CHANNEL_TIMEOUT_SECONDS must be a positive number of seconds")
         if self.database_outage_wait_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DATABASE_OUTAGE_WAIT_SECONDS must be 0 (off) or a number of seconds"
@@ -363,6 +413,22 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and the CLI use this)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+POSITIVE_LIMITS = (
+    "intake_retry_after_seconds",
+    "xlsx_max_expanded_bytes",
+    "xlsx_max_cells",
+    "xlsx_max_compression_ratio",
+    "parquet_max_row_group_bytes",
+    "json_max_record_bytes",
+)
+
+
+def ensure_limits_positive(settings: Settings) -> None:
+    for name in POSITIVE_LIMITS:
+        if getattr(settings, name) <= 0:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be a positive number")
 
 
 def parse_api_tokens(key: str, raw: str) -> tuple[ApiToken, ...]:

@@ -284,8 +284,9 @@ _JSON = {"Content-Type": "application/json"}
 class Fault:
     """What the proxy does to one matching request.
 
-    ``kind``: ``"pass"`` forwards untouched (to place a later fault); ``"500"`` answers 500 without
-    forwarding; ``"500-after"`` forwards (the server accepts) and answers 500 instead of the real answer;
+    ``kind``: ``"pass"`` forwards untouched (to place a later fault); ``"500"`` (or ``"503"``) answers
+    500 (503) without forwarding; ``"500-after"`` forwards (the server accepts) and answers 500 instead
+    of the real answer;
     ``"delay"`` waits ``seconds`` before forwarding; ``"slow"`` forwards, then waits ``seconds`` before
     answering (longer than the agent's timeout: the server accepted, the agent never hears it);
     ``"hold"``/``"hold-after"`` park the request before/after forwarding until ``release()`` (used to
@@ -370,8 +371,8 @@ class FaultProxy:
             with self._lock:
                 self.done.append((fault.kind, request.path))
         kind = fault.kind if fault else ""
-        if kind == "500":
-            self._answer(request, 500, _JSON, INJECTED_500)
+        if kind in ("500", "503"):
+            self._answer(request, int(kind), _JSON, INJECTED_500)
             return
         if kind == "delay":
             time.sleep(fault.seconds if fault else 0)

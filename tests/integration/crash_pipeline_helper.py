@@ -1,6 +1,6 @@
 """Process one already-registered ingestion in a child process (test_crash_recovery.py SIGKILLs it).
 
-Usage: python crash_pipeline_helper.py INGESTION_ID
+Usage: python crash_pipeline_helper.py INGESTION_ID [INGESTION_ID ...] (processed in order)
 Settings come from the environment, exactly as the CLI reads them (DATABASE_URL, EVENTPULSE_DATA_DIR,
 EVENTPULSE_CONTRACTS_DIR, EVENTPULSE_BATCH_ROWS, ...). Prints ``worker <id>`` before processing.
 """
@@ -21,8 +21,9 @@ def main() -> None:
     worker = f"crash-helper:{os.getpid()}"
     print("worker", worker, flush=True)
     try:
-        result = process_ingestion(services, uuid.UUID(sys.argv[1]), worker=worker)
-        print("finished", result.status, flush=True)
+        for raw in sys.argv[1:]:
+            result = process_ingestion(services, uuid.UUID(raw), worker=worker)
+            print("finished", raw, result.status, flush=True)
     finally:
         services.close()
 

@@ -76,3 +76,26 @@ def fuzz_app(services):  # type: ignore[no-untyped-def]
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_operation_answers_5xx_or_outside_its_declared_responses(case, fuzz_app) -> None:
     case.call_and_validate(app=fuzz_app, headers=HEADERS, checks=CHECKS)
+
+
+ROLE_TOKENS = {role: f"fuzz-{role}-token" for role in ("viewer", "operator")}
+
+
+@pytest.fixture(params=sorted(ROLE_TOKENS))
+def role_app(request, services):  # type: ignore[no-untyped-def]
+    """The app with a token of each role below admin: refusals must be declared 401/403, never 5xx."""
+    tokens = tuple(
+        ApiToken(name=f"fuzz-{role}", role=role, sha256=hashlib.sha256(token.encode()).hexdigest())
+        for role, token in ROLE_TOKENS.items()
+    )
+    services.settings = services.settings.with_overrides(
+        api_tokens=tokens, device_token_pepper="fuzz-pepper", edge_enroll_token_sha256=("0" * 64,)
+    )
+    return create_app(services), {"Authorization": f"Bearer {ROLE_TOKENS[request.param]}"}
+
+
+@schema.parametrize()
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_operation_answers_5xx_or_undeclared_for_a_viewer_or_an_operator(case, role_app) -> None:
+    app, headers = role_app
+    case.call_and_validate(app=app, headers=headers, checks=CHECKS)

@@ -65,6 +65,7 @@ EXPECTED = {
     ("GET", "/api/stats/expectations"): "viewer",
     ("GET", "/api/stats/drift"): "viewer",
     ("GET", "/api/stats/quarantine"): "viewer",
+    ("GET", "/api/stats/queue"): "viewer",
     ("GET", "/api/devices/<device_id>/telemetry"): "viewer",
     ("GET", "/api/quality/trends"): "viewer",
     ("GET", "/api/drift/devices"): "viewer",

@@ -15,12 +15,19 @@ import locks  # noqa: E402  (tools/ is not a package)
 
 sys.path.remove(str(REPO_ROOT / "tools"))
 
-LOCK_FILES = ("requirements.in", "requirements.txt", "requirements-dev.in", "requirements-dev.txt")
+LOCK_FILES = (
+    "requirements.in",
+    "requirements.txt",
+    "requirements-dev.in",
+    "requirements-dev.txt",
+    "requirements-checkov.in",
+    "requirements-checkov.txt",
+)
 
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """The four lock inputs and outputs, copied so a test may break them."""
+    """The lock inputs and outputs, copied so a test may break them."""
     for name in LOCK_FILES:
         shutil.copyfile(REPO_ROOT / name, tmp_path / name)
     return tmp_path
@@ -37,7 +44,7 @@ def test_the_committed_locks_match_their_inputs() -> None:
 
 
 def test_every_locked_package_carries_hashes_and_an_exact_version() -> None:
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-checkov.txt"):
         pins = locks.parse_lock((REPO_ROOT / name).read_text())
         assert len(pins) > 50, name
         assert all(pin.hashes and all(h.startswith("sha256:") for h in pin.hashes) for pin in pins.values())

@@ -154,3 +154,26 @@ def test_xlsx_unknown_sheet_lists_available_sheets(tmp_path):
     with pytest.raises(ReadError) as exc:
         open_source(make_xlsx(tmp_path / "a.xlsx"), "xlsx", ReadOptions(sheet="Nope"))
     assert exc.value.details["sheets"] == ["Data", "Other"]
+
+
+def test_parquet_nested_columns_are_read_as_json_text(tmp_path):
+    # Found by the hostile corpus: a struct column ended FAILED_EXCEPTION (Arrow cannot cast it to text).
+    path = tmp_path / "nested.parquet"
+    table = pa.table(
+        {
+            "id": ["a", "b"],
+            "deep": [{"x": {"y": [1, 2]}}, None],
+            "tags": [["p", "q"], []],
+            "attrs": pa.array([[("k", 1)], [("z", 2)]], pa.map_(pa.string(), pa.int64())),
+        }
+    )
+    pq.write_table(table, path)
+    (batch,) = open_source(path, "parquet", ReadOptions()).batches()
+    assert batch.schema.field("deep").type == pa.string()
+    assert batch.column("id").to_pylist() == ["a", "b"]
+    assert [json.loads(v) if v else v for v in batch.column("deep").to_pylist()] == [
+        {"x": {"y": [1, 2]}},
+        None,
+    ]
+    assert [json.loads(v) for v in batch.column("tags").to_pylist()] == [["p", "q"], []]
+    assert [json.loads(v) for v in batch.column("attrs").to_pylist()] == [[["k", 1]], [["z", 2]]]

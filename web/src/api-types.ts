@@ -1227,6 +1227,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/stats/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The queue backlog now: waiting and processing ingestions, per source, and who is shed (429).
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["stats_queue_depth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -1315,7 +1335,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: the metadata database answers (503 not_ready when it does not).
+         * Readiness: the metadata database answers (503 not_ready when it does not), with the queue depth.
          * @description Auth: none.
          */
         get: operations["health_readyz"];
@@ -3599,9 +3619,84 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** QueueDepth */
+        QueueDepth: {
+            /**
+             * Max Waiting
+             * @description EVENTPULSE_INTAKE_MAX_WAITING (0: no limit)
+             */
+            max_waiting: number;
+            /**
+             * Max Waiting Per Source
+             * @description EVENTPULSE_INTAKE_MAX_WAITING_PER_SOURCE (0: no limit)
+             */
+            max_waiting_per_source: number;
+            /**
+             * Processing
+             * @description ingestions a worker holds (PROCESSING)
+             */
+            processing: number;
+            /**
+             * Shedding
+             * @description new files from every source are refused with 429
+             */
+            shedding: boolean;
+            /**
+             * Shedding Sources
+             * @description sources whose new files are refused with 429
+             */
+            shedding_sources: string[];
+            /**
+             * Waiting
+             * @description ingestions waiting for a worker: RECEIVED, or FAILED_EXCEPTION with attempts left
+             */
+            waiting: number;
+        };
+        /** QueueStats */
+        QueueStats: {
+            /**
+             * By Source
+             * @description waiting ingestions per source (sources with any)
+             */
+            by_source: {
+                [key: string]: number;
+            };
+            /**
+             * Max Waiting
+             * @description EVENTPULSE_INTAKE_MAX_WAITING (0: no limit)
+             */
+            max_waiting: number;
+            /**
+             * Max Waiting Per Source
+             * @description EVENTPULSE_INTAKE_MAX_WAITING_PER_SOURCE (0: no limit)
+             */
+            max_waiting_per_source: number;
+            /**
+             * Processing
+             * @description ingestions a worker holds (PROCESSING)
+             */
+            processing: number;
+            /**
+             * Shedding
+             * @description new files from every source are refused with 429
+             */
+            shedding: boolean;
+            /**
+             * Shedding Sources
+             * @description sources whose new files are refused with 429
+             */
+            shedding_sources: string[];
+            /**
+             * Waiting
+             * @description ingestions waiting for a worker: RECEIVED, or FAILED_EXCEPTION with attempts left
+             */
+            waiting: number;
+        };
         /** Ready */
         Ready: {
             checks: components["schemas"]["Checks"];
+            /** @description the queue backlog, counted at most once per second */
+            queue: components["schemas"]["QueueDepth"];
             /**
              * Status
              * @constant
@@ -6927,6 +7022,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -7039,6 +7143,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7640,6 +7753,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Internal Server Error */
             500: {
                 headers: {
@@ -7729,6 +7851,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7847,6 +7978,15 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9015,6 +9155,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stats_queue_depth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueStats"];
                 };
             };
             /** @description Unauthorized */

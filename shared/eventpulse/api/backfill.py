@@ -10,7 +10,7 @@ from flask import Response, jsonify
 
 from eventpulse.api.auth import current_actor
 from eventpulse.api.context import current_services
-from eventpulse.api.ingest import REGISTERED, registration_body
+from eventpulse.api.ingest import REGISTERED, ensure_intake_open, registration_body
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import FromGcsBody
 from eventpulse.api.roles import TASK
@@ -24,7 +24,7 @@ bp = Operations("backfill", __name__, url_prefix="/api")
     "/ingest/from_gcs",
     access=TASK,
     returns=REGISTERED,
-    errors=(400, 404, 415, 422),
+    errors=(400, 404, 415, 422, 429),
     body=FromGcsBody,
 )
 def from_gcs(body: FromGcsBody) -> tuple[Response, int]:
@@ -35,8 +35,9 @@ def from_gcs(body: FromGcsBody) -> tuple[Response, int]:
         raise BadRequest("name (the object name) is required", details={"parameter": "name"})
     if not bucket:
         raise BadRequest("bucket is required", hint='pass "bucket", or set EVENTPULSE_GCS_BUCKET')
-    from eventpulse.landing.objects import register_existing_object  # its adapters load on first use
+    from eventpulse.landing.objects import BACKFILL_SOURCE, register_existing_object  # adapters load lazily
 
+    ensure_intake_open(services, BACKFILL_SOURCE)
     registration = register_existing_object(services, bucket=bucket, name=body.name, actor=current_actor())
     answer, status = registration_body(services, registration)
     return jsonify(answer), status

@@ -93,7 +93,7 @@ EDGE_EXTENSIONS = (".csv", ".ndjson", ".jsonl")
     "/ingest/upload",
     access=DEVICE,
     returns={202: EdgeRegistered, 200: EdgeRegistered},
-    errors=(400, 401, 403, 404, 413, 415, 422, 503, 507),
+    errors=(400, 401, 403, 404, 413, 415, 422, 429, 503, 507),
     binary_body=True,
 )
 def upload(query: EdgeUploadQuery) -> tuple[Response, int]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eventpulse.api.auth import calling_device
 from eventpulse.api.context import current_services
 from eventpulse.api.edge import ensure_dataset_allowed
-from eventpulse.api.ingest import REGISTERED, registration_body
+from eventpulse.api.ingest import REGISTERED, ensure_intake_open, registration_body
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body
 from eventpulse.api.roles import DEVICE
@@ -138,7 +138,7 @@ def gcs_signed_url(body: EdgeSignBody) -> tuple[Response, int]:
     "/ingest/from_gcs",
     access=DEVICE,
     returns=REGISTERED,
-    errors=(400, 404, 409, 415, 422),
+    errors=(400, 404, 409, 415, 422, 429),
     body=EdgeFinalizeBody,
 )
 def ingest_from_gcs(body: EdgeFinalizeBody) -> tuple[Response, int]:
@@ -161,6 +161,7 @@ def ingest_from_gcs(body: EdgeFinalizeBody) -> tuple[Response, int]:
     if obj is None or obj.metadata.get("source") != device_source(device_id):
         raise missing
     ensure_allowed_dataset(rest.split("/", 1)[0])  # the device's datasets may have changed since
+    ensure_intake_open(services, device_source(device_id))
     from eventpulse.landing.objects import register_existing_object  # its adapters load on first use
 
     registration = register_existing_object(

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from eventpulse.errors import EventPulseError
+from eventpulse.errors import EventPulseError, Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,12 @@ def _echo_request_id(response: Response) -> Response:
 def handle_eventpulse_error(exc: EventPulseError) -> Response:
     if exc.http_status >= 500:
         log.error("request %s failed: %s", current_request_id(), exc.message, exc_info=exc)
-    return build_envelope(exc.http_status, exc.code, exc.message, hint=exc.hint, details=dict(exc.details))
+    response = build_envelope(
+        exc.http_status, exc.code, exc.message, hint=exc.hint, details=dict(exc.details)
+    )
+    if isinstance(exc, Overloaded):  # 429: the one header every HTTP client knows to wait on
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 def handle_http_exception(exc: HTTPException) -> Response | HTTPException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO, cast
@@ -9,19 +10,22 @@ from typing import Any, BinaryIO, cast
 from flask import Response, jsonify, request
 
 from eventpulse.api.auth import current_actor
-from eventpulse.api.context import current_services
+from eventpulse.api.context import current_backlog, current_services
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import FromPathBody, IngestionPath, UploadQuery
 from eventpulse.api.present import present_ingestion
 from eventpulse.api.resources import Ingestion, Registered, RegisteredFromPath
 from eventpulse.api.roles import OPERATOR, TASK
 from eventpulse.errors import BadRequest, NotFound, PayloadTooLarge
+from eventpulse.landing.backpressure import decide_shed
 from eventpulse.landing.duplicate import describe_duplicate
 from eventpulse.landing.intake import build_read_options
 from eventpulse.landing.register import Registration, register_stream, replay
 from eventpulse.landing.watcher import dataset_for, register_incoming
 from eventpulse.pipeline.intent import StreamHeaderCheck
 from eventpulse.ports import Row, Services
+
+log = logging.getLogger(__name__)
 
 bp = Operations("ingest", __name__, url_prefix="/api")
 
@@ -33,7 +37,7 @@ REGISTERED = {202: Registered, 200: Registered}
     "/ingest/upload",
     access=OPERATOR,
     returns=REGISTERED,
-    errors=(400, 404, 413, 415, 422, 507),
+    errors=(400, 404, 413, 415, 422, 429, 507),
     binary_body=True,
 )
 def upload(query: UploadQuery) -> tuple[Response, int]:
@@ -71,6 +75,7 @@ def accept_upload(
     Shared by every upload route (``/api/ingest/upload``, ``/api/edge/ingest/upload``), so the size
     limit, the fail-fast header check and the deduplicated answer stay one behaviour.
     """
+    ensure_intake_open(services, source)  # before one byte of the body is read
     limit = services.settings.upload_max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
@@ -106,7 +111,7 @@ def accept_upload(
     "/ingest/from_path",
     access=TASK,
     returns={202: RegisteredFromPath, 200: RegisteredFromPath},
-    errors=(400, 404, 415, 422),
+    errors=(400, 404, 415, 422, 429),
     body=FromPathBody,
 )
 def from_path(body: FromPathBody) -> tuple[Response, int]:
@@ -121,6 +126,7 @@ def from_path(body: FromPathBody) -> tuple[Response, int]:
             hint='pass "dataset", put the file in incoming/<dataset>/, or name it <dataset>__name.ext',
         )
     source = body.source or "from_path"
+    ensure_intake_open(services, source)
     handled = register_incoming(services, path, dataset=dataset, source=source, actor=current_actor())
     answer, status = registration_body(services, handled.registration)
     answer["archived_to"] = handled.archived_to.relative_to(services.settings.archive_dir).as_posix()
@@ -135,6 +141,17 @@ def replay_ingestion(path: IngestionPath) -> tuple[Response, int]:
     services = current_services()
     row = replay(services, path.ingestion_id, actor=current_actor())
     return jsonify(present_ingestion(_reload(services, row["id"]) or row)), 202
+
+
+def ensure_intake_open(services: Services, source: str) -> None:
+    """Refuse a new file with 429 + Retry-After while the queue backlog is over its limits.
+
+    Every intake route calls this before it lands or registers anything (docs/RELIABILITY.md).
+    """
+    refusal = decide_shed(current_backlog(), source, services.settings)
+    if refusal is not None:
+        log.warning("intake refused a file from %s: %s", source[:200], refusal.message)
+        raise refusal
 
 
 def registration_body(services: Services, registration: Registration) -> tuple[dict[str, Any], int]:

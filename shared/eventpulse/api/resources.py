@@ -369,9 +369,25 @@ class Checks(BaseModel):
     database: Literal["ok"]
 
 
+class QueueDepth(BaseModel):
+    waiting: int = Field(
+        description="ingestions waiting for a worker: RECEIVED, or FAILED_EXCEPTION with attempts left"
+    )
+    processing: int = Field(description="ingestions a worker holds (PROCESSING)")
+    max_waiting: int = Field(description="EVENTPULSE_INTAKE_MAX_WAITING (0: no limit)")
+    max_waiting_per_source: int = Field(description="EVENTPULSE_INTAKE_MAX_WAITING_PER_SOURCE (0: no limit)")
+    shedding: bool = Field(description="new files from every source are refused with 429")
+    shedding_sources: list[str] = Field(description="sources whose new files are refused with 429")
+
+
 class Ready(BaseModel):
     status: Literal["ready"]
     checks: Checks
+    queue: QueueDepth = Field(description="the queue backlog, counted at most once per second")
+
+
+class QueueStats(QueueDepth):
+    by_source: dict[str, int] = Field(description="waiting ingestions per source (sources with any)")
 
 
 class ReclaimReport(BaseModel):

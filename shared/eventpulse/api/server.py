@@ -19,4 +19,11 @@ def waitress_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``waitress.serve`` / ``waitress.create_server`` from the settings."""
     # A device's photo or video PUT to the local media route is a body too (issue 8, edge media).
     largest = max(settings.upload_max_bytes, settings.media_max_bytes)
-    return {"max_request_body_size": largest + BODY_LIMIT_MARGIN}
+    return {
+        "max_request_body_size": largest + BODY_LIMIT_MARGIN,
+        # Request headers and bodies are read by waitress's I/O loop, not by a thread: a slow client
+        # costs a connection, never a worker thread. So the connection cap is what slow clients
+        # exhaust, and it is raised well past waitress's 100.
+        "connection_limit": settings.serve_connection_limit,
+        "channel_timeout": settings.serve_channel_timeout_seconds,
+    }

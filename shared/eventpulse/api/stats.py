@@ -14,13 +14,20 @@ from typing import Any, get_args
 
 from flask import Response, jsonify
 
-from eventpulse.api.context import current_services
+from eventpulse.api.context import current_backlog, current_services
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import MAX_BUCKETS, ExpectationTrendQuery, TrendQuery
 from eventpulse.api.present import to_json_value
-from eventpulse.api.resources import DriftTrends, ExpectationTrends, IngestionTrends, QuarantineTrends
+from eventpulse.api.resources import (
+    DriftTrends,
+    ExpectationTrends,
+    IngestionTrends,
+    QuarantineTrends,
+    QueueStats,
+)
 from eventpulse.api.roles import VIEWER
 from eventpulse.errors import BadRequest
+from eventpulse.landing.backpressure import describe_backlog
 from eventpulse.ports import Row, TrendWindow
 from eventpulse.ports.store import BUCKET_LENGTH, TrendBucket
 from eventpulse.schema.drift import ChangeKind, Outcome
@@ -33,6 +40,16 @@ DEFAULT_BUCKETS = 30
 QUARANTINE_KINDS = ("expectation", "discard_row", "discard_value")
 QUARANTINE_STATUSES = ("held", "replayed", "discarded")
 WINDOW_HINT = "since and until are ISO 8601 instants or dates (UTC unless they carry an offset)"
+
+
+@bp.operation("GET", "/queue", access=VIEWER, returns={200: QueueStats})
+def queue_depth() -> Response:
+    """The queue backlog now: waiting and processing ingestions, per source, and who is shed (429)."""
+    backlog = current_backlog()
+    body = describe_backlog(backlog, current_services().settings)
+    by_source = {source: backlog.waiting(source) for source in sorted(backlog.by_source)}
+    body["by_source"] = {source: n for source, n in by_source.items() if n}
+    return jsonify(body)
 
 
 @bp.operation("GET", "/ingestions", access=VIEWER, returns={200: IngestionTrends}, errors=(400,))

@@ -65,6 +65,10 @@ class ObjectRejected(TerminalError):
     http_status = 422
 
 
+BACKFILL_SOURCE = "gcs_backfill"
+"""The source of an object registered by a backfill (``POST /api/ingest/from_gcs``)."""
+
+
 def handle_finalize(
     services: Services,
     *,
@@ -111,7 +115,7 @@ def register_existing_object(
     actor: str,
     dataset: str | None = None,
     filename: str | None = None,
-    source: str = "gcs_backfill",
+    source: str = BACKFILL_SOURCE,
 ) -> Registration:
     """Register an object that is already in storage (backfills: ``POST /api/ingest/from_gcs``).
 

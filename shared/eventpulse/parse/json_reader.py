@@ -13,7 +13,8 @@ import pyarrow as pa
 from eventpulse.errors import ReadError
 from eventpulse.parse.encoding import detect_encoding
 from eventpulse.parse.formats import FileFormat
-from eventpulse.parse.jsonstream import iter_json_array, iter_ndjson
+from eventpulse.parse.jsonstream import RecordTooLarge, iter_json_array, iter_ndjson
+from eventpulse.parse.limits import ReadLimits, build_limit_error, describe_bytes
 from eventpulse.parse.source import ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
 
@@ -54,6 +55,7 @@ class JsonSource:
     types: list[pa.DataType]
     batch_rows: int
     format: FileFormat = "json"
+    limits: ReadLimits = ReadLimits()
 
     @classmethod
     def open_json(cls, path: Path, options: ReadOptions) -> JsonSource:
@@ -68,20 +70,20 @@ class JsonSource:
         label = options.label(path)
         encoding = detect_encoding(path, label, options.encoding)
         kinds: dict[str, set[str]] = {}
-        for record in _records(path, encoding, ndjson, label):
+        for record in _records(path, encoding, ndjson, label, options.limits):
             for key, value in record.items():
                 kinds.setdefault(key, set()).add(_kind(value))
         original = list(kinds)
         types = [_ARROW_FOR_KINDS.get(frozenset(k - {"null"}), pa.string()) for k in kinds.values()]
         fmt: FileFormat = "ndjson" if ndjson else "json"
         columns = normalize_column_names(original)
-        return cls(path, label, encoding, original, columns, types, options.batch_rows, fmt)
+        return cls(path, label, encoding, original, columns, types, options.batch_rows, fmt, options.limits)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         schema = pa.schema(list(zip(self.columns, self.types, strict=True)))
         rows: list[dict[str, Any]] = []
         yielded = False
-        for record in _records(self.path, self.encoding, self.format == "ndjson", self.label):
+        for record in _records(self.path, self.encoding, self.format == "ndjson", self.label, self.limits):
             rows.append(record)
             if len(rows) >= self.batch_rows:
                 yielded = True
@@ -100,9 +102,16 @@ class JsonSource:
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _records(path: Path, encoding: str | None, ndjson: bool, label: str) -> Iterator[dict[str, Any]]:
+def _records(
+    path: Path, encoding: str | None, ndjson: bool, label: str, limits: ReadLimits
+) -> Iterator[dict[str, Any]]:
     text_encoding = encoding or "utf-8"
-    items = iter_ndjson(path, text_encoding) if ndjson else iter_json_array(path, text_encoding)
+    bound = limits.json_max_record_bytes
+    items = (
+        iter_ndjson(path, text_encoding, bound)
+        if ndjson
+        else iter_json_array(path, text_encoding, max_chars=bound)
+    )
     number = 0
     try:
         for number, item in enumerate(items, start=1):
@@ -112,6 +121,15 @@ def _records(path: Path, encoding: str | None, ndjson: bool, label: str) -> Iter
                     hint="send an array of objects, or one object per line (NDJSON)",
                 )
             yield item
+    except RecordTooLarge as exc:
+        where = f"line {number + 1}" if ndjson else f"record {number + 1}"
+        raise build_limit_error(
+            label,
+            "JSON record size",
+            f"{where} is over {describe_bytes(exc.limit)}",
+            describe_bytes(exc.limit),
+            "json_max_record_bytes",
+        ) from exc
     except RecursionError as exc:  # json's decoder recurses once per level of nesting
         raise ReadError(
             f"file {label!r}: record {number + 1} is nested too deeply to read (hundreds of levels "

@@ -12,10 +12,23 @@ def _text_encoding(encoding: str) -> str:
     return "utf-8-sig" if encoding == "utf-8" else encoding
 
 
-def iter_ndjson(path: Path, encoding: str) -> Iterator[Any]:
-    """Yield one decoded value per non-blank line."""
+UNBOUNDED = 1 << 62
+
+
+class RecordTooLarge(ValueError):
+    """One JSON value (an array element, an NDJSON line) is longer than the caller's bound."""
+
+    def __init__(self, chars: int, limit: int) -> None:
+        super().__init__(f"a single record is over {limit:,} characters (at least {chars:,})")
+        self.chars, self.limit = chars, limit
+
+
+def iter_ndjson(path: Path, encoding: str, max_chars: int = UNBOUNDED) -> Iterator[Any]:
+    """Yield one decoded value per non-blank line; a line over ``max_chars`` is never held whole."""
     with path.open(encoding=_text_encoding(encoding)) as fh:
-        for line in fh:
+        while line := fh.readline(max_chars + 2):  # room for the line's own "\r\n"
+            if len(line.rstrip("\r\n")) > max_chars:
+                raise RecordTooLarge(len(line), max_chars)
             if line.strip():
                 yield json.loads(line)
 
@@ -42,8 +55,10 @@ class _Buffer:
             self.refill()
 
 
-def iter_json_array(path: Path, encoding: str, chunk_chars: int = 1 << 20) -> Iterator[Any]:
-    """Yield the elements of a top-level JSON array, one at a time."""
+def iter_json_array(
+    path: Path, encoding: str, chunk_chars: int = 1 << 20, max_chars: int = UNBOUNDED
+) -> Iterator[Any]:
+    """Yield the elements of a top-level JSON array, one at a time; none may be over ``max_chars``."""
     decoder = json.JSONDecoder()
     with path.open(encoding=_text_encoding(encoding)) as fh:
         buf = _Buffer(fh, chunk_chars)
@@ -69,10 +84,21 @@ def iter_json_array(path: Path, encoding: str, chunk_chars: int = 1 << 20) -> It
             except json.JSONDecodeError:
                 if buf.eof:
                     raise
+                _ensure_pending_fits(buf, max_chars)
                 buf.refill()
                 continue
             if end == len(buf.text) and not buf.eof:
+                _ensure_pending_fits(buf, max_chars)
                 buf.refill()  # a number may continue in the next chunk: decode it again
                 continue
+            if end - buf.pos > max_chars:
+                raise RecordTooLarge(end - buf.pos, max_chars)
             yield value
             buf.pos, expect_value, seen = end, False, True
+
+
+def _ensure_pending_fits(buf: _Buffer, max_chars: int) -> None:
+    """The element being read spans the whole buffer: refuse it before it grows past ``max_chars``."""
+    pending = len(buf.text) - buf.pos
+    if pending > max_chars:
+        raise RecordTooLarge(pending, max_chars)

@@ -10,6 +10,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.limits import ReadLimits
 
 MAX_REASON = 300
 
@@ -31,6 +32,7 @@ class ReadOptions:
     display_name: str | None = None  # the name the user sent; error messages use it, not the raw key
     encoding: str | None = None  # declared text encoding (CSV/JSON); None means detect
     expected_columns: tuple[str, ...] = ()  # the dataset's known columns: an XLSX header row names them
+    limits: ReadLimits = ReadLimits()  # what a file may expand to before it is decoded (parse/limits.py)
 
     def label(self, path: Path) -> str:
         return self.display_name or path.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,22 @@ from eventpulse.errors import ReadError
 from eventpulse.parse.formats import FileFormat
 from eventpulse.parse.headers import HEADER_PROBE_ROWS, find_header_row
 from eventpulse.parse.source import ReadOptions, build_reason, rename_columns
+from eventpulse.parse.xlsx_guard import ensure_safe_workbook
 from eventpulse.schema.naming import normalize_column_names
+
+
+@contextmanager
+def _read_errors(path: Path, label: str) -> Iterator[None]:
+    """fastexcel's complaints about the file's content as a ReadError: no retry can change the bytes."""
+    try:
+        yield
+    except ReadError:
+        raise
+    except Exception as exc:  # fastexcel raises its own error tree
+        raise ReadError(
+            f"file {label!r} is not a readable .xlsx workbook: {build_reason(exc, path, label)}",
+            hint="open it in a spreadsheet tool and save it as .xlsx",
+        ) from exc
 
 
 @dataclass
@@ -40,13 +56,9 @@ class XlsxSource:
         import fastexcel
 
         label = options.label(path)
-        try:
+        ensure_safe_workbook(path, label, options.limits)  # before calamine allocates anything
+        with _read_errors(path, label):
             reader = fastexcel.read_excel(path)
-        except Exception as exc:  # fastexcel raises its own error tree
-            raise ReadError(
-                f"file {label!r} is not a readable .xlsx workbook: {build_reason(exc, path, label)}",
-                hint="open it in a spreadsheet tool and save it as .xlsx",
-            ) from exc
         names = reader.sheet_names
         sheet = 0 if options.sheet is None else options.sheet
         known = (0 <= sheet < len(names)) if isinstance(sheet, int) else sheet in names
@@ -56,7 +68,9 @@ class XlsxSource:
                 hint="choose one of the available sheets",
                 details={"sheets": names},
             )
-        top = reader.load_sheet(sheet, header_row=None, n_rows=HEADER_PROBE_ROWS, dtypes="string").to_arrow()
+        with _read_errors(path, label):
+            probe = reader.load_sheet(sheet, header_row=None, n_rows=HEADER_PROBE_ROWS, dtypes="string")
+            top = probe.to_arrow()
         if top.num_rows == 0:
             raise ReadError(f"sheet {sheet!r} of {label!r} is empty", hint="put a header row in row 1")
         rows = [list(row.values()) for row in top.to_pylist()]
@@ -78,10 +92,11 @@ class XlsxSource:
 
         # schema_sample_rows=None: column types come from every row, so they do not depend on which
         # rows happen to be first; a column mixing numbers and text becomes text.
-        sheet = fastexcel.read_excel(self.path).load_sheet(
-            self.sheet, header_row=self.header_row, schema_sample_rows=None
-        )
-        data = rename_columns(sheet.to_arrow(), self.columns)
+        with _read_errors(self.path, self.label):
+            sheet = fastexcel.read_excel(self.path).load_sheet(
+                self.sheet, header_row=self.header_row, schema_sample_rows=None
+            )
+            data = rename_columns(sheet.to_arrow(), self.columns)
         data = pa.RecordBatch.from_arrays(
             [c.cast(pa.string()) if pa.types.is_null(c.type) else c for c in data.columns], names=self.columns
         )

@@ -19,6 +19,7 @@ from eventpulse.contracts.diff import expectation_key
 from eventpulse.contracts.model import Contract
 from eventpulse.errors import BadData, ContractError, NotFound, ReadError
 from eventpulse.parse.formats import detect_format
+from eventpulse.parse.limits import ReadLimits
 from eventpulse.parse.readers import ReadOptions, TabularSource, open_source
 from eventpulse.pipeline.baseline import known_schema
 from eventpulse.pipeline.holding import DiscardTrace
@@ -150,6 +151,7 @@ def _would(services: Services, contract: Contract, known: TableSchema, row: Row)
         batch_rows=services.settings.batch_rows,
         display_name=str(row["filename"]),
         encoding=options.get("encoding"),
+        limits=ReadLimits.from_settings(services.settings),
     )
     settler = DriftSettler(known, contract)
     with services.landing.local_path(str(row["raw_key"])) as path:

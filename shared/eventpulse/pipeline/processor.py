@@ -19,6 +19,7 @@ from eventpulse.contracts.registry import resolve_contract
 from eventpulse.errors import BadData, ContractError, CuratedTableImpossible, ReadError, TerminalError
 from eventpulse.logs import bind_context, log_scope
 from eventpulse.parse.formats import FileFormat, detect_format
+from eventpulse.parse.limits import ReadLimits
 from eventpulse.parse.readers import ReadOptions, open_source
 from eventpulse.parse.renamed import RenamedSource
 from eventpulse.pipeline.baseline import ensure_renames_known, known_schema
@@ -237,6 +238,7 @@ def plan_load(services: Services, row: Row, worker: str) -> PlannedLoad:
         display_name=str(row["filename"]),
         encoding=options.get("encoding"),
         expected_columns=(*known.names, *contract.renames),  # finds a header below title rows
+        limits=ReadLimits.from_settings(settings),
     )
     settler = DriftSettler(known, contract)  # rejects as soon as the evidence is conclusive
     # Plan for the common case, a file shaped as known, and learn its real shape while loading it.

@@ -139,6 +139,11 @@ class Ingestions(Protocol):
         """FAILED_EXCEPTION ingestions with attempts left whose failure is older than the threshold."""
         ...
 
+    def count_backlog(self) -> dict[str, dict[str, int]]:
+        """Unfinished ingestions per source and state: RECEIVED and FAILED_EXCEPTION with attempts left
+        (waiting for a worker), PROCESSING (in flight). The intake sheds load on it."""
+        ...
+
     def mark_enqueued(self, ingestion_id: uuid.UUID) -> None: ...
 
     def save_artifacts(self, ingestion_id: uuid.UUID, artifacts: Mapping[str, Mapping[str, Any]]) -> None:

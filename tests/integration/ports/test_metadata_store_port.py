@@ -163,6 +163,29 @@ def test_unqueued_work_is_found_until_it_is_handed_to_a_queue(store: MetadataSto
         assert tx.ingestions.find_unqueued(older_than_seconds=3600) == []
 
 
+def test_the_backlog_counts_unfinished_ingestions_per_source_and_state(store: MetadataStore) -> None:
+    waiting = [_register(store, source="device:a") for _ in range(2)]
+    busy, spent, done = (_register(store, source="api") for _ in range(3))
+    with store.transaction() as tx:
+        tx.ingestions.claim(busy, worker="w")  # PROCESSING
+        for _ in range(2):  # FAILED_EXCEPTION with no attempt left: waits for nothing
+            tx.ingestions.claim(spent, worker="w")
+            tx.ingestions.transition(
+                spent, expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="w"
+            )
+        tx.ingestions.claim(done, worker="w")
+        tx.ingestions.finish(done, worker="w", status=Status.LOADED, details={}, artifacts={}, finished=True)
+        tx.ingestions.claim(waiting[1], worker="w")  # failed once, attempts left: waits for its retry
+        tx.ingestions.transition(
+            waiting[1], expected=[Status.PROCESSING], target=Status.FAILED_EXCEPTION, actor="w"
+        )
+    with store.read() as tx:
+        assert tx.ingestions.count_backlog() == {
+            "device:a": {"RECEIVED": 1, "FAILED_EXCEPTION": 1},
+            "api": {"PROCESSING": 1},
+        }
+
+
 def test_pages_filter_and_count(store: MetadataStore) -> None:
     ids = [_register(store) for _ in range(3)] + [_register(store, dataset="parcels")]
     with store.read() as tx:

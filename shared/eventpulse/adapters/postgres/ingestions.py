@@ -307,6 +307,24 @@ class PgIngestions:
         rows = self._conn.execute(query.order_by(ingestions.c.created_at).limit(limit)).all()
         return [r.id for r in rows]
 
+    def count_backlog(self) -> dict[str, dict[str, int]]:
+        unfinished = [Status.RECEIVED.value, Status.FAILED_EXCEPTION.value, Status.PROCESSING.value]
+        rows = self._conn.execute(
+            select(ingestions.c.source, ingestions.c.status, func.count())
+            .where(
+                ingestions.c.status.in_(unfinished),
+                or_(
+                    ingestions.c.status == Status.PROCESSING.value,
+                    ingestions.c.attempts < ingestions.c.max_attempts,
+                ),
+            )
+            .group_by(ingestions.c.source, ingestions.c.status)
+        ).all()
+        counts: dict[str, dict[str, int]] = {}
+        for source, status, count in rows:
+            counts.setdefault(source, {})[status] = int(count)
+        return counts
+
     def find_retryable(self, *, older_than_seconds: float) -> list[uuid.UUID]:
         rows = self._conn.execute(
             select(ingestions.c.id)
