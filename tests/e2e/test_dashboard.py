@@ -32,7 +32,11 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = Path(os.environ.get("EVENTPULSE_TEST_CHROMIUM", "/usr/bin/chromium"))
 WEB_DIR = REPO_ROOT / "web" / "dist"
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+# Every run takes the screenshots; `make screenshots` (EVENTPULSE_UPDATE_SCREENSHOTS=1) writes them to the
+# docs, other runs to build/ (so a test run does not change tracked files).
+SCREENSHOTS = (
+    REPO_ROOT / ("docs" if os.environ.get("EVENTPULSE_UPDATE_SCREENSHOTS") else "build") / "screenshots"
+)
 AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 VIEWER_TOKEN = "web-e2e-viewer-token-0123456789"
 
