@@ -307,6 +307,19 @@ def test_a_header_the_drift_policy_rejects_is_refused_before_upload_with_the_rea
     watched.assert_clean()
 
 
+def test_without_a_token_an_admin_action_asks_for_one(browser: Any, server: ServerProcess, demo: Any) -> None:
+    watched = open_page(browser, server, token=None, expected_statuses={401})
+    page = watched.page
+    page.goto(server.url + "/#/ops")
+    page.get_by_test_id("readiness").get_by_text("database ok").wait_for()  # public: no token needed
+    page.get_by_role("button", name="run reclaim").click()
+    reclaim = page.locator("section", has_text="Reclaim stuck work")
+    error = reclaim.get_by_test_id("error").filter(has_text="Enter an API token")
+    error.wait_for()
+    assert "a valid API token is required" in error.inner_text()
+    watched.assert_clean()
+
+
 def test_without_a_token_a_page_asks_for_one_and_then_works(
     browser: Any, server: ServerProcess, demo: Any
 ) -> None:
