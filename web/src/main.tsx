@@ -9,6 +9,7 @@ import { Devices } from "./pages/devices";
 import { Ingest } from "./pages/ingest";
 import { Ingestions } from "./pages/ingestions";
 import { Ops } from "./pages/ops";
+import { Products } from "./pages/products";
 import { Quarantine } from "./pages/quarantine";
 import { Trends } from "./pages/trends";
 import { href, type Route, useRoute } from "./router";
@@ -19,6 +20,7 @@ const PAGES: { path: string; title: string; view: (r: Route) => preact.JSX.Eleme
   { path: "ingestions", title: "Ingestions", view: (r) => <Ingestions route={r} /> },
   { path: "ingest", title: "Ingest", view: () => <Ingest /> },
   { path: "datasets", title: "Datasets", view: (r) => <Datasets route={r} /> },
+  { path: "products", title: "Products", view: () => <Products /> },
   { path: "quarantine", title: "Quarantine", view: (r) => <Quarantine route={r} /> },
   { path: "devices", title: "Devices", view: (r) => <Devices route={r} /> },
   { path: "trends", title: "Trends", view: (r) => <Trends route={r} /> },

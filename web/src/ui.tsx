@@ -100,8 +100,8 @@ export function Card({ title, children }: { title: string; children: ComponentCh
   );
 }
 
-const GOOD = new Set(["LOADED", "ok", "online", "active", "acked", "succeeded", "replayed"]);
-const BUSY = new Set(["RECEIVED", "PROCESSING", "PARTIALLY_LOADED", "QUARANTINED", "queued", "delivered", "held"]);
+const GOOD = new Set(["LOADED", "ok", "fresh", "online", "active", "acked", "succeeded", "replayed"]);
+const BUSY = new Set(["warn", "unknown", "pending", "RECEIVED", "PROCESSING", "PARTIALLY_LOADED", "QUARANTINED", "queued", "delivered", "held"]);
 
 export function Badge({ value }: { value: string }) {
   const kind = GOOD.has(value) ? "good" : BUSY.has(value) ? "busy" : "bad";

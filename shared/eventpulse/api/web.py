@@ -36,7 +36,10 @@ API_DOCS_PATHS = frozenset({"/api/docs", "/api/docs/"})
 ASSETS_PREFIX = "/assets/"
 CSP = (
     # Everything the pages load comes from this origin; they call only it and the configured API.
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src {connect}; "
+    # Device photos and videos on the GCS landing are V4-signed URLs of the bucket's host.
+    "default-src 'self'; img-src 'self' data: https://storage.googleapis.com; "
+    "media-src 'self' https://storage.googleapis.com; style-src 'self' 'unsafe-inline'; "
+    "connect-src {connect}; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 NOT_BUILT = """<!doctype html>

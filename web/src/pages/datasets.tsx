@@ -10,7 +10,6 @@ export function Datasets({ route }: { route: Route }) {
 
 function DatasetList() {
   const datasets = useApi(() => get<Schemas["DatasetList"]>("/api/datasets"), []);
-  const marts = useApi(() => get<Schemas["MartList"]>("/api/marts"), []);
   return (
     <>
       <ErrorBox error={datasets.error} />
@@ -43,34 +42,9 @@ function DatasetList() {
           ))}
         </tbody>
       </table>
-      <h2>Data products (marts)</h2>
-      <ErrorBox error={marts.error} />
-      <table data-testid="marts">
-        <thead>
-          <tr>
-            <th>mart</th>
-            <th>dataset</th>
-            <th>view</th>
-            <th>status</th>
-            <th>owner</th>
-            <th>description</th>
-          </tr>
-        </thead>
-        <tbody>
-          {marts.data?.items.map((m) => (
-            <tr>
-              <td>{m.name}</td>
-              <td>{m.dataset}</td>
-              <td class="mono">{m.view}</td>
-              <td>
-                <Badge value={m.status} />
-              </td>
-              <td>{m.owner}</td>
-              <td class="small">{m.error ?? m.description}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <p>
+        Their published views: <a href="#/products">Products</a>.
+      </p>
     </>
   );
 }

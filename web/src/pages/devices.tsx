@@ -213,7 +213,7 @@ function DeviceDetail({ id, tab }: { id: string; tab: string }) {
             {d.device_id} <Badge value={d.status} /> <Badge value={d.online ? "online" : "offline"} />
           </h2>
           <Tabs
-            tabs={["overview", "commands", "alerts", "telemetry"]}
+            tabs={["overview", "commands", "alerts", "telemetry", "media"]}
             current={tab}
             onTab={(t) => go(["devices", id], { tab: t })}
           />
@@ -221,6 +221,7 @@ function DeviceDetail({ id, tab }: { id: string; tab: string }) {
           {tab === "commands" && <Commands id={id} />}
           {tab === "alerts" && <Alerts deviceId={id} />}
           {tab === "telemetry" && <Telemetry id={id} />}
+          {tab === "media" && <Media id={id} />}
         </>
       )}
     </>
@@ -401,6 +402,31 @@ function Telemetry({ id }: { id: string }) {
           </table>
         </details>
       )}
+    </>
+  );
+}
+
+function Media({ id }: { id: string }) {
+  const media = useApi(() => get<Schemas["MediaPage"]>(`/api/devices/${enc(id)}/media`, { limit: 50 }), [id]);
+  return (
+    <>
+      <ErrorBox error={media.error} />
+      {media.data && media.data.items.length === 0 && <p class="muted">This device has sent no photo or video.</p>}
+      <div class="thumbs" data-testid="media">
+        {media.data?.items.map((m) => (
+          <figure>
+            {m.read_url && m.content_type.startsWith("image/") && (
+              <a href={m.read_url} target="_blank" rel="noopener noreferrer">
+                <img src={m.read_url} alt={`${m.object_name.split("/").pop()} from ${m.device_id}`} loading="lazy" />
+              </a>
+            )}
+            {m.read_url && m.content_type.startsWith("video/") && <video src={m.read_url} controls preload="metadata" />}
+            <figcaption class="small">
+              {m.object_name.split("/").pop()} · {Math.round(m.size_bytes / 1024)} kB · {when(m.captured_at ?? m.created_at)}
+            </figcaption>
+          </figure>
+        ))}
+      </div>
     </>
   );
 }

@@ -97,7 +97,9 @@ function IngestionList({ route }: { route: Route }) {
                     <Badge value={i.status} />
                   </td>
                   <td>
-                    {num(i.rows_loaded)} / {num(i.rows_total)}
+                    {i.status === "PROCESSING"
+                      ? `${num(i.rows_processed ?? 0)} read so far…`
+                      : `${num(i.rows_loaded)} / ${num(i.rows_total)}`}
                   </td>
                   <td>{i.source}</td>
                   <td>{when(i.created_at)}</td>
@@ -180,6 +182,7 @@ function Overview({ d, reload }: { d: Schemas["IngestionDetail"]; reload: () => 
         </dd>
         <dt>rows</dt>
         <dd>
+          {d.status === "PROCESSING" && <span data-testid="rows-processed">{num(d.rows_processed ?? 0)} read so far; </span>}
           {num(d.rows_loaded)} loaded, {num(d.rows_rejected)} rejected, {num(d.rows_quarantined)} held of{" "}
           {num(d.rows_total)}
         </dd>
