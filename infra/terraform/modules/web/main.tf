@@ -122,7 +122,7 @@ resource "google_compute_backend_bucket" "web" {
   bucket_name = var.web_bucket
   enable_cdn  = false
   custom_response_headers = [
-    "Content-Security-Policy: default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "Content-Security-Policy: default-src 'self'; img-src 'self' data: https://storage.googleapis.com; media-src 'self' https://storage.googleapis.com; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options: nosniff",
     "Referrer-Policy: no-referrer",
   ]
