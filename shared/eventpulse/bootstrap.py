@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from eventpulse.adapters.clock import SystemClock
 from eventpulse.adapters.landing_fs import FilesystemLanding
+from eventpulse.adapters.postgres.cloudsql import CloudSqlTarget
 from eventpulse.adapters.postgres.engine import build_engine
 from eventpulse.adapters.postgres.store import PostgresStore
 from eventpulse.adapters.queue_inline import BatchHandler, Handler, InlineQueue
@@ -131,6 +132,11 @@ def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
         resolve_database_url(settings),
         pool_size=settings.db_pool_size,
         idle_in_transaction_timeout_seconds=settings.db_idle_in_transaction_timeout_seconds,
+        cloudsql=(
+            CloudSqlTarget(settings.cloudsql_instance, settings.cloudsql_ip_type, settings.cloudsql_iam_auth)
+            if settings.cloudsql_instance
+            else None
+        ),
     )
     store = PostgresStore(engine)
     if migrate:

@@ -204,6 +204,17 @@ class Settings:
     intake_backlog_cache_seconds: float = 1.0
     """How long a process reuses its count of waiting ingestions (one COUNT per interval, not per upload)."""
 
+    cloudsql_instance: str | None = None
+    """Cloud SQL instance connection name (``project:region:instance``): connect through the Cloud SQL
+    Python connector (TLS, and IAM database auth unless ``cloudsql_iam_auth`` is off). DATABASE_URL then
+    names only the user (the service account's email without ``.gserviceaccount.com``) and database."""
+
+    cloudsql_ip_type: str = "private"
+    """How the connector reaches the instance: ``private`` (VPC), ``public`` or ``psc``."""
+
+    cloudsql_iam_auth: bool = True
+    """IAM database authentication through the connector (no password); off: DATABASE_URL's password."""
+
     db_pool_size: int = 5
     """Connections kept in the SQLAlchemy pool."""
 
@@ -367,6 +378,14 @@ class Settings:
             raise SettingsError(f"{PREFIX}SERVE_CONNECTION_LIMIT must be at least 10")
         if self.serve_channel_timeout_seconds <= 0:
             raise SettingsError(f"{PREFIX}SERVE_CHANNEL_TIMEOUT_SECONDS must be a positive number of seconds")
+        if self.cloudsql_ip_type not in ("private", "public", "psc"):
+            raise SettingsError(f"{PREFIX}CLOUDSQL_IP_TYPE must be private, public or psc")
+        if self.cloudsql_instance is not None and (
+            len(self.cloudsql_instance.split(":")) != 3 or not all(self.cloudsql_instance.split(":"))
+        ):
+            raise SettingsError(
+                f"{PREFIX}CLOUDSQL_INSTANCE must be an instance connection name, project:region:instance"
+            )
         if self.database_outage_wait_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DATABASE_OUTAGE_WAIT_SECONDS must be 0 (off) or a number of seconds"

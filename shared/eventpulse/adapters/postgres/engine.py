@@ -6,10 +6,13 @@ import gc
 import os
 import socket
 import weakref
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
+
+from eventpulse.adapters.postgres.cloudsql import CloudSqlTarget, build_creator
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 """Every engine this process built, so that a forked child can drop their pools."""
@@ -25,21 +28,47 @@ def normalize_database_url(url: str) -> str:
     )
 
 
-def build_engine(url: str, *, pool_size: int = 5, idle_in_transaction_timeout_seconds: float = 0) -> Engine:
+def build_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    idle_in_transaction_timeout_seconds: float = 0,
+    cloudsql: CloudSqlTarget | None = None,
+    connector_factory: Callable[..., Any] | None = None,
+) -> Engine:
     """A pooled engine; ``pool_pre_ping`` replaces connections the server closed.
 
     With ``idle_in_transaction_timeout_seconds`` the server ends any session of this engine that
     leaves a transaction open and idle that long, so a transaction whose process died (or hung)
     cannot hold its locks for longer. It travels in the startup packet: no extra round trip.
+
+    With ``cloudsql``, connections come from the Cloud SQL Python connector (``cloudsql.py``): the
+    URL's user and database are used, its host is ignored. ``connector_factory`` replaces Google's
+    connector (tests).
     """
-    engine = create_engine(
-        normalize_database_url(url),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        connect_args=build_connect_args(idle_in_transaction_timeout_seconds),
-    )
+    connect_args = build_connect_args(idle_in_transaction_timeout_seconds)
+    pooling: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+    }
+    if cloudsql is None:
+        engine = create_engine(normalize_database_url(url), connect_args=connect_args, **pooling)
+    else:
+        parts = make_url(normalize_database_url(url))
+        creator, connector = build_creator(
+            cloudsql,
+            user=parts.username or "",
+            database=parts.database or "postgres",
+            password=parts.password,
+            connect_args=connect_args,
+            connector_factory=connector_factory,
+        )
+        engine = create_engine("postgresql+pg8000://", creator=creator, **pooling)
+        # The connector refreshes certificates on a thread of its own; it lives as long as the process
+        # (closing it on dispose would also run in a forked child, which does not have that thread).
+        engine.info_cloudsql_connector = connector  # type: ignore[attr-defined]
     event.listen(engine, "connect", disable_nagle)
     _engines.add(engine)
     return engine
