@@ -169,3 +169,19 @@ def test_an_accepted_header_with_a_content_length_body_lands_it_byte_identical(
     assert body["header_check"]["outcome"] == "accept"
     with services.landing.local_path(body["raw_key"]) as path:
         assert path.read_bytes() == data
+
+
+def test_an_early_call_without_fail_fast_lands_nothing(services) -> None:
+    # The server's early call carries only the body's first bytes: whatever the query says, the route
+    # must never land them as if they were the file.
+    from eventpulse.api.context import PRECHECK_ENVIRON
+
+    client = create_app(services).test_client()
+    response = client.post(
+        "/api/ingest/upload?dataset=edge_telemetry&filename=prefix.csv",
+        data=b"event_id,device_id\n",
+        headers={"Authorization": f"Bearer {TEST_TOKEN}", "Content-Type": "application/octet-stream"},
+        environ_overrides={PRECHECK_ENVIRON: True},
+    )
+    assert response.status_code == 204
+    assert not [p for p in services.settings.raw_dir.rglob("*") if p.is_file()]

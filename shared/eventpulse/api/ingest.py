@@ -91,7 +91,9 @@ def accept_upload(
         if fail_fast
         else None
     )
-    early = check is not None and bool(request.environ.get(PRECHECK_ENVIRON))
+    early = bool(request.environ.get(PRECHECK_ENVIRON))
+    if early and check is None:  # an early call that has nothing to check: never land its prefix
+        return {}, 204
     try:
         registration = register_stream(
             services,
