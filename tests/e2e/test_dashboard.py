@@ -676,6 +676,24 @@ def test_ops_page_shows_readiness_and_runs_a_prune_dry_run(
     watched.assert_clean()
 
 
+def test_ops_page_shows_runtime_configuration_without_secrets_and_table_sizes(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/ops")
+    config = page.get_by_test_id("runtime-config")
+    config.locator("tr", has_text="api_tokens").get_by_text("[redacted]").wait_for()
+    assert config.locator("tr", has_text="auth_disabled").inner_text().split() == ["auth_disabled", "false"]
+    assert TEST_TOKEN_SHA256 not in config.inner_text() and TEST_TOKEN not in page.content()
+    sizes = page.get_by_test_id("database-sizes")
+    sizes.locator("tr", has_text="public.curated_parcels").wait_for()
+    assert "public.ingestions" in sizes.inner_text()
+    assert "tables," in page.get_by_test_id("database-total").inner_text()
+    screenshot(watched, "ops")
+    watched.assert_clean()
+
+
 def test_pages_are_reachable_by_keyboard(browser: Any, server: ServerProcess, demo: Any) -> None:
     watched = open_page(browser, server)
     page = watched.page

@@ -69,6 +69,8 @@ EXPECTED = {
     ("GET", "/api/devices/<device_id>/telemetry"): "viewer",
     ("GET", "/api/quality/trends"): "viewer",
     ("GET", "/api/drift/devices"): "viewer",
+    ("GET", "/api/ops/config"): "viewer",
+    ("GET", "/api/ops/database"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/approve"): "operator",

@@ -1044,6 +1044,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ops/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The settings this process runs with; secrets show only as set (`[redacted]`) or unset (null).
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["ops_runtime_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/database": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Size of every table of the database (indexes and TOAST included), largest first.
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["ops_database_sizes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/quality/trends": {
         parameters: {
             query?: never;
@@ -1754,6 +1794,15 @@ export interface components {
             version: string;
         } & {
             [key: string]: unknown;
+        };
+        /** DatabaseSizes */
+        DatabaseSizes: {
+            /** Items */
+            items: components["schemas"]["TableSize"][];
+            /** Total */
+            total: number;
+            /** Total Bytes */
+            total_bytes: number;
         };
         /** Dataset */
         Dataset: {
@@ -4075,6 +4124,21 @@ export interface components {
         Row: {
             [key: string]: unknown;
         };
+        /** RuntimeConfig */
+        RuntimeConfig: {
+            /**
+             * Redacted
+             * @description the names of the secret fields (never shown)
+             */
+            redacted: string[];
+            /**
+             * Settings
+             * @description every settings field; secrets are `[redacted]` or null
+             */
+            settings: {
+                [key: string]: unknown;
+            };
+        };
         /** SchemaHistory */
         SchemaHistory: {
             /** Dataset */
@@ -4138,6 +4202,28 @@ export interface components {
          * @enum {string}
          */
         Status: "RECEIVED" | "PROCESSING" | "LOADED" | "PARTIALLY_LOADED" | "QUARANTINED" | "REJECTED" | "FAILED_DRIFT" | "FAILED_READ" | "FAILED_QUALITY" | "FAILED_CONTRACT" | "FAILED_EXCEPTION" | "FAILED_MAX_ATTEMPTS";
+        /** TableSize */
+        TableSize: {
+            /**
+             * Rows Estimate
+             * @description the planner's row estimate; null before ANALYZE
+             */
+            rows_estimate: number | null;
+            /**
+             * Schema
+             * @description the table's schema (namespace)
+             */
+            schema: string;
+            /** Table */
+            table: string;
+            /**
+             * Total Bytes
+             * @description on disk, indexes and TOAST included
+             */
+            total_bytes: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** TelemetryPage */
         TelemetryPage: {
             /**
@@ -8600,6 +8686,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ops_runtime_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuntimeConfig"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ops_database_sizes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatabaseSizes"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Internal Server Error */

@@ -22,6 +22,7 @@ from eventpulse.api import (
     health,
     ingest,
     openapi,
+    ops,
     quality,
     quarantine,
     read,
@@ -54,6 +55,8 @@ BLUEPRINTS = (
     # issue 8: device admin
     devices.bp,
     device_ops.bp,
+    # issue 10: dashboard gaps
+    ops.bp,
 )
 
 

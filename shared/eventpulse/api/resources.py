@@ -756,3 +756,24 @@ class AlertList(BaseModel):
     items: list[AlertOut]
     limit: int
     next_cursor: str | None
+
+
+# --- ops: runtime configuration and database size ---------------------------------------------------
+
+
+class RuntimeConfig(BaseModel):
+    settings: dict[str, Any] = Field(description="every settings field; secrets are `[redacted]` or null")
+    redacted: list[str] = Field(description="the names of the secret fields (never shown)")
+
+
+class TableSize(Row):
+    schema_: str = Field(alias="schema", description="the table's schema (namespace)")
+    table: str
+    rows_estimate: int | None = Field(description="the planner's row estimate; null before ANALYZE")
+    total_bytes: int = Field(description="on disk, indexes and TOAST included")
+
+
+class DatabaseSizes(BaseModel):
+    items: list[TableSize]
+    total: int
+    total_bytes: int
