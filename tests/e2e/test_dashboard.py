@@ -378,6 +378,43 @@ def test_contract_edit_shows_a_validation_error_then_dry_runs_and_saves_a_new_ve
     watched.assert_clean()
 
 
+def test_dataset_sample_pages_curated_rows_with_lineage_columns(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    total = api(server, "GET", "/api/datasets/parcels/sample", params={"limit": 1})["total"]
+    assert total > 25
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/datasets/parcels?tab=sample")
+    rows = page.get_by_test_id("sample-rows")
+    rows.locator("tbody tr").first.wait_for()
+    headers = rows.locator("thead th").all_inner_texts()
+    assert {"_ingestion_id", "_source_row", "_loaded_at"} <= set(headers)
+    assert rows.locator("tbody tr").count() == 25
+    assert page.get_by_test_id("page-range").inner_text() == f"1–25 of {total:,}"
+    page.get_by_role("button", name="next →").click()
+    page.get_by_test_id("page-range").get_by_text(f"26–{min(50, total)} of").wait_for()
+    screenshot(watched, "dataset-sample")
+    watched.assert_clean()
+
+
+def test_ingestion_curated_preview_shows_only_its_rows(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    loaded = next(r for r in demo["rows"].values() if r["status"] == "LOADED" and r["rows_loaded"])
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + f"/#/ingestions/{loaded['id']}?tab=curated%20preview")
+    rows = page.get_by_test_id("sample-rows")
+    rows.locator("tbody tr").first.wait_for()
+    column = rows.locator("thead th").all_inner_texts().index("_ingestion_id") + 1
+    cells = set(rows.locator(f"tbody td:nth-child({column})").all_inner_texts())
+    assert cells == {loaded["id"]}
+    shown = min(25, loaded["rows_loaded"])
+    assert page.get_by_test_id("page-range").inner_text() == f"1–{shown} of {loaded['rows_loaded']:,}"
+    watched.assert_clean()
+
+
 def test_a_viewer_token_reads_but_a_save_says_which_role_it_needs(
     browser: Any, server: ServerProcess, demo: Any
 ) -> None:

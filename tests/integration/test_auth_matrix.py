@@ -70,6 +70,7 @@ EXPECTED = {
     ("GET", "/api/quality/trends"): "viewer",
     ("GET", "/api/drift/devices"): "viewer",
     ("GET", "/api/ops/config"): "viewer",
+    ("GET", "/api/datasets/<dataset>/sample"): "viewer",
     ("GET", "/api/ops/database"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",

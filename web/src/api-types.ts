@@ -182,6 +182,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset}/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of the dataset's curated rows, lineage columns included (`ingestion_id`: only its rows).
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["read_curated_sample"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset}/schemas": {
         parameters: {
             query?: never;
@@ -1794,6 +1814,32 @@ export interface components {
             version: string;
         } & {
             [key: string]: unknown;
+        };
+        /** CuratedSample */
+        CuratedSample: {
+            /**
+             * Columns
+             * @description data, then lineage columns; none before the first load
+             */
+            columns: components["schemas"]["SampleColumn"][];
+            /** Dataset */
+            dataset: string;
+            /**
+             * Items
+             * @description curated rows, newest load first (file order for one ingestion)
+             */
+            items: components["schemas"]["Row"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /**
+             * Table
+             * @description the curated table
+             */
+            table: string;
+            /** Total */
+            total: number;
         };
         /** DatabaseSizes */
         DatabaseSizes: {
@@ -4139,6 +4185,21 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** SampleColumn */
+        SampleColumn: {
+            /**
+             * Lineage
+             * @description a lineage column EventPulse adds to every curated row
+             */
+            lineage: boolean;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @description the column's Postgres type
+             */
+            type: string;
+        };
         /** SchemaHistory */
         SchemaHistory: {
             /** Dataset */
@@ -4933,6 +4994,75 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    read_curated_sample: {
+        parameters: {
+            query?: {
+                /** @description items to skip, an integer from 0 */
+                offset?: number;
+                /** @description rows per page, 1 to 500 */
+                limit?: number;
+                /** @description only the rows this ingestion loaded (lineage column _ingestion_id) */
+                ingestion_id?: string | null;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description a dataset name: a letter a-z, then up to 62 letters a-z, digits or underscores
+                 * @example edge_telemetry
+                 */
+                dataset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CuratedSample"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

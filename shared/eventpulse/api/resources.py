@@ -777,3 +777,22 @@ class DatabaseSizes(BaseModel):
     items: list[TableSize]
     total: int
     total_bytes: int
+
+
+# --- curated sample of a dataset --------------------------------------------------------------------
+
+
+class SampleColumn(BaseModel):
+    name: str
+    type: str = Field(description="the column's Postgres type")
+    lineage: bool = Field(description="a lineage column EventPulse adds to every curated row")
+
+
+class CuratedSample(BaseModel):
+    dataset: str
+    table: str = Field(description="the curated table")
+    columns: list[SampleColumn] = Field(description="data, then lineage columns; none before the first load")
+    items: list[Row] = Field(description="curated rows, newest load first (file order for one ingestion)")
+    total: int
+    limit: int
+    offset: int
