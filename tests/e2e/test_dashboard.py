@@ -282,6 +282,30 @@ def test_upload_shows_progress_and_reaches_loaded(
     watched.assert_clean()
 
 
+def test_signed_url_and_backfill_say_clearly_that_the_filesystem_landing_has_no_bucket(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server, expected_statuses={400})
+    page = watched.page
+    page.goto(server.url + "/#/ingest")
+    signed = page.locator("section", has_text="Signed-URL upload")
+    signed.locator("select[name=signed_dataset] option[value=parcels]").wait_for(state="attached")
+    signed.locator("select[name=signed_dataset]").select_option("parcels")
+    signed.locator("input[name=signed_filename]").fill("parcels.csv")
+    signed.get_by_role("button", name="get signed URL").click()
+    backfill = page.locator("section", has_text="Backfill from GCS")
+    backfill.locator("input[name=backfill_name]").fill("uploads/parcels/p.csv")
+    backfill.get_by_role("button", name="backfill").click()
+    for card in (signed, backfill):
+        error = card.get_by_test_id("error").filter(has_text="lands raw files on the filesystem")
+        error.wait_for()
+        text = error.inner_text()
+        assert "EVENTPULSE_LANDING=gcs" in text and "{" not in text and "Traceback" not in text
+    assert page.get_by_test_id("signed-curl").count() == 0
+    screenshot(watched, "ingest-gcs")
+    watched.assert_clean()
+
+
 def test_a_header_the_drift_policy_rejects_is_refused_before_upload_with_the_reason(
     browser: Any, server: ServerProcess, demo: Any, demo_files: Path, tmp_path: Path
 ) -> None:

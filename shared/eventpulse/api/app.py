@@ -29,6 +29,7 @@ from eventpulse.api import (
     review,
     stats,
     telemetry,
+    uploads,
 )
 from eventpulse.api.factory import build_app
 from eventpulse.ports import Services
@@ -57,6 +58,7 @@ BLUEPRINTS = (
     device_ops.bp,
     # issue 10: dashboard gaps
     ops.bp,
+    uploads.bp,
 )
 
 
