@@ -632,15 +632,14 @@ def tiny_png() -> bytes:
     )
 
 
-def test_device_media_tab_shows_a_photo_the_device_sent(
-    browser: Any, server: ServerProcess, device: Any
-) -> None:
+def send_photo(server: ServerProcess, device: Any, filename: str) -> None:
+    """The device sends a 2x2 PNG the way the agent does: signed URL, PUT, finalize."""
     headers = {"X-Device-Id": "web-e2e-1", "X-Device-Token": device["token"]}
     photo = tiny_png()
     signed = requests.post(
         server.url + "/api/edge/media/signed_url",
         headers=headers,
-        json={"filename": "gate.png", "content_type": "image/png", "size": len(photo)},
+        json={"filename": filename, "content_type": "image/png", "size": len(photo)},
         timeout=10,
     )
     assert signed.status_code == 201, signed.text
@@ -654,6 +653,12 @@ def test_device_media_tab_shows_a_photo_the_device_sent(
         timeout=10,
     )
     assert done.status_code == 201, done.text
+
+
+def test_device_media_tab_shows_a_photo_the_device_sent(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    send_photo(server, device, "gate.png")
     watched = open_page(browser, server)
     page = watched.page
     page.goto(server.url + "/#/devices/web-e2e-1?tab=media")
@@ -661,6 +666,31 @@ def test_device_media_tab_shows_a_photo_the_device_sent(
     image.wait_for()
     page.wait_for_function("() => document.querySelector('[data-testid=media] img').naturalWidth === 2")
     assert "gate.png" in page.get_by_test_id("media").inner_text()
+    watched.assert_clean()
+
+
+def test_media_page_lists_the_fleets_photos_and_previews_one(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    send_photo(server, device, "yard.png")
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/media")
+    grid = page.get_by_test_id("media")
+    grid.locator("figure", has_text="yard.png").first.wait_for()
+    assert "web-e2e-1" in grid.locator("figure", has_text="yard.png").first.inner_text()
+    grid.locator("figure", has_text="yard.png").first.locator("img").click()
+    preview = page.get_by_test_id("media-preview")
+    preview.get_by_text("from web-e2e-1").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=media-preview] img').naturalWidth === 2"
+    )
+    screenshot(watched, "media")
+    page.get_by_role("button", name="close preview").click()
+    preview.wait_for(state="detached")
+    page.fill("input[name=device]", "nobody-here")
+    page.get_by_role("button", name="filter").click()
+    page.get_by_text("Device nobody-here has sent no photo or video.").wait_for()
     watched.assert_clean()
 
 

@@ -73,6 +73,7 @@ EXPECTED = {
     ("GET", "/api/datasets/<dataset>/sample"): "viewer",
     ("POST", "/api/uploads/signed_url"): "operator",
     ("POST", "/api/uploads/backfill"): "operator",
+    ("GET", "/api/media"): "viewer",
     ("GET", "/api/ops/database"): "viewer",
     ("POST", "/api/ingest/upload"): "operator",
     ("POST", "/api/ingestions/<ingestion_id>/replay"): "operator",
