@@ -282,6 +282,30 @@ def test_upload_shows_progress_and_reaches_loaded(
     watched.assert_clean()
 
 
+def test_signed_url_and_backfill_say_clearly_that_the_filesystem_landing_has_no_bucket(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server, expected_statuses={400})
+    page = watched.page
+    page.goto(server.url + "/#/ingest")
+    signed = page.locator("section", has_text="Signed-URL upload")
+    signed.locator("select[name=signed_dataset] option[value=parcels]").wait_for(state="attached")
+    signed.locator("select[name=signed_dataset]").select_option("parcels")
+    signed.locator("input[name=signed_filename]").fill("parcels.csv")
+    signed.get_by_role("button", name="get signed URL").click()
+    backfill = page.locator("section", has_text="Backfill from GCS")
+    backfill.locator("input[name=backfill_name]").fill("uploads/parcels/p.csv")
+    backfill.get_by_role("button", name="backfill").click()
+    for card in (signed, backfill):
+        error = card.get_by_test_id("error").filter(has_text="lands raw files on the filesystem")
+        error.wait_for()
+        text = error.inner_text()
+        assert "EVENTPULSE_LANDING=gcs" in text and "{" not in text and "Traceback" not in text
+    assert page.get_by_test_id("signed-curl").count() == 0
+    screenshot(watched, "ingest-gcs")
+    watched.assert_clean()
+
+
 def test_a_header_the_drift_policy_rejects_is_refused_before_upload_with_the_reason(
     browser: Any, server: ServerProcess, demo: Any, demo_files: Path, tmp_path: Path
 ) -> None:
@@ -375,6 +399,46 @@ def test_contract_edit_shows_a_validation_error_then_dry_runs_and_saves_a_new_ve
     history = page.get_by_test_id("contract-history")
     history.get_by_text(after["version"]).wait_for()
     assert "city described" in history.inner_text()
+    watched.assert_clean()
+
+
+def test_dataset_sample_pages_curated_rows_with_lineage_columns(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    total = api(server, "GET", "/api/datasets/parcels/sample", params={"limit": 1})["total"]
+    assert total > 25
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/datasets/parcels?tab=sample")
+    rows = page.get_by_test_id("sample-rows")
+    rows.locator("tbody tr").first.wait_for()
+    headers = rows.locator("thead th").all_inner_texts()
+    assert {"_ingestion_id", "_source_row", "_loaded_at"} <= set(headers)
+    assert rows.locator("tbody tr").count() == 25
+    assert page.get_by_test_id("page-range").inner_text() == f"1–25 of {total:,}"
+    page.get_by_role("button", name="next →").click()
+    page.get_by_test_id("page-range").get_by_text(f"26–{min(50, total)} of").wait_for()
+    screenshot(watched, "dataset-sample")
+    watched.assert_clean()
+
+
+def test_ingestion_curated_preview_shows_only_its_rows(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    loaded = next(r for r in demo["rows"].values() if r["status"] == "LOADED" and r["rows_loaded"])
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + f"/#/ingestions/{loaded['id']}?tab=curated%20preview")
+    rows = page.get_by_test_id("sample-rows")
+    rows.locator("tbody tr").first.wait_for()
+    column = rows.locator("thead th").all_inner_texts().index("_ingestion_id") + 1
+    cells = set(rows.locator(f"tbody td:nth-child({column})").all_inner_texts())
+    assert cells == {loaded["id"]}
+    # Rows a later file upserted carry that file's _ingestion_id now (other tests load parcels too).
+    params = {"ingestion_id": loaded["id"], "limit": 1}
+    still = api(server, "GET", "/api/datasets/parcels/sample", params=params)["total"]
+    assert 0 < still <= loaded["rows_loaded"]
+    assert page.get_by_test_id("page-range").inner_text() == f"1–{min(25, still)} of {still:,}"
     watched.assert_clean()
 
 
@@ -571,15 +635,14 @@ def tiny_png() -> bytes:
     )
 
 
-def test_device_media_tab_shows_a_photo_the_device_sent(
-    browser: Any, server: ServerProcess, device: Any
-) -> None:
+def send_photo(server: ServerProcess, device: Any, filename: str) -> None:
+    """The device sends a 2x2 PNG the way the agent does: signed URL, PUT, finalize."""
     headers = {"X-Device-Id": "web-e2e-1", "X-Device-Token": device["token"]}
     photo = tiny_png()
     signed = requests.post(
         server.url + "/api/edge/media/signed_url",
         headers=headers,
-        json={"filename": "gate.png", "content_type": "image/png", "size": len(photo)},
+        json={"filename": filename, "content_type": "image/png", "size": len(photo)},
         timeout=10,
     )
     assert signed.status_code == 201, signed.text
@@ -593,6 +656,12 @@ def test_device_media_tab_shows_a_photo_the_device_sent(
         timeout=10,
     )
     assert done.status_code == 201, done.text
+
+
+def test_device_media_tab_shows_a_photo_the_device_sent(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    send_photo(server, device, "gate.png")
     watched = open_page(browser, server)
     page = watched.page
     page.goto(server.url + "/#/devices/web-e2e-1?tab=media")
@@ -600,6 +669,31 @@ def test_device_media_tab_shows_a_photo_the_device_sent(
     image.wait_for()
     page.wait_for_function("() => document.querySelector('[data-testid=media] img').naturalWidth === 2")
     assert "gate.png" in page.get_by_test_id("media").inner_text()
+    watched.assert_clean()
+
+
+def test_media_page_lists_the_fleets_photos_and_previews_one(
+    browser: Any, server: ServerProcess, device: Any
+) -> None:
+    send_photo(server, device, "yard.png")
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/media")
+    grid = page.get_by_test_id("media")
+    grid.locator("figure", has_text="yard.png").first.wait_for()
+    assert "web-e2e-1" in grid.locator("figure", has_text="yard.png").first.inner_text()
+    grid.locator("figure", has_text="yard.png").first.locator("img").click()
+    preview = page.get_by_test_id("media-preview")
+    preview.get_by_text("from web-e2e-1").wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=media-preview] img').naturalWidth === 2"
+    )
+    screenshot(watched, "media")
+    page.get_by_role("button", name="close preview").click()
+    preview.wait_for(state="detached")
+    page.fill("input[name=device]", "nobody-here")
+    page.get_by_role("button", name="filter").click()
+    page.get_by_text("Device nobody-here has sent no photo or video.").wait_for()
     watched.assert_clean()
 
 
@@ -672,6 +766,24 @@ def test_ops_page_shows_readiness_and_runs_a_prune_dry_run(
     page.get_by_test_id("readiness").get_by_text("database ok").wait_for()
     page.get_by_role("button", name="dry run").click()
     page.get_by_test_id("outcome").get_by_text("dry run: would delete 0 ingestion(s)").wait_for()
+    screenshot(watched, "ops")
+    watched.assert_clean()
+
+
+def test_ops_page_shows_runtime_configuration_without_secrets_and_table_sizes(
+    browser: Any, server: ServerProcess, demo: Any
+) -> None:
+    watched = open_page(browser, server)
+    page = watched.page
+    page.goto(server.url + "/#/ops")
+    config = page.get_by_test_id("runtime-config")
+    config.locator("tr", has_text="api_tokens").get_by_text("[redacted]").wait_for()
+    assert config.locator("tr", has_text="auth_disabled").inner_text().split() == ["auth_disabled", "false"]
+    assert TEST_TOKEN_SHA256 not in config.inner_text() and TEST_TOKEN not in page.content()
+    sizes = page.get_by_test_id("database-sizes")
+    sizes.locator("tr", has_text="public.curated_parcels").wait_for()
+    assert "public.ingestions" in sizes.inner_text()
+    assert "tables," in page.get_by_test_id("database-total").inner_text()
     screenshot(watched, "ops")
     watched.assert_clean()
 

@@ -162,3 +162,25 @@ def test_signed_data_upload_on_the_filesystem_landing_says_to_upload_directly(cl
     )
     assert answer.status_code == 409 and answer.get_json()["error"]["code"] == "bucket_landing_required"
     assert "/api/edge/ingest/upload" in answer.get_json()["error"]["hint"]
+
+
+def test_the_fleet_listing_shows_every_devices_media_newest_first_and_filters_by_device(client) -> None:
+    for device_id in ("cam-3", "cam-4"):
+        cam = enrolled(client, device_id)
+        signed = sign(client, cam, filename=f"{device_id}.png", content_type="image/png").get_json()
+        client.put(local_path(signed["url"]), data=b"png", headers=signed["headers"])
+        client.post("/api/edge/media/finalize", json={"object_name": signed["object_name"]}, headers=cam)
+    every = client.get("/api/media", headers=ADMIN)
+    assert every.status_code == 200, every.get_json()
+    assert [i["device_id"] for i in every.get_json()["items"]] == ["cam-4", "cam-3"]
+    assert all(client.get(local_path(i["read_url"])).data == b"png" for i in every.get_json()["items"])
+    first = client.get("/api/media?limit=1", headers=ADMIN).get_json()
+    rest = client.get(f"/api/media?limit=1&cursor={first['next_cursor']}", headers=ADMIN).get_json()
+    assert [i["device_id"] for i in first["items"] + rest["items"]] == ["cam-4", "cam-3"]
+    one = client.get("/api/media?device_id=cam-3", headers=ADMIN).get_json()
+    assert [i["device_id"] for i in one["items"]] == ["cam-3"]
+    blank = client.get("/api/media?device_id=", headers=ADMIN).get_json()["items"]
+    assert [i["media_id"] for i in blank] == [i["media_id"] for i in every.get_json()["items"]]
+    bad = client.get("/api/media?device_id=../x", headers=ADMIN)
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"]["parameter"] == "device_id"
+    assert client.get("/api/media").status_code == 401

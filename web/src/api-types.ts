@@ -182,6 +182,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/datasets/{dataset}/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of the dataset's curated rows, lineage columns included (`ingestion_id`: only its rows).
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["read_curated_sample"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets/{dataset}/schemas": {
         parameters: {
             query?: never;
@@ -1024,6 +1044,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/media": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every device's media records (or one device's with `device_id`), newest first; paged by cursor.
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["device_media_fleet_media"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/openapi.json": {
         parameters: {
             query?: never;
@@ -1036,6 +1076,46 @@ export interface paths {
          * @description Auth: none.
          */
         get: operations["openapi_openapi_document"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The settings this process runs with; secrets show only as set (`[redacted]`) or unset (null).
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["ops_runtime_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ops/database": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Size of every table of the database (indexes and TOAST included), largest first.
+         * @description Auth: a bearer token with the `viewer` role or higher.
+         */
+        get: operations["ops_database_sizes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1241,6 +1321,46 @@ export interface paths {
         get: operations["stats_queue_depth"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads/backfill": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register an object already in the bucket (a backfill); 202 when new, 200 when already registered.
+         * @description Auth: a bearer token with the `operator` role or higher.
+         */
+        post: operations["uploads_backfill"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads/signed_url": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A create-only signed PUT into the landing bucket; the finalize event registers the file.
+         * @description Auth: a bearer token with the `operator` role or higher.
+         */
+        post: operations["uploads_signed_url"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1754,6 +1874,41 @@ export interface components {
             version: string;
         } & {
             [key: string]: unknown;
+        };
+        /** CuratedSample */
+        CuratedSample: {
+            /**
+             * Columns
+             * @description data, then lineage columns; none before the first load
+             */
+            columns: components["schemas"]["SampleColumn"][];
+            /** Dataset */
+            dataset: string;
+            /**
+             * Items
+             * @description curated rows, newest load first (file order for one ingestion)
+             */
+            items: components["schemas"]["Row"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /**
+             * Table
+             * @description the curated table
+             */
+            table: string;
+            /** Total */
+            total: number;
+        };
+        /** DatabaseSizes */
+        DatabaseSizes: {
+            /** Items */
+            items: components["schemas"]["TableSize"][];
+            /** Total */
+            total: number;
+            /** Total Bytes */
+            total_bytes: number;
         };
         /** Dataset */
         Dataset: {
@@ -4075,6 +4230,36 @@ export interface components {
         Row: {
             [key: string]: unknown;
         };
+        /** RuntimeConfig */
+        RuntimeConfig: {
+            /**
+             * Redacted
+             * @description the names of the secret fields (never shown)
+             */
+            redacted: string[];
+            /**
+             * Settings
+             * @description every settings field; secrets are `[redacted]` or null
+             */
+            settings: {
+                [key: string]: unknown;
+            };
+        };
+        /** SampleColumn */
+        SampleColumn: {
+            /**
+             * Lineage
+             * @description a lineage column EventPulse adds to every curated row
+             */
+            lineage: boolean;
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @description the column's Postgres type
+             */
+            type: string;
+        };
         /** SchemaHistory */
         SchemaHistory: {
             /** Dataset */
@@ -4123,6 +4308,64 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** SignedUpload */
+        SignedUpload: {
+            /** Bucket */
+            bucket: string;
+            /** Expires At */
+            expires_at: string;
+            /**
+             * Header Check
+             * @default null
+             */
+            header_check: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Headers
+             * @description send each one exactly with the PUT
+             */
+            headers: {
+                [key: string]: string;
+            };
+            /** Method */
+            method: string;
+            /** Object Name */
+            object_name: string;
+            /** Url */
+            url: string;
+        };
+        /** SignedUrlBody */
+        SignedUrlBody: {
+            /**
+             * Content Type
+             * @description the Content-Type the PUT sends
+             * @default null
+             */
+            content_type: string | null;
+            /**
+             * Dataset
+             * @description the dataset the file belongs to
+             */
+            dataset: string;
+            /**
+             * Filename
+             * @description the file's name (its extension picks the reader)
+             */
+            filename: string;
+            /**
+             * Header
+             * @description a CSV file's first line: checked against the drift policy
+             * @default null
+             */
+            header: string | null;
+            /**
+             * Sha256
+             * @description hex sha256 of the bytes, if known
+             * @default null
+             */
+            sha256: string | null;
+        };
         /** Skipped */
         Skipped: {
             /**
@@ -4138,6 +4381,28 @@ export interface components {
          * @enum {string}
          */
         Status: "RECEIVED" | "PROCESSING" | "LOADED" | "PARTIALLY_LOADED" | "QUARANTINED" | "REJECTED" | "FAILED_DRIFT" | "FAILED_READ" | "FAILED_QUALITY" | "FAILED_CONTRACT" | "FAILED_EXCEPTION" | "FAILED_MAX_ATTEMPTS";
+        /** TableSize */
+        TableSize: {
+            /**
+             * Rows Estimate
+             * @description the planner's row estimate; null before ANALYZE
+             */
+            rows_estimate: number | null;
+            /**
+             * Schema
+             * @description the table's schema (namespace)
+             */
+            schema: string;
+            /** Table */
+            table: string;
+            /**
+             * Total Bytes
+             * @description on disk, indexes and TOAST included
+             */
+            total_bytes: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** TelemetryPage */
         TelemetryPage: {
             /**
@@ -4847,6 +5112,75 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    read_curated_sample: {
+        parameters: {
+            query?: {
+                /** @description items to skip, an integer from 0 */
+                offset?: number;
+                /** @description rows per page, 1 to 500 */
+                limit?: number;
+                /** @description only the rows this ingestion loaded (lineage column _ingestion_id) */
+                ingestion_id?: string | null;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description a dataset name: a letter a-z, then up to 62 letters a-z, digits or underscores
+                 * @example edge_telemetry
+                 */
+                dataset: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CuratedSample"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8584,6 +8918,60 @@ export interface operations {
             };
         };
     };
+    device_media_fleet_media: {
+        parameters: {
+            query?: {
+                /** @description items per page, 1 to 200 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+                /** @description only this device's media */
+                device_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaPage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     openapi_openapi_document: {
         parameters: {
             query?: never;
@@ -8600,6 +8988,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": Record<string, never>;
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ops_runtime_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RuntimeConfig"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    ops_database_sizes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatabaseSizes"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Internal Server Error */
@@ -9206,6 +9670,216 @@ export interface operations {
             };
             /** @description Unauthorized */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    uploads_backfill: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FromGcsBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registered"];
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registered"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    uploads_signed_url: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignedUrlBody"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignedUpload"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,6 +8,7 @@ import { Datasets } from "./pages/datasets";
 import { Devices } from "./pages/devices";
 import { Ingest } from "./pages/ingest";
 import { Ingestions } from "./pages/ingestions";
+import { Media } from "./pages/media";
 import { Ops } from "./pages/ops";
 import { Products } from "./pages/products";
 import { Quarantine } from "./pages/quarantine";
@@ -23,6 +24,7 @@ const PAGES: { path: string; title: string; view: (r: Route) => preact.JSX.Eleme
   { path: "products", title: "Products", view: () => <Products /> },
   { path: "quarantine", title: "Quarantine", view: (r) => <Quarantine route={r} /> },
   { path: "devices", title: "Devices", view: (r) => <Devices route={r} /> },
+  { path: "media", title: "Media", view: (r) => <Media route={r} /> },
   { path: "trends", title: "Trends", view: (r) => <Trends route={r} /> },
   { path: "audit", title: "Audit", view: (r) => <Audit route={r} /> },
   { path: "ops", title: "Ops", view: () => <Ops /> },

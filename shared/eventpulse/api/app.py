@@ -22,12 +22,14 @@ from eventpulse.api import (
     health,
     ingest,
     openapi,
+    ops,
     quality,
     quarantine,
     read,
     review,
     stats,
     telemetry,
+    uploads,
 )
 from eventpulse.api.factory import build_app
 from eventpulse.ports import Services
@@ -54,6 +56,9 @@ BLUEPRINTS = (
     # issue 8: device admin
     devices.bp,
     device_ops.bp,
+    # issue 10: dashboard gaps
+    ops.bp,
+    uploads.bp,
 )
 
 

@@ -6,6 +6,8 @@ whose event was lost; registering the same object twice gives one ingestion.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify
 
 from eventpulse.api.auth import current_actor
@@ -15,6 +17,7 @@ from eventpulse.api.operations import Operations
 from eventpulse.api.params import FromGcsBody
 from eventpulse.api.roles import TASK
 from eventpulse.errors import BadRequest
+from eventpulse.landing.bucket import require_gcs_landing
 
 bp = Operations("backfill", __name__, url_prefix="/api")
 
@@ -29,15 +32,21 @@ bp = Operations("backfill", __name__, url_prefix="/api")
 )
 def from_gcs(body: FromGcsBody) -> tuple[Response, int]:
     """Register an object already in storage; 202 when new, 200 when already registered."""
+    answer, status = register_backfill(body, actor=current_actor())
+    return jsonify(answer), status
+
+
+def register_backfill(body: FromGcsBody, *, actor: str) -> tuple[dict[str, Any], int]:
+    """The registration answer and status for ``body``'s object (also ``POST /api/uploads/backfill``)."""
     services = current_services()
-    bucket = body.bucket or services.settings.gcs_bucket
     if not body.name.strip():
         raise BadRequest("name (the object name) is required", details={"parameter": "name"})
-    if not bucket:
-        raise BadRequest("bucket is required", hint='pass "bucket", or set EVENTPULSE_GCS_BUCKET')
     from eventpulse.landing.objects import BACKFILL_SOURCE, register_existing_object  # adapters load lazily
 
     ensure_intake_open(services, BACKFILL_SOURCE)
-    registration = register_existing_object(services, bucket=bucket, name=body.name, actor=current_actor())
-    answer, status = registration_body(services, registration)
-    return jsonify(answer), status
+    require_gcs_landing(services)  # on the filesystem landing, say so before asking for a bucket
+    bucket = body.bucket or services.settings.gcs_bucket
+    if not bucket:
+        raise BadRequest("bucket is required", hint='pass "bucket", or set EVENTPULSE_GCS_BUCKET')
+    registration = register_existing_object(services, bucket=bucket, name=body.name, actor=actor)
+    return registration_body(services, registration)

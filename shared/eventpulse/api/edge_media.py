@@ -98,6 +98,10 @@ class MediaQuery(BaseModel):
     cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
 
 
+class FleetMediaQuery(MediaQuery):
+    device_id: str | None = Field(None, max_length=63, description="only this device's media")
+
+
 class LocalMediaQuery(BaseModel):
     token: str = Field("", max_length=4000, description="the signed token of the URL")
 
@@ -347,8 +351,22 @@ def device_media(path: MediaPath, query: MediaQuery) -> Response:
     services = current_services()
     if services.devices.get(path.device_id) is None:
         raise NotFound(f"device {path.device_id} does not exist", hint="list devices: GET /api/devices")
+    return _media_page(path.device_id, query)
+
+
+@admin_bp.operation("GET", "/media", access=VIEWER, returns={200: MediaPage}, errors=(400,))
+def fleet_media(query: FleetMediaQuery) -> Response:
+    """Every device's media records (or one device's with `device_id`), newest first; paged by cursor."""
+    if query.device_id and not DEVICE_ID.match(query.device_id):
+        raise BadRequest(f"{query.device_id[:70]!r} is not a device id", details={"parameter": "device_id"})
+    return _media_page(query.device_id or None, query)
+
+
+def _media_page(device_id: str | None, query: MediaQuery) -> Response:
+    """A page of media records, each with a short-lived read URL."""
+    services = current_services()
     try:
-        page = services.devices.media(path.device_id, limit=query.limit, cursor=query.cursor)
+        page = services.devices.media(device_id, limit=query.limit, cursor=query.cursor)
     except ValueError as exc:
         raise BadRequest(str(exc), details={"parameter": "cursor"}) from None
     store = media_store(services)

@@ -122,6 +122,16 @@ class UploadQuery(BaseModel):
     )
 
 
+MAX_SAMPLE_PAGE = 500
+
+
+class SampleQuery(Page):
+    limit: int = Field(50, ge=1, le=MAX_SAMPLE_PAGE, description=f"rows per page, 1 to {MAX_SAMPLE_PAGE}")
+    ingestion_id: uuid.UUID | None = Field(
+        None, description="only the rows this ingestion loaded (lineage column _ingestion_id)"
+    )
+
+
 class SeedQuery(BaseModel):
     limit: int = Field(
         1000,

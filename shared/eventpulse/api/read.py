@@ -13,13 +13,22 @@ from eventpulse.api.params import (
     DatasetPath,
     IngestionPath,
     IngestionQuery,
+    SampleQuery,
     page_body,
     parse_statuses,
 )
 from eventpulse.api.present import present_ingestion, present_ingestion_detail
-from eventpulse.api.resources import AuditPage, DatasetList, IngestionDetail, IngestionPage, SchemaHistory
+from eventpulse.api.resources import (
+    AuditPage,
+    CuratedSample,
+    DatasetList,
+    IngestionDetail,
+    IngestionPage,
+    SchemaHistory,
+)
 from eventpulse.api.roles import VIEWER
 from eventpulse.contracts.registry import known_datasets
+from eventpulse.curate.ddl import LINEAGE_COLUMN_NAMES, curated_table_name
 from eventpulse.errors import NotFound
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -82,6 +91,30 @@ def list_schemas(path: DatasetPath) -> Response:
     if not rows and name not in known_datasets(services):
         raise NotFound(f"dataset {name!r} does not exist", hint="list datasets with GET /api/datasets")
     return jsonify({"dataset": name, "items": rows, "total": len(rows)})
+
+
+@bp.operation(
+    "GET", "/datasets/<dataset>/sample", access=VIEWER, returns={200: CuratedSample}, errors=(400, 404)
+)
+def curated_sample(path: DatasetPath, query: SampleQuery) -> Response:
+    """A page of the dataset's curated rows, lineage columns included (`ingestion_id`: only its rows)."""
+    services = current_services()
+    name = ensure_dataset_name(path.dataset)
+    table = curated_table_name(name)
+    with services.store.read() as tx:
+        columns = tx.curated.columns(table)
+        if not columns and not tx.schemas.history(name) and name not in known_datasets(services):
+            raise NotFound(f"dataset {name!r} does not exist", hint="list datasets with GET /api/datasets")
+        where = {"_ingestion_id": query.ingestion_id} if query.ingestion_id else None
+        # One ingestion reads in its file's order; the whole table newest load first.
+        order = ("_source_row",) if where else ("_loaded_at", "_ingestion_id", "_source_row")
+        page = tx.curated.preview(
+            table, order_by=order, limit=query.limit, offset=query.offset, where=where, descending=not where
+        )
+    described = [{"name": c, "type": t, "lineage": c in LINEAGE_COLUMN_NAMES} for c, t in columns.items()]
+    described.sort(key=lambda c: bool(c["lineage"]))
+    body = page_body(page.items, page.total, query.limit, query.offset)
+    return jsonify({"dataset": name, "table": table, "columns": described, **body})
 
 
 @bp.operation("GET", "/audit_events", access=VIEWER, returns={200: AuditPage}, errors=(400,))

@@ -756,3 +756,43 @@ class AlertList(BaseModel):
     items: list[AlertOut]
     limit: int
     next_cursor: str | None
+
+
+# --- ops: runtime configuration and database size ---------------------------------------------------
+
+
+class RuntimeConfig(BaseModel):
+    settings: dict[str, Any] = Field(description="every settings field; secrets are `[redacted]` or null")
+    redacted: list[str] = Field(description="the names of the secret fields (never shown)")
+
+
+class TableSize(Row):
+    schema_: str = Field(alias="schema", description="the table's schema (namespace)")
+    table: str
+    rows_estimate: int | None = Field(description="the planner's row estimate; null before ANALYZE")
+    total_bytes: int = Field(description="on disk, indexes and TOAST included")
+
+
+class DatabaseSizes(BaseModel):
+    items: list[TableSize]
+    total: int
+    total_bytes: int
+
+
+# --- curated sample of a dataset --------------------------------------------------------------------
+
+
+class SampleColumn(BaseModel):
+    name: str
+    type: str = Field(description="the column's Postgres type")
+    lineage: bool = Field(description="a lineage column EventPulse adds to every curated row")
+
+
+class CuratedSample(BaseModel):
+    dataset: str
+    table: str = Field(description="the curated table")
+    columns: list[SampleColumn] = Field(description="data, then lineage columns; none before the first load")
+    items: list[Row] = Field(description="curated rows, newest load first (file order for one ingestion)")
+    total: int
+    limit: int
+    offset: int

@@ -718,6 +718,12 @@ class Statistics(Protocol):
         Ordered by source then first_seen; also the number of such pairs."""
         ...
 
+    def table_sizes(self) -> list[Row]:
+        """Per table of the database (system schemas left out): schema, table, rows_estimate (the
+        planner's estimate, None before the first ANALYZE) and total_bytes (with indexes and TOAST),
+        largest first."""
+        ...
+
 
 class Transaction(Protocol):
     """Every aggregate of the store on ONE database transaction."""

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { enc, get, post, put, type Schemas } from "../api";
 import { go, href, type Route } from "../router";
+import { CuratedSample } from "../sample";
 import { asApiError, Badge, ErrorBox, Json, Loading, num, Outcome, Tabs, useAction, useApi, when } from "../ui";
 
 export function Datasets({ route }: { route: Route }) {
@@ -56,10 +57,11 @@ function DatasetDetail({ name, tab }: { name: string; tab: string }) {
         <a href="#/datasets">← all datasets</a>
       </p>
       <h2>{name}</h2>
-      <Tabs tabs={["contract", "history", "schemas"]} current={tab} onTab={(t) => go(["datasets", name], { tab: t })} />
+      <Tabs tabs={["contract", "history", "schemas", "sample"]} current={tab} onTab={(t) => go(["datasets", name], { tab: t })} />
       {tab === "contract" && <ContractEditor name={name} />}
       {tab === "history" && <ContractHistory name={name} />}
       {tab === "schemas" && <SchemaHistory name={name} />}
+      {tab === "sample" && <CuratedSample dataset={name} />}
     </>
   );
 }

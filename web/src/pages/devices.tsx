@@ -3,6 +3,7 @@ import { enc, get, post, type Schemas } from "../api";
 import { go, href, type Route } from "../router";
 import { TimeChart } from "../chart";
 import { DeviceMap, type MapPoint } from "../map";
+import { MediaGrid } from "./media";
 import { Badge, Card, ErrorBox, Json, Loading, Outcome, Tabs, useAction, useApi, when } from "../ui";
 
 type Reading = Record<string, unknown>;
@@ -412,21 +413,7 @@ function Media({ id }: { id: string }) {
     <>
       <ErrorBox error={media.error} />
       {media.data && media.data.items.length === 0 && <p class="muted">This device has sent no photo or video.</p>}
-      <div class="thumbs" data-testid="media">
-        {media.data?.items.map((m) => (
-          <figure>
-            {m.read_url && m.content_type.startsWith("image/") && (
-              <a href={m.read_url} target="_blank" rel="noopener noreferrer">
-                <img src={m.read_url} alt={`${m.object_name.split("/").pop()} from ${m.device_id}`} loading="lazy" />
-              </a>
-            )}
-            {m.read_url && m.content_type.startsWith("video/") && <video src={m.read_url} controls preload="metadata" />}
-            <figcaption class="small">
-              {m.object_name.split("/").pop()} · {Math.round(m.size_bytes / 1024)} kB · {when(m.captured_at ?? m.created_at)}
-            </figcaption>
-          </figure>
-        ))}
-      </div>
+      <MediaGrid items={media.data?.items ?? []} />
     </>
   );
 }

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
-import { enc, get, type Schemas, upload } from "../api";
+import { enc, get, post, type Schemas, upload } from "../api";
 import { href } from "../router";
-import { asApiError, Badge, ErrorBox, useApi } from "../ui";
+import { asApiError, Badge, Card, ErrorBox, Outcome, useAction, useApi } from "../ui";
 import type { ApiError } from "../api";
 
 const DONE = new Set(["RECEIVED", "PROCESSING"]);
@@ -88,6 +88,103 @@ export function Ingest() {
           — <Badge value={status} /> <a href={href(["ingestions", registered.id])}>open it</a>
         </div>
       )}
+      <div class="grid">
+        <SignedUrl datasets={names} />
+        <Backfill />
+      </div>
     </>
+  );
+}
+
+/** Mint a create-only signed PUT into the landing bucket; the PUT itself runs outside the browser. */
+function SignedUrl({ datasets }: { datasets: string[] }) {
+  const [dataset, setDataset] = useState("");
+  const [filename, setFilename] = useState("");
+  const [signed, setSigned] = useState<Schemas["SignedUpload"] | null>(null);
+  const action = useAction();
+  const chosen = dataset || datasets[0] || "";
+  const mint = (e: Event) => {
+    e.preventDefault();
+    setSigned(null);
+    action.run(async () => {
+      const r = await post<Schemas["SignedUpload"]>("/api/uploads/signed_url", { dataset: chosen, filename });
+      setSigned(r);
+      return `signed URL for gs://${r.bucket}/${r.object_name}, valid until ${r.expires_at}`;
+    });
+  };
+  const curl = signed
+    ? ["curl -X PUT --data-binary @" + JSON.stringify(filename), ...Object.entries(signed.headers).map(([k, v]) => `-H ${JSON.stringify(`${k}: ${v}`)}`), JSON.stringify(signed.url)].join(" \\\n  ")
+    : "";
+  return (
+    <Card title="Signed-URL upload (GCS landing)">
+      <p class="muted small">
+        For a large file: the bytes go straight to the landing bucket with a create-only signed PUT, and the bucket's
+        finalize event registers them. Needs an operator token and the GCS landing.
+      </p>
+      <form onSubmit={mint}>
+        <label>
+          dataset{" "}
+          <select name="signed_dataset" value={chosen} onChange={(e) => setDataset((e.target as HTMLSelectElement).value)}>
+            {datasets.map((n) => (
+              <option value={n}>{n}</option>
+            ))}
+          </select>
+        </label>{" "}
+        <label>
+          file name{" "}
+          <input name="signed_filename" value={filename} placeholder="parcels.csv" onInput={(e) => setFilename((e.target as HTMLInputElement).value)} />
+        </label>{" "}
+        <button type="submit" disabled={action.busy || !chosen || !filename}>
+          get signed URL
+        </button>
+      </form>
+      <Outcome message={action.message} error={action.error} />
+      {signed && (
+        <>
+          <p class="small">PUT the file with every header exactly (a second PUT of the same name is refused):</p>
+          <pre class="json" data-testid="signed-curl">{curl}</pre>
+        </>
+      )}
+    </Card>
+  );
+}
+
+/** Register an object that is already in the landing bucket (POST /api/uploads/backfill). */
+function Backfill() {
+  const [name, setName] = useState("");
+  const [bucket, setBucket] = useState("");
+  const [registered, setRegistered] = useState<Schemas["Registered"] | null>(null);
+  const action = useAction();
+  const run = (e: Event) => {
+    e.preventDefault();
+    setRegistered(null);
+    action.run(async () => {
+      const r = await post<Schemas["Registered"]>("/api/uploads/backfill", { name, bucket: bucket || undefined });
+      setRegistered(r);
+      return r.deduplicated ? `already registered as ingestion ${r.id}` : `registered as ingestion ${r.id}`;
+    });
+  };
+  return (
+    <Card title="Backfill from GCS">
+      <p class="muted small">
+        Register an object already in the bucket (it landed before the trigger existed, or its event was lost).
+        Registering the same object twice gives one ingestion.
+      </p>
+      <form onSubmit={run}>
+        <label>
+          object name{" "}
+          <input name="backfill_name" value={name} placeholder="uploads/parcels/p.csv" onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+        </label>{" "}
+        <label>
+          bucket{" "}
+          <input name="backfill_bucket" value={bucket} placeholder="(the configured bucket)" onInput={(e) => setBucket((e.target as HTMLInputElement).value)} />
+        </label>{" "}
+        <button type="submit" disabled={action.busy || !name}>
+          backfill
+        </button>
+      </form>
+      <Outcome message={action.message} error={action.error} />
+      {registered && <a href={href(["ingestions", registered.id])}>open the ingestion</a>}
+    </Card>
   );
 }

@@ -1,6 +1,7 @@
 import { useEffect } from "preact/hooks";
 import { enc, get, post, type Schemas } from "../api";
 import { go, href, type Route } from "../router";
+import { CuratedSample } from "../sample";
 import { Badge, ErrorBox, Json, Loading, num, Outcome, Pager, Tabs, useAction, useApi, when } from "../ui";
 
 const STATUSES: Schemas["Status"][] = [
@@ -119,7 +120,7 @@ function IngestionList({ route }: { route: Route }) {
   );
 }
 
-const TABS = ["overview", "audit", "quality", "drift", "lineage", "quarantined rows"];
+const TABS = ["overview", "audit", "quality", "drift", "lineage", "quarantined rows", "curated preview"];
 
 function IngestionDetail({ id }: { id: string }) {
   const tab = new URLSearchParams(location.hash.split("?")[1] ?? "").get("tab") ?? "overview";
@@ -149,6 +150,7 @@ function IngestionDetail({ id }: { id: string }) {
           {tab === "drift" && <Drift record={d.drift} />}
           {tab === "lineage" && <Lineage d={d} />}
           {tab === "quarantined rows" && <HeldRows id={id} />}
+          {tab === "curated preview" && <CuratedSample dataset={d.dataset} ingestionId={id} />}
         </>
       )}
     </>

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { get, post, type Schemas } from "../api";
 import { loadConfig } from "../config";
-import { Card, ErrorBox, Json, num, Outcome, useAction, useApi } from "../ui";
+import { Card, ErrorBox, Json, Loading, num, Outcome, useAction, useApi } from "../ui";
 
 export function Ops() {
   const ready = useApi(() => get<Schemas["Ready"]>("/readyz"), []);
@@ -24,17 +24,100 @@ export function Ops() {
           {num(statuses.RECEIVED ?? 0)} waiting, {num(statuses.PROCESSING ?? 0)} processing (last 30 days)
         </p>
       </Card>
-      <Card title="Runtime configuration">
+      <Card title="Dashboard configuration">
         <p class="muted small">What this dashboard was given in /config.json (no secrets).</p>
         {config.data && <Json value={config.data} />}
         <p>
           <a href="api/docs">Interactive API reference</a> · <a href="api/openapi.json">OpenAPI document</a>
         </p>
       </Card>
+      <ServerConfig />
+      <DatabaseSize />
       <Reclaim />
       <Prune />
     </div>
   );
+}
+
+function ServerConfig() {
+  const config = useApi(() => get<Schemas["RuntimeConfig"]>("/api/ops/config"), []);
+  const settings = Object.entries(config.data?.settings ?? {});
+  return (
+    <Card title="Runtime configuration">
+      <p class="muted small">
+        The settings the server runs with. Secrets show only as <span class="mono">[redacted]</span> (set) or empty (unset);
+        passwords are cut out of URLs.
+      </p>
+      <ErrorBox error={config.error} />
+      <Loading loading={config.loading} />
+      {config.data && (
+        <table data-testid="runtime-config">
+          <thead>
+            <tr>
+              <th>setting</th>
+              <th>value</th>
+            </tr>
+          </thead>
+          <tbody>
+            {settings.map(([name, value]) => (
+              <tr>
+                <td class="mono">{name}</td>
+                <td class="mono">{value === null ? "" : typeof value === "string" ? value : JSON.stringify(value)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+function DatabaseSize() {
+  const sizes = useApi(() => get<Schemas["DatabaseSizes"]>("/api/ops/database"), []);
+  return (
+    <Card title="Database size">
+      <ErrorBox error={sizes.error} />
+      <Loading loading={sizes.loading} />
+      {sizes.data && (
+        <>
+          <p data-testid="database-total">
+            {num(sizes.data.total)} tables, {bytes(sizes.data.total_bytes)} in all
+          </p>
+          <table data-testid="database-sizes">
+            <thead>
+              <tr>
+                <th>table</th>
+                <th>rows (estimate)</th>
+                <th>size</th>
+              </tr>
+            </thead>
+            <tbody>
+              {sizes.data.items.map((t) => (
+                <tr>
+                  <td class="mono">
+                    {t.schema}.{t.table}
+                  </td>
+                  <td>{t.rows_estimate === null ? "not analysed yet" : num(t.rows_estimate)}</td>
+                  <td>{bytes(t.total_bytes)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </Card>
+  );
+}
+
+function bytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 function Reclaim() {

@@ -95,6 +95,21 @@ _DRIFT_FACTS = text(
 )
 
 
+# Ordinary and partitioned tables outside the system schemas; reltuples is -1 before the first ANALYZE.
+_TABLE_SIZES = text(
+    """
+    SELECT n.nspname AS schema, c.relname AS "table",
+           CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS rows_estimate,
+           pg_total_relation_size(c.oid) AS total_bytes
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      AND n.nspname NOT LIKE 'pg_temp%'
+    ORDER BY total_bytes DESC, schema, "table"
+    """
+)
+
+
 def write_trend_facts(conn: Connection, ingestion_id: uuid.UUID, kinds: set[str]) -> None:
     """Replace the ingestion's quality and drift facts by those of the artifacts it now has."""
     for kind, table, insert in (
@@ -246,6 +261,10 @@ class PgStatistics:
             .group_by(func.grouping_sets(tuple_(*keys, q.c.kind, q.c.status), tuple_(*keys)))
         )
         return self._filled(window, facts, order=("grp", "kind", "status"))
+
+    def table_sizes(self) -> list[Row]:
+        rows = self._conn.execute(_TABLE_SIZES).mappings()
+        return [dict(r) for r in rows]
 
     def _filled(
         self, window: TrendWindow, facts: Select[Any] | TextualSelect, *, order: tuple[str, ...]

@@ -1,0 +1,65 @@
+"""Dashboard uploads: a signed PUT URL and a backfill for an operator token, on both landings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from eventpulse.api.app import create_app
+from tests.gcs_emulator import gcs_settings
+from tests.integration.api_support import AUTH, edge_csv
+
+ROUTES = {
+    "/api/uploads/signed_url": {"dataset": "edge_telemetry", "filename": "r.csv"},
+    "/api/uploads/backfill": {"name": "uploads/edge_telemetry/r.csv"},
+}
+
+
+@pytest.fixture
+def client(services) -> FlaskClient:
+    return create_app(services).test_client()
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_on_the_filesystem_landing_each_route_says_it_needs_a_bucket(client: FlaskClient, route: str) -> None:
+    response = client.post(route, json=ROUTES[route], headers=AUTH)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["message"] == "this deployment lands raw files on the filesystem, not in a GCS bucket"
+    assert "EVENTPULSE_LANDING=gcs" in error["hint"]
+
+
+def test_an_unknown_dataset_gets_no_url(client: FlaskClient) -> None:
+    response = client.post(
+        "/api/uploads/signed_url", json={"dataset": "nosuch", "filename": "r.csv"}, headers=AUTH
+    )
+    assert response.status_code == 404
+    assert "nosuch" in response.get_json()["error"]["message"]
+
+
+class TestOnGcs:
+    @pytest.fixture
+    def settings(self, settings, gcs_emulator, signer_file):  # type: ignore[no-untyped-def]
+        return gcs_settings(settings, gcs_emulator, signer_file)
+
+    def test_a_signed_put_then_a_backfill_registers_the_file_once(
+        self, client: FlaskClient, tmp_path: Path
+    ) -> None:
+        minted = client.post("/api/uploads/signed_url", json=ROUTES["/api/uploads/signed_url"], headers=AUTH)
+        assert minted.status_code == 201, minted.get_json()
+        signed = minted.get_json()
+        assert signed["method"] == "PUT" and signed["headers"]["x-goog-if-generation-match"] == "0"
+        assert signed["headers"]["x-goog-meta-source"] == "dashboard_signed_url"
+        put = requests.put(
+            signed["url"], data=edge_csv(tmp_path).read_bytes(), headers=signed["headers"], timeout=30
+        )
+        assert put.status_code in (200, 201), put.text
+        body = {"name": signed["object_name"], "bucket": signed["bucket"]}
+        first = client.post("/api/uploads/backfill", json=body, headers=AUTH)
+        assert first.status_code == 202, first.get_json()
+        assert first.get_json()["dataset"] == "edge_telemetry"
+        again = client.post("/api/uploads/backfill", json=body, headers=AUTH)
+        assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
