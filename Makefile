@@ -118,7 +118,7 @@ bench-trends: $(STAMP) ## Benchmark: each /api/stats trends route over 10,000 se
 	$(BIN)/python benchmarks/bench_trends.py
 
 .PHONY: bench-dashboard
-bench-dashboard: $(STAMP) web ## Benchmark: dashboard bundle sizes (gzip) and Ingestions/Trends pages in Chromium over 10,000 ingestions
+bench-dashboard: $(STAMP) web ## Benchmark: dashboard bundle sizes (gzip) and Ingestions/Trends pages in Chromium, 10,000 ingestions + 1M curated rows
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 .PHONY: bench-drift
