@@ -291,6 +291,7 @@ class PgCuratedLoad:
             raise RuntimeError(f"COPY stored {copied} rows of the {self._rows_staged} rows sent")
         if exclude_rows:
             self._rows_staged -= self._exclude(exclude_rows)
+        unchanged = 0
         if self._direct:
             inserted, updated = self._rows_staged, 0
         else:
@@ -299,9 +300,18 @@ class PgCuratedLoad:
                 inserted, updated = self._execute(insert), 0
             else:
                 inserted, updated = self._upsert(insert)
+                unchanged = self._count_merged_keys() - inserted - updated
             self._execute(f"DROP TABLE {quote_ident(self._stage)}")
         self._state = "finished"
-        return LoadStats(rows_staged=self._rows_staged, inserted=inserted, updated=updated)
+        return LoadStats(
+            rows_staged=self._rows_staged, inserted=inserted, updated=updated, unchanged=unchanged
+        )
+
+    def _count_merged_keys(self) -> int:
+        """How many rows the merge read: the staged rows, or their distinct keys when not verified."""
+        if self._keys_verified_unique:
+            return self._rows_staged
+        return int(self._fetch_one(f"SELECT count(*) FROM {self._source_relation()}")[0])
 
     def _exclude(self, source_rows: Sequence[int]) -> int:
         if self._direct:  # only this load's rows carry its ingestion id
@@ -363,14 +373,27 @@ class PgCuratedLoad:
         updates = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in kept]
         assignments = ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in updates)
         conflict = ", ".join(quote_ident(k) for k in self._primary_key)
+        # A row whose data columns all equal the file's is left alone (no new row version, no WAL),
+        # keeping the lineage of the load that last changed it: a replay of unchanged rows is cheap.
+        compared = [n for n in updates if n not in LINEAGE_COLUMN_NAMES]
+        action = "DO NOTHING"  # only key columns: a row that exists cannot differ
+        if compared:
+            action = f"DO UPDATE SET {assignments}{self._changed_condition(compared)}"
         # xmax is 0 on a freshly inserted row version and non-zero on one written by DO UPDATE.
         sql = (
-            f"WITH merged AS ({insert} ON CONFLICT ({conflict}) DO UPDATE SET {assignments} "
+            f"WITH merged AS ({insert} ON CONFLICT ({conflict}) {action} "
             "RETURNING (xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
         )
         row = self._fetch_one(sql)
         return int(row[0]), int(row[1])
+
+    def _changed_condition(self, compared: Sequence[str]) -> str:
+        """The DO UPDATE's WHERE: some compared column differs, NULL against a value included."""
+        target = quote_ident(self._table)
+        current = ", ".join(f"{target}.{quote_ident(n)}" for n in compared)
+        incoming = ", ".join(f"EXCLUDED.{quote_ident(n)}" for n in compared)
+        return f" WHERE ({current}) IS DISTINCT FROM ({incoming})"
 
     def _build_insert(self, target_types: dict[str, str]) -> str:
         missing = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in target_types]
