@@ -72,6 +72,16 @@ class UnconditionalLoad(PgCuratedLoad):
     def _changed_condition(self, compared: Any) -> str:
         return ""
 
+    def _skip_unchanged(self, compared: Any) -> str:
+        return ""
+
+
+class LockingLoad(PgCuratedLoad):
+    """Change-only by ``DO UPDATE … WHERE`` alone: skips unchanged rows, but locks each one it skips."""
+
+    def _skip_unchanged(self, compared: Any) -> str:
+        return ""
+
 
 def build_schema(file: Path) -> TableSchema:
     with file.open() as handle:
@@ -178,6 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         scenarios += [
             ("before_1pct_changed", one_percent, args.rows, UnconditionalLoad),
             ("before_all_changed", every_row, args.rows, UnconditionalLoad),
+            ("where_only_1pct_changed", one_percent, changed_1pct, LockingLoad),
         ]
     runs: list[dict[str, Any]] = []
     try:

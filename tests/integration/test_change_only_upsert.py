@@ -130,9 +130,12 @@ def test_reloading_the_same_file_rewrites_nothing_and_keeps_lineage(conn, table)
     _load(conn, table, _batch(_rows_of(200)), first)  # empty table: the direct COPY path
     before = _select(conn, table, f"id, xmin::text, ctid::text, {LINEAGE}")
 
+    work_mem = conn.run("SHOW work_mem")
+
     stats = _load(conn, table, _batch(_rows_of(200)), _lineage(sha="cd" * 32, contract="v2"))
 
     assert stats == LoadStats(rows_staged=200, inserted=0, updated=0, unchanged=200)
+    assert conn.run("SHOW work_mem") == work_mem  # the merge's own work_mem does not outlive it
     # The same row version (xmin, ctid) with the first load's lineage: nothing was rewritten.
     assert _select(conn, table, f"id, xmin::text, ctid::text, {LINEAGE}") == before
     assert {r[3] for r in before} == {first.ingestion_id}

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MERGE_WORK_MEM = "256MB"
+"""work_mem of the merge statement only (SET LOCAL, restored after): its anti-join hashes the staged
+rows, and with the default 4MB a 1M-row file spills to disk in batches (measured 34-46 s against 16 s)."""
+
 _NUMERIC_PG_TYPES = frozenset(
     normalize_pg_type(t) for t in ("smallint", "integer", "bigint", "real", "double precision", "numeric")
 )
@@ -295,11 +299,10 @@ class PgCuratedLoad:
         if self._direct:
             inserted, updated = self._rows_staged, 0
         else:
-            insert = self._build_insert(self._target_types)
             if not self._primary_key or self._is_target_empty():
-                inserted, updated = self._execute(insert), 0
+                inserted, updated = self._execute(self._build_insert(self._target_types)), 0
             else:
-                inserted, updated = self._upsert(insert)
+                inserted, updated = self._upsert()
                 unchanged = self._count_merged_keys() - inserted - updated
             self._execute(f"DROP TABLE {quote_ident(self._stage)}")
         self._state = "finished"
@@ -366,16 +369,17 @@ class PgCuratedLoad:
                 f"SELECT set_config({quote_literal(setting)}, {quote_literal(values[column])}, true)"
             )
 
-    def _upsert(self, insert: str) -> tuple[int, int]:
+    def _upsert(self) -> tuple[int, int]:
         keys = set(self._primary_key)
         # A column the file does not carry is not overwritten: updated rows keep what they had there.
         kept = keys | self._absent
         updates = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in kept]
         assignments = ", ".join(f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in updates)
         conflict = ", ".join(quote_ident(k) for k in self._primary_key)
-        # A row whose data columns all equal the file's is left alone (no new row version, no WAL),
-        # keeping the lineage of the load that last changed it: a replay of unchanged rows is cheap.
+        # A row whose data columns all equal the file's is left alone (no new row version, no row
+        # lock, no WAL), keeping the lineage of the load that last changed it: a replay is cheap.
         compared = [n for n in updates if n not in LINEAGE_COLUMN_NAMES]
+        insert = self._build_insert(self._target_types, where=self._skip_unchanged(compared))
         action = "DO NOTHING"  # only key columns: a row that exists cannot differ
         if compared:
             action = f"DO UPDATE SET {assignments}{self._changed_condition(compared)}"
@@ -385,8 +389,30 @@ class PgCuratedLoad:
             "RETURNING (xmax = 0) AS inserted) "
             "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
         )
+        # The anti-join hashes the staged rows: in memory, not in batches spilled to disk.
+        previous = str(self._fetch_one("SELECT current_setting('work_mem')")[0])
+        self._fetch_one(f"SELECT set_config('work_mem', {quote_literal(MERGE_WORK_MEM)}, true)")
         row = self._fetch_one(sql)
+        self._fetch_one(f"SELECT set_config('work_mem', {quote_literal(previous)}, true)")
         return int(row[0]), int(row[1])
+
+    def _skip_unchanged(self, compared: Sequence[str]) -> str:
+        """A filter on the staged rows: not those whose key exists with equal compared columns.
+
+        Measured faster than leaving them to ``DO UPDATE … WHERE``, which locks (and so writes) every
+        existing row it skips; the table is locked against other writers, so the filter is exact.
+        """
+        match = [f"cur.{quote_ident(k)} = {self._converted(k)}" for k in self._primary_key]
+        if compared:
+            current = ", ".join(f"cur.{quote_ident(n)}" for n in compared)
+            incoming = ", ".join(self._converted(n) for n in compared)
+            match.append(f"({current}) IS NOT DISTINCT FROM ({incoming})")
+        return f"NOT EXISTS (SELECT 1 FROM {quote_ident(self._table)} AS cur WHERE {' AND '.join(match)})"
+
+    def _converted(self, name: str) -> str:
+        column = self._schema.get(name)
+        assert column is not None
+        return build_conversion(f"s.{quote_ident(name)}", column.type, self._target_types[name])
 
     def _changed_condition(self, compared: Sequence[str]) -> str:
         """The DO UPDATE's WHERE: some compared column differs, NULL against a value included."""
@@ -395,7 +421,7 @@ class PgCuratedLoad:
         incoming = ", ".join(f"EXCLUDED.{quote_ident(n)}" for n in compared)
         return f" WHERE ({current}) IS DISTINCT FROM ({incoming})"
 
-    def _build_insert(self, target_types: dict[str, str]) -> str:
+    def _build_insert(self, target_types: dict[str, str], *, where: str = "") -> str:
         missing = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in target_types]
         if missing:
             raise TerminalError(
@@ -419,6 +445,7 @@ class PgCuratedLoad:
         return (
             f"INSERT INTO {quote_ident(self._table)} ({', '.join(quote_ident(n) for n in columns)}) "
             f"SELECT {', '.join(select)} FROM {self._source_relation()}"
+            + (f" WHERE {where}" if where else "")
         )
 
     def _source_relation(self) -> str:
