@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"run {repeat + 1} {name}: {result}", file=sys.stderr)
             record["anchor_copy_after"] = round(measure_anchor(psql, url, file), 3)
             record["loadavg_after"] = loadavg()
+            print(f"run {repeat + 1}: load average {record['loadavg_before']} -> {record['loadavg_after']}")
             runs.append(record)
     finally:
         run_psql(psql, args.database_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")

@@ -379,6 +379,7 @@ class PgCuratedLoad:
         # A row whose data columns all equal the file's is left alone (no new row version, no row
         # lock, no WAL), keeping the lineage of the load that last changed it: a replay is cheap.
         compared = [n for n in updates if n not in LINEAGE_COLUMN_NAMES]
+        self._ensure_target_columns(self._target_types)  # before the filter reads the target's types
         insert = self._build_insert(self._target_types, where=self._skip_unchanged(compared))
         action = "DO NOTHING"  # only key columns: a row that exists cannot differ
         if compared:
@@ -421,13 +422,16 @@ class PgCuratedLoad:
         incoming = ", ".join(f"EXCLUDED.{quote_ident(n)}" for n in compared)
         return f" WHERE ({current}) IS DISTINCT FROM ({incoming})"
 
-    def _build_insert(self, target_types: dict[str, str], *, where: str = "") -> str:
+    def _ensure_target_columns(self, target_types: dict[str, str]) -> None:
         missing = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in target_types]
         if missing:
             raise TerminalError(
                 f"curated table {self._table!r} lacks columns {missing!r}",
                 hint="apply plan_table_changes() for this schema before loading",
             )
+
+    def _build_insert(self, target_types: dict[str, str], *, where: str = "") -> str:
+        self._ensure_target_columns(target_types)
         lineage = self._lineage
         loaded_at = lineage.loaded_at.astimezone(UTC).isoformat()
         select = [
