@@ -125,6 +125,10 @@ bench-dashboard: $(STAMP) web ## Benchmark: dashboard bundle sizes (gzip) and In
 bench-drift: $(STAMP) ## Benchmark: how soon a rejected 1M-row type change ends, vs the load of a valid file
 	$(BIN)/python benchmarks/bench_drift_reject.py
 
+.PHONY: bench-upsert
+bench-upsert: $(STAMP) ## Benchmark: replays into a loaded 1M-row table (unchanged, 1% and all rows changed) vs psql \copy
+	$(BIN)/python benchmarks/bench_upsert.py --compare-unconditional
+
 .PHONY: lock
 lock: $(STAMP) ## Re-lock requirements.txt and requirements-dev.txt (uv, with hashes) from the .in files
 	$(BIN)/python tools/locks.py compile $(UV_ARGS)

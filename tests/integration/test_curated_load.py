@@ -111,7 +111,7 @@ def test_first_load_inserts_and_reload_updates_counting_each(conn, table):
         _batch(SIMPLE, {"id": [2, 3, 4, 5], "name": ["B", "C", "d", "e"], "qty": [20, 30, 40, 50]}),
         lineage=_lineage(second_id),
     )
-    assert second.to_dict() == {"rows_staged": 4, "inserted": 2, "updated": 2}
+    assert second.to_dict() == {"rows_staged": 4, "inserted": 2, "updated": 2, "unchanged": 0}
     rows = _rows(conn, f'SELECT id, name, qty, _ingestion_id::text, _source_row FROM "{table}" ORDER BY id')
     assert [r[:3] for r in rows] == [[1, "a", 1], [2, "B", 20], [3, "C", 30], [4, "d", 40], [5, "e", 50]]
     assert [r[3] == second_id for r in rows] == [False, True, True, True, True]
@@ -128,7 +128,7 @@ def test_unverified_keys_keep_the_last_row_of_each_key(conn, table):
         [2, "y", 2],
     ]
     stats = _load(conn, table, SIMPLE, ["id"], batch, unique=False)  # non-empty target: the upsert path
-    assert stats == LoadStats(rows_staged=4, inserted=0, updated=2)
+    assert stats == LoadStats(rows_staged=4, inserted=0, updated=0, unchanged=2)
 
 
 def test_table_without_primary_key_appends(conn, table):

@@ -154,7 +154,12 @@ def test_replay_of_the_second_sheets_ingestion_reads_the_second_sheet(services, 
         {"sheet": "South"},
     )
     assert replayed["rows_loaded"] == SHEETS["South"]
-    assert curated_ids(services, replayed["id"]) == ids["South"]  # the replay rewrote South's rows
+    # The replay read South's rows again: equal to what is loaded, so none is rewritten and each keeps
+    # the lineage of South's first ingestion (docs/LINEAGE.md, "Upserts").
+    load = replayed["artifacts"]["load"]
+    assert (load["inserted"], load["updated"], load["unchanged"]) == (0, 0, SHEETS["South"])
+    assert curated_ids(services, replayed["id"]) == []
+    assert curated_ids(services, south["id"]) == ids["South"]
 
 
 def test_a_missing_sheet_fails_read_naming_the_sheets_that_exist(services, client, book) -> None:

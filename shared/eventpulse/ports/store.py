@@ -456,12 +456,22 @@ class LineageValues:
 
 @dataclass(frozen=True)
 class LoadStats:
+    """What one load did: rows taken from the file, and per key inserted, changed or left as it was."""
+
     rows_staged: int
     inserted: int
     updated: int
+    """Rows that existed under their key and whose data changed (rewritten with this load's lineage)."""
+    unchanged: int = 0
+    """Rows that existed with the same data: not rewritten, they keep the lineage of their last change."""
 
     def to_dict(self) -> dict[str, int]:
-        return {"rows_staged": self.rows_staged, "inserted": self.inserted, "updated": self.updated}
+        return {
+            "rows_staged": self.rows_staged,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
 
 
 class CuratedLoad(Protocol):
