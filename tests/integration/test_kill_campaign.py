@@ -150,13 +150,17 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
     services: Any, children: Any, tmp_path: Path
 ) -> None:
     services.settings = services.settings.with_overrides(max_attempts=KILLS + 5)
-    paths = seed_files(
+    # One call: keys are disjoint across all its files (two calls with other seeds may reuse keys,
+    # and a later file would then upsert an earlier one's rows). The reserve feeds a campaign whose
+    # files all load before its kills are done.
+    pool = seed_files(
         "parcels",
         tmp_path / "files",
-        limit=FILES * ROWS_PER_FILE,
+        limit=(FILES + KILLS // 2) * ROWS_PER_FILE,
         per_ingestion_max=ROWS_PER_FILE,
         seed=SEED % 1000,
     )
+    paths, reserve = pool[:FILES], pool[FILES:]
     ids = [
         uuid.UUID(
             str(
@@ -177,13 +181,8 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
         assert rounds < KILLS * 4, f"the campaign stopped making progress ({kills} kills)"
         pending = [i for i, r in statuses(services, ids).items() if r["status"] not in TERMINAL]
         if not pending:  # all loaded before the campaign is over: more work, distinct keys
-            more = seed_files(
-                "parcels",
-                tmp_path / f"more-{rounds}",
-                limit=2 * ROWS_PER_FILE,
-                per_ingestion_max=ROWS_PER_FILE,
-                seed=SEED % 1000 + rounds,
-            )
+            assert reserve, f"the reserve of files ran out after {kills} kills"
+            more, reserve = reserve[:2], reserve[2:]
             for p in more:
                 reg = register_path(services, path=p, dataset="parcels", source="chaos", actor="chaos")
                 if reg.ingestion["status"] not in TERMINAL:
