@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from eventpulse.demo.generator import MAX_ROWS, seed_files
+from eventpulse.demo.generator import seed_files
 from eventpulse.landing.register import register_path
 from eventpulse.pipeline.processor import process_ingestion
 from eventpulse.pipeline.reclaim import reclaim_stale
@@ -85,6 +85,16 @@ def start_child(services: Any, ids: list[uuid.UUID], app_name: str, log: Path) -
         return subprocess.Popen(
             [sys.executable, str(HELPER), *map(str, ids)], env=env, stdout=out, stderr=subprocess.STDOUT
         )
+
+
+def relabel(path: Path, prefix: str, out_dir: Path) -> Path:
+    """A copy of a parcels file whose keys all start with ``prefix``: new keys, so a file loaded later
+    never upserts an earlier one's rows (seed_files with another seed may reuse keys)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    header, *rows = path.read_bytes().split(b"\n")
+    target = out_dir / f"{prefix}-{path.name}"
+    target.write_bytes(b"\n".join([header, *(prefix.encode() + r if r else r for r in rows)]))
+    return target
 
 
 def statuses(services: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
@@ -150,17 +160,14 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
     services: Any, children: Any, tmp_path: Path
 ) -> None:
     services.settings = services.settings.with_overrides(max_attempts=KILLS + 5)
-    # One call: keys are disjoint across all its files (two calls with other seeds may reuse keys,
-    # and a later file would then upsert an earlier one's rows). The reserve feeds a campaign whose
-    # files all load before its kills are done.
-    pool = seed_files(
+    paths = seed_files(
         "parcels",
         tmp_path / "files",
-        limit=min((FILES + KILLS // 2) * ROWS_PER_FILE, MAX_ROWS),  # the generator's bound: 33 files
+        limit=FILES * ROWS_PER_FILE,
         per_ingestion_max=ROWS_PER_FILE,
         seed=SEED % 1000,
     )
-    paths, reserve = pool[:FILES], pool[FILES:]
+    refills = 0
     ids = [
         uuid.UUID(
             str(
@@ -181,8 +188,8 @@ def test_workers_killed_at_random_moments_lose_nothing_and_load_nothing_twice(
         assert rounds < KILLS * 4, f"the campaign stopped making progress ({kills} kills)"
         pending = [i for i, r in statuses(services, ids).items() if r["status"] not in TERMINAL]
         if not pending:  # all loaded before the campaign is over: more work, distinct keys
-            assert reserve, f"the reserve of files ran out after {kills} kills"
-            more, reserve = reserve[:2], reserve[2:]
+            refills += 1
+            more = [relabel(p, f"R{refills}", tmp_path / "more") for p in paths[:2]]
             for p in more:
                 reg = register_path(services, path=p, dataset="parcels", source="chaos", actor="chaos")
                 if reg.ingestion["status"] not in TERMINAL:
