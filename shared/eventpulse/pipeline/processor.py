@@ -116,12 +116,14 @@ def _process_claimed_through_outages(ctx: _Context) -> ProcessResult:
     """Process a claimed ingestion; when the database connection is lost, wait for the database
     (``database_outage_wait_seconds``) and process it again under the same claim."""
     wait = ctx.services.settings.database_outage_wait_seconds
-    for retry in range(OUTAGE_RETRIES + 1):
+    retries = 0
+    while True:
         try:
             return _process_claimed(ctx)
         except Exception as exc:
-            if retry == OUTAGE_RETRIES or not ctx.services.store.connection_lost(exc):
+            if retries == OUTAGE_RETRIES or not ctx.services.store.connection_lost(exc):
                 raise
+            retries += 1
             log.warning(
                 "ingestion %s lost its database connection (%s); waiting up to %.0f s for the database",
                 ctx.id,
@@ -131,7 +133,6 @@ def _process_claimed_through_outages(ctx: _Context) -> ProcessResult:
             if not wait_for_store(ctx.services.store, wait):
                 raise  # the claim goes stale, and reclaim takes the ingestion
             log.info("the database is back: processing ingestion %s again under the same claim", ctx.id)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _process_claimed(ctx: _Context) -> ProcessResult:
