@@ -17,6 +17,7 @@ from eventpulse.errors import ReadError
 from eventpulse.parse.csv_header import read_header
 from eventpulse.parse.encoding import decode_sample, detect_sample_encoding
 from eventpulse.parse.formats import FileFormat
+from eventpulse.parse.jsonstream import nested_too_deeply
 from eventpulse.schema.naming import normalize_column_names
 
 HEADER_FORMATS: tuple[FileFormat, ...] = ("csv", "ndjson")
@@ -87,10 +88,7 @@ def _first_record_keys(text: str, label: str) -> list[str]:
     try:
         record = json.loads(line)
     except RecursionError:
-        raise ReadError(
-            f"file {label!r}: record 1 is nested too deeply to read",
-            hint="flatten the record: EventPulse keeps nested values as JSON text, a few levels deep",
-        ) from None
+        raise nested_too_deeply(label, 1) from None
     except ValueError as exc:
         raise ReadError(
             f"file {label!r} is not valid JSON (line 1): {str(exc)[:200]}",

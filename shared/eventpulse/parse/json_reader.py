@@ -13,7 +13,7 @@ import pyarrow as pa
 from eventpulse.errors import ReadError
 from eventpulse.parse.encoding import detect_encoding
 from eventpulse.parse.formats import FileFormat
-from eventpulse.parse.jsonstream import RecordTooLarge, iter_json_array, iter_ndjson
+from eventpulse.parse.jsonstream import RecordTooLarge, iter_json_array, iter_ndjson, nested_too_deeply
 from eventpulse.parse.limits import ReadLimits, build_limit_error, describe_bytes
 from eventpulse.parse.source import ReadOptions, build_reason
 from eventpulse.schema.naming import normalize_column_names
@@ -130,13 +130,8 @@ def _records(
             describe_bytes(exc.limit),
             "json_max_record_bytes",
         ) from exc
-    except RecursionError as exc:  # json's decoder recurses once per level of nesting
-        raise ReadError(
-            f"file {label!r}: record {number + 1} is nested too deeply to read (hundreds of levels "
-            "of objects or arrays inside each other)",
-            hint="flatten the record: EventPulse keeps nested values as JSON text, a few levels deep",
-            details={"record": number + 1},
-        ) from exc
+    except RecursionError as exc:
+        raise nested_too_deeply(label, number + 1) from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         where = f"line {number + 1}" if ndjson else f"after record {number}"
         raise ReadError(

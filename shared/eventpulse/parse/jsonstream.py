@@ -7,12 +7,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from eventpulse.errors import ReadError
+
 
 def _text_encoding(encoding: str) -> str:
     return "utf-8-sig" if encoding == "utf-8" else encoding
 
 
 UNBOUNDED = 1 << 62
+
+
+def nested_too_deeply(label: str, record: int) -> ReadError:
+    """The read error for a record json's decoder gave up on (it recurses once per level of nesting)."""
+    return ReadError(
+        f"file {label!r}: record {record} is nested too deeply to read (hundreds of levels of objects "
+        "or arrays inside each other)",
+        hint="flatten the record: EventPulse keeps nested values as JSON text, a few levels deep",
+        details={"record": record},
+    )
 
 
 class RecordTooLarge(ValueError):
