@@ -380,11 +380,11 @@ class Settings:
             raise SettingsError(f"{PREFIX}SERVE_CHANNEL_TIMEOUT_SECONDS must be a positive number of seconds")
         if self.cloudsql_ip_type not in ("private", "public", "psc"):
             raise SettingsError(f"{PREFIX}CLOUDSQL_IP_TYPE must be private, public or psc")
-        if self.cloudsql_instance is not None and (
-            len(self.cloudsql_instance.split(":")) != 3 or not all(self.cloudsql_instance.split(":"))
-        ):
+        instance_parts = (self.cloudsql_instance or "p:r:i").split(":")
+        if len(instance_parts) != 3 or not all(instance_parts):
             raise SettingsError(
-                f"{PREFIX}CLOUDSQL_INSTANCE must be an instance connection name, project:region:instance"
+                f"{PREFIX}CLOUDSQL_INSTANCE must be an instance connection name, project:region:instance "
+                "(gcloud sql instances describe NAME --format='value(connectionName)')"
             )
         if self.database_outage_wait_seconds < 0:
             raise SettingsError(

@@ -18,21 +18,9 @@ IP_TYPES = ("private", "public", "psc")
 @dataclass(frozen=True)
 class CloudSqlTarget:
     instance: str
-    """``project:region:instance``, the instance connection name."""
+    """``project:region:instance``, the instance connection name (checked by the settings)."""
     ip_type: str = "private"
     iam_auth: bool = True
-
-
-def ensure_instance_name(instance: str) -> str:
-    """The instance connection name, or ValueError saying its form."""
-    parts = instance.split(":")
-    if len(parts) != 3 or not all(parts):
-        raise ValueError(
-            f"EVENTPULSE_CLOUDSQL_INSTANCE {instance!r} is not an instance connection name: "
-            "use project:region:instance "
-            "(gcloud sql instances describe NAME --format='value(connectionName)')"
-        )
-    return instance
 
 
 def build_creator(
@@ -43,8 +31,8 @@ def build_creator(
     password: str | None,
     connect_args: dict[str, Any],
     connector_factory: Callable[..., Any] | None = None,
-) -> tuple[Callable[[], Any], Any]:
-    """A DB-API connection factory for SQLAlchemy's ``creator``, and the connector (to close it)."""
+) -> Callable[[], Any]:
+    """A DB-API connection factory for SQLAlchemy's ``creator`` (it holds the connector)."""
     if connector_factory is None:
         from google.cloud.sql.connector import Connector, IPTypes
 
@@ -59,4 +47,4 @@ def build_creator(
     def create() -> Any:
         return connector.connect(target.instance, "pg8000", user=user, db=database, **extra)
 
-    return create, connector
+    return create

@@ -57,7 +57,7 @@ def build_engine(
         engine = create_engine(normalize_database_url(url), connect_args=connect_args, **pooling)
     else:
         parts = make_url(normalize_database_url(url))
-        creator, connector = build_creator(
+        creator = build_creator(
             cloudsql,
             user=parts.username or "",
             database=parts.database or "postgres",
@@ -65,10 +65,10 @@ def build_engine(
             connect_args=connect_args,
             connector_factory=connector_factory,
         )
+        # The creator holds the connector, which refreshes certificates on a thread of its own for as
+        # long as the process lives (closing it on dispose would also run in a forked child, which
+        # does not have that thread).
         engine = create_engine("postgresql+pg8000://", creator=creator, **pooling)
-        # The connector refreshes certificates on a thread of its own; it lives as long as the process
-        # (closing it on dispose would also run in a forked child, which does not have that thread).
-        engine.info_cloudsql_connector = connector  # type: ignore[attr-defined]
     event.listen(engine, "connect", disable_nagle)
     _engines.add(engine)
     return engine
