@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pg8000
@@ -15,9 +14,9 @@ from eventpulse.adapters.postgres.curated import PgCuratedLoad
 from eventpulse.curate.ddl import plan_table_changes
 from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, TableSchema
+from tests.integration.pg8000_support import connection, private_database
 
 DATABASE = "eventpulse_upsert_test"
-PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
 
 SCHEMA = TableSchema.of(
     [
@@ -32,30 +31,8 @@ DATA = ("name", "price", "at", "ok")
 LINEAGE = "_ingestion_id::text, _loaded_at, _source_sha256, _source_row, _contract_version"
 
 
-def _connect(database: str, *, autocommit: bool = False) -> pg8000.Connection:
-    conn = pg8000.connect(database=database, **PG)
-    conn.autocommit = autocommit
-    return conn
-
-
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    admin = _connect("postgres", autocommit=True)
-    try:
-        admin.run(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.run(f"CREATE DATABASE {DATABASE}")
-        yield DATABASE
-        admin.run(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    finally:
-        admin.close()
-
-
-@pytest.fixture
-def conn(database: str) -> Iterator[pg8000.Connection]:
-    connection = _connect(database)
-    yield connection
-    connection.rollback()
-    connection.close()
+database = private_database(DATABASE)
+conn = connection()
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import pg8000
 import pyarrow as pa
 import pytest
 
@@ -22,36 +20,14 @@ from eventpulse.errors import TerminalError
 from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, TableSchema
 from tests.helpers import wait_until
+from tests.integration.pg8000_support import connect, connection, private_database
 
 DATABASE = "eventpulse_h3_test"
-PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
 HELPER = Path(__file__).with_name("crash_load_helper.py")
 
 
-def _connect(database: str = DATABASE, *, autocommit: bool = False) -> pg8000.Connection:
-    conn = pg8000.connect(database=database, **PG)
-    conn.autocommit = autocommit
-    return conn
-
-
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    admin = _connect("postgres", autocommit=True)
-    try:
-        admin.run(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.run(f"CREATE DATABASE {DATABASE}")
-        yield DATABASE
-        admin.run(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    finally:
-        admin.close()
-
-
-@pytest.fixture
-def conn(database: str) -> Iterator[pg8000.Connection]:
-    connection = _connect(database)
-    yield connection
-    connection.rollback()
-    connection.close()
+database = private_database(DATABASE)
+conn = connection()
 
 
 @pytest.fixture
@@ -274,7 +250,7 @@ def test_load_runs_inside_a_sqlalchemy_transaction(database, table):
 
 
 def test_autocommit_connection_is_refused(database, table):
-    conn = _connect(database, autocommit=True)
+    conn = connect(database, autocommit=True)
     try:
         with pytest.raises(ValueError, match="autocommit"):
             CuratedLoad(conn, table, SIMPLE, ["id"], _lineage(), keys_verified_unique=True)
@@ -298,7 +274,7 @@ def _backend_query(admin, pid: int) -> str | None:
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", ["COPY ", "WITH merged"])
 def test_sigkill_mid_load_leaves_nothing_and_a_rerun_succeeds(database, table, phase):
-    setup = _connect(database)
+    setup = connect(database)
     _apply(setup, table, CRASH_SCHEMA, ["id"], None)
     seed = _batch(CRASH_SCHEMA, {"id": [0, 1], "label": ["seed", "seed"], "score": [0.0, 1.0]})
     _load(setup, table, CRASH_SCHEMA, ["id"], seed)  # non-empty target, so the merge is the upsert
@@ -314,7 +290,7 @@ def test_sigkill_mid_load_leaves_nothing_and_a_rerun_succeeds(database, table, p
         text=True,
         env=env,
     )
-    admin = _connect(database, autocommit=True)
+    admin = connect(database, autocommit=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline().split()
@@ -345,7 +321,7 @@ def test_sigkill_mid_load_leaves_nothing_and_a_rerun_succeeds(database, table, p
             proc.kill()
         admin.close()
 
-    rerun = _connect(database)
+    rerun = connect(database)
     try:
         batch = _batch(CRASH_SCHEMA, {"id": range(0, 1000), "label": ["again"] * 1000, "score": [1.0] * 1000})
         stats = _load(rerun, table, CRASH_SCHEMA, ["id"], batch)
