@@ -4308,7 +4308,10 @@ export interface components {
             /** Total */
             total: number;
         };
-        /** SignedUpload */
+        /**
+         * SignedUpload
+         * @description A create-only signed PUT into the landing bucket, with the check of the header it declared.
+         */
         SignedUpload: {
             /** Bucket */
             bucket: string;

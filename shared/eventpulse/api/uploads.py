@@ -9,11 +9,12 @@ answer 400 saying so and what to set.
 from __future__ import annotations
 
 from flask import Response, jsonify
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from eventpulse.api.auth import current_actor
 from eventpulse.api.backfill import register_backfill
 from eventpulse.api.context import current_services
+from eventpulse.api.edge_uploads import EdgeSigned
 from eventpulse.api.ingest import REGISTERED
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body, FromGcsBody
@@ -34,13 +35,9 @@ class SignedUrlBody(Body):
     )
 
 
-class SignedUpload(BaseModel):
-    url: str
-    method: str
-    headers: dict[str, str] = Field(description="send each one exactly with the PUT")
-    bucket: str
-    object_name: str
-    expires_at: str
+class SignedUpload(EdgeSigned):
+    """A create-only signed PUT into the landing bucket, with the check of the header it declared."""
+
     header_check: dict[str, object] | None = None
 
 
