@@ -30,6 +30,12 @@ _TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
+def is_instance_name(value: str) -> bool:
+    """True for a Cloud SQL instance connection name, ``project:region:instance``."""
+    parts = value.split(":")
+    return len(parts) == 3 and all(parts)
+
+
 class SettingsError(ValueError):
     """A setting has a value EventPulse cannot use; the message names the variable."""
 
@@ -380,8 +386,7 @@ class Settings:
             raise SettingsError(f"{PREFIX}SERVE_CHANNEL_TIMEOUT_SECONDS must be a positive number of seconds")
         if self.cloudsql_ip_type not in ("private", "public", "psc"):
             raise SettingsError(f"{PREFIX}CLOUDSQL_IP_TYPE must be private, public or psc")
-        instance_parts = (self.cloudsql_instance or "p:r:i").split(":")
-        if len(instance_parts) != 3 or not all(instance_parts):
+        if self.cloudsql_instance is not None and not is_instance_name(self.cloudsql_instance):
             raise SettingsError(
                 f"{PREFIX}CLOUDSQL_INSTANCE must be an instance connection name, project:region:instance "
                 "(gcloud sql instances describe NAME --format='value(connectionName)')"
