@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from eventpulse.adapters.firestore.devices import FirestoreDeviceRegistry
 from eventpulse.adapters.firestore.documents import doc_id
 from eventpulse.bootstrap import build_services
-from eventpulse.ports.devices import Device
+from eventpulse.ports.devices import AlertFilter, Device
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "emulators"))
@@ -88,3 +90,66 @@ def test_an_open_alert_claimed_by_a_writer_that_died_is_taken_over(
         assert again.alert_id == orphan and again.occurrences == 2
     finally:
         registry.close()
+
+
+def test_an_alert_lock_left_by_a_raiser_that_died_is_taken_over_once_expired(
+    settings: Any, firestore_host: str
+) -> None:
+    registry = FirestoreDeviceRegistry.from_settings(firestore_settings(settings, firestore_host, "lock_"))
+    try:
+        first = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
+            value=41.0, limit=40.0, at=T0,
+        )  # fmt: skip
+        # What a raiser killed inside its lock leaves: the lock document, expired.
+        locks = registry._col("device_alert_locks")
+        locks.document(first.alert_id).create(
+            {"nonce": "dead-holder", "expires_at": datetime.now(UTC) - timedelta(seconds=1)}
+        )
+        again = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="critical", message="55 C",
+            value=55.0, limit=50.0, at=T0 + timedelta(minutes=1),
+        )  # fmt: skip
+        assert again.alert_id == first.alert_id and again.occurrences == 2
+        assert again.last_at == T0 + timedelta(minutes=1)
+        assert not locks.document(first.alert_id).get().exists, "the taker released the lock it took"
+        assert registry._col("device_alert_lock_takeovers").document("dead-holder").get().exists
+    finally:
+        registry.close()
+
+
+def test_an_alert_lock_still_held_makes_a_raiser_wait_not_write(settings: Any, firestore_host: str) -> None:
+    registry = FirestoreDeviceRegistry.from_settings(firestore_settings(settings, firestore_host, "held_"))
+    try:
+        first = registry.raise_alert(
+            device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
+            value=41.0, limit=40.0, at=T0,
+        )  # fmt: skip
+        locks = registry._col("device_alert_locks")
+        locks.document(first.alert_id).create(
+            {"nonce": "live-holder", "expires_at": datetime.now(UTC) + timedelta(seconds=30)}
+        )
+        done = threading.Event()
+        worker = threading.Thread(
+            target=lambda: (
+                registry.raise_alert(
+                    device_id="pi-001", kind="threshold", sensor="temperature", level="critical",
+                    message="55 C", value=55.0, limit=50.0, at=T0 + timedelta(minutes=1),
+                ),
+                done.set(),
+            )
+        )  # fmt: skip
+        worker.start()
+        time.sleep(0.5)
+        assert not done.is_set(), "a raiser wrote while another held the alert's lock"
+        assert occurrences(registry) == [1]
+        locks.document(first.alert_id).delete()  # the holder lets go
+        worker.join(timeout=10)
+        assert done.is_set()
+        assert occurrences(registry) == [2]
+    finally:
+        registry.close()
+
+
+def occurrences(registry: FirestoreDeviceRegistry) -> list[int]:
+    return [a.occurrences for a in registry.alerts(AlertFilter(device_id="pi-001"), limit=10).items]

@@ -353,6 +353,34 @@ def test_concurrent_raises_keep_one_open_alert_and_count_every_occurrence(regist
     assert sum(closed) == 1, "one resolver closes it, the others find nothing open"
 
 
+def test_racing_raises_on_an_open_alert_never_move_last_at_back(registry: DeviceRegistry) -> None:
+    """Many raisers on an alert that is already open, newest first: the newest time always wins.
+
+    Raisers that start later carry older times, so a read-then-write of ``last_at`` loses the newest
+    whenever an older raiser writes after it; 40 occurrences also cross the Firestore adapter's
+    trimming of its occurrence times (``KEEP_OCCURRENCES``).
+    """
+    registry.create(new_device("pi-001"))
+    opened = registry.raise_alert(
+        device_id="pi-001", kind="threshold", sensor="temperature", level="warning",
+        message="first", value=41.0, limit=40.0, at=T0,
+    )  # fmt: skip
+    newest = T0 + timedelta(minutes=10)
+    for first in (0, 20):
+        race(
+            20,
+            lambda i, first=first: registry.raise_alert(
+                device_id="pi-001", kind="threshold", sensor="temperature", level="warning",
+                message=f"reading {i}", value=42.0, limit=40.0, at=newest - timedelta(seconds=first + i),
+            ),
+        )  # fmt: skip
+    open_ = registry.alerts(AlertFilter(device_id="pi-001", open_only=True), limit=10).items
+    assert [a.alert_id for a in open_] == [opened.alert_id]
+    assert open_[0].occurrences == 41
+    assert open_[0].last_at == newest, "an older occurrence's time overwrote the newest"
+    assert open_[0].opened_at == T0
+
+
 def test_concurrent_rotations_from_one_token_let_exactly_one_win(registry: DeviceRegistry) -> None:
     old = token_hash("pepper", "token-pi-001")
     registry.create(new_device("pi-001"))

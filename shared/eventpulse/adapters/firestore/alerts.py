@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -19,6 +21,10 @@ RAISE_ATTEMPTS = 100
 """How often ``raise_alert`` reads the open alert's key again while writers race on it."""
 ADOPT_AFTER = 25
 """Reads (20 ms apart) after which a claimed key whose alert never appeared is taken over."""
+LOCK_TTL = timedelta(seconds=30)
+"""An alert lock older than this was left by a holder that died (``_alert_lock``)."""
+LOCK_ATTEMPTS = 2000
+"""Tries (2-10 ms apart) to take an alert's lock before giving up: about 12 s."""
 
 
 class AlertsOnFirestore(Collections):
@@ -74,16 +80,54 @@ class AlertsOnFirestore(Collections):
         limit: float | None,
         at: datetime,
     ) -> Alert:
-        """One more occurrence on the open alert: its level, message and values are the latest."""
+        """One more occurrence on the open alert: its level, message and values are the latest written.
+
+        ``last_at`` is the newest occurrence even when raisers race: it is read and written under
+        the alert's lock (``_alert_lock``), since an unguarded read-then-write lets a slower raiser
+        put an older time back. Real Firestore would do this in a transaction or with the
+        ``Maximum`` transform; the emulator isolates no transaction, gets ``Maximum`` wrong and has
+        no ``ArrayUnion``, so neither could be tested here.
+        """
         ref = self._col("device_alerts").document(alert_id)
         changes: dict[str, Any] = {
             "level": level, "message": message, "value": value, "limit": limit,
             "occurrences": firestore.Increment(1),
         }  # fmt: skip
-        if at > to_alert(current).last_at:
-            changes["last_at"] = at
-        ref.update(changes)
-        return to_alert(ref.get().to_dict() or {})
+        with self._alert_lock(alert_id):
+            latest = to_alert(ref.get().to_dict() or current).last_at
+            if at > latest:
+                changes["last_at"] = at
+            ref.update(changes)
+            return to_alert(ref.get().to_dict() or {})
+
+    @contextmanager
+    def _alert_lock(self, alert_id: str) -> Iterator[None]:
+        """Hold the alert's lock document: created with ``create()``, so one holder at a time.
+
+        A lock older than ``LOCK_TTL`` belongs to a holder that died: one waiter takes it over, by
+        claiming that lock's nonce (``create()`` again), and the others keep waiting. The holder
+        deletes the lock only while it still carries its own nonce.
+        """
+        ref = self._col("device_alert_locks").document(alert_id)
+        nonce = uuid.uuid4().hex
+        for _ in range(LOCK_ATTEMPTS):
+            mine = {"nonce": nonce, "expires_at": datetime.now(UTC) + LOCK_TTL}
+            if self._claim("device_alert_locks", alert_id, mine):
+                break
+            held = ref.get().to_dict()
+            if held is not None and held["expires_at"] < datetime.now(UTC):
+                if self._claim("device_alert_lock_takeovers", held["nonce"], {"by": nonce}):
+                    ref.set(mine)
+                    break
+            time.sleep(random.uniform(0.002, 0.01))
+        else:
+            raise RuntimeError(f"the lock of alert {alert_id} stayed held; retry")
+        try:
+            yield
+        finally:
+            held = ref.get().to_dict()
+            if held is not None and held.get("nonce") == nonce:
+                ref.delete()
 
     def resolve_alerts(self, *, device_id: str, kind: AlertKind, sensor: str, at: datetime) -> int:
         open_ref = self._col("device_alert_open").document(doc_id(device_id, kind, sensor))
