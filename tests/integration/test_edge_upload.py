@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from eventpulse.api.app import create_app
 from eventpulse.api.edge import ENROLL_WINDOW
@@ -164,3 +164,47 @@ def test_a_batch_over_the_upload_limit_is_413_and_not_landed(client, services) -
     assert response.status_code == 413 and response.get_json()["error"]["details"]["limit_bytes"] == 100
     with services.store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM ingestions")).scalar() == 0
+
+
+def test_an_upload_reaches_the_queue_after_three_sessions_and_one_write_commit(client, services) -> None:
+    """The upload path's round trips (docs/BENCHMARKS.md#edge-ingest): device, contract, registration.
+
+    Counted from the pool's and the engine's events up to the moment the queue is handed the
+    ingestion, on a warm server: the hand-over time is written in the registration's own
+    transaction, and no session is spent on a second "is there a contract" read.
+    """
+    headers = device_headers(client, "pi-rt-001")
+    # Warm: the contract file is adopted and last seen is written (at most every 10 s) once.
+    assert upload(client, headers, batch("pi-rt-001")).status_code == 202
+    seen: list[str] = []
+    at_hand_over: list[list[str]] = []
+    engine = services.store.engine
+    listeners = [
+        ("checkout", lambda *_: seen.append("checkout")),
+        ("commit", lambda *_: seen.append("commit")),
+        ("before_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement.split()[0].upper())),
+    ]
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    real_enqueue = services.queue.enqueue
+
+    def observed(ingestion_id: uuid.UUID) -> None:
+        at_hand_over.append(list(seen))
+        real_enqueue(ingestion_id)
+
+    services.queue.enqueue = observed
+    try:
+        response = upload(client, headers, batch("pi-rt-001"))
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+        services.queue.enqueue = real_enqueue
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["enqueued_at"] is not None
+    (before,) = at_hand_over
+    # The device, the contract and the registration; the backlog gauge's count is a fourth when its
+    # cached value (landing/backpressure.py) has expired.
+    assert before.count("checkout") in (3, 4), " ".join(before)
+    writes = [s for s in before if s in ("INSERT", "UPDATE")]
+    assert writes == ["INSERT", "INSERT", "UPDATE"], before  # ingestion, its audit, enqueued_at
+    assert before.count("commit") == 2, before  # the contract's (read-only) and the registration's

@@ -178,7 +178,9 @@ def ensure_intake_open(services: Services, source: str) -> None:
 
 def registration_body(services: Services, registration: Registration) -> tuple[dict[str, Any], int]:
     """The ingestion plus ``deduplicated`` (and ``duplicate``); 202 when new, 200 when already known."""
-    row = _reload(services, registration.ingestion["id"]) or registration.ingestion
+    row = registration.ingestion
+    if services.settings.queue == "inline":  # this process may already have processed it
+        row = _reload(services, row["id"]) or row
     body = {**present_ingestion(row), "deduplicated": registration.deduplicated}
     if registration.deduplicated:
         body["duplicate"] = describe_duplicate(row)

@@ -79,9 +79,13 @@ def apply_marts(tx: Transaction, contract: Contract, *, strict: bool, actor: str
     )
 
 
-def no_contract(services: Services, dataset: str) -> ContractError:
+class NoContract(ContractError):
+    """The dataset has no contract file nor saved contract (``resolve_contract`` raises it)."""
+
+
+def no_contract(services: Services, dataset: str) -> NoContract:
     known = known_datasets(services)
-    return ContractError(
+    return NoContract(
         f"no contract for dataset {dataset!r}",
         hint=(
             f"add contracts/{dataset}.json or save one with PUT /api/contracts/{dataset}; "
@@ -101,8 +105,13 @@ def known_datasets(services: Services) -> list[str]:
 def ensure_has_contract(services: Services, dataset: str) -> None:
     """404 naming the datasets that have one, when ``dataset`` has no contract file nor saved contract."""
     if dataset not in known_datasets(services):
-        error = no_contract(services, dataset)
-        raise NotFound(f"dataset {dataset!r} has no contract", hint=error.hint, details=error.details)
+        raise not_found(no_contract(services, dataset))
+
+
+def not_found(missing: NoContract) -> NotFound:
+    """The 404 of a route whose dataset has no contract, with the hint naming the ones that have."""
+    dataset = (missing.details or {}).get("dataset")
+    return NotFound(f"dataset {dataset!r} has no contract", hint=missing.hint, details=missing.details)
 
 
 def save_contract(

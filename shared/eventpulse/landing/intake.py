@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from eventpulse.contracts.loader import ensure_dataset_name
-from eventpulse.contracts.registry import ensure_has_contract, resolve_contract
+from eventpulse.contracts.registry import NoContract, not_found, resolve_contract
 from eventpulse.errors import BadRequest, UnsupportedMediaType
 from eventpulse.landing.keys import extension_of
 from eventpulse.parse.formats import TEXT_ENCODING_EXAMPLES, canonical_text_encoding
@@ -72,9 +72,11 @@ def ensure_allowed_extension(services: Services, filename: str) -> str:
 def ensure_valid_contract(services: Services, dataset: str) -> Contract:
     """The dataset's current contract, which validates: 404 when none exists, 422 naming the broken key."""
     ensure_dataset_name(dataset)
-    ensure_has_contract(services, dataset)
     # Accepting bytes that cannot be processed would only fail later: resolve the contract now.
-    return resolve_contract(services, dataset)
+    try:
+        return resolve_contract(services, dataset)
+    except NoContract as missing:
+        raise not_found(missing) from None
 
 
 def ensure_sha256(value: str) -> str:

@@ -30,7 +30,7 @@ from eventpulse.errors import EventPulseError, NotFound, TerminalError
 from eventpulse.landing.bucket import UPLOADS_PREFIX, require_gcs_landing
 from eventpulse.landing.intake import clean_filename, ensure_allowed_extension, ensure_valid_contract
 from eventpulse.landing.keys import encode_metadata_filename
-from eventpulse.landing.register import Registration, enqueue, register_delivery
+from eventpulse.landing.register import Registration, register_delivery
 from eventpulse.landing.sheets import decide_sheet
 from eventpulse.ports import BucketLanding, NewIngestion, StoredObject
 from eventpulse.schema.naming import ensure_dataset_name
@@ -221,7 +221,7 @@ def _land_object(
             sha256=sha256,
         )
     if created:
-        enqueue(services, row["id"])
+        services.queue.enqueue(row["id"])  # its hand-over was remembered with the registration
     return Registration(ingestion=row, deduplicated=not created)
 
 

@@ -80,14 +80,20 @@ def register_stream(
         row, created = register_delivery(tx, new)
     bind_context(ingestion_id=str(row["id"]))
     if created:
-        enqueue(services, row["id"])
+        services.queue.enqueue(row["id"])
     return Registration(ingestion=row, deduplicated=not created)
 
 
 def register_delivery(tx: Transaction, new: NewIngestion) -> tuple[Row, bool]:
-    """Register a delivered file; a repeat of known bytes (and sheet) is audited on the existing ingestion."""
+    """Register a delivered file; a repeat of known bytes (and sheet) is audited on the existing ingestion.
+
+    A new ingestion's hand-over is remembered in the same transaction (``enqueued_at``), so the
+    caller hands it to the queue after the commit, as ``enqueue`` does, at the cost of one commit.
+    """
     row, created = tx.ingestions.register(new)
-    if not created:
+    if created:
+        row = {**row, "enqueued_at": tx.ingestions.mark_enqueued(row["id"])}
+    else:
         tx.audit.record(
             actor=new.created_by,
             action=DEDUPLICATED,

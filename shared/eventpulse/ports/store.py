@@ -144,7 +144,9 @@ class Ingestions(Protocol):
         (waiting for a worker), PROCESSING (in flight). The intake sheds load on it."""
         ...
 
-    def mark_enqueued(self, ingestion_id: uuid.UUID) -> None: ...
+    def mark_enqueued(self, ingestion_id: uuid.UUID) -> datetime | None:
+        """Remember that the ingestion is handed to the queue; the time stored (None: no such ingestion)."""
+        ...
 
     def save_artifacts(self, ingestion_id: uuid.UUID, artifacts: Mapping[str, Mapping[str, Any]]) -> None:
         """Store (or replace) artifacts by kind: quality, drift, lineage, load."""

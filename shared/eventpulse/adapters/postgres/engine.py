@@ -5,17 +5,22 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, exc, make_url, text
 
 from eventpulse.adapters.postgres.cloudsql import CloudSqlTarget, build_creator
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 """Every engine this process built, so that a forked child can drop their pools."""
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled connection idle at least this long is pinged before use (``ping_when_idle``)."""
+_LAST_USED = "eventpulse.last_used"
 
 
 def normalize_database_url(url: str) -> str:
@@ -36,7 +41,7 @@ def build_engine(
     cloudsql: CloudSqlTarget | None = None,
     connector_factory: Callable[..., Any] | None = None,
 ) -> Engine:
-    """A pooled engine; ``pool_pre_ping`` replaces connections the server closed.
+    """A pooled engine; a connection idle for a second or more is pinged first (``ping_when_idle``).
 
     With ``idle_in_transaction_timeout_seconds`` the server ends any session of this engine that
     leaves a transaction open and idle that long, so a transaction whose process died (or hung)
@@ -50,7 +55,6 @@ def build_engine(
     pooling: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": pool_size,
-        "pool_pre_ping": True,
         "pool_recycle": 1800,
     }
     if cloudsql is None:
@@ -70,8 +74,41 @@ def build_engine(
         # does not have that thread).
         engine = create_engine("postgresql+pg8000://", creator=creator, **pooling)
     event.listen(engine, "connect", disable_nagle)
+    event.listen(engine, "connect", remember_use)
+    event.listen(engine, "checkin", remember_use)
+    event.listen(engine, "checkout", ping_when_idle(engine))
     _engines.add(engine)
     return engine
+
+
+def remember_use(_dbapi_connection: Any, record: Any) -> None:
+    """When the connection was made or last handed back (kept in the pool record's ``info``)."""
+    record.info[_LAST_USED] = time.monotonic()
+
+
+def ping_when_idle(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    """A checkout hook: ping a connection idle at least ``PING_AFTER_IDLE_SECONDS``, else hand it out.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a round trip (and, on pg8000, a BEGIN)
+    per transaction, about a fifth of a device upload's time under load (docs/BENCHMARKS.md). A
+    connection handed back less than a second ago was working then; one the server dropped since (a
+    restart, a network cut) has always been idle longer than that, because a restart takes longer, so
+    it is pinged. A failed ping raises ``DisconnectionError``: the pool then discards that connection
+    and checks out another (SQLAlchemy's documented pessimistic-disconnect hook), as pre-ping did.
+    """
+
+    def hook(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"the pooled connection is gone: {error}") from error
+        if not alive:
+            raise exc.DisconnectionError("the pooled connection did not answer a ping")
+
+    return hook
 
 
 def disable_nagle(dbapi_connection: Any, _record: Any = None) -> None:

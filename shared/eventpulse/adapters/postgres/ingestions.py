@@ -337,10 +337,13 @@ class PgIngestions:
         ).all()
         return [r.id for r in rows]
 
-    def mark_enqueued(self, ingestion_id: uuid.UUID) -> None:
-        self._conn.execute(
-            update(ingestions).where(ingestions.c.id == ingestion_id).values(enqueued_at=func.now())
-        )
+    def mark_enqueued(self, ingestion_id: uuid.UUID) -> datetime | None:
+        return self._conn.execute(
+            update(ingestions)
+            .where(ingestions.c.id == ingestion_id)
+            .values(enqueued_at=func.now())
+            .returning(ingestions.c.enqueued_at)
+        ).scalar_one_or_none()
 
     # --- artifacts --------------------------------------------------------------------------------
 
