@@ -269,6 +269,10 @@ elif args[:3] == ["run", "jobs", "describe"]:
     print(args[3] if os.environ.get("FAKE_JOB_EXISTS") else "")
 elif args[:2] in (["run", "jobs"], ["builds", "submit"]):
     pass
+elif args[:3] == ["sql", "instances", "describe"]:  # FAKE_CLOUD_SQL: the instance exists
+    if not os.environ.get("FAKE_CLOUD_SQL"):
+        sys.exit(1)
+    print("p-1:europe-west1:" + args[3])
 elif args[:3] == ["secrets", "versions", "access"]:
     secret = next(a.split("=", 1)[1] for a in args if a.startswith("--secret="))
     if not state.get(secret):
@@ -345,6 +349,32 @@ def test_the_secret_targets_store_digests_and_keep_tokens_out_of_argv_and_stdout
     argvs = " ".join(str(c["argv"]) for c in calls(fake_gcloud))
     assert not [s for s in secrets_ if s in argvs or s in out], "a secret reached an argument or the terminal"
     assert gcp.main(["check-secrets"]) == 0
+
+
+def test_db_secret_on_cloud_sql_makes_no_password_and_check_secrets_needs_no_url(
+    fake_gcloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLOUD_SQL", "1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert gcp.main(["db-secret"]) == 0
+    assert "IAM database auth" in capsys.readouterr().out
+    assert not [c for c in calls(fake_gcloud) if c["argv"][:2] == ["sql", "users"]], "no user is made"
+    assert not [c for c in calls(fake_gcloud) if "--password" in " ".join(map(str, c["argv"]))]
+    for key in gcp.SECRETS:
+        if key != "database_url":
+            gcp.run_step(gcp.add_version(gcp.load_env("dev"), key, "x"))
+    assert gcp.main(["check-secrets"]) == 0, "with Cloud SQL the database-url secret is not mounted"
+    assert "not used (Cloud SQL, IAM auth)" in capsys.readouterr().out
+    monkeypatch.delenv("FAKE_CLOUD_SQL")
+    assert gcp.main(["check-secrets"]) == 1, "without Cloud SQL it is"
+
+
+def test_db_secret_without_cloud_sql_asks_for_a_database_url(
+    fake_gcloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert gcp.main(["db-secret"]) == 1
+    assert "pass DATABASE_URL=postgresql://" in capsys.readouterr().err
 
 
 FAKE_TERRAFORM = """#!/bin/sh

@@ -45,7 +45,7 @@ output "cloud_sql_instance" {
   value       = module.data.cloud_sql_instance
 }
 
-output "cloud_sql_private_ip" {
-  description = "Host of DATABASE_URL on Cloud SQL."
-  value       = module.data.cloud_sql_private_ip
+output "cloud_sql_connection_name" {
+  description = "EVENTPULSE_CLOUDSQL_INSTANCE of every function and job (null when bringing your own database)."
+  value       = module.data.cloud_sql == null ? null : module.data.cloud_sql.connection_name
 }
