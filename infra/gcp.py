@@ -43,6 +43,9 @@ SECRETS = {
     "device_token_pepper": "edge-enroll-token-secret",
 }
 TOKEN_ROLES = ("viewer", "operator", "admin")
+DATABASE_ROLE = "cloudsqlsuperuser"
+"""With Cloud SQL: the database role every service's IAM user is made a member of, and that its sessions
+take (EVENTPULSE_DB_ROLE, set by the Terraform): one owner of the schema for all services."""
 
 
 @dataclass(frozen=True)
@@ -496,6 +499,11 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
             cwd=env.folder,
         ),
         Step(
+            f"with Cloud SQL: make each service's IAM database user a member of {DATABASE_ROLE}",
+            "gcloud",
+            run=lambda: assign_database_role(env),
+        ),
+        Step(
             "first deploy: migrate now that the job exists (an upgrade migrated above)",
             "gcloud",
             run=lambda: (
@@ -531,6 +539,31 @@ def migrate_first(env: Env, job: str, image: str, holder: dict[str, bool]) -> No
     capture(["gcloud", "run", "jobs", "update", job, *where, f"--image={image}"])
     run_step(Step("migrate", "gcloud", migrate_argv(env, job)))
     holder["migrated"] = True
+
+
+def assign_database_role(env: Env) -> None:
+    """Give every IAM database user the shared owner role (the provider cannot yet; idempotent)."""
+    users = terraform_output(env, "cloud_sql_users")
+    if not users:
+        print("    no Cloud SQL (or no IAM database user): nothing to do")
+        return
+    assert isinstance(users, list)
+    for user in users:
+        capture(
+            [
+                "gcloud",
+                "sql",
+                "users",
+                "assign-roles",
+                str(user),
+                f"--instance={env.prefix}-postgres",
+                "--type=CLOUD_IAM_SERVICE_ACCOUNT",
+                f"--database-roles={DATABASE_ROLE}",
+                "--project",
+                env.project,
+            ]
+        )
+        print(f"    {user}: member of {DATABASE_ROLE}")
 
 
 def terraform_output(env: Env, name: str) -> object:

@@ -57,7 +57,7 @@ def storage_roles(capabilities: set[str]) -> set[str]:
 
 BASE_SETTINGS = {"MODE", "LANDING", "GCS_BUCKET", "GCP_PROJECT", "DATABASE_URL"}
 """What every service reads in cloud mode (bootstrap refuses cloud mode without DATABASE_URL)."""
-CLOUD_SQL_SETTINGS = {"CLOUDSQL_INSTANCE", "CLOUDSQL_IP_TYPE", "CLOUDSQL_IAM_AUTH"}
+CLOUD_SQL_SETTINGS = {"CLOUDSQL_INSTANCE", "CLOUDSQL_IP_TYPE", "CLOUDSQL_IAM_AUTH", "DB_ROLE"}
 """What every service that reads the database gets with Cloud SQL (bootstrap.build_store: the connector)."""
 SETTINGS: dict[str, set[str]] = {
     "enqueue": {"QUEUE", "TASKS_LOCATION", "TASKS_QUEUE", "TASK_HANDLER_URL", "TASK_OIDC_SERVICE_ACCOUNT"},
@@ -577,16 +577,22 @@ def check_database_login(name: str, settings: Settings, cloud_sql: bool) -> list
     from sqlalchemy import make_url
 
     from eventpulse.adapters.postgres.engine import normalize_database_url
+    from infra.gcp import DATABASE_ROLE
 
     if not cloud_sql:
-        if settings.cloudsql_instance is not None:
-            return [f"{name}: without Cloud SQL it still connects through the connector"]
+        if settings.cloudsql_instance is not None or settings.db_role is not None:
+            return [f"{name}: without Cloud SQL it still connects through the connector (or as a role)"]
         return []
     if settings.cloudsql_instance is None:
         return [f"{name}: with Cloud SQL it does not connect through the connector (CLOUDSQL_INSTANCE)"]
     problems = []
     if not settings.cloudsql_iam_auth or settings.cloudsql_ip_type != "private":
         problems.append(f"{name}: the connector must use IAM auth over the private IP")
+    if settings.db_role != DATABASE_ROLE:
+        problems.append(
+            f"{name}: its sessions take role {settings.db_role!r}, not {DATABASE_ROLE!r}, the role make "
+            "deploy-gcp gives every IAM database user (so that all of them own the schema together)"
+        )
     url = make_url(normalize_database_url(settings.database_url or ""))
     user = f"ep-{name.replace('_', '-')}@p-1.iam"
     if url.username != user or url.password is not None or url.database != "eventpulse":

@@ -267,7 +267,7 @@ elif args[:3] == ["secrets", "versions", "list"]:
     print("1" if state.get(args[3]) else "")
 elif args[:3] == ["run", "jobs", "describe"]:
     print(args[3] if os.environ.get("FAKE_JOB_EXISTS") else "")
-elif args[:2] in (["run", "jobs"], ["builds", "submit"]):
+elif args[:2] in (["run", "jobs"], ["builds", "submit"]) or args[:3] == ["sql", "users", "assign-roles"]:
     pass
 elif args[:3] == ["sql", "instances", "describe"]:  # FAKE_CLOUD_SQL: the instance exists
     if not os.environ.get("FAKE_CLOUD_SQL"):
@@ -405,3 +405,34 @@ def test_deploy_migrates_before_the_functions_move_on_an_upgrade(
     if upgrade:
         update = next(i for i, c in enumerate(order) if "'update'" in c and "--image=" in c)
         assert update < migrations[0], "the migration runs the new image"
+
+
+FAKE_TERRAFORM_CLOUD_SQL = """#!/bin/sh
+echo "{\\"argv\\": \\"terraform $*\\", \\"stdin\\": null}" >> "$FAKE_GCLOUD_LOG"
+users='["ep-dev-api@p-1.iam", "ep-dev-job-replay@p-1.iam"]'
+case "$*" in *"output -json cloud_sql_users"*) echo "$users";; esac
+"""
+
+
+def test_a_first_deploy_on_cloud_sql_gives_every_iam_user_the_owner_role_before_migrating(
+    fake_gcloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    terraform = fake_gcloud / "bin" / "terraform"
+    terraform.write_text(FAKE_TERRAFORM_CLOUD_SQL)
+    terraform.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", "/bin/true")
+    monkeypatch.setenv("FAKE_CLOUD_SQL", "1")
+    for key in gcp.SECRETS:
+        if key != "database_url":  # not used with Cloud SQL
+            gcp.run_step(gcp.add_version(gcp.load_env("dev"), key, "x"))
+    assert gcp.main(["deploy"]) == 0
+    argvs = [c["argv"] for c in calls(fake_gcloud)]  # terraform's log line holds one string
+    order = [a if isinstance(a, str) else " ".join(map(str, a)) for a in argvs]
+    apply = next(i for i, c in enumerate(order) if c.startswith("terraform apply"))
+    grants = [i for i, c in enumerate(order) if c.startswith("sql users assign-roles")]
+    migrate = next(i for i, c in enumerate(order) if "main(['migrate'])" in c)
+    assert len(grants) == 2 and apply < min(grants) and max(grants) < migrate, order
+    assert all(f"--database-roles={gcp.DATABASE_ROLE}" in order[i] for i in grants)
+    assert "ep-dev-api@p-1.iam" in order[grants[0]] and "--type=CLOUD_IAM_SERVICE_ACCOUNT" in order[grants[0]]

@@ -411,6 +411,13 @@ MISTAKES = [
     (
         "settings",
         FUNCTIONS_TF,
+        'EVENTPULSE_DB_ROLE           = var.cloud_sql == null ? "" : "cloudsqlsuperuser"',
+        'EVENTPULSE_DB_ROLE           = var.cloud_sql == null ? "" : "eventpulse"',
+        "its sessions take role 'eventpulse'",
+    ),
+    (
+        "settings",
+        FUNCTIONS_TF,
         'DATABASE_URL = "postgresql://${urlencode(user.name)}@/',
         'DATABASE_URL = "postgresql://eventpulse@/',
         "edge_ingest: with Cloud SQL DATABASE_URL must name its IAM user",

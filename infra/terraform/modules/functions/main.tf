@@ -118,12 +118,15 @@ locals {
   }
 
   # Settings of a service that reads the database. With Cloud SQL: the Cloud SQL Python connector over
-  # the private IP, with IAM database auth (adapters/postgres/cloudsql.py). Without it the values are
-  # empty, which leaves the settings unset: the code connects to the host of DATABASE_URL.
+  # the private IP, with IAM database auth (adapters/postgres/cloudsql.py); every session takes the
+  # role its IAM user is made a member of (make deploy-gcp), so all services own the schema together.
+  # Without Cloud SQL the values are empty, which leaves the settings unset: the code connects to the
+  # host of DATABASE_URL as its user.
   database_env = {
     EVENTPULSE_CLOUDSQL_INSTANCE = var.cloud_sql == null ? "" : var.cloud_sql.connection_name
     EVENTPULSE_CLOUDSQL_IP_TYPE  = var.cloud_sql == null ? "" : "private"
     EVENTPULSE_CLOUDSQL_IAM_AUTH = var.cloud_sql == null ? "" : "true"
+    EVENTPULSE_DB_ROLE           = var.cloud_sql == null ? "" : "cloudsqlsuperuser"
   }
 
   # With Cloud SQL each function logs in as its own account (google_sql_user.iam): its DATABASE_URL

@@ -65,6 +65,11 @@ output "names" {
   value       = { for name, j in google_cloud_run_v2_job.job : name => j.name }
 }
 
+output "database_users" {
+  description = "job => its IAM database user (empty without Cloud SQL); make deploy-gcp gives each the database role."
+  value       = { for name, user in google_sql_user.iam : name => user.name }
+}
+
 output "service_accounts" {
   description = "job => the email of its own service account."
   value       = { for name, sa in google_service_account.job : name => sa.email }
