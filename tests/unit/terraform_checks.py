@@ -448,8 +448,8 @@ def check_function_environment(module: Module) -> list[str]:
     function = block(module.resource("google_cloudfunctions2_function", "function")["service_config"])
     if not same(
         function.get("environment_variables"),
-        "${merge(merge([for group in each.value.env_sets : local.env_sets[group]]...), "
-        "lookup(local.iam_database_env, each.key, {}))}",
+        "${{for k, v in merge(merge([for group in each.value.env_sets : local.env_sets[group]]...), "
+        'lookup(local.iam_database_env, each.key, {})) : k => v if v != ""}}',
     ):
         problems.append(
             "each function's environment must be the merge of its env_sets (and its IAM DATABASE_URL)"
@@ -729,8 +729,8 @@ def check_schedules(tree: Tree) -> list[str]:
         problems.append("local.scheduled must be the jobs of local.jobs that have a schedule")
     sources = [str(d.get("env", {}).get("for_each")) for d in container.get("dynamic", [])]
     for wanted in (
-        "${merge(merge([for group in each.value.env_sets : var.env_sets[group]]...), "
-        "lookup(local.iam_database_env, each.key, {}))}",
+        "${{for k, v in merge(merge([for group in each.value.env_sets : var.env_sets[group]]...), "
+        'lookup(local.iam_database_env, each.key, {})) : k => v if v != ""}}',
         "${toset(local.mounted_secrets[each.key])}",
     ):
         if not any(same(s, wanted) for s in sources):

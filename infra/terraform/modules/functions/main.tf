@@ -120,7 +120,7 @@ locals {
   # Settings of a service that reads the database. With Cloud SQL: the Cloud SQL Python connector over
   # the private IP, with IAM database auth (adapters/postgres/cloudsql.py); every session takes the
   # role its IAM user is made a member of (make deploy-gcp), so all services own the schema together.
-  # Without Cloud SQL the values are empty, which leaves the settings unset: the code connects to the
+  # Without Cloud SQL the values are empty and left out of the environments: the code connects to the
   # host of DATABASE_URL as its user.
   database_env = {
     EVENTPULSE_CLOUDSQL_INSTANCE = var.cloud_sql == null ? "" : var.cloud_sql.connection_name
@@ -234,8 +234,9 @@ resource "google_cloudfunctions2_function" "processor" {
     all_traffic_on_latest_revision   = true
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
-    # Spelled out, not through local.env_sets: the queue set holds this function's own URL.
-    environment_variables = merge(local.common_env, local.database_env, local.task_receiver_env, lookup(local.iam_database_env, "process_task", {}))
+    # Spelled out, not through local.env_sets: the queue set holds this function's own URL. Empty
+    # values (the database group without Cloud SQL) are left out.
+    environment_variables = { for k, v in merge(local.common_env, local.database_env, local.task_receiver_env, lookup(local.iam_database_env, "process_task", {})) : k => v if v != "" }
 
     dynamic "secret_environment_variables" {
       for_each = toset(local.mounted_secrets["process_task"])
@@ -281,7 +282,7 @@ resource "google_cloudfunctions2_function" "function" {
     all_traffic_on_latest_revision   = true
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
-    environment_variables            = merge(merge([for group in each.value.env_sets : local.env_sets[group]]...), lookup(local.iam_database_env, each.key, {}))
+    environment_variables            = { for k, v in merge(merge([for group in each.value.env_sets : local.env_sets[group]]...), lookup(local.iam_database_env, each.key, {})) : k => v if v != "" }
 
     dynamic "secret_environment_variables" {
       for_each = toset(local.mounted_secrets[each.key])

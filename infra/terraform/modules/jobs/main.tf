@@ -127,7 +127,7 @@ resource "google_cloud_run_v2_job" "job" {
         }
 
         dynamic "env" {
-          for_each = merge(merge([for group in each.value.env_sets : var.env_sets[group]]...), lookup(local.iam_database_env, each.key, {}))
+          for_each = { for k, v in merge(merge([for group in each.value.env_sets : var.env_sets[group]]...), lookup(local.iam_database_env, each.key, {})) : k => v if v != "" }
           content {
             name  = env.key
             value = env.value
