@@ -43,6 +43,9 @@ SECRETS = {
     "device_token_pepper": "edge-enroll-token-secret",
 }
 TOKEN_ROLES = ("viewer", "operator", "admin")
+DATABASE_ROLE = "cloudsqlsuperuser"
+"""With Cloud SQL: the database role every service's IAM user is made a member of, and that its sessions
+take (EVENTPULSE_DB_ROLE, set by the Terraform): one owner of the schema for all services."""
 
 
 @dataclass(frozen=True)
@@ -296,40 +299,45 @@ def plan_db_secret(args: argparse.Namespace) -> list[Step]:
         if not re.match(r"^postgres(ql)?(\+pg8000)?://", url):
             raise Failed("DATABASE_URL must be postgresql://user:password@host:port/dbname")
         return [add_version(env, "database_url", url)]
-    password = secrets.token_urlsafe(24)
-    instance = f"{env.prefix}-postgres"
-    holder: dict[str, str] = {}
-    user = ["eventpulse", f"--instance={instance}", f"--password={password}", "--project", env.project]
 
-    def find_host() -> None:
-        host = terraform_output(env, "cloud_sql_private_ip")
-        if not host:
+    # Cloud SQL: every function and job logs in as its own service account (IAM database auth through
+    # the connector; Terraform creates the database users), so there is no password to make or store.
+    def explain() -> None:
+        instance = cloud_sql_connection_name(env)
+        if instance is None:
             raise Failed(
                 "no Cloud SQL in this environment: pass DATABASE_URL=postgresql://... (your own Postgres)"
             )
-        holder["url"] = f"postgresql://eventpulse:{password}@{host}:5432/eventpulse"
-
-    def create_or_reset() -> None:
-        if capture(["gcloud", "sql", "users", "create", *user], allow_failure=True) == "":
-            capture(["gcloud", "sql", "users", "set-password", *user])
+        print(
+            f"    {instance}: the services log in as their service accounts (IAM database auth); "
+            f"no password exists and {env.secret_id('database_url')} is not used"
+        )
 
     return [
         Step(
-            "read the Cloud SQL private IP (terraform output cloud_sql_private_ip)",
-            "terraform",
-            run=find_host,
-        ),
-        Step(
-            f"create the database user eventpulse on {instance} (or reset its password), random password",
+            f"find the Cloud SQL instance {env.prefix}-postgres (no password user is made)",
             "gcloud",
-            run=create_or_reset,
-        ),
-        Step(
-            f"add a version to secret {env.secret_id('database_url')}: postgresql://eventpulse:[REDACTED]@<ip>/eventpulse",
-            "gcloud",
-            run=lambda: run_step(add_version(env, "database_url", holder["url"])),
-        ),
+            run=explain,
+        )
     ]
+
+
+def cloud_sql_connection_name(env: Env) -> str | None:
+    """The connection name of the environment's Cloud SQL instance (data module: ``<prefix>-postgres``)."""
+    out = capture(
+        [
+            "gcloud",
+            "sql",
+            "instances",
+            "describe",
+            f"{env.prefix}-postgres",
+            "--format=value(connectionName)",
+            "--project",
+            env.project,
+        ],
+        allow_failure=True,
+    )
+    return out.strip() or None
 
 
 def plan_task_token(args: argparse.Namespace) -> list[Step]:
@@ -423,9 +431,14 @@ def plan_check_secrets(args: argparse.Namespace) -> list[Step]:
     require_init(env)
 
     def check() -> None:
-        missing = [key for key in SECRETS if not has_version(env, key)]
+        # With Cloud SQL the services log in as their accounts: the database-url secret is not mounted.
+        unused = {"database_url"} if cloud_sql_connection_name(env) else set()
+        missing = [key for key in SECRETS if key not in unused and not has_version(env, key)]
         for key in SECRETS:
-            print(f"    {env.secret_id(key):40} {'MISSING' if key in missing else 'ok'}")
+            state = (
+                "not used (Cloud SQL, IAM auth)" if key in unused else "MISSING" if key in missing else "ok"
+            )
+            print(f"    {env.secret_id(key):40} {state}")
         if missing:
             fixes = sorted({SECRETS[key] for key in missing})
             raise Failed(f"secrets without a version: {missing}; run {', '.join('make ' + f for f in fixes)}")
@@ -486,6 +499,11 @@ def plan_deploy(args: argparse.Namespace) -> list[Step]:
             cwd=env.folder,
         ),
         Step(
+            f"with Cloud SQL: make each service's IAM database user a member of {DATABASE_ROLE}",
+            "gcloud",
+            run=lambda: assign_database_role(env),
+        ),
+        Step(
             "first deploy: migrate now that the job exists (an upgrade migrated above)",
             "gcloud",
             run=lambda: (
@@ -521,6 +539,31 @@ def migrate_first(env: Env, job: str, image: str, holder: dict[str, bool]) -> No
     capture(["gcloud", "run", "jobs", "update", job, *where, f"--image={image}"])
     run_step(Step("migrate", "gcloud", migrate_argv(env, job)))
     holder["migrated"] = True
+
+
+def assign_database_role(env: Env) -> None:
+    """Give every IAM database user the shared owner role (the provider cannot yet; idempotent)."""
+    users = terraform_output(env, "cloud_sql_users")
+    if not users:
+        print("    no Cloud SQL (or no IAM database user): nothing to do")
+        return
+    assert isinstance(users, list)
+    for user in users:
+        capture(
+            [
+                "gcloud",
+                "sql",
+                "users",
+                "assign-roles",
+                str(user),
+                f"--instance={env.prefix}-postgres",
+                "--type=CLOUD_IAM_SERVICE_ACCOUNT",
+                f"--database-roles={DATABASE_ROLE}",
+                "--project",
+                env.project,
+            ]
+        )
+        print(f"    {user}: member of {DATABASE_ROLE}")
 
 
 def terraform_output(env: Env, name: str) -> object:
@@ -750,6 +793,8 @@ INSTALL = {
 
 
 def shown(argv: Sequence[str]) -> str:
+    # No target passes a secret as an argument (values go through stdin, add_version); this is the
+    # safety net should one ever do.
     return " ".join("--password=[REDACTED]" if a.startswith("--password=") else a for a in argv)
 
 

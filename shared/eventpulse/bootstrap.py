@@ -132,6 +132,7 @@ def build_store(settings: Settings, *, migrate: bool = True) -> PostgresStore:
         resolve_database_url(settings),
         pool_size=settings.db_pool_size,
         idle_in_transaction_timeout_seconds=settings.db_idle_in_transaction_timeout_seconds,
+        role=settings.db_role,
         cloudsql=(
             CloudSqlTarget(settings.cloudsql_instance, settings.cloudsql_ip_type, settings.cloudsql_iam_auth)
             if settings.cloudsql_instance

@@ -221,6 +221,11 @@ class Settings:
     cloudsql_iam_auth: bool = True
     """IAM database authentication through the connector (no password); off: DATABASE_URL's password."""
 
+    db_role: str | None = None
+    """Postgres role every session switches to at login (SET ROLE, sent in the startup packet). With one
+    IAM database user per service (Cloud SQL) it is the role that owns the schema, so that what one
+    service creates the others can use; each login user must be a member of it."""
+
     db_pool_size: int = 5
     """Connections kept in the SQLAlchemy pool."""
 
@@ -391,6 +396,8 @@ class Settings:
                 f"{PREFIX}CLOUDSQL_INSTANCE must be an instance connection name, project:region:instance "
                 "(gcloud sql instances describe NAME --format='value(connectionName)')"
             )
+        if self.db_role is not None and not re.fullmatch(r"[A-Za-z_][\w.@-]{0,62}", self.db_role):
+            raise SettingsError(f"{PREFIX}DB_ROLE must be a Postgres role name, not {self.db_role!r}")
         if self.database_outage_wait_seconds < 0:
             raise SettingsError(
                 f"{PREFIX}DATABASE_OUTAGE_WAIT_SECONDS must be 0 (off) or a number of seconds"

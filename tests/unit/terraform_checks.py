@@ -57,6 +57,8 @@ def storage_roles(capabilities: set[str]) -> set[str]:
 
 BASE_SETTINGS = {"MODE", "LANDING", "GCS_BUCKET", "GCP_PROJECT", "DATABASE_URL"}
 """What every service reads in cloud mode (bootstrap refuses cloud mode without DATABASE_URL)."""
+CLOUD_SQL_SETTINGS = {"CLOUDSQL_INSTANCE", "CLOUDSQL_IP_TYPE", "CLOUDSQL_IAM_AUTH", "DB_ROLE"}
+"""What every service that reads the database gets with Cloud SQL (bootstrap.build_store: the connector)."""
 SETTINGS: dict[str, set[str]] = {
     "enqueue": {"QUEUE", "TASKS_LOCATION", "TASKS_QUEUE", "TASK_HANDLER_URL", "TASK_OIDC_SERVICE_ACCOUNT"},
     "receive_tasks": {"TASK_OIDC_SERVICE_ACCOUNT"},  # cloud/tasks.py is_oidc_trusted
@@ -218,21 +220,98 @@ def secret_settings(tree: Tree) -> dict[str, str]:
     return dict(tree["secrets"].locals.get("secrets", {}))
 
 
-def environment(tree: Tree, kind: str, entry: dict[str, Any]) -> dict[str, str]:
-    """The environment variables a unit gets: its settings groups, then its mounted secrets."""
+def environment(
+    tree: Tree, kind: str, entry: dict[str, Any], name: str = "", *, cloud_sql: bool = False
+) -> dict[str, str]:
+    """The environment variables a unit gets: its settings groups, then its mounted secrets.
+
+    ``cloud_sql`` reads the tree as the data module's Cloud SQL option makes it: each
+    ``var.cloud_sql == null ? off : on`` value takes its ``on`` branch, the unit's IAM database user
+    fills DATABASE_URL (``iam_database_env``) and the secrets ``mounted_secrets`` drops are not mounted.
+    """
     env: dict[str, str] = {}
     sets = env_sets(tree)
     for group in entry.get("env_sets", []):
-        env.update(sets.get(group, {}))
+        for variable, value in sets.get(group, {}).items():
+            value = cloud_sql_branch(value, cloud_sql)
+            if value != "":  # an empty value leaves the setting unset (Settings.from_mapping)
+                env[variable] = value
     if kind == "jobs":
         for var in ("PYTHONPATH",):
             if var in tree["jobs"].text:
                 env[var] = "shared"
+    module = tree[kind]
     for secret in entry.get("secrets", []):
         variable = secret_settings(tree).get(secret)
-        if variable:
+        dropped = (
+            cloud_sql
+            and secret == "database_url"
+            and same(module.locals.get("mounted_secrets"), MOUNTED[kind])
+        )
+        if variable and not dropped:
             env[variable] = f"<secret {secret}>"
+    if cloud_sql and name in database_users(tree, kind):
+        url = str(module.locals.get("iam_database_env", ""))
+        found = re.search(r'DATABASE_URL = "([^"]*)"', url)
+        if found and "DATABASE_URL" in env:  # both mounted and plain: the platform refuses the unit
+            env["DATABASE_URL"] = "<secret database_url, and a plain DATABASE_URL too>"
+        elif found:
+            env["DATABASE_URL"] = render_database_url(found.group(1), iam_user(tree, kind, name))
     return env
+
+
+def cloud_sql_branch(value: str, on: bool) -> str:
+    """``${var.cloud_sql == null ? "" : X}`` -> ``""`` (off) or X (on: a literal, or the expression)."""
+    found = re.fullmatch(r'\$\{var\.cloud_sql == null \? ("[^"]*"|[\w.]+) : ("[^"]*"|[\w.]+)\}', str(value))
+    if not found:
+        return value
+    chosen = found.group(2 if on else 1)
+    return chosen[1:-1] if chosen.startswith('"') else "${" + chosen + "}"
+
+
+MOUNTED = {
+    kind: f"${{{{for name, {var} in local.{kind} : name => [for secret in {var}.secrets : secret "
+    f'if secret != "database_url" || var.cloud_sql == null]}}}}'
+    for kind, var in (("functions", "f"), ("jobs", "j"))
+}
+"""The secrets a unit mounts: all of its list, but the database_url secret only without Cloud SQL."""
+ACCOUNT = {"functions": "function", "jobs": "job"}
+"""The service account resource of each module (google_service_account.<name>)."""
+CLOUD_SQL_ROLES = {"roles/cloudsql.client", "roles/cloudsql.instanceUser"}
+"""What the connector with IAM database auth needs: the instance's address and certificate, the login."""
+
+
+def database_users(tree: Tree, kind: str) -> set[str]:
+    """The units that get an IAM database user with Cloud SQL: those that read DATABASE_URL."""
+    var = "f" if kind == "functions" else "j"
+    wanted = (
+        f"${{{{for name, {var} in local.{kind} : name => {var} "
+        f'if contains({var}.secrets, "database_url") && var.cloud_sql != null}}}}'
+    )
+    if not same(tree[kind].locals.get("grants", {}).get("sql_user"), wanted):
+        return set()
+    return {
+        name for name, entry in tree[kind].locals.get(kind, {}).items() if "database_url" in entry["secrets"]
+    }
+
+
+def iam_user(tree: Tree, kind: str, name: str) -> str:
+    """The database user google_sql_user.iam names for a unit, from a sample account email."""
+    email = f"ep-{name.replace('_', '-')}@p-1.iam.gserviceaccount.com"
+    expression = str(tree[kind].resources.get(("google_sql_user", "iam"), {}).get("name", ""))
+    wanted = (
+        f'${{trimsuffix(google_service_account.{ACCOUNT[kind]}[each.key].email, ".gserviceaccount.com")}}'
+    )
+    return email.removesuffix(".gserviceaccount.com") if same(expression, wanted) else expression
+
+
+def render_database_url(template: str, user: str) -> str:
+    """The DATABASE_URL template of iam_database_env with the user and the data module's database."""
+    from urllib.parse import quote
+
+    return template.replace("${urlencode(user.name)}", quote(user, safe="")).replace(
+        "${var.cloud_sql.database}", "eventpulse"
+    )
 
 
 def setting_name(variable: str) -> str | None:
@@ -252,6 +331,8 @@ def placeholder(setting: str, value: str) -> str:
     kind = str(FIELDS[setting].type) if setting in FIELDS else "str"
     if setting == "DATABASE_URL":
         return "postgresql://eventpulse@10.0.0.3:5432/eventpulse"
+    if setting == "CLOUDSQL_INSTANCE":
+        return "p-1:europe-west1:ep-dev-postgres"
     if setting == "API_TOKENS":
         return "ci:operator:" + "a" * 64
     if kind.startswith("tuple"):
@@ -356,18 +437,30 @@ def check_function_environment(module: Module) -> list[str]:
     spelled = [
         groups.get(local_name, local_name) for local_name in refs(processor["environment_variables"], "local")
     ]
-    declared = module.locals["functions"]["process_task"]["env_sets"]
-    if spelled != declared:
-        problems.append(f"process_task gets settings groups {spelled}, local.functions says {declared}")
+    declared = [*module.locals["functions"]["process_task"]["env_sets"], "iam_database_env"]
+    if spelled != declared or 'lookup(local.iam_database_env, "process_task", {})' not in str(
+        processor["environment_variables"]
+    ):
+        problems.append(
+            f"process_task gets settings groups {spelled}, local.functions says {declared[:-1]} "
+            "(then its own DATABASE_URL of iam_database_env)"
+        )
     function = block(module.resource("google_cloudfunctions2_function", "function")["service_config"])
     if not same(
         function.get("environment_variables"),
-        "${merge([for group in each.value.env_sets : local.env_sets[group]]...)}",
+        "${{for k, v in merge(merge([for group in each.value.env_sets : local.env_sets[group]]...), "
+        'lookup(local.iam_database_env, each.key, {})) : k => v if v != ""}}',
     ):
-        problems.append("each function's environment must be the merge of its env_sets")
+        problems.append(
+            "each function's environment must be the merge of its env_sets (and its IAM DATABASE_URL)"
+        )
     for name, config in (("processor", processor), ("function", function)):
         mounts = block(block(config["dynamic"])["secret_environment_variables"])
-        source = 'local.functions["process_task"].secrets' if name == "processor" else "each.value.secrets"
+        source = (
+            'local.mounted_secrets["process_task"]'
+            if name == "processor"
+            else "local.mounted_secrets[each.key]"
+        )
         if not same(mounts.get("for_each"), "${toset(" + source + ")}"):
             problems.append(f"{name}: secrets must be mounted from {source}, not {mounts.get('for_each')!r}")
     return problems
@@ -381,20 +474,28 @@ def check_settings(tree: Tree) -> list[str]:
         if need is None:
             problems.append(f"{kind}/{name} has no declared needs in tests/unit/terraform_checks.py")
             continue
-        env = environment(tree, kind, entry)
-        required = set(BASE_SETTINGS)
-        for capability in need.capabilities:
-            required |= SETTINGS.get(capability, set())
-        present = {setting_name(v) for v in env} - {None}
-        for variable in sorted(env):
-            if setting_name(variable) is None and variable not in NOT_SETTINGS:
-                problems.append(f"{name}: {variable} is not an EventPulse setting")
-            elif (setting := setting_name(variable)) and setting not in FIELDS and setting != "DATABASE_URL":
-                problems.append(f"{name}: {variable} names no field of Settings")
-        for setting in sorted(required - present):
-            problems.append(f"{name}: the code needs {PREFIX if setting != 'DATABASE_URL' else ''}{setting}")
-        problems += check_settings_parse(name, env, need)
-    return problems + check_settings_read(tree)
+        for cloud_sql in (False, True):
+            env = environment(tree, kind, entry, name, cloud_sql=cloud_sql)
+            required = set(BASE_SETTINGS) | (CLOUD_SQL_SETTINGS if cloud_sql else set())
+            for capability in need.capabilities:
+                required |= SETTINGS.get(capability, set())
+            present = {setting_name(v) for v in env} - {None}
+            mode = "with Cloud SQL, " if cloud_sql else ""
+            for variable in sorted(env):
+                if setting_name(variable) is None and variable not in NOT_SETTINGS:
+                    problems.append(f"{name}: {variable} is not an EventPulse setting")
+                elif (
+                    (setting := setting_name(variable))
+                    and setting not in FIELDS
+                    and setting != "DATABASE_URL"
+                ):
+                    problems.append(f"{name}: {variable} names no field of Settings")
+            for setting in sorted(required - present):
+                problems.append(
+                    f"{name}: {mode}the code needs {PREFIX if setting != 'DATABASE_URL' else ''}{setting}"
+                )
+            problems += check_settings_parse(name, env, need, cloud_sql=cloud_sql)
+    return sorted(set(problems), key=problems.index) + check_settings_read(tree)
 
 
 CLOUD_VALUED = {
@@ -445,7 +546,9 @@ def check_settings_read(tree: Tree) -> list[str]:
     return problems
 
 
-def check_settings_parse(name: str, env: dict[str, str], need: Needs) -> list[str]:
+def check_settings_parse(
+    name: str, env: dict[str, str], need: Needs, *, cloud_sql: bool = False
+) -> list[str]:
     from eventpulse.cloud.tasks import is_oidc_trusted
     from eventpulse.settings import SettingsError
 
@@ -465,6 +568,38 @@ def check_settings_parse(name: str, env: dict[str, str], need: Needs) -> list[st
         problems.append(f"{name}: enqueues on the {settings.queue!r} queue, not cloud_tasks")
     if "receive_tasks" in need.capabilities and not is_oidc_trusted(settings):
         problems.append(f"{name}: would refuse Cloud Tasks' OIDC token (is_oidc_trusted is false)")
+    return problems + check_database_login(name, settings, cloud_sql)
+
+
+def check_database_login(name: str, settings: Settings, cloud_sql: bool) -> list[str]:
+    """How the unit's settings reach the database: the connector as its IAM user (Cloud SQL, through
+    the private IP, the instance's only address), or DATABASE_URL's host (a database of your own)."""
+    from sqlalchemy import make_url
+
+    from eventpulse.adapters.postgres.engine import normalize_database_url
+    from infra.gcp import DATABASE_ROLE
+
+    if not cloud_sql:
+        if settings.cloudsql_instance is not None or settings.db_role is not None:
+            return [f"{name}: without Cloud SQL it still connects through the connector (or as a role)"]
+        return []
+    if settings.cloudsql_instance is None:
+        return [f"{name}: with Cloud SQL it does not connect through the connector (CLOUDSQL_INSTANCE)"]
+    problems = []
+    if not settings.cloudsql_iam_auth or settings.cloudsql_ip_type != "private":
+        problems.append(f"{name}: the connector must use IAM auth over the private IP")
+    if settings.db_role != DATABASE_ROLE:
+        problems.append(
+            f"{name}: its sessions take role {settings.db_role!r}, not {DATABASE_ROLE!r}, the role make "
+            "deploy-gcp gives every IAM database user (so that all of them own the schema together)"
+        )
+    url = make_url(normalize_database_url(settings.database_url or ""))
+    user = f"ep-{name.replace('_', '-')}@p-1.iam"
+    if url.username != user or url.password is not None or url.database != "eventpulse":
+        problems.append(
+            f"{name}: with Cloud SQL DATABASE_URL must name its IAM user {user!r} and the database, "
+            f"without a password (the engine reads user {url.username!r}, database {url.database!r})"
+        )
     return problems
 
 
@@ -496,7 +631,7 @@ def check_secrets(tree: Tree) -> list[str]:
                     problems.append(f"{name}: {variable} is a plain variable of group {group}; use a secret")
     for kind in ("functions", "jobs"):
         grants = str(tree[kind].locals.get("grants", {}).get("secret", ""))
-        if "f.secrets" not in grants and "j.secrets" not in grants:
+        if "local.mounted_secrets[name]" not in grants:
             problems.append(f"{kind}: secret access must be granted from the mounted secrets list")
     return problems
 
@@ -594,8 +729,9 @@ def check_schedules(tree: Tree) -> list[str]:
         problems.append("local.scheduled must be the jobs of local.jobs that have a schedule")
     sources = [str(d.get("env", {}).get("for_each")) for d in container.get("dynamic", [])]
     for wanted in (
-        "${merge([for group in each.value.env_sets : var.env_sets[group]]...)}",
-        "${toset(each.value.secrets)}",
+        "${{for k, v in merge(merge([for group in each.value.env_sets : var.env_sets[group]]...), "
+        'lookup(local.iam_database_env, each.key, {})) : k => v if v != ""}}',
+        "${toset(local.mounted_secrets[each.key])}",
     ):
         if not any(same(s, wanted) for s in sources):
             problems.append(f"the job's env must come from {wanted}")
@@ -797,12 +933,16 @@ def check_wiring(tree: Tree) -> list[str]:
             "tasks_invoker_email": "${module.tasks.invoker_email}",
             "secrets": "${module.secrets.secrets}",
             "firestore_database": "${module.data.firestore_database}",
+            "cloud_sql": "${module.data.cloud_sql}",
+            "vpc_connector": "${module.data.vpc_connector}",
         },
         "jobs": {
             "raw_bucket": "${module.storage.raw_bucket}",
             "tasks_queue": "${module.tasks.queue_name}",
             "env_sets": "${module.functions.env_sets}",
             "secrets": "${module.secrets.secrets}",
+            "cloud_sql": "${module.data.cloud_sql}",
+            "vpc_connector": "${module.data.vpc_connector}",
         },
     }
     for env in ("env/dev", "env/prod"):
@@ -913,7 +1053,7 @@ def unbound_names(expression: str) -> list[str]:
     """Bare names an expression uses that no enclosing ``for`` binds (Terraform: "Unknown variable")."""
     body = re.sub(
         r'"(?:[^"\\]|\\.)*"',
-        lambda m: " " * len(m.group(0)) if "${" not in m.group(0) else m.group(0).replace('"', " "),
+        lambda m: only_interpolations(m.group(0)),
         expression.removeprefix("${").removesuffix("}"),
     )
     spans, stack = [], []
@@ -938,6 +1078,14 @@ def unbound_names(expression: str) -> list[str]:
         if not any(b == name and s < at < e for b, s, e in binders):
             unbound.append(name)
     return unbound
+
+
+def only_interpolations(literal: str) -> str:
+    """A quoted string with its literal text blanked (same length): only its ``${...}`` parts remain."""
+    kept = [" "] * len(literal)
+    for found in re.finditer(r"\$\{([^{}]*)\}", literal):
+        kept[found.start(1) : found.end(1)] = found.group(1)
+    return "".join(kept)
 
 
 def check_for_scopes(tree: Tree) -> list[str]:
@@ -986,7 +1134,74 @@ def check_module_arguments(tree: Tree) -> list[str]:
     return problems
 
 
+def check_cloud_sql(tree: Tree) -> list[str]:
+    """With Cloud SQL every unit that reads the database holds both Cloud SQL roles on the project
+    (not under the Firestore condition) and is an IAM database user; the instance takes IAM logins
+    and TLS only. (Its settings are checked by check_settings, in both modes.)"""
+    problems = []
+    for kind in ("functions", "jobs"):
+        module = tree[kind]
+        var = "f" if kind == "functions" else "j"
+        entries = module.locals.get(kind, {})
+        readers = {name for name, entry in entries.items() if "database_url" in entry.get("secrets", [])}
+        roles = set(module.locals.get("cloud_sql_roles", []))
+        if roles != CLOUD_SQL_ROLES:
+            problems.append(
+                f"{kind}: local.cloud_sql_roles is {sorted(roles)}, not {sorted(CLOUD_SQL_ROLES)}"
+            )
+        wanted = (
+            f"${{{{for g in flatten([for name, {var} in local.{kind} : [for role in local.cloud_sql_roles : "
+            f'{{name = name, role = role}}] if contains({var}.secrets, "database_url")]) : '
+            '"${g.name}/${g.role}" => g if var.cloud_sql != null}}'
+        )
+        if not same(module.locals.get("grants", {}).get("cloud_sql"), wanted):
+            problems.append(
+                f"{kind}: with Cloud SQL every unit that reads the database must get local.cloud_sql_roles"
+            )
+        grant = module.resources.get(("google_project_iam_member", "cloud_sql"), {})
+        if grant.get("for_each") != "${local.grants.cloud_sql}" or grant.get("role") != "${each.value.role}":
+            problems.append(f"{kind}: google_project_iam_member.cloud_sql must grant local.grants.cloud_sql")
+        if "condition" in grant:
+            problems.append(
+                f"{kind}: the Cloud SQL roles are bound under a condition (only Firestore's has one)"
+            )
+        if f"google_service_account.{ACCOUNT[kind]}[each.value.name].email" not in str(grant.get("member")):
+            problems.append(f"{kind}: the Cloud SQL roles must go to each unit's own account")
+        users = database_users(tree, kind)
+        if users != readers:
+            problems.append(
+                f"{kind}: IAM database users {sorted(users)}, units reading the database {sorted(readers)}"
+            )
+        user = module.resources.get(("google_sql_user", "iam"), {})
+        if (
+            user.get("type") != "CLOUD_IAM_SERVICE_ACCOUNT"
+            or user.get("instance") != "${var.cloud_sql.instance}"
+        ):
+            problems.append(
+                f"{kind}: google_sql_user.iam must be a CLOUD_IAM_SERVICE_ACCOUNT on the instance"
+            )
+        for name in sorted(readers):
+            if iam_user(tree, kind, name) != f"ep-{name.replace('_', '-')}@p-1.iam":
+                problems.append(
+                    f"{name}: its database user must be its account email without .gserviceaccount.com"
+                )
+    instance = tree["data"].resource("google_sql_database_instance", "postgres")
+    settings = block(instance["settings"])
+    flags = {flag["name"]: flag["value"] for flag in settings.get("database_flags", [])}
+    if flags.get("cloudsql.iam_authentication") != "on":
+        problems.append("the instance must take IAM logins (database flag cloudsql.iam_authentication=on)")
+    network = block(settings["ip_configuration"])
+    if network.get("ssl_mode") not in ("ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"):
+        problems.append(
+            f"the instance accepts connections without TLS (ssl_mode {network.get('ssl_mode')!r})"
+        )
+    if network.get("ipv4_enabled") is not False:
+        problems.append("the instance has a public IP; the connector uses the private one (CLOUDSQL_IP_TYPE)")
+    return problems
+
+
 ALL_CHECKS = {
+    "cloud_sql": check_cloud_sql,
     "functions": check_functions,
     "settings": check_settings,
     "secrets": check_secrets,

@@ -267,8 +267,12 @@ elif args[:3] == ["secrets", "versions", "list"]:
     print("1" if state.get(args[3]) else "")
 elif args[:3] == ["run", "jobs", "describe"]:
     print(args[3] if os.environ.get("FAKE_JOB_EXISTS") else "")
-elif args[:2] in (["run", "jobs"], ["builds", "submit"]):
+elif args[:2] in (["run", "jobs"], ["builds", "submit"]) or args[:3] == ["sql", "users", "assign-roles"]:
     pass
+elif args[:3] == ["sql", "instances", "describe"]:  # FAKE_CLOUD_SQL: the instance exists
+    if not os.environ.get("FAKE_CLOUD_SQL"):
+        sys.exit(1)
+    print("p-1:europe-west1:" + args[3])
 elif args[:3] == ["secrets", "versions", "access"]:
     secret = next(a.split("=", 1)[1] for a in args if a.startswith("--secret="))
     if not state.get(secret):
@@ -347,6 +351,32 @@ def test_the_secret_targets_store_digests_and_keep_tokens_out_of_argv_and_stdout
     assert gcp.main(["check-secrets"]) == 0
 
 
+def test_db_secret_on_cloud_sql_makes_no_password_and_check_secrets_needs_no_url(
+    fake_gcloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_CLOUD_SQL", "1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert gcp.main(["db-secret"]) == 0
+    assert "IAM database auth" in capsys.readouterr().out
+    assert not [c for c in calls(fake_gcloud) if c["argv"][:2] == ["sql", "users"]], "no user is made"
+    assert not [c for c in calls(fake_gcloud) if "--password" in " ".join(map(str, c["argv"]))]
+    for key in gcp.SECRETS:
+        if key != "database_url":
+            gcp.run_step(gcp.add_version(gcp.load_env("dev"), key, "x"))
+    assert gcp.main(["check-secrets"]) == 0, "with Cloud SQL the database-url secret is not mounted"
+    assert "not used (Cloud SQL, IAM auth)" in capsys.readouterr().out
+    monkeypatch.delenv("FAKE_CLOUD_SQL")
+    assert gcp.main(["check-secrets"]) == 1, "without Cloud SQL it is"
+
+
+def test_db_secret_without_cloud_sql_asks_for_a_database_url(
+    fake_gcloud: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert gcp.main(["db-secret"]) == 1
+    assert "pass DATABASE_URL=postgresql://" in capsys.readouterr().err
+
+
 FAKE_TERRAFORM = """#!/bin/sh
 echo "{\\"argv\\": \\"terraform $*\\", \\"stdin\\": null}" >> "$FAKE_GCLOUD_LOG"
 """
@@ -375,3 +405,34 @@ def test_deploy_migrates_before_the_functions_move_on_an_upgrade(
     if upgrade:
         update = next(i for i, c in enumerate(order) if "'update'" in c and "--image=" in c)
         assert update < migrations[0], "the migration runs the new image"
+
+
+FAKE_TERRAFORM_CLOUD_SQL = """#!/bin/sh
+echo "{\\"argv\\": \\"terraform $*\\", \\"stdin\\": null}" >> "$FAKE_GCLOUD_LOG"
+users='["ep-dev-api@p-1.iam", "ep-dev-job-replay@p-1.iam"]'
+case "$*" in *"output -json cloud_sql_users"*) echo "$users";; esac
+"""
+
+
+def test_a_first_deploy_on_cloud_sql_gives_every_iam_user_the_owner_role_before_migrating(
+    fake_gcloud: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    terraform = fake_gcloud / "bin" / "terraform"
+    terraform.write_text(FAKE_TERRAFORM_CLOUD_SQL)
+    terraform.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", "/bin/true")
+    monkeypatch.setenv("FAKE_CLOUD_SQL", "1")
+    for key in gcp.SECRETS:
+        if key != "database_url":  # not used with Cloud SQL
+            gcp.run_step(gcp.add_version(gcp.load_env("dev"), key, "x"))
+    assert gcp.main(["deploy"]) == 0
+    argvs = [c["argv"] for c in calls(fake_gcloud)]  # terraform's log line holds one string
+    order = [a if isinstance(a, str) else " ".join(map(str, a)) for a in argvs]
+    apply = next(i for i, c in enumerate(order) if c.startswith("terraform apply"))
+    grants = [i for i, c in enumerate(order) if c.startswith("sql users assign-roles")]
+    migrate = next(i for i, c in enumerate(order) if "main(['migrate'])" in c)
+    assert len(grants) == 2 and apply < min(grants) and max(grants) < migrate, order
+    assert all(f"--database-roles={gcp.DATABASE_ROLE}" in order[i] for i in grants)
+    assert "ep-dev-api@p-1.iam" in order[grants[0]] and "--type=CLOUD_IAM_SERVICE_ACCOUNT" in order[grants[0]]

@@ -213,8 +213,11 @@ def test_the_deploy_guide_lists_each_accounts_roles_as_terraform_grants(kind: st
     assert set(declared) <= set(table), (
         f"docs/DEPLOY_GCP.md {heading} lacks rows for {set(declared) - set(table)}"
     )
+    cloud_sql = set(load_tree()[kind].locals["cloud_sql_roles"])  # every unit that reads the database
     for name, entry in declared.items():
         granted = {role for scope in ROLE_LISTS for role in entry.get(scope, [])}
+        if "database_url" in entry["secrets"]:
+            granted |= cloud_sql
         documented = set(re.findall(r"roles/[\w.]+", table[name]))
         assert documented == granted, (
             f"{name}: docs/DEPLOY_GCP.md says {sorted(documented)}, Terraform {sorted(granted)}"

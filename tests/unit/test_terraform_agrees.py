@@ -175,8 +175,8 @@ MISTAKES = [
     (
         "functions",
         FUNCTIONS_TF,
-        "merge(local.common_env, local.task_receiver_env)",
-        "merge(local.common_env)",
+        "merge(local.common_env, local.database_env, local.task_receiver_env,",
+        "merge(local.common_env, local.database_env,",
         "process_task",
     ),
     (
@@ -189,8 +189,8 @@ MISTAKES = [
     (
         "settings",
         FUNCTIONS_TF,
-        'gcs_finalize >> env_sets            = ["common", "queue"]',
-        'env_sets            = ["common"]',
+        'gcs_finalize >> env_sets            = ["common", "database", "queue"]',
+        'env_sets            = ["common", "database"]',
         "gcs_finalize: the code needs EVENTPULSE_QUEUE",
     ),
     (
@@ -385,6 +385,101 @@ MISTAKES = [
         'service = google_compute_backend_service.function["edge_enroll"].id',
         'service = google_compute_backend_service.function["edge_ingest"].id',
         "edge_enroll",
+    ),
+    # With Cloud SQL (the connector, IAM database auth): every unit that reads the database.
+    (
+        "settings",
+        FUNCTIONS_TF,
+        'api >> env_sets            = ["common", "database", "queue", "proxy"]',
+        'env_sets            = ["common", "queue", "proxy"]',
+        "api: with Cloud SQL, the code needs EVENTPULSE_CLOUDSQL_INSTANCE",
+    ),
+    (
+        "settings",
+        JOBS_TF,
+        'prune_retention >> env_sets            = ["common", "database"]',
+        'env_sets            = ["common"]',
+        "prune_retention: with Cloud SQL, the code needs EVENTPULSE_CLOUDSQL_INSTANCE",
+    ),
+    (
+        "settings",
+        FUNCTIONS_TF,
+        'EVENTPULSE_CLOUDSQL_IAM_AUTH = var.cloud_sql == null ? "" : "true"',
+        'EVENTPULSE_CLOUDSQL_IAM_AUTH = var.cloud_sql == null ? "" : "false"',
+        "the connector must use IAM auth",
+    ),
+    (
+        "settings",
+        FUNCTIONS_TF,
+        'EVENTPULSE_DB_ROLE           = var.cloud_sql == null ? "" : "cloudsqlsuperuser"',
+        'EVENTPULSE_DB_ROLE           = var.cloud_sql == null ? "" : "eventpulse"',
+        "its sessions take role 'eventpulse'",
+    ),
+    (
+        "settings",
+        FUNCTIONS_TF,
+        'DATABASE_URL = "postgresql://${urlencode(user.name)}@/',
+        'DATABASE_URL = "postgresql://eventpulse@/',
+        "edge_ingest: with Cloud SQL DATABASE_URL must name its IAM user",
+    ),
+    (
+        "settings",
+        JOBS_TF,
+        'secret if secret != "database_url" || var.cloud_sql == null]',
+        "secret]",
+        "reclaim_stuck: with Cloud SQL DATABASE_URL must name its IAM user",
+    ),
+    (
+        "cloud_sql",
+        JOBS_TF,
+        'cloud_sql_roles = ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]',
+        'cloud_sql_roles = ["roles/cloudsql.client"]',
+        "jobs: local.cloud_sql_roles",
+    ),
+    (
+        "cloud_sql",
+        FUNCTIONS_TF,
+        'if contains(f.secrets, "database_url")]) : "${g.name}/${g.role}" => g if var.cloud_sql != null',
+        'if f.public]) : "${g.name}/${g.role}" => g if var.cloud_sql != null',
+        "functions: with Cloud SQL every unit that reads the database must get local.cloud_sql_roles",
+    ),
+    (
+        "cloud_sql",
+        "modules/jobs/iam.tf",
+        "  for_each = local.grants.cloud_sql\n  project  = var.project_id\n  role     = each.value.role\n"
+        '  member   = "serviceAccount:${google_service_account.job[each.value.name].email}"\n',
+        "  for_each = local.grants.cloud_sql\n  project  = var.project_id\n  role     = each.value.role\n"
+        '  member   = "serviceAccount:${google_service_account.job[each.value.name].email}"\n'
+        '  condition {\n    title      = "firestore"\n    expression = "true"\n  }\n',
+        "bound under a condition",
+    ),
+    (
+        "cloud_sql",
+        "modules/functions/iam.tf",
+        'name     = trimsuffix(google_service_account.function[each.key].email, ".gserviceaccount.com")',
+        "name     = google_service_account.function[each.key].email",
+        "account email without .gserviceaccount.com",
+    ),
+    (
+        "cloud_sql",
+        "modules/data/main.tf",
+        'name  = "cloudsql.iam_authentication"',
+        'name  = "cloudsql.iam_auth"',
+        "IAM logins",
+    ),
+    (
+        "cloud_sql",
+        "modules/data/main.tf",
+        'ssl_mode        = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"',
+        'ssl_mode        = "ALLOW_UNENCRYPTED_AND_ENCRYPTED"',
+        "without TLS",
+    ),
+    (
+        "wiring",
+        "environments/prod/main.tf",
+        "  cloud_sql             = module.data.cloud_sql\n",
+        "",
+        "module jobs gets cloud_sql = None",
     ),
 ]
 

@@ -64,6 +64,7 @@ module "functions" {
   device_registry     = var.device_registry
   firestore_database  = module.data.firestore_database
   vpc_connector       = module.data.vpc_connector
+  cloud_sql           = module.data.cloud_sql
   trusted_proxy_hops  = local.web_enabled ? 2 : 1
   public_ingress      = local.web_enabled ? "ALLOW_INTERNAL_AND_GCLB" : "ALLOW_ALL"
 }
@@ -83,6 +84,7 @@ module "jobs" {
   device_registry       = var.device_registry
   firestore_database    = module.data.firestore_database
   vpc_connector         = module.data.vpc_connector
+  cloud_sql             = module.data.cloud_sql
   prune_older_than_days = var.prune_older_than_days
 }
 

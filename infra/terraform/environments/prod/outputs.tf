@@ -45,7 +45,12 @@ output "cloud_sql_instance" {
   value       = module.data.cloud_sql_instance
 }
 
-output "cloud_sql_private_ip" {
-  description = "Host of DATABASE_URL on Cloud SQL."
-  value       = module.data.cloud_sql_private_ip
+output "cloud_sql_users" {
+  description = "The IAM database users of the functions and jobs (empty without Cloud SQL)."
+  value       = concat(values(module.functions.database_users), values(module.jobs.database_users))
+}
+
+output "cloud_sql_connection_name" {
+  description = "EVENTPULSE_CLOUDSQL_INSTANCE of every function and job (null when bringing your own database)."
+  value       = module.data.cloud_sql == null ? null : module.data.cloud_sql.connection_name
 }

@@ -2,9 +2,10 @@
 # and, optionally, a Cloud SQL Postgres instance for the metadata and curated store. Without Cloud SQL
 # bring your own Postgres: `make db-secret DATABASE_URL=...` stores its URL.
 #
-# Cloud SQL is reached over its private IP through a Serverless VPC Access connector: the code
-# connects with pg8000 to the host in DATABASE_URL (it has no Cloud SQL connector), so the instance
-# has no public IP and the functions and jobs route private ranges through the connector.
+# Cloud SQL is reached through the Cloud SQL Python connector (adapters/postgres/cloudsql.py) over
+# the instance's private IP and a Serverless VPC Access connector: mutual TLS with the connector's
+# ephemeral certificate (the instance accepts nothing else) and IAM database authentication, so no
+# password exists. The functions and jobs modules create one IAM database user per service account.
 
 variable "project_id" {
   description = "Project of the data stores."
@@ -124,7 +125,6 @@ resource "google_vpc_access_connector" "connector" {
 }
 
 resource "google_sql_database_instance" "postgres" {
-  #checkov:skip=CKV_GCP_6:Private IP only; the pg8000 engine of the code has no TLS option yet (docs/DEPLOY_GCP.md, accepted findings)
   count               = var.enable_cloud_sql ? 1 : 0
   project             = var.project_id
   name                = "${var.name_prefix}-postgres"
@@ -141,7 +141,7 @@ resource "google_sql_database_instance" "postgres" {
     ip_configuration {
       ipv4_enabled    = false
       private_network = google_compute_network.vpc[0].id
-      ssl_mode        = "ALLOW_UNENCRYPTED_AND_ENCRYPTED"
+      ssl_mode        = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED" # the connector: mutual TLS, its own certificate
     }
 
     backup_configuration {
@@ -206,6 +206,11 @@ resource "google_sql_database_instance" "postgres" {
       name  = "cloudsql.enable_pgaudit"
       value = "on"
     }
+    # The services log in as their service accounts (google_sql_user CLOUD_IAM_SERVICE_ACCOUNT).
+    database_flags {
+      name  = "cloudsql.iam_authentication"
+      value = "on"
+    }
   }
 }
 
@@ -226,12 +231,16 @@ output "vpc_connector" {
   value       = var.enable_cloud_sql ? google_vpc_access_connector.connector[0].id : null
 }
 
-output "cloud_sql_instance" {
-  description = "Cloud SQL instance name (null without Cloud SQL); make db-secret creates its user."
-  value       = var.enable_cloud_sql ? google_sql_database_instance.postgres[0].name : null
+output "cloud_sql" {
+  description = "The instance the connector reaches: its name and connection name (EVENTPULSE_CLOUDSQL_INSTANCE); null without Cloud SQL."
+  value = var.enable_cloud_sql ? {
+    instance        = google_sql_database_instance.postgres[0].name
+    connection_name = google_sql_database_instance.postgres[0].connection_name
+    database        = google_sql_database.eventpulse[0].name
+  } : null
 }
 
-output "cloud_sql_private_ip" {
-  description = "Private IP of the instance, the host of DATABASE_URL (null without Cloud SQL)."
-  value       = var.enable_cloud_sql ? google_sql_database_instance.postgres[0].private_ip_address : null
+output "cloud_sql_instance" {
+  description = "Cloud SQL instance name (null without Cloud SQL)."
+  value       = var.enable_cloud_sql ? google_sql_database_instance.postgres[0].name : null
 }

@@ -1,7 +1,9 @@
 # The grants of local.functions, each on the narrowest resource that carries it: the raw bucket, the
 # queue, the function's own account (signBlob for V4 signed URLs), the tasks invoker account (actAs,
 # to attach its OIDC token to a task), each secret. Firestore has no per-database IAM: its role is
-# bound on the project with a condition naming the registry's database.
+# bound on the project with a condition naming the registry's database. Cloud SQL has no
+# per-instance IAM either: its two roles are bound on the project (no condition: they are not
+# Firestore's), and the database user of each account is created on the instance.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -52,6 +54,23 @@ resource "google_project_iam_member" "project" {
     description = "Only the device registry's Firestore database"
     expression  = "resource.name.startsWith(\"projects/${var.project_id}/databases/${var.firestore_database}\")"
   }
+}
+
+# With Cloud SQL: the connector's certificate and the instance's address (client), the IAM database
+# login (instanceUser), and the account as a database user.
+resource "google_project_iam_member" "cloud_sql" {
+  for_each = local.grants.cloud_sql
+  project  = var.project_id
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.function[each.value.name].email}"
+}
+
+resource "google_sql_user" "iam" {
+  for_each = local.grants.sql_user
+  project  = var.project_id
+  instance = var.cloud_sql.instance
+  name     = trimsuffix(google_service_account.function[each.key].email, ".gserviceaccount.com")
+  type     = "CLOUD_IAM_SERVICE_ACCOUNT"
 }
 
 resource "google_secret_manager_secret_iam_member" "accessor" {

@@ -1,7 +1,8 @@
 # One Cloud Function (2nd gen) per folder of functions/, each with its own service account holding
 # only the roles its code uses. The map below is the whole description; the resources only expand
 # it. tests/unit/test_terraform_agrees.py checks it against the code: entry points, settings,
-# secrets and roles.
+# secrets and roles. Every function reads the database: with the data module's Cloud SQL each also
+# gets the connector's settings (group database), its own IAM database user and the Cloud SQL roles.
 
 locals {
   runtime = "python311"
@@ -15,7 +16,7 @@ locals {
       memory              = "512Mi"
       cpu                 = "1"
       timeout_seconds     = 60
-      env_sets            = ["common"]
+      env_sets            = ["common", "database"]
       secrets             = ["database_url", "api_tokens"]
       raw_bucket_roles    = ["roles/storage.objectCreator"]
       queue_roles         = []
@@ -31,7 +32,7 @@ locals {
       memory              = "1Gi"
       cpu                 = "1"
       timeout_seconds     = 540
-      env_sets            = ["common", "queue"]
+      env_sets            = ["common", "database", "queue"]
       secrets             = ["database_url"]
       raw_bucket_roles    = ["roles/storage.objectUser"]
       queue_roles         = ["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"]
@@ -47,7 +48,7 @@ locals {
       memory              = "4Gi"
       cpu                 = "2"
       timeout_seconds     = var.process_timeout_seconds
-      env_sets            = ["common", "task_receiver"]
+      env_sets            = ["common", "database", "task_receiver"]
       secrets             = ["database_url"]
       raw_bucket_roles    = ["roles/storage.objectViewer"]
       queue_roles         = []
@@ -63,7 +64,7 @@ locals {
       memory              = "2Gi"
       cpu                 = "1"
       timeout_seconds     = 300
-      env_sets            = ["common", "queue", "proxy"]
+      env_sets            = ["common", "database", "queue", "proxy"]
       secrets             = ["database_url", "api_tokens", "task_token_sha256", "device_token_pepper"]
       raw_bucket_roles    = ["roles/storage.objectUser"]
       queue_roles         = ["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"]
@@ -79,7 +80,7 @@ locals {
       memory              = "512Mi"
       cpu                 = "1"
       timeout_seconds     = 30
-      env_sets            = ["common", "proxy"]
+      env_sets            = ["common", "database", "proxy"]
       secrets             = ["database_url", "edge_enroll_token_sha256", "device_token_pepper"]
       raw_bucket_roles    = []
       queue_roles         = []
@@ -95,7 +96,7 @@ locals {
       memory              = "1Gi"
       cpu                 = "1"
       timeout_seconds     = 300
-      env_sets            = ["common", "queue", "proxy"]
+      env_sets            = ["common", "database", "queue", "proxy"]
       secrets             = ["database_url", "device_token_pepper"]
       raw_bucket_roles    = ["roles/storage.objectUser"]
       queue_roles         = ["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"]
@@ -115,6 +116,33 @@ locals {
     EVENTPULSE_DEVICE_REGISTRY    = var.device_registry
     EVENTPULSE_FIRESTORE_DATABASE = var.firestore_database
   }
+
+  # Settings of a service that reads the database. With Cloud SQL: the Cloud SQL Python connector over
+  # the private IP, with IAM database auth (adapters/postgres/cloudsql.py); every session takes the
+  # role its IAM user is made a member of (make deploy-gcp), so all services own the schema together.
+  # Without Cloud SQL the values are empty and left out of the environments: the code connects to the
+  # host of DATABASE_URL as its user.
+  database_env = {
+    EVENTPULSE_CLOUDSQL_INSTANCE = var.cloud_sql == null ? "" : var.cloud_sql.connection_name
+    EVENTPULSE_CLOUDSQL_IP_TYPE  = var.cloud_sql == null ? "" : "private"
+    EVENTPULSE_CLOUDSQL_IAM_AUTH = var.cloud_sql == null ? "" : "true"
+    EVENTPULSE_DB_ROLE           = var.cloud_sql == null ? "" : "cloudsqlsuperuser"
+  }
+
+  # With Cloud SQL each function logs in as its own account (google_sql_user.iam): its DATABASE_URL
+  # names that user and the database, no password, no host, so it is a plain setting and replaces the
+  # database_url secret (kept for a database of your own).
+  iam_database_env = {
+    for name, user in google_sql_user.iam : name => {
+      DATABASE_URL = "postgresql://${urlencode(user.name)}@/${var.cloud_sql.database}"
+    }
+  }
+  mounted_secrets = {
+    for name, f in local.functions : name => [for secret in f.secrets : secret if secret != "database_url" || var.cloud_sql == null]
+  }
+
+  # Cloud SQL has no per-instance IAM: bound on the project, without the Firestore condition.
+  cloud_sql_roles = ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]
 
   # Settings of a service that enqueues (adapters/queue_cloud_tasks.py).
   queue_env = {
@@ -138,6 +166,7 @@ locals {
 
   env_sets = {
     common        = local.common_env
+    database      = local.database_env
     queue         = local.queue_env
     task_receiver = local.task_receiver_env
     proxy         = local.proxy_env
@@ -157,7 +186,9 @@ locals {
     self          = { for g in flatten([for name, f in local.functions : [for role in f.self_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     tasks_invoker = { for g in flatten([for name, f in local.functions : [for role in f.tasks_invoker_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     project       = { for g in flatten([for name, f in local.functions : [for role in f.project_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g if g.role != "roles/datastore.user" || var.device_registry == "firestore" }
-    secret        = { for g in flatten([for name, f in local.functions : [for secret in f.secrets : { name = name, secret = secret }]]) : "${g.name}/${g.secret}" => g }
+    secret        = { for g in flatten([for name, f in local.functions : [for secret in local.mounted_secrets[name] : { name = name, secret = secret }]]) : "${g.name}/${g.secret}" => g }
+    cloud_sql     = { for g in flatten([for name, f in local.functions : [for role in local.cloud_sql_roles : { name = name, role = role }] if contains(f.secrets, "database_url")]) : "${g.name}/${g.role}" => g if var.cloud_sql != null }
+    sql_user      = { for name, f in local.functions : name => f if contains(f.secrets, "database_url") && var.cloud_sql != null }
   }
 }
 
@@ -203,11 +234,12 @@ resource "google_cloudfunctions2_function" "processor" {
     all_traffic_on_latest_revision   = true
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
-    # Spelled out, not through local.env_sets: the queue set holds this function's own URL.
-    environment_variables = merge(local.common_env, local.task_receiver_env)
+    # Spelled out, not through local.env_sets: the queue set holds this function's own URL. Empty
+    # values (the database group without Cloud SQL) are left out.
+    environment_variables = { for k, v in merge(local.common_env, local.database_env, local.task_receiver_env, lookup(local.iam_database_env, "process_task", {})) : k => v if v != "" }
 
     dynamic "secret_environment_variables" {
-      for_each = toset(local.functions["process_task"].secrets)
+      for_each = toset(local.mounted_secrets["process_task"])
       content {
         key        = var.secrets[secret_environment_variables.value].env
         project_id = var.project_id
@@ -217,7 +249,7 @@ resource "google_cloudfunctions2_function" "processor" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.accessor]
+  depends_on = [google_secret_manager_secret_iam_member.accessor, google_project_iam_member.cloud_sql]
 }
 
 resource "google_cloudfunctions2_function" "function" {
@@ -250,10 +282,10 @@ resource "google_cloudfunctions2_function" "function" {
     all_traffic_on_latest_revision   = true
     vpc_connector                    = var.vpc_connector
     vpc_connector_egress_settings    = var.vpc_connector == null ? null : "PRIVATE_RANGES_ONLY"
-    environment_variables            = merge([for group in each.value.env_sets : local.env_sets[group]]...)
+    environment_variables            = { for k, v in merge(merge([for group in each.value.env_sets : local.env_sets[group]]...), lookup(local.iam_database_env, each.key, {})) : k => v if v != "" }
 
     dynamic "secret_environment_variables" {
-      for_each = toset(each.value.secrets)
+      for_each = toset(local.mounted_secrets[each.key])
       content {
         key        = var.secrets[secret_environment_variables.value].env
         project_id = var.project_id
@@ -281,6 +313,7 @@ resource "google_cloudfunctions2_function" "function" {
 
   depends_on = [
     google_secret_manager_secret_iam_member.accessor,
+    google_project_iam_member.cloud_sql,
     google_project_iam_member.eventarc_receiver,
     google_project_iam_member.storage_agent_publisher,
   ]

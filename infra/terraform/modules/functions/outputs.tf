@@ -19,6 +19,11 @@ output "service_accounts" {
   value       = { for name, sa in google_service_account.function : name => sa.email }
 }
 
+output "database_users" {
+  description = "function => its IAM database user (empty without Cloud SQL); make deploy-gcp gives each the database role."
+  value       = { for name, user in google_sql_user.iam : name => user.name }
+}
+
 output "env_sets" {
   description = "The settings groups, for the Cloud Run jobs."
   value       = local.env_sets

@@ -92,6 +92,12 @@ variable "public_ingress" {
   default     = "ALLOW_ALL"
 }
 
+variable "cloud_sql" {
+  description = "The data module's Cloud SQL instance ({instance, connection_name, database}): connect through the Cloud SQL Python connector with IAM database auth (null: bring your own DATABASE_URL)."
+  type        = object({ instance = string, connection_name = string, database = string })
+  default     = null
+}
+
 variable "vpc_connector" {
   description = "Serverless VPC Access connector to reach a private Cloud SQL (null: none)."
   type        = string

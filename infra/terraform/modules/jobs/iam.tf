@@ -36,6 +36,22 @@ resource "google_project_iam_member" "project" {
   }
 }
 
+# With Cloud SQL (on the project, no condition), and each account as a database user.
+resource "google_project_iam_member" "cloud_sql" {
+  for_each = local.grants.cloud_sql
+  project  = var.project_id
+  role     = each.value.role
+  member   = "serviceAccount:${google_service_account.job[each.value.name].email}"
+}
+
+resource "google_sql_user" "iam" {
+  for_each = local.grants.sql_user
+  project  = var.project_id
+  instance = var.cloud_sql.instance
+  name     = trimsuffix(google_service_account.job[each.key].email, ".gserviceaccount.com")
+  type     = "CLOUD_IAM_SERVICE_ACCOUNT"
+}
+
 resource "google_secret_manager_secret_iam_member" "accessor" {
   for_each  = local.grants.secret
   project   = var.project_id
@@ -47,6 +63,11 @@ resource "google_secret_manager_secret_iam_member" "accessor" {
 output "names" {
   description = "job => its Cloud Run job name (gcloud run jobs execute NAME)."
   value       = { for name, j in google_cloud_run_v2_job.job : name => j.name }
+}
+
+output "database_users" {
+  description = "job => its IAM database user (empty without Cloud SQL); make deploy-gcp gives each the database role."
+  value       = { for name, user in google_sql_user.iam : name => user.name }
 }
 
 output "service_accounts" {

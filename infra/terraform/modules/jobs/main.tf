@@ -1,6 +1,8 @@
 # The Cloud Run jobs of jobs/ (one image holding the project; each runs `python jobs/<name>/main.py`)
 # with their own service accounts, and the Cloud Scheduler triggers of the scheduled ones. replay
 # runs on demand: `gcloud run jobs execute <prefix>-replay --args=jobs/replay/main.py,--dataset,D`.
+# Every job reads the database: with Cloud SQL each gets the connector's settings (group database),
+# its own IAM database user and the Cloud SQL roles, as the functions do.
 
 locals {
   jobs = {
@@ -8,7 +10,7 @@ locals {
       args                = []
       schedule            = "*/5 * * * *"
       timeout             = "600s"
-      env_sets            = ["common", "queue"]
+      env_sets            = ["common", "database", "queue"]
       secrets             = ["database_url"]
       raw_bucket_roles    = []
       queue_roles         = ["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"]
@@ -19,7 +21,7 @@ locals {
       args                = ["--older-than-days", tostring(var.prune_older_than_days), "--apply"]
       schedule            = "30 3 * * *"
       timeout             = "3600s"
-      env_sets            = ["common"]
+      env_sets            = ["common", "database"]
       secrets             = ["database_url"]
       raw_bucket_roles    = []
       queue_roles         = []
@@ -30,7 +32,7 @@ locals {
       args                = []
       schedule            = null
       timeout             = "3600s"
-      env_sets            = ["common", "queue"]
+      env_sets            = ["common", "database", "queue"]
       secrets             = ["database_url"]
       raw_bucket_roles    = ["roles/storage.objectViewer"]
       queue_roles         = ["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"]
@@ -41,7 +43,7 @@ locals {
       args                = []
       schedule            = "*/5 * * * *"
       timeout             = "600s"
-      env_sets            = ["common"]
+      env_sets            = ["common", "database"]
       secrets             = ["database_url"]
       raw_bucket_roles    = []
       queue_roles         = []
@@ -52,12 +54,26 @@ locals {
 
   scheduled = { for name, j in local.jobs : name => j if j.schedule != null }
 
+  # With Cloud SQL each job logs in as its own account: a DATABASE_URL without password or host,
+  # instead of the database_url secret (as in the functions module).
+  iam_database_env = {
+    for name, user in google_sql_user.iam : name => {
+      DATABASE_URL = "postgresql://${urlencode(user.name)}@/${var.cloud_sql.database}"
+    }
+  }
+  mounted_secrets = {
+    for name, j in local.jobs : name => [for secret in j.secrets : secret if secret != "database_url" || var.cloud_sql == null]
+  }
+  cloud_sql_roles = ["roles/cloudsql.client", "roles/cloudsql.instanceUser"]
+
   grants = {
     raw_bucket    = { for g in flatten([for name, j in local.jobs : [for role in j.raw_bucket_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     queue         = { for g in flatten([for name, j in local.jobs : [for role in j.queue_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     tasks_invoker = { for g in flatten([for name, j in local.jobs : [for role in j.tasks_invoker_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g }
     project       = { for g in flatten([for name, j in local.jobs : [for role in j.project_roles : { name = name, role = role }]]) : "${g.name}/${g.role}" => g if g.role != "roles/datastore.user" || var.device_registry == "firestore" }
-    secret        = { for g in flatten([for name, j in local.jobs : [for secret in j.secrets : { name = name, secret = secret }]]) : "${g.name}/${g.secret}" => g }
+    secret        = { for g in flatten([for name, j in local.jobs : [for secret in local.mounted_secrets[name] : { name = name, secret = secret }]]) : "${g.name}/${g.secret}" => g }
+    cloud_sql     = { for g in flatten([for name, j in local.jobs : [for role in local.cloud_sql_roles : { name = name, role = role }] if contains(j.secrets, "database_url")]) : "${g.name}/${g.role}" => g if var.cloud_sql != null }
+    sql_user      = { for name, j in local.jobs : name => j if contains(j.secrets, "database_url") && var.cloud_sql != null }
   }
 }
 
@@ -111,7 +127,7 @@ resource "google_cloud_run_v2_job" "job" {
         }
 
         dynamic "env" {
-          for_each = merge([for group in each.value.env_sets : var.env_sets[group]]...)
+          for_each = { for k, v in merge(merge([for group in each.value.env_sets : var.env_sets[group]]...), lookup(local.iam_database_env, each.key, {})) : k => v if v != "" }
           content {
             name  = env.key
             value = env.value
@@ -119,7 +135,7 @@ resource "google_cloud_run_v2_job" "job" {
         }
 
         dynamic "env" {
-          for_each = toset(each.value.secrets)
+          for_each = toset(local.mounted_secrets[each.key])
           content {
             name = var.secrets[env.value].env
             value_source {
@@ -134,7 +150,7 @@ resource "google_cloud_run_v2_job" "job" {
     }
   }
 
-  depends_on = [google_secret_manager_secret_iam_member.accessor]
+  depends_on = [google_secret_manager_secret_iam_member.accessor, google_project_iam_member.cloud_sql]
 }
 
 resource "google_service_account" "scheduler" {

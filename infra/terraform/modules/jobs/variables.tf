@@ -71,6 +71,12 @@ variable "time_zone" {
   default     = "Etc/UTC"
 }
 
+variable "cloud_sql" {
+  description = "The data module's Cloud SQL instance ({instance, connection_name, database}); null: bring your own DATABASE_URL."
+  type        = object({ instance = string, connection_name = string, database = string })
+  default     = null
+}
+
 variable "vpc_connector" {
   description = "Serverless VPC Access connector to reach a private Cloud SQL (null: none)."
   type        = string

@@ -40,6 +40,7 @@ def build_engine(
     idle_in_transaction_timeout_seconds: float = 0,
     cloudsql: CloudSqlTarget | None = None,
     connector_factory: Callable[..., Any] | None = None,
+    role: str | None = None,
 ) -> Engine:
     """A pooled engine; a connection idle for a second or more is pinged first (``ping_when_idle``).
 
@@ -50,8 +51,10 @@ def build_engine(
     With ``cloudsql``, connections come from the Cloud SQL Python connector (``cloudsql.py``): the
     URL's user and database are used, its host is ignored. ``connector_factory`` replaces Google's
     connector (tests).
+
+    With ``role`` every session starts as that role (``db_role``: the owner shared by IAM users).
     """
-    connect_args = build_connect_args(idle_in_transaction_timeout_seconds)
+    connect_args = build_connect_args(idle_in_transaction_timeout_seconds, role)
     pooling: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": pool_size,
@@ -124,12 +127,19 @@ def disable_nagle(dbapi_connection: Any, _record: Any = None) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def build_connect_args(idle_in_transaction_timeout_seconds: float) -> dict[str, Any]:
-    """pg8000 connect arguments: the session settings every connection starts with."""
-    if idle_in_transaction_timeout_seconds <= 0:
-        return {}
-    millis = max(1, round(idle_in_transaction_timeout_seconds * 1000))
-    return {"startup_params": {"idle_in_transaction_session_timeout": str(millis)}}
+def build_connect_args(idle_in_transaction_timeout_seconds: float, role: str | None = None) -> dict[str, Any]:
+    """pg8000 connect arguments: the session settings every connection starts with.
+
+    ``role`` is the server's ``role`` setting, which the startup packet may carry like any other:
+    the session is then ``SET ROLE``'d at login, and a login user that is not a member is refused.
+    """
+    params = {}
+    if idle_in_transaction_timeout_seconds > 0:
+        millis = max(1, round(idle_in_transaction_timeout_seconds * 1000))
+        params["idle_in_transaction_session_timeout"] = str(millis)
+    if role:
+        params["role"] = role
+    return {"startup_params": params} if params else {}
 
 
 def forget_inherited_connections() -> None:
