@@ -1,28 +1,38 @@
-"""Dashboard uploads: mint a signed PUT URL for a file, and backfill an object already in the bucket.
+"""Dashboard uploads: mint a signed PUT URL, finalize it, and backfill an object already in the bucket.
 
 ``POST /api/uploads/signed_url`` is the ``signed_url`` function's minting (``cloud/signed_url.py``)
-for an operator token; ``POST /api/uploads/backfill`` is ``POST /api/ingest/from_gcs`` (the task
-token's route) for an operator token. Both need the GCS landing: on the filesystem landing they
+for an operator token; the browser PUTs the file to it and then calls ``POST /api/uploads/finalize``
+with the ``object_name``, which registers that object at once (as the edge agent's
+``/api/edge/ingest/from_gcs`` does). In the cloud the bucket's finalize event registers it too: both
+paths give one ingestion. ``POST /api/uploads/backfill`` is ``POST /api/ingest/from_gcs`` (the task
+token's route) for an operator token. All three need the GCS landing: on the filesystem landing they
 answer 400 saying so and what to set.
 """
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, jsonify
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from eventpulse.api.auth import current_actor
 from eventpulse.api.backfill import register_backfill
 from eventpulse.api.context import current_services
 from eventpulse.api.edge_uploads import EdgeSigned
-from eventpulse.api.ingest import REGISTERED
+from eventpulse.api.ingest import REGISTERED, ensure_intake_open, registration_body
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body, FromGcsBody
 from eventpulse.api.roles import OPERATOR
+from eventpulse.errors import NotFound
+from eventpulse.landing.bucket import UPLOADS_PREFIX, require_gcs_landing
 
 bp = Operations("uploads", __name__, url_prefix="/api/uploads")
 
 DASHBOARD_SOURCE = "dashboard_signed_url"
+"""The source signed into the metadata of every object ``/api/uploads/signed_url`` mints a URL for."""
+_UPLOAD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}/[0-9a-f]{32}(\.[a-z0-9]{1,10})?$")
+_RAW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}/[0-9a-f]{64}(\.[a-z0-9]{1,10})?$")
 
 
 class SignedUrlBody(Body):
@@ -33,6 +43,11 @@ class SignedUrlBody(Body):
     header: str | None = Field(
         None, max_length=64 * 1024, description="a CSV file's first line: checked against the drift policy"
     )
+
+
+class FinalizeBody(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")
+    object_name: str = Field(min_length=1, max_length=400, description="object_name from signed_url")
 
 
 class SignedUpload(EdgeSigned):
@@ -50,7 +65,7 @@ class SignedUpload(EdgeSigned):
     body=SignedUrlBody,
 )
 def signed_url(body: SignedUrlBody) -> tuple[Response, int]:
-    """A create-only signed PUT into the landing bucket; the finalize event registers the file."""
+    """A create-only signed PUT into the landing bucket; register the PUT object with finalize."""
     from eventpulse.cloud.signed_url import mint_upload_url
 
     minted = mint_upload_url(
@@ -63,6 +78,47 @@ def signed_url(body: SignedUrlBody) -> tuple[Response, int]:
         header=body.header,
     )
     return jsonify(minted), 201
+
+
+@bp.operation(
+    "POST",
+    "/finalize",
+    access=OPERATOR,
+    returns=REGISTERED,
+    errors=(400, 404, 415, 422, 429),
+    body=FinalizeBody,
+)
+def finalize(body: FinalizeBody) -> tuple[Response, int]:
+    """Register an object PUT to a signed_url URL, with source dashboard_signed_url; 202 new, 200 known.
+
+    Only an object signed_url minted counts (its name, and its signed source): any other is 404,
+    whether or not it exists. Use backfill for any other object.
+    """
+    services = current_services()
+    landing = require_gcs_landing(services)
+    name = body.object_name
+    missing = NotFound(
+        f"no signed-URL upload {name[:400]!r} in gs://{landing.bucket_name}",
+        hint="send the object_name signed_url answered, after its PUT succeeded; "
+        "register any other object with POST /api/uploads/backfill",
+    )
+    if not (_is_name(name, UPLOADS_PREFIX, _UPLOAD_NAME) or _is_name(name, landing.raw_prefix, _RAW_NAME)):
+        raise missing
+    obj = landing.stat(name)
+    if obj is None or obj.metadata.get("source") != DASHBOARD_SOURCE:
+        raise missing
+    ensure_intake_open(services, DASHBOARD_SOURCE)
+    from eventpulse.landing.objects import register_existing_object  # its adapters load on first use
+
+    registration = register_existing_object(
+        services, bucket=landing.bucket_name, name=name, actor=current_actor(), source=DASHBOARD_SOURCE
+    )
+    answer, status = registration_body(services, registration)
+    return jsonify(answer), status
+
+
+def _is_name(name: str, prefix: str, shape: re.Pattern[str]) -> bool:
+    return name.startswith(prefix) and shape.match(name[len(prefix) :]) is not None
 
 
 @bp.operation(
