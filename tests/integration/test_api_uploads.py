@@ -9,6 +9,7 @@ import requests
 from flask.testing import FlaskClient
 
 from eventpulse.api.app import create_app
+from eventpulse.cloud.signed_url import SIGNED_UPLOAD_HEADERS
 from tests.gcs_emulator import gcs_settings
 from tests.integration.api_support import AUTH, edge_csv
 
@@ -54,6 +55,7 @@ class TestOnGcs:
         signed = minted.get_json()
         assert signed["method"] == "PUT" and signed["headers"]["x-goog-if-generation-match"] == "0"
         assert signed["headers"]["x-goog-meta-source"] == "dashboard_signed_url"
+        assert set(signed["headers"]) <= set(SIGNED_UPLOAD_HEADERS)  # what the bucket's CORS rule allows
         put = requests.put(
             signed["url"], data=edge_csv(tmp_path).read_bytes(), headers=signed["headers"], timeout=30
         )
@@ -81,6 +83,12 @@ class TestOnGcs:
         again = client.post("/api/uploads/finalize", json={"object_name": signed["object_name"]}, headers=AUTH)
         assert again.status_code == 200 and again.get_json()["id"] == registered["id"]
         assert again.get_json()["deduplicated"] is True
+
+    def test_a_url_signed_with_a_sha256_uses_only_headers_the_cors_rule_allows(self, client: FlaskClient) -> None:
+        body = {**ROUTES["/api/uploads/signed_url"], "sha256": "ab" * 32, "content_type": "text/csv"}
+        minted = client.post("/api/uploads/signed_url", json=body, headers=AUTH)
+        assert minted.status_code == 201, minted.get_json()
+        assert set(minted.get_json()["headers"]) == set(SIGNED_UPLOAD_HEADERS)
 
     def test_finalize_refuses_a_name_it_did_not_mint_or_that_was_never_put(self, client: FlaskClient) -> None:
         minted = client.post("/api/uploads/signed_url", json=ROUTES["/api/uploads/signed_url"], headers=AUTH)
