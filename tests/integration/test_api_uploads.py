@@ -75,16 +75,22 @@ class TestOnGcs:
         body = edge_csv(tmp_path, seed=11).read_bytes()
         put = requests.put(signed["url"], data=body, headers=signed["headers"], timeout=30)
         assert put.status_code in (200, 201), put.text
-        first = client.post("/api/uploads/finalize", json={"object_name": signed["object_name"]}, headers=AUTH)
+        first = client.post(
+            "/api/uploads/finalize", json={"object_name": signed["object_name"]}, headers=AUTH
+        )
         assert first.status_code == 202, first.get_json()
         registered = first.get_json()
         assert registered["dataset"] == "edge_telemetry" and registered["source"] == "dashboard_signed_url"
         assert registered["filename"] == "r.csv"
-        again = client.post("/api/uploads/finalize", json={"object_name": signed["object_name"]}, headers=AUTH)
+        again = client.post(
+            "/api/uploads/finalize", json={"object_name": signed["object_name"]}, headers=AUTH
+        )
         assert again.status_code == 200 and again.get_json()["id"] == registered["id"]
         assert again.get_json()["deduplicated"] is True
 
-    def test_a_url_signed_with_a_sha256_uses_only_headers_the_cors_rule_allows(self, client: FlaskClient) -> None:
+    def test_a_url_signed_with_a_sha256_uses_only_headers_the_cors_rule_allows(
+        self, client: FlaskClient
+    ) -> None:
         body = {**ROUTES["/api/uploads/signed_url"], "sha256": "ab" * 32, "content_type": "text/csv"}
         minted = client.post("/api/uploads/signed_url", json=body, headers=AUTH)
         assert minted.status_code == 201, minted.get_json()
@@ -100,7 +106,11 @@ class TestOnGcs:
             assert "no signed-URL upload" in error["message"] and "backfill" in error["hint"]
 
     def test_finalize_refuses_an_object_another_path_put_in_uploads(
-        self, client: FlaskClient, tmp_path: Path, gcs_emulator, settings  # type: ignore[no-untyped-def]
+        self,
+        client: FlaskClient,
+        tmp_path: Path,
+        gcs_emulator,
+        settings,  # type: ignore[no-untyped-def]
     ) -> None:
         from tests.gcs_emulator import storage_client
 

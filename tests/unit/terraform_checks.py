@@ -695,11 +695,15 @@ def check_upload_cors(tree: Tree, raw: dict[str, Any]) -> list[str]:
     if rule.get("response_header") != "${local.signed_upload_headers}" or headers is None:
         problems.append("raw bucket: cors response_header must be local.signed_upload_headers")
     elif sorted(headers) != sorted(SIGNED_UPLOAD_HEADERS):
-        problems.append(f"raw bucket: cors headers {headers} are not the signed ones {list(SIGNED_UPLOAD_HEADERS)}")
+        problems.append(
+            f"raw bucket: cors headers {headers} are not the signed ones {list(SIGNED_UPLOAD_HEADERS)}"
+        )
     for env in ("env/dev", "env/prod"):
         origins = str(tree[env].modules.get("storage", {}).get("cors_origins"))
         if "https://${var.domain}" not in origins or "*" in origins.replace("${", ""):
-            problems.append(f"{env}: storage cors_origins must be the dashboard's https://<domain>, not {origins}")
+            problems.append(
+                f"{env}: storage cors_origins must be the dashboard's https://<domain>, not {origins}"
+            )
     return problems
 
 

@@ -343,7 +343,13 @@ MISTAKES = [
         'public_access_prevention    = "inherited"',
         "public_access_prevention",
     ),
-    ("storage", "modules/storage/main.tf", 'method          = ["PUT"]', 'method          = ["PUT", "DELETE"]', "only PUT"),
+    (
+        "storage",
+        "modules/storage/main.tf",
+        'method          = ["PUT"]',
+        'method          = ["PUT", "DELETE"]',
+        "only PUT",
+    ),
     ("storage", "modules/storage/main.tf", '    "x-goog-meta-sha256",\n', "", "signed ones"),
     (
         "storage",

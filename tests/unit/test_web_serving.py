@@ -60,7 +60,9 @@ def test_on_the_gcs_landing_the_pages_may_put_to_the_storage_origin_only(bundle:
     assert emulator == "'self' http://127.0.0.1:4443"
     cloud = connect_src(landing="gcs", gcs_bucket="b", web_api_base_url="https://api.example.test")
     assert cloud == "'self' https://api.example.test https://storage.googleapis.com"
-    assert connect_src(gcs_endpoint="http://127.0.0.1:4443") == "'self'"  # the filesystem landing PUTs nowhere
+    assert (
+        connect_src(gcs_endpoint="http://127.0.0.1:4443") == "'self'"
+    )  # the filesystem landing PUTs nowhere
     assert "*" not in connect_src(landing="gcs", gcs_bucket="b")
 
 
