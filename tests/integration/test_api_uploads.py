@@ -85,8 +85,46 @@ class TestOnGcs:
         again = client.post(
             "/api/uploads/finalize", json={"object_name": signed["object_name"]}, headers=AUTH
         )
-        assert again.status_code == 200 and again.get_json()["id"] == registered["id"]
-        assert again.get_json()["deduplicated"] is True
+        assert again.status_code == 202 and again.get_json()["id"] == registered["id"]  # this upload's own
+        assert again.get_json()["deduplicated"] is False
+        second = client.post(
+            "/api/uploads/signed_url", json=ROUTES["/api/uploads/signed_url"], headers=AUTH
+        ).get_json()
+        assert requests.put(second["url"], data=body, headers=second["headers"], timeout=30).ok
+        same_bytes = client.post(
+            "/api/uploads/finalize", json={"object_name": second["object_name"]}, headers=AUTH
+        )
+        assert same_bytes.status_code == 200 and same_bytes.get_json()["id"] == registered["id"]
+        assert same_bytes.get_json()["deduplicated"] is True  # another upload brought these bytes first
+
+    def test_after_the_finalize_event_the_browsers_finalize_gets_the_same_new_ingestion(
+        self,
+        client: FlaskClient,
+        services,
+        tmp_path: Path,  # type: ignore[no-untyped-def]
+    ) -> None:
+        from eventpulse.landing.objects import handle_finalize
+
+        minted = client.post(
+            "/api/uploads/signed_url", json=ROUTES["/api/uploads/signed_url"], headers=AUTH
+        ).get_json()
+        body = edge_csv(tmp_path, seed=13).read_bytes()
+        assert requests.put(minted["url"], data=body, headers=minted["headers"], timeout=30).ok
+        obj = services.landing.stat(minted["object_name"])
+        event = handle_finalize(
+            services,
+            bucket=minted["bucket"],
+            name=obj.name,
+            generation=obj.generation,
+            metadata=None,
+            size=None,
+        )
+        assert event.status == "registered"
+        answer = client.post(
+            "/api/uploads/finalize", json={"object_name": minted["object_name"]}, headers=AUTH
+        )
+        assert answer.status_code == 202 and answer.get_json()["id"] == str(event.ingestion_id)
+        assert answer.get_json()["deduplicated"] is False
 
     def test_a_url_signed_with_a_sha256_uses_only_headers_the_cors_rule_allows(
         self, client: FlaskClient

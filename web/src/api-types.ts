@@ -1358,8 +1358,10 @@ export interface paths {
         put?: never;
         /**
          * Register an object PUT to a signed_url URL, with source dashboard_signed_url; 202 new, 200 known.
-         * @description Only an object signed_url minted counts (its name, and its signed source): any other is 404,
-         *     whether or not it exists. Use backfill for any other object.
+         * @description 202 also when this very object was registered before (by the bucket's finalize event, or an
+         *     earlier call); 200 when other objects brought these bytes first. Only an object signed_url
+         *     minted counts (its name, and its signed source): any other is 404, whether or not it exists.
+         *     Use backfill for any other object.
          *
          *     Auth: a bearer token with the `operator` role or higher.
          */

@@ -12,6 +12,7 @@ answer 400 saying so and what to set.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, jsonify
 from pydantic import ConfigDict, Field
@@ -23,9 +24,13 @@ from eventpulse.api.edge_uploads import EdgeSigned
 from eventpulse.api.ingest import REGISTERED, ensure_intake_open, registration_body
 from eventpulse.api.operations import Operations
 from eventpulse.api.params import Body, FromGcsBody
+from eventpulse.api.present import present_ingestion
 from eventpulse.api.roles import OPERATOR
 from eventpulse.errors import NotFound
 from eventpulse.landing.bucket import UPLOADS_PREFIX, require_gcs_landing
+
+if TYPE_CHECKING:
+    from eventpulse.ports import Services
 
 bp = Operations("uploads", __name__, url_prefix="/api/uploads")
 
@@ -91,8 +96,10 @@ def signed_url(body: SignedUrlBody) -> tuple[Response, int]:
 def finalize(body: FinalizeBody) -> tuple[Response, int]:
     """Register an object PUT to a signed_url URL, with source dashboard_signed_url; 202 new, 200 known.
 
-    Only an object signed_url minted counts (its name, and its signed source): any other is 404,
-    whether or not it exists. Use backfill for any other object.
+    202 also when this very object was registered before (by the bucket's finalize event, or an
+    earlier call); 200 when other objects brought these bytes first. Only an object signed_url
+    minted counts (its name, and its signed source): any other is 404, whether or not it exists.
+    Use backfill for any other object.
     """
     services = current_services()
     landing = require_gcs_landing(services)
@@ -107,6 +114,9 @@ def finalize(body: FinalizeBody) -> tuple[Response, int]:
     obj = landing.stat(name)
     if obj is None or obj.metadata.get("source") != DASHBOARD_SOURCE:
         raise missing
+    own = load_own_registration(services, landing.bucket_name, name, obj.generation)
+    if own is not None:  # the finalize event (or an earlier call) registered this very upload
+        return jsonify(own), 202
     ensure_intake_open(services, DASHBOARD_SOURCE)
     from eventpulse.landing.objects import register_existing_object  # its adapters load on first use
 
@@ -115,6 +125,22 @@ def finalize(body: FinalizeBody) -> tuple[Response, int]:
     )
     answer, status = registration_body(services, registration)
     return jsonify(answer), status
+
+
+def load_own_registration(
+    services: Services, bucket: str, name: str, generation: int
+) -> dict[str, Any] | None:
+    """The ingestion this object generation itself became, as a new registration; None: not registered.
+
+    In the cloud the bucket's finalize event races the browser's finalize: whichever comes second is
+    told of the same upload's ingestion, not that "these bytes were already registered".
+    """
+    with services.store.read() as tx:
+        seen = tx.sources.find(bucket=bucket, name=name, generation=generation)
+        if seen is None or seen.outcome != "registered" or seen.ingestion_id is None:
+            return None
+        row = tx.ingestions.get(seen.ingestion_id)
+    return None if row is None else {**present_ingestion(row), "deduplicated": False}
 
 
 def _is_name(name: str, prefix: str, shape: re.Pattern[str]) -> bool:
