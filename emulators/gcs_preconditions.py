@@ -20,6 +20,10 @@ instead plays the bucket's CORS configuration, as GCS does with the rule Terrafo
 allows gets 200 with the ``Access-Control-*`` headers; any other gets 403 without them; every other
 answer (the proxy's own 412 included) carries ``Access-Control-Allow-Origin`` only for an allowed
 origin. Without a rule (the default) no origin is allowed, like a bucket with no CORS configuration.
+
+Expiry: fake-gcs-server verifies no signature and no expiry. The proxy refuses a V4 signed URL whose
+``X-Goog-Date`` + ``X-Goog-Expires`` has passed with GCS's 400 ``ExpiredToken``, so a client's
+"URL expired" path can be exercised locally; signatures stay unchecked.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import http.client
 import json
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -77,6 +82,18 @@ class CorsRule(NamedTuple):
             and method.upper() in self.methods
             and wanted <= {h.lower() for h in self.headers}
         )
+
+
+def is_expired(query: dict[str, list[str]], now: datetime | None = None) -> bool:
+    """Whether a V4 signed URL's query (``X-Goog-Date`` + ``X-Goog-Expires`` seconds) has expired."""
+    date, expires = (query.get("X-Goog-Date") or [""])[0], (query.get("X-Goog-Expires") or [""])[0]
+    if not date or not expires.isdigit():
+        return False
+    try:
+        signed = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return (now or datetime.now(UTC)) > signed + timedelta(seconds=int(expires))
 
 
 class Target(NamedTuple):
@@ -215,7 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         url = urlsplit(self.path)
-        target = find_target(self.command, url.path, parse_qs(url.query), headers, body)
+        query = parse_qs(url.query)
+        if not url.path.startswith(_RESERVED) and is_expired(query):
+            self._expired()
+            return
+        target = find_target(self.command, url.path, query, headers, body)
         if target is None:
             self._answer(*self.owner.relay(self.command, self.path, body, headers))
             return
@@ -253,6 +274,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _expired(self) -> None:
+        body = (
+            b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code>"
+            b"<Message>The provided token has expired.</Message>"
+            b"<Details>Request signature expired (X-Goog-Date + X-Goog-Expires has passed)</Details></Error>"
+        )
+        self._answer(400, [("Content-Type", "application/xml; charset=UTF-8")], body)
 
     def _precondition_failed(self, *, xml: bool) -> None:
         if xml:  # the XML API (signed URLs) answers in XML

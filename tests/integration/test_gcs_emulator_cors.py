@@ -100,6 +100,22 @@ def test_the_put_and_its_412_carry_the_dashboards_origin_only(
     assert "Access-Control-Allow-Origin" not in stranger.headers
 
 
+def test_an_expired_signed_url_is_refused_as_gcs_does_and_stores_nothing(emulator: GcsEmulator) -> None:
+    name = f"uploads/t/{uuid.uuid4().hex}.csv"
+    query = (
+        "X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Date=20200101T000000Z&X-Goog-Expires=900&X-Goog-Signature=0"
+    )
+    answer = requests.put(
+        f"{emulator.endpoint}/{BUCKET}/{name}?{query}",
+        data=b"a,b\n",
+        headers={"content-type": "text/csv", "x-goog-if-generation-match": "0", "Origin": DASHBOARD},
+        timeout=10,
+    )
+    assert answer.status_code == 400 and "<Code>ExpiredToken</Code>" in answer.text
+    assert answer.headers["Access-Control-Allow-Origin"] == DASHBOARD  # the page can read why
+    assert storage_client(emulator).bucket(BUCKET).get_blob(name) is None
+
+
 def test_without_a_rule_no_origin_may_put(signer_file: Any) -> None:
     gcs = GcsEmulator(bucket=BUCKET)
     try:
