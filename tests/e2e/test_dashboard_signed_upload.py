@@ -9,6 +9,7 @@ page reach the emulator's origin, or the PUT never leaves the browser.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.e2e import test_dashboard as dashboard
 from tests.e2e.edge_harness import ServerProcess
 from tests.e2e.test_dashboard import WEB_DIR, Watched, ensure_browser_and_bundle, open_page, screenshot
 from tests.gcs_emulator import storage_client
+from tests.helpers import wait_until
 
 # The browser module's fixtures, for this module's own server (pytest finds fixtures by name).
 browser = dashboard.browser
@@ -147,6 +149,49 @@ def test_an_object_that_already_exists_gets_412_and_the_page_says_what_to_do(
     assert "token" not in text and "<Error>" not in text
     assert not any("/api/uploads/finalize" in u for u in watched.urls)  # nothing registered
     assert card.get_by_test_id("signed-result").count() == 0
+    watched.assert_clean()
+
+
+def test_a_csv_header_the_drift_policy_rejects_gets_no_url_and_uploads_nothing(
+    browser: Any, gcs_server: tuple[ServerProcess, GcsEmulator], demo_files: Path, tmp_path: Path
+) -> None:
+    server, _ = gcs_server
+    baseline = demo_files / "parcels_baseline.csv"  # the schema history the header is checked against
+    landed = requests.post(
+        f"{server.url}/api/ingest/upload",
+        params={"dataset": "parcels", "filename": baseline.name},
+        data=baseline.read_bytes(),
+        headers=AUTH,
+        timeout=60,
+    )
+    assert landed.status_code in (200, 202), landed.text
+    wait_until(
+        lambda: (
+            requests.get(
+                f"{server.url}/api/ingestions/{landed.json()['id']}", headers=AUTH, timeout=10
+            ).json()["status"]
+            == "LOADED"
+        ),
+        "the baseline to load",
+        timeout=60,
+        interval=0.2,
+    )
+    drifted = tmp_path / "parcels_without_grantee.csv"  # removed_columns: fail; its header shows it
+    with baseline.open(newline="") as source:
+        rows = [row for _, row in zip(range(3), csv.DictReader(source), strict=False)]
+    with drifted.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[f for f in rows[0] if f != "grantee"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    watched, card = open_ingest(browser, server, expected_statuses={422})
+    card.locator("input[name=signed_file]").set_input_files(str(drifted))
+    card.locator("input[name=signed_check_header]").check()
+    card.get_by_role("button", name="send to the bucket").click()
+    error = card.get_by_test_id("error").filter(has_text="grantee")
+    error.wait_for()
+    assert "Traceback" not in error.inner_text() and "{" not in error.inner_text()
+    assert not any(r.startswith(gcs_server[1].endpoint) for r in watched.urls)  # no PUT: no URL was minted
+    assert card.get_by_test_id("signed-progress").count() == 0
     watched.assert_clean()
 
 

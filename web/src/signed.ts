@@ -59,15 +59,23 @@ export function putSigned(signed: Schemas["SignedUpload"], file: Blob, onProgres
 
 export type SignedStep = "signing" | "uploading" | "registering";
 
+/** A CSV file's first line (the server checks it against the drift policy before minting a URL). */
+async function firstLine(file: File): Promise<string> {
+  const text = await file.slice(0, 64 * 1024).text();
+  return text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0];
+}
+
 /** The whole signed-URL path for one file: mint, PUT with progress, finalize; the registration answer. */
 export async function uploadSigned(
   dataset: string,
   file: File,
+  checkHeader: boolean,
   onStep: (step: SignedStep, signed?: Schemas["SignedUpload"]) => void,
   onProgress: (fraction: number) => void,
 ): Promise<Schemas["Registered"]> {
   onStep("signing");
-  const signed = await post<Schemas["SignedUpload"]>("/api/uploads/signed_url", { dataset, filename: file.name });
+  const header = checkHeader && /\.csv$/i.test(file.name) ? await firstLine(file) : undefined;
+  const signed = await post<Schemas["SignedUpload"]>("/api/uploads/signed_url", { dataset, filename: file.name, header });
   onStep("uploading", signed);
   await putSigned(signed, file, onProgress);
   onStep("registering", signed);

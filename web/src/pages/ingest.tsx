@@ -110,6 +110,7 @@ export function Ingest() {
 function SignedUpload({ datasets }: { datasets: string[] }) {
   const [dataset, setDataset] = useState("");
   const [file, setFile] = useState<File | null>(null);
+  const [checkHeader, setCheckHeader] = useState(false);
   const [step, setStep] = useState<SignedStep | null>(null);
   const [target, setTarget] = useState("");
   const [progress, setProgress] = useState<number | null>(null);
@@ -130,7 +131,7 @@ function SignedUpload({ datasets }: { datasets: string[] }) {
         if (signed) setTarget(`gs://${signed.bucket}/${signed.object_name}`);
         if (s === "uploading") setProgress(0);
       };
-      setRegistered(await uploadSigned(chosen, file, onStep, setProgress));
+      setRegistered(await uploadSigned(chosen, file, checkHeader, onStep, setProgress));
     } catch (err) {
       setError(asApiError(err));
     } finally {
@@ -154,6 +155,10 @@ function SignedUpload({ datasets }: { datasets: string[] }) {
         </label>{" "}
         <label>
           file <input type="file" name="signed_file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+        </label>{" "}
+        <label title="CSV: the first line is checked against the contract and drift policy before a URL exists; a rejected header uploads nothing">
+          <input type="checkbox" name="signed_check_header" checked={checkHeader} onChange={() => setCheckHeader(!checkHeader)} /> check
+          the header first (CSV)
         </label>{" "}
         <button type="submit" disabled={step !== null || !chosen || !file}>
           send to the bucket
