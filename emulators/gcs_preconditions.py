@@ -10,6 +10,20 @@ else untouched. Newer fake-gcs-server releases check preconditions themselves; t
 agrees with them.
 
 Bodies are buffered in memory: this is a test and development stand-in, not a data path.
+
+CORS (emulator behaviour, not production): a browser PUTs a signed upload cross-origin, so it sends
+a preflight ``OPTIONS`` first. fake-gcs-server answers preflights itself with a fixed allowlist (403
+for the ``x-goog-*`` headers a signed upload sends, unless ``-cors-headers`` lists them) and puts
+``Access-Control-Allow-Origin: *`` on every answer, which would hide a wrong origin. The proxy
+instead plays the bucket's CORS configuration, as GCS does with the rule Terraform sets
+(infra/terraform/modules/storage): a preflight from an origin, method and headers the ``CorsRule``
+allows gets 200 with the ``Access-Control-*`` headers; any other gets 403 without them; every other
+answer (the proxy's own 412 included) carries ``Access-Control-Allow-Origin`` only for an allowed
+origin. Without a rule (the default) no origin is allowed, like a bucket with no CORS configuration.
+
+Expiry: fake-gcs-server verifies no signature and no expiry. The proxy refuses a V4 signed URL whose
+``X-Goog-Date`` + ``X-Goog-Expires`` has passed with GCS's 400 ``ExpiredToken``, so a client's
+"URL expired" path can be exercised locally; signatures stay unchecked.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ import http.client
 import json
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -31,6 +46,54 @@ _UPLOAD = re.compile(r"^/upload/storage/v1/b/(?P<bucket>[^/]+)/o$")
 _RESERVED = ("/storage/", "/upload/", "/download/", "/_internal/")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"}
 _MESSAGE = "At least one of the pre-conditions you specified did not hold."
+
+
+SIGNED_UPLOAD_HEADERS = (
+    "content-type",
+    "x-goog-if-generation-match",
+    "x-goog-meta-dataset",
+    "x-goog-meta-filename",
+    "x-goog-meta-sha256",
+    "x-goog-meta-source",
+)
+"""The headers EventPulse signs upload URLs with (eventpulse.cloud.signed_url; a test keeps them equal)."""
+_CORS_HEADERS = (
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-expose-headers",
+    "access-control-max-age",
+)
+
+
+class CorsRule(NamedTuple):
+    """One bucket CORS rule, as in GCS's bucket ``cors`` (origin, method, responseHeader, maxAgeSeconds)."""
+
+    origins: tuple[str, ...]
+    methods: tuple[str, ...] = ("PUT",)
+    headers: tuple[str, ...] = SIGNED_UPLOAD_HEADERS
+    max_age_seconds: int = 3600
+
+    def allows(self, origin: str, method: str, headers: list[str] | None = None) -> bool:
+        wanted = {h.strip().lower() for h in headers or [] if h.strip()}
+        return (
+            origin in self.origins
+            and method.upper() in self.methods
+            and wanted <= {h.lower() for h in self.headers}
+        )
+
+
+def is_expired(query: dict[str, list[str]], now: datetime | None = None) -> bool:
+    """Whether a V4 signed URL's query (``X-Goog-Date`` + ``X-Goog-Expires`` seconds) has expired."""
+    date, expires = (query.get("X-Goog-Date") or [""])[0], (query.get("X-Goog-Expires") or [""])[0]
+    if not date or not expires.isdigit():
+        return False
+    try:
+        signed = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return (now or datetime.now(UTC)) > signed + timedelta(seconds=int(expires))
 
 
 class Target(NamedTuple):
@@ -82,10 +145,13 @@ def _name_in_body(content_type: str, body: bytes) -> str | None:
 class PreconditionProxy:
     """Listens on 127.0.0.1:``port`` and relays to ``upstream`` (host, port)."""
 
-    def __init__(self, upstream_port: int, *, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(
+        self, upstream_port: int, *, port: int = 0, host: str = "127.0.0.1", cors: CorsRule | None = None
+    ):
         proxy = self
         self.upstream = (host, upstream_port)
         self.lock = threading.Lock()
+        self.cors = cors
 
         class Handler(_Handler):
             owner = proxy
@@ -142,11 +208,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
+    def do_OPTIONS(self) -> None:
+        """A CORS preflight, answered from the CorsRule as the bucket's CORS configuration would."""
+        self._read_body()
+        origin = self.headers.get("Origin", "")
+        method = self.headers.get("Access-Control-Request-Method", "")
+        requested = self.headers.get("Access-Control-Request-Headers", "").split(",")
+        rule = self.owner.cors
+        if rule is None or not rule.allows(origin, method, requested):
+            self._answer(403, [("Content-Type", "text/plain")], b"CORS preflight refused by the bucket rule")
+            return
+        self._answer(
+            200,
+            [
+                ("Access-Control-Allow-Methods", ", ".join(rule.methods)),
+                ("Access-Control-Allow-Headers", ", ".join(rule.headers)),
+                ("Access-Control-Max-Age", str(rule.max_age_seconds)),
+            ],
+            b"",
+        )
+
     def _handle(self) -> None:
         body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         url = urlsplit(self.path)
-        target = find_target(self.command, url.path, parse_qs(url.query), headers, body)
+        query = parse_qs(url.query)
+        if not url.path.startswith(_RESERVED) and is_expired(query):
+            self._expired()
+            return
+        target = find_target(self.command, url.path, query, headers, body)
         if target is None:
             self._answer(*self.owner.relay(self.command, self.path, body, headers))
             return
@@ -168,13 +258,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
+        preflight = self.command == "OPTIONS"
         for key, value in headers:
-            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+            name = key.lower()
+            upstream_cors = name in _CORS_HEADERS and not preflight  # fake-gcs-server's own "*"
+            if name not in _HOP_BY_HOP and name != "content-length" and not upstream_cors:
                 self.send_header(key, value)
+        origin = self.headers.get("Origin", "")
+        method = self.headers.get("Access-Control-Request-Method", "") if preflight else self.command
+        rule = self.owner.cors
+        if origin and rule is not None and rule.allows(origin, method) and (status < 400 or not preflight):
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Vary", "Origin")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _expired(self) -> None:
+        body = (
+            b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>ExpiredToken</Code>"
+            b"<Message>The provided token has expired.</Message>"
+            b"<Details>Request signature expired (X-Goog-Date + X-Goog-Expires has passed)</Details></Error>"
+        )
+        self._answer(400, [("Content-Type", "application/xml; charset=UTF-8")], body)
 
     def _precondition_failed(self, *, xml: bool) -> None:
         if xml:  # the XML API (signed URLs) answers in XML

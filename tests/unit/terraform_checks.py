@@ -811,6 +811,35 @@ def check_storage(tree: Tree) -> list[str]:
 
     if uploads != UPLOADS_PREFIX:
         problems.append(f"uploads prefix {uploads!r} is not the code's {UPLOADS_PREFIX!r}")
+    return problems + check_upload_cors(tree, raw)
+
+
+def check_upload_cors(tree: Tree, raw: dict[str, Any]) -> list[str]:
+    """The raw bucket lets the dashboard's origin only PUT signed uploads with every signed header."""
+    from eventpulse.cloud.signed_url import SIGNED_UPLOAD_HEADERS
+
+    problems = []
+    rules = [d["cors"] for d in raw.get("dynamic", []) if "cors" in d]
+    if len(rules) != 1:
+        return ["raw bucket: one dynamic cors block (from var.cors_origins) is needed for browser uploads"]
+    rule = block(rules[0]["content"])
+    if "var.cors_origins" not in str(rules[0].get("for_each")) or rule.get("origin") != "${cors.value}":
+        problems.append(f"raw bucket: the cors origins must be var.cors_origins, not {rule.get('origin')}")
+    if rule.get("method") != ["PUT"]:
+        problems.append(f"raw bucket: cors methods must be only PUT, not {rule.get('method')}")
+    headers = tree["storage"].locals.get("signed_upload_headers")
+    if rule.get("response_header") != "${local.signed_upload_headers}" or headers is None:
+        problems.append("raw bucket: cors response_header must be local.signed_upload_headers")
+    elif sorted(headers) != sorted(SIGNED_UPLOAD_HEADERS):
+        problems.append(
+            f"raw bucket: cors headers {headers} are not the signed ones {list(SIGNED_UPLOAD_HEADERS)}"
+        )
+    for env in ("env/dev", "env/prod"):
+        origins = str(tree[env].modules.get("storage", {}).get("cors_origins"))
+        if "https://${var.domain}" not in origins or "*" in origins.replace("${", ""):
+            problems.append(
+                f"{env}: storage cors_origins must be the dashboard's https://<domain>, not {origins}"
+            )
     return problems
 
 
@@ -983,7 +1012,8 @@ def check_dashboard(tree: Tree, rules: list[dict[str, Any]]) -> list[str]:
 
     problems = []
     bucket = tree["web"].resource("google_compute_backend_bucket", "web")
-    wanted = [f"{k}: {v}" for k, v in build_security_headers(Settings()).items()]
+    cloud = Settings(landing="gcs", gcs_bucket="the-raw-bucket")  # the API on this origin, Google's storage
+    wanted = [f"{k}: {v}" for k, v in build_security_headers(cloud).items()]
     if bucket.get("custom_response_headers") != wanted:
         problems.append(f"the web bucket's headers {bucket.get('custom_response_headers')} are not {wanted}")
     docs = [r for r in rules if set(r.get("paths", [])) & API_DOCS_PATHS]

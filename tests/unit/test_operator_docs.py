@@ -262,3 +262,21 @@ def test_the_observability_guide_lists_every_metric_and_alert() -> None:
     listed = {m.group(1) for m in re.finditer(r"^\| ([a-z ]+) \| ", text, re.MULTILINE)}
     alerts = {name.replace("_", " ") for name in monitoring.locals["alerts"]} | {"tasks waiting"}
     assert alerts <= listed, f"alerts missing from docs/OBSERVABILITY.md: {alerts - listed}"
+
+
+def test_the_deploy_guide_states_the_upload_cors_rule_and_csp_terraform_sets() -> None:
+    from eventpulse.api.web import build_security_headers
+
+    storage = load_tree()["storage"]
+    rule = next(d["cors"] for d in storage.resource("google_storage_bucket", "raw")["dynamic"] if "cors" in d)
+    content = rule["content"][0]
+    text = section(read("docs/DEPLOY_GCP.md"), "Step by step")
+    spans = set(re.findall(r"`([^`\n]+)`", text))
+    for header in storage.locals["signed_upload_headers"]:
+        assert header in spans, f"docs/DEPLOY_GCP.md does not name the CORS header {header}"
+    for method in content["method"]:
+        assert f"method `{method}` only" in text, f"docs/DEPLOY_GCP.md does not say CORS allows {method} only"
+    assert f"`max_age_seconds` {content['max_age_seconds']}" in text
+    csp = build_security_headers(Settings(landing="gcs", gcs_bucket="b"))["Content-Security-Policy"]
+    connect = "connect-src " + csp.split("connect-src ", 1)[1].split(";", 1)[0]
+    assert f"`{connect}`" in text, f"docs/DEPLOY_GCP.md does not state the cloud CSP's {connect}"

@@ -79,6 +79,13 @@ MISTAKES = [
     (
         "web",
         "modules/web/main.tf",
+        "connect-src 'self' https://storage.googleapis.com;",
+        "connect-src 'self';",
+        "headers",
+    ),
+    (
+        "web",
+        "modules/web/main.tf",
         'path_prefix_rewrite = "/api-docs.html"',
         'path_prefix_rewrite = "/docs.html"',
         "rewritten",
@@ -335,6 +342,21 @@ MISTAKES = [
         'public_access_prevention    = "enforced"',
         'public_access_prevention    = "inherited"',
         "public_access_prevention",
+    ),
+    (
+        "storage",
+        "modules/storage/main.tf",
+        'method          = ["PUT"]',
+        'method          = ["PUT", "DELETE"]',
+        "only PUT",
+    ),
+    ("storage", "modules/storage/main.tf", '    "x-goog-meta-sha256",\n', "", "signed ones"),
+    (
+        "storage",
+        "environments/prod/main.tf",
+        'cors_origins  = local.web_enabled ? ["https://${var.domain}"] : []',
+        'cors_origins  = ["*"]',
+        "cors_origins",
     ),
     (
         "monitoring",

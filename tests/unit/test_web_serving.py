@@ -50,6 +50,22 @@ def test_the_pages_may_call_only_their_origin_and_the_configured_api(bundle: Pat
     assert "script-src" not in same_origin and "default-src 'self'" in same_origin  # no CDN, no inline script
 
 
+def test_on_the_gcs_landing_the_pages_may_put_to_the_storage_origin_only(bundle: Path) -> None:
+    def connect_src(**settings: Any) -> str:
+        csp = client_for(bundle, **settings).get("/").headers["Content-Security-Policy"]
+        return csp.split("connect-src ", 1)[1].split(";", 1)[0]
+
+    assert connect_src(landing="gcs", gcs_bucket="b") == "'self' https://storage.googleapis.com"
+    emulator = connect_src(landing="gcs", gcs_bucket="b", gcs_endpoint="http://127.0.0.1:4443/")
+    assert emulator == "'self' http://127.0.0.1:4443"
+    cloud = connect_src(landing="gcs", gcs_bucket="b", web_api_base_url="https://api.example.test")
+    assert cloud == "'self' https://api.example.test https://storage.googleapis.com"
+    assert (
+        connect_src(gcs_endpoint="http://127.0.0.1:4443") == "'self'"
+    )  # the filesystem landing PUTs nowhere
+    assert "*" not in connect_src(landing="gcs", gcs_bucket="b")
+
+
 def test_hashed_assets_are_cached_forever_and_unknown_ones_go_to_the_api(bundle: Path) -> None:
     client = client_for(bundle)
     asset = client.get("/assets/main-abc123.js")

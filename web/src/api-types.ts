@@ -1347,6 +1347,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads/finalize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register an object PUT to a signed_url URL, with source dashboard_signed_url; 202 new, 200 known.
+         * @description 202 also when this very object was registered before (by the bucket's finalize event, or an
+         *     earlier call); 200 when other objects brought these bytes first. Only an object signed_url
+         *     minted counts (its name, and its signed source): any other is 404, whether or not it exists.
+         *     Use backfill for any other object.
+         *
+         *     Auth: a bearer token with the `operator` role or higher.
+         */
+        post: operations["uploads_finalize"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/uploads/signed_url": {
         parameters: {
             query?: never;
@@ -1357,7 +1382,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A create-only signed PUT into the landing bucket; the finalize event registers the file.
+         * A create-only signed PUT into the landing bucket; register the PUT object with finalize.
          * @description Auth: a bearer token with the `operator` role or higher.
          */
         post: operations["uploads_signed_url"];
@@ -2707,6 +2732,14 @@ export interface components {
             /** Series */
             series: components["schemas"]["ExpectationSeries"][];
             window: components["schemas"]["TrendWindowOut"];
+        };
+        /** FinalizeBody */
+        FinalizeBody: {
+            /**
+             * Object Name
+             * @description object_name from signed_url
+             */
+            object_name: string;
         };
         /** FromGcsBody */
         FromGcsBody: {
@@ -9701,6 +9734,120 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["FromGcsBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registered"];
+                };
+            };
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Registered"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    uploads_finalize: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FinalizeBody"];
             };
         };
         responses: {

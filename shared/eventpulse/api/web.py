@@ -34,8 +34,11 @@ API_DOCS = "api-docs.html"
 DASHBOARD_PATHS = frozenset({"/", "/index.html"})
 API_DOCS_PATHS = frozenset({"/api/docs", "/api/docs/"})
 ASSETS_PREFIX = "/assets/"
+GOOGLE_STORAGE_ORIGIN = "https://storage.googleapis.com"
+"""Where V4-signed URLs point when no emulator endpoint is set (path-style: /<bucket>/<object>)."""
 CSP = (
-    # Everything the pages load comes from this origin; they call only it and the configured API.
+    # Everything the pages load comes from this origin; they call only it, the configured API and, on
+    # the GCS landing, the storage origin signed-URL uploads PUT to (api/uploads.py).
     # Device photos and videos on the GCS landing are V4-signed URLs of the bucket's host.
     "default-src 'self'; img-src 'self' data: https://storage.googleapis.com; "
     "media-src 'self' https://storage.googleapis.com; style-src 'self' 'unsafe-inline'; "
@@ -62,14 +65,28 @@ def build_runtime_config(settings: Settings) -> dict[str, Any]:
     return {"api_base_url": settings.web_api_base_url, "mode": settings.mode, "version": __version__}
 
 
+def build_storage_origin(settings: Settings) -> str | None:
+    """The origin signed URLs point at: the emulator's endpoint, else Google's; None off the GCS landing."""
+    if settings.landing != "gcs":
+        return None
+    return origin_of(settings.gcs_endpoint or "") or GOOGLE_STORAGE_ORIGIN
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, or None."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 def build_security_headers(settings: Settings) -> dict[str, str]:
-    """The headers of every dashboard response; the CSP lets the pages call only this origin and the API."""
-    connect = "'self'"
-    api = urlsplit(settings.web_api_base_url)
-    if api.scheme in ("http", "https") and api.netloc:
-        connect += f" {api.scheme}://{api.netloc}"
+    """The headers of every dashboard response; the CSP lets the pages call only this origin, the API
+    and the storage origin of signed-URL uploads."""
+    connect = ["'self'"]
+    for origin in (origin_of(settings.web_api_base_url), build_storage_origin(settings)):
+        if origin and origin not in connect:
+            connect.append(origin)
     return {
-        "Content-Security-Policy": CSP.format(connect=connect),
+        "Content-Security-Policy": CSP.format(connect=" ".join(connect)),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }

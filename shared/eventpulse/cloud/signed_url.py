@@ -50,6 +50,16 @@ if TYPE_CHECKING:
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600  # the V4 signing limit
 _SOURCE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_DECLARED_COLUMNS = 10_000
+SIGNED_UPLOAD_HEADERS = (
+    "content-type",
+    "x-goog-if-generation-match",
+    "x-goog-meta-dataset",
+    "x-goog-meta-filename",
+    "x-goog-meta-sha256",
+    "x-goog-meta-source",
+)
+"""Every header an upload URL is signed with (here and the edge's gcs_signed_url): the raw bucket's
+CORS rule (infra/terraform/modules/storage) lets a browser's PUT send each of them."""
 
 
 def mint_upload_url(

@@ -1,10 +1,41 @@
 import { useEffect, useState } from "preact/hooks";
 import { enc, get, post, type Schemas, upload } from "../api";
 import { href } from "../router";
+import { type SignedStep, uploadSigned } from "../signed";
 import { asApiError, Badge, Card, ErrorBox, Outcome, useAction, useApi } from "../ui";
 import type { ApiError } from "../api";
 
-const DONE = new Set(["RECEIVED", "PROCESSING"]);
+const IN_FLIGHT = new Set(["RECEIVED", "PROCESSING"]);
+
+/** The current status of a registered ingestion, polled every second while it is in flight. */
+function useFollow(registered: Schemas["Registered"] | null, onError: (e: ApiError) => void): string {
+  const [status, setStatus] = useState("");
+  useEffect(() => setStatus(registered?.status ?? ""), [registered]);
+  useEffect(() => {
+    if (!registered || !IN_FLIGHT.has(status)) return;
+    const timer = setInterval(async () => {
+      try {
+        const d = await get<Schemas["Ingestion"]>(`/api/ingestions/${enc(registered.id)}`);
+        setStatus(d.status);
+      } catch (e) {
+        onError(asApiError(e));
+      }
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [registered, status]);
+  return status;
+}
+
+function Result({ registered, status, testid }: { registered: Schemas["Registered"]; status: string; testid: string }) {
+  return (
+    <div class="ok" role="status" data-testid={testid}>
+      {registered.deduplicated
+        ? registered.duplicate?.message ?? "these bytes were already registered"
+        : `registered as ingestion ${registered.id}`}{" "}
+      — <Badge value={status || registered.status} /> <a href={href(["ingestions", registered.id])}>open it</a>
+    </div>
+  );
+}
 
 export function Ingest() {
   const datasets = useApi(() => get<Schemas["DatasetList"]>("/api/datasets"), []);
@@ -13,23 +44,10 @@ export function Ingest() {
   const [progress, setProgress] = useState<number | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [registered, setRegistered] = useState<Schemas["Registered"] | null>(null);
-  const [status, setStatus] = useState<string>("");
+  const status = useFollow(registered, setError);
   const [failFast, setFailFast] = useState(false);
   const names = (datasets.data?.items ?? []).filter((d) => d.has_contract).map((d) => d.name);
   const chosen = dataset || names[0] || "";
-
-  useEffect(() => {
-    if (!registered || !DONE.has(status)) return;
-    const timer = setInterval(async () => {
-      try {
-        const d = await get<Schemas["Ingestion"]>(`/api/ingestions/${enc(registered.id)}`);
-        setStatus(d.status);
-      } catch (e) {
-        setError(asApiError(e));
-      }
-    }, 1000);
-    return () => clearInterval(timer);
-  }, [registered, status]);
 
   const send = async (e: Event) => {
     e.preventDefault();
@@ -40,7 +58,6 @@ export function Ingest() {
     try {
       const r = await upload(file, { dataset: chosen, filename: file.name, source: "dashboard", fail_fast: failFast || undefined }, setProgress);
       setRegistered(r);
-      setStatus(r.status);
     } catch (err) {
       setError(asApiError(err));
       setProgress(null);
@@ -80,48 +97,54 @@ export function Ingest() {
         </p>
       )}
       <ErrorBox error={error} />
-      {registered && (
-        <div class="ok" role="status" data-testid="upload-result">
-          {registered.deduplicated
-            ? registered.duplicate?.message ?? "these bytes were already registered"
-            : `registered as ingestion ${registered.id}`}{" "}
-          — <Badge value={status} /> <a href={href(["ingestions", registered.id])}>open it</a>
-        </div>
-      )}
+      {registered && <Result registered={registered} status={status} testid="upload-result" />}
       <div class="grid">
-        <SignedUrl datasets={names} />
+        <SignedUpload datasets={names} />
         <Backfill />
       </div>
     </>
   );
 }
 
-/** Mint a create-only signed PUT into the landing bucket; the PUT itself runs outside the browser. */
-function SignedUrl({ datasets }: { datasets: string[] }) {
+/** The signed-URL path: mint a create-only PUT, send the file from the browser straight to storage, then register it. */
+function SignedUpload({ datasets }: { datasets: string[] }) {
   const [dataset, setDataset] = useState("");
-  const [filename, setFilename] = useState("");
-  const [signed, setSigned] = useState<Schemas["SignedUpload"] | null>(null);
-  const action = useAction();
+  const [file, setFile] = useState<File | null>(null);
+  const [checkHeader, setCheckHeader] = useState(false);
+  const [step, setStep] = useState<SignedStep | null>(null);
+  const [target, setTarget] = useState("");
+  const [progress, setProgress] = useState<number | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [registered, setRegistered] = useState<Schemas["Registered"] | null>(null);
+  const status = useFollow(registered, setError);
   const chosen = dataset || datasets[0] || "";
-  const mint = (e: Event) => {
+  const send = async (e: Event) => {
     e.preventDefault();
-    setSigned(null);
-    action.run(async () => {
-      const r = await post<Schemas["SignedUpload"]>("/api/uploads/signed_url", { dataset: chosen, filename });
-      setSigned(r);
-      return `signed URL for gs://${r.bucket}/${r.object_name}, valid until ${r.expires_at}`;
-    });
+    if (!file || !chosen) return;
+    setError(null);
+    setRegistered(null);
+    setProgress(null);
+    setTarget("");
+    try {
+      const onStep = (s: SignedStep, signed?: Schemas["SignedUpload"]) => {
+        setStep(s);
+        if (signed) setTarget(`gs://${signed.bucket}/${signed.object_name}`);
+        if (s === "uploading") setProgress(0);
+      };
+      setRegistered(await uploadSigned(chosen, file, checkHeader, onStep, setProgress));
+    } catch (err) {
+      setError(asApiError(err));
+    } finally {
+      setStep(null);
+    }
   };
-  const curl = signed
-    ? ["curl -X PUT --data-binary @" + JSON.stringify(filename), ...Object.entries(signed.headers).map(([k, v]) => `-H ${JSON.stringify(`${k}: ${v}`)}`), JSON.stringify(signed.url)].join(" \\\n  ")
-    : "";
   return (
     <Card title="Signed-URL upload (GCS landing)">
       <p class="muted small">
-        For a large file: the bytes go straight to the landing bucket with a create-only signed PUT, and the bucket's
-        finalize event registers them. Needs an operator token and the GCS landing.
+        For a large file: the browser sends the bytes straight to the landing bucket with a create-only signed PUT (they
+        do not pass through the API), then registers them. Needs an operator token and the GCS landing.
       </p>
-      <form onSubmit={mint}>
+      <form onSubmit={send}>
         <label>
           dataset{" "}
           <select name="signed_dataset" value={chosen} onChange={(e) => setDataset((e.target as HTMLSelectElement).value)}>
@@ -131,23 +154,39 @@ function SignedUrl({ datasets }: { datasets: string[] }) {
           </select>
         </label>{" "}
         <label>
-          file name{" "}
-          <input name="signed_filename" value={filename} placeholder="parcels.csv" onInput={(e) => setFilename((e.target as HTMLInputElement).value)} />
+          file <input type="file" name="signed_file" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
         </label>{" "}
-        <button type="submit" disabled={action.busy || !chosen || !filename}>
-          get signed URL
+        <label title="CSV: the first line is checked against the contract and drift policy before a URL exists; a rejected header uploads nothing">
+          <input type="checkbox" name="signed_check_header" checked={checkHeader} onChange={() => setCheckHeader(!checkHeader)} /> check
+          the header first (CSV)
+        </label>{" "}
+        <button type="submit" disabled={step !== null || !chosen || !file}>
+          send to the bucket
         </button>
       </form>
-      <Outcome message={action.message} error={action.error} />
-      {signed && (
-        <>
-          <p class="small">PUT the file with every header exactly (a second PUT of the same name is refused):</p>
-          <pre class="json" data-testid="signed-curl">{curl}</pre>
-        </>
+      {step && (
+        <p class="small" role="status" data-testid="signed-step">
+          {STEPS[step]}
+          {target && ` ${target}`}
+        </p>
       )}
+      {progress !== null && (
+        <p>
+          <progress max={1} value={progress} data-testid="signed-progress" aria-label="signed upload progress" />{" "}
+          <span data-testid="signed-percent">{Math.round(progress * 100)} %</span>
+        </p>
+      )}
+      <ErrorBox error={error} />
+      {registered && <Result registered={registered} status={status} testid="signed-result" />}
     </Card>
   );
 }
+
+const STEPS: Record<SignedStep, string> = {
+  signing: "asking the API for a signed URL…",
+  uploading: "sending the file to",
+  registering: "registering",
+};
 
 /** Register an object that is already in the landing bucket (POST /api/uploads/backfill). */
 function Backfill() {

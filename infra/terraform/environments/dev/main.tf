@@ -18,6 +18,7 @@ module "storage" {
   location      = var.region
   force_destroy = !var.deletion_protection
   web_public    = local.web_enabled
+  cors_origins  = local.web_enabled ? ["https://${var.domain}"] : []
   depends_on    = [module.apis]
 }
 

@@ -6,6 +6,8 @@
 # data: replay and backfill read raw objects, and only the prune job deletes them, when asked.
 # Device media (photos, video) live in the same bucket under media/ (eventpulse.landing.media), and
 # signed uploads without a declared sha256 land under uploads/ and are copied to raw/ on finalize.
+# The dashboard's Ingest page PUTs those signed uploads from the browser: the raw bucket's CORS rule
+# lets the dashboard's origin (and only it) PUT with the headers the URL is signed with.
 
 variable "project_id" {
   description = "Project that owns the buckets."
@@ -40,6 +42,16 @@ variable "access_log_bucket" {
   default     = null
 }
 
+variable "cors_origins" {
+  description = "Origins whose pages may PUT signed uploads into the raw bucket from a browser: the dashboard's (https://<domain>); empty: no CORS rule."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = !contains(var.cors_origins, "*")
+    error_message = "cors_origins lists the dashboard's origin; \"*\" would let any site's pages PUT."
+  }
+}
+
 variable "web_public" {
   description = "Let allUsers read the dashboard bundle (a static bundle holding no secret; the API stays behind its tokens and the proxy)."
   type        = bool
@@ -48,6 +60,16 @@ variable "web_public" {
 
 locals {
   uploads_prefix = "uploads/"
+  # Every header eventpulse.cloud.signed_url signs (SIGNED_UPLOAD_HEADERS): a browser's preflight must
+  # be allowed to send each; tests/unit/test_terraform_agrees.py keeps the two equal.
+  signed_upload_headers = [
+    "content-type",
+    "x-goog-if-generation-match",
+    "x-goog-meta-dataset",
+    "x-goog-meta-filename",
+    "x-goog-meta-sha256",
+    "x-goog-meta-source",
+  ]
 }
 
 resource "google_storage_bucket" "raw" {
@@ -82,6 +104,17 @@ resource "google_storage_bucket" "raw" {
     }
     action {
       type = "Delete"
+    }
+  }
+
+  # The browser's PUT of a signed upload (the Ingest page); the signature, not CORS, authorises it.
+  dynamic "cors" {
+    for_each = length(var.cors_origins) == 0 ? [] : [var.cors_origins]
+    content {
+      origin          = cors.value
+      method          = ["PUT"]
+      response_header = local.signed_upload_headers
+      max_age_seconds = 3600
     }
   }
 

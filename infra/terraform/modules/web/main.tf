@@ -115,14 +115,15 @@ resource "google_iap_web_backend_service_iam_member" "access" {
 }
 
 # The headers eventpulse serve adds to the dashboard's responses (api/web.py build_security_headers,
-# with the API on the same origin); tests/unit/test_terraform_agrees.py keeps the two equal.
+# with the API on the same origin and the GCS landing: the Ingest page PUTs signed-URL uploads to
+# https://storage.googleapis.com); tests/unit/test_terraform_agrees.py keeps the two equal.
 resource "google_compute_backend_bucket" "web" {
   project     = var.project_id
   name        = "${var.name_prefix}-web"
   bucket_name = var.web_bucket
   enable_cdn  = false
   custom_response_headers = [
-    "Content-Security-Policy: default-src 'self'; img-src 'self' data: https://storage.googleapis.com; media-src 'self' https://storage.googleapis.com; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "Content-Security-Policy: default-src 'self'; img-src 'self' data: https://storage.googleapis.com; media-src 'self' https://storage.googleapis.com; style-src 'self' 'unsafe-inline'; connect-src 'self' https://storage.googleapis.com; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options: nosniff",
     "Referrer-Policy: no-referrer",
   ]
