@@ -97,15 +97,9 @@ def test_an_alert_lock_left_by_a_raiser_that_died_is_taken_over_once_expired(
 ) -> None:
     registry = FirestoreDeviceRegistry.from_settings(firestore_settings(settings, firestore_host, "lock_"))
     try:
-        first = registry.raise_alert(
-            device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
-            value=41.0, limit=40.0, at=T0,
-        )  # fmt: skip
         # What a raiser killed inside its lock leaves: the lock document, expired.
+        first = open_alert_with_lock(registry, nonce="dead-holder", expires_in=timedelta(seconds=-1))
         locks = registry._col("device_alert_locks")
-        locks.document(first.alert_id).create(
-            {"nonce": "dead-holder", "expires_at": datetime.now(UTC) - timedelta(seconds=1)}
-        )
         again = registry.raise_alert(
             device_id="pi-001", kind="threshold", sensor="temperature", level="critical", message="55 C",
             value=55.0, limit=50.0, at=T0 + timedelta(minutes=1),
@@ -121,14 +115,8 @@ def test_an_alert_lock_left_by_a_raiser_that_died_is_taken_over_once_expired(
 def test_an_alert_lock_still_held_makes_a_raiser_wait_not_write(settings: Any, firestore_host: str) -> None:
     registry = FirestoreDeviceRegistry.from_settings(firestore_settings(settings, firestore_host, "held_"))
     try:
-        first = registry.raise_alert(
-            device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
-            value=41.0, limit=40.0, at=T0,
-        )  # fmt: skip
+        first = open_alert_with_lock(registry, nonce="live-holder", expires_in=timedelta(seconds=30))
         locks = registry._col("device_alert_locks")
-        locks.document(first.alert_id).create(
-            {"nonce": "live-holder", "expires_at": datetime.now(UTC) + timedelta(seconds=30)}
-        )
         done = threading.Event()
         worker = threading.Thread(
             target=lambda: (
@@ -153,3 +141,15 @@ def test_an_alert_lock_still_held_makes_a_raiser_wait_not_write(settings: Any, f
 
 def occurrences(registry: FirestoreDeviceRegistry) -> list[int]:
     return [a.occurrences for a in registry.alerts(AlertFilter(device_id="pi-001"), limit=10).items]
+
+
+def open_alert_with_lock(registry: FirestoreDeviceRegistry, *, nonce: str, expires_in: timedelta) -> Any:
+    """An open alert of pi-001 whose lock document another holder (``nonce``) has."""
+    alert = registry.raise_alert(
+        device_id="pi-001", kind="threshold", sensor="temperature", level="warning", message="41 C",
+        value=41.0, limit=40.0, at=T0,
+    )  # fmt: skip
+    registry._col("device_alert_locks").document(alert.alert_id).create(
+        {"nonce": nonce, "expires_at": datetime.now(UTC) + expires_in}
+    )
+    return alert
