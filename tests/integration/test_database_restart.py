@@ -278,13 +278,17 @@ def test_a_restart_mid_commit_ends_loaded_once_whether_or_not_the_commit_was_dur
                     "FROM curated_edge_telemetry"
                 )
             ).one()
-            transitions = conn.execute(
-                text(
-                    "SELECT details->>'to' FROM audit_events WHERE action = 'ingestion.transition' "
-                    "AND entity_id = :id ORDER BY id"
-                ),
-                {"id": str(ingestion_id)},
-            ).scalars().all()
+            transitions = (
+                conn.execute(
+                    text(
+                        "SELECT details->>'to' FROM audit_events WHERE action = 'ingestion.transition' "
+                        "AND entity_id = :id ORDER BY id"
+                    ),
+                    {"id": str(ingestion_id)},
+                )
+                .scalars()
+                .all()
+            )
         # The stop landed in the commit: it was lost with the server, or it had been made durable.
         assert commit_status(services, xid) == ("committed" if outcome == "durable" else "aborted")
         assert rows == distinct == row["rows_loaded"] == COMMIT_ROWS  # each row once, none lost
