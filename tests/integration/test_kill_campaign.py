@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -252,13 +253,17 @@ class CloudTasksChildren:
 
     def figures(self) -> dict[str, int]:
         """From the emulator's log: deliveries, tasks it gave up (their retries spent on a dead handler
-        or on 503s), and deliveries under a redelivery name (reclaim's re-enqueues)."""
+        or on 503s), and tasks under a redelivery name (reclaim's re-enqueues)."""
         lines = self.emulator.log_text().splitlines()
         submitted = {line.split("Submitting task ", 1)[1] for line in lines if "Submitting task " in line}
         return {
             "deliveries": sum("Requesting POST" in line for line in lines),
             "tasks_given_up": sum("Giving up failed task" in line for line in lines),
             "redelivery_tasks": len({name for name in submitted if "-r" in name.rsplit("/", 1)[-1]}),
+            # a redelivery within the minute of another that had run (without its own name: dropped)
+            "same_minute_redeliveries": len(
+                {name for name in submitted if re.search(r"-r\d+-[0-9a-f]{8}$", name)}
+            ),
         }
 
     def finish(self, ids: list[uuid.UUID]) -> None:
