@@ -76,7 +76,8 @@ bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on l
 
 .PHONY: chaos
 chaos: $(STAMP) ## Fault campaign at full size: 100 kill -9s, restarts, faults, 218 hostile files, a 30-min soak (benchmarks/out/)
-	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
+	EVENTPULSE_CHAOS_KILLS=$${EVENTPULSE_CHAOS_KILLS:-100} EVENTPULSE_CHAOS_TASKS_KILLS=$${EVENTPULSE_CHAOS_TASKS_KILLS:-50} \
+	  EVENTPULSE_CHAOS_REPORT=benchmarks/out/kill_campaign.json \
 	  $(BIN)/pytest -p no:cacheprovider --timeout 3600 -s tests/integration/test_kill_campaign.py \
 	  tests/integration/test_database_restart.py tests/integration/test_disk_full.py \
 	  tests/integration/test_hostile_bodies.py tests/integration/test_hostile_corpus.py \

@@ -231,6 +231,13 @@ def test_a_duplicate_enqueue_makes_one_task_and_a_later_one_a_harmless_redeliver
     row = _row(services, ingestion_id)
     assert (row["attempts"], curated_count(services, "edge_telemetry", ingestion_id=ingestion_id)) == (1, 40)
 
+    # A request after that redelivery ran, in the same minute (a worker killed twice and reclaimed
+    # twice): a third delivery, not a request swallowed by the taken per-minute name.
+    queue.enqueue(ingestion_id)
+    wait_until(lambda: app.statuses() == [200, 200, 200], "a third delivery", describe=app.statuses)
+    assert app.deliveries[2].task.startswith(f"ingest-{ingestion_id}-r")
+    assert app.deliveries[2].task != app.deliveries[1].task
+
 
 @pytest.mark.parametrize(("token", "expected"), [(None, 401), ("not-the-task-token", 403)])
 def test_a_task_without_a_valid_token_is_refused_and_given_up_after_bounded_retries(

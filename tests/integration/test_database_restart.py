@@ -5,6 +5,7 @@ file once, within seconds of the database's return, without waiting for the recl
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from eventpulse.adapters.postgres import embedded
 from eventpulse.bootstrap import build_services
@@ -148,5 +149,158 @@ def test_a_restart_mid_load_loads_the_file_once_within_seconds_of_the_return(
         assert row["rows_loaded"] == ROWS
         assert rows == distinct == before + ROWS  # each row once, none twice
         assert row["attempts"] == 1  # processed again under its claim, not retried by reclaim
+    finally:
+        services.close()
+
+
+# --- mid-commit ---------------------------------------------------------------------------------
+
+COMMIT_FAULT = (
+    "CREATE TABLE fault_plan (armed_for timestamptz NOT NULL, mode text NOT NULL)",
+    "INSERT INTO fault_plan VALUES (pg_postmaster_start_time(), :mode)",
+    """CREATE FUNCTION fault_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE plan fault_plan;
+    BEGIN
+      SELECT * INTO plan FROM fault_plan;
+      -- Only in the server's first life: once it restarted, the commit goes through.
+      IF plan.armed_for = pg_postmaster_start_time() THEN
+        IF plan.mode = 'lost' THEN
+          PERFORM pg_sleep(300);  -- inside COMMIT, before the commit record is written
+        ELSE  -- the commit record is flushed, then COMMIT waits for a standby nobody runs
+          PERFORM set_config('synchronous_commit', 'remote_apply', true);
+        END IF;
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE CONSTRAINT TRIGGER fault_at_commit AFTER UPDATE ON ingestions
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (NEW.status = 'LOADED' AND OLD.status <> 'LOADED') EXECUTE FUNCTION fault_at_commit()""",
+)
+"""A deferred constraint trigger on the load transaction's own UPDATE of its ingestion to LOADED: it
+runs inside COMMIT, so the stop lands in the commit itself."""
+
+COMMIT_WAIT = {"lost": "PgSleep", "durable": "SyncRep"}
+"""What the load's backend waits on inside its COMMIT: the sleep before the commit record (the
+commit is lost with the server), or the synchronous standby after it (the commit is durable, its
+answer never reaches the worker)."""
+
+
+def arm_commit_fault(url: str, mode: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")  # ALTER SYSTEM runs outside a transaction
+    try:
+        with engine.connect() as conn:
+            for statement in COMMIT_FAULT:
+                conn.execute(text(statement), {"mode": mode} if ":mode" in statement else {})
+            if mode == "durable":  # every other commit stays local: only the load's waits for the standby
+                conn.execute(text("ALTER SYSTEM SET synchronous_standby_names = 'phantom_standby'"))
+                conn.execute(text("ALTER SYSTEM SET synchronous_commit = 'local'"))
+                conn.execute(text("SELECT pg_reload_conf()"))
+    finally:
+        engine.dispose()
+
+
+def in_commit(services: Any) -> tuple[str, str] | None:
+    """(wait event, transaction id) of a backend running COMMIT, if one is."""
+    try:
+        with services.store.engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT coalesce(wait_event, 'none'), backend_xid::text FROM pg_stat_activity "
+                    "WHERE state = 'active' AND query ILIKE 'COMMIT%' AND pid <> pg_backend_pid()"
+                )
+            ).first()
+    except Exception:
+        return None
+    return (str(found[0]), str(found[1])) if found else None
+
+
+def commit_status(services: Any, xid: str) -> str:
+    """What became of a transaction, after the restart: committed (durable) or aborted (lost).
+    (A new cluster is in xid epoch 0, so the 32-bit id of pg_stat_activity is the full one.)"""
+    with services.store.engine.connect() as conn:
+        return str(conn.execute(text("SELECT pg_xact_status(CAST(:xid AS xid8))"), {"xid": xid}).scalar())
+
+
+COMMIT_ROWS = 20_000
+
+
+@pytest.mark.parametrize("outcome", sorted(COMMIT_WAIT))
+def test_a_restart_mid_commit_ends_loaded_once_whether_or_not_the_commit_was_durable(
+    private_postgres, tmp_path: Path, contracts_dir: Path, outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, restart = private_postgres
+    settings = Settings(
+        mode="local",
+        data_dir=tmp_path / "data",
+        database_url=url,
+        contracts_dir=contracts_dir,
+        auth_disabled=True,
+        heartbeat_seconds=1,
+    )
+    services = build_services(settings)
+    try:
+        arm_commit_fault(url, outcome)
+        path = write_case("edge_telemetry", "baseline", "csv", tmp_path / "gen", rows=COMMIT_ROWS, seed=5)
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["registration"] = register_path(
+                    services, path=path, dataset="edge_telemetry", source="test", actor="test"
+                )
+            except Exception as exc:  # recorded for the assertion below
+                result["error"] = exc
+
+        worker = threading.Thread(target=run, daemon=True)
+        caplog.set_level(logging.INFO, logger="eventpulse.pipeline")
+        worker.start()
+        deadline = time.monotonic() + 120
+        while (committing := in_commit(services)) is None or committing[0] != COMMIT_WAIT[outcome]:
+            assert time.monotonic() < deadline, f"the load never reached its COMMIT (last: {committing})"
+            assert worker.is_alive(), result
+            time.sleep(0.05)
+        xid = committing[1]
+        restart(3.0)
+        back = time.monotonic()
+        worker.join(timeout=60)
+        took = time.monotonic() - back
+        assert not worker.is_alive(), "the worker did not finish within 60 s of the database's return"
+        assert "error" not in result, result.get("error")
+        ingestion_id = result["registration"].ingestion["id"]
+        row = status_of(services, ingestion_id)
+        assert row is not None
+        assert row["status"] == Status.LOADED, (row["status"], row["error"])
+        assert took < 30, f"LOADED {took:.1f} s after the database's return"
+        with services.store.engine.connect() as conn:
+            rows, distinct, ingestions = conn.execute(
+                text(
+                    "SELECT count(*), count(DISTINCT event_id), count(DISTINCT _ingestion_id) "
+                    "FROM curated_edge_telemetry"
+                )
+            ).one()
+            transitions = (
+                conn.execute(
+                    text(
+                        "SELECT details->>'to' FROM audit_events WHERE action = 'ingestion.transition' "
+                        "AND entity_id = :id ORDER BY id"
+                    ),
+                    {"id": str(ingestion_id)},
+                )
+                .scalars()
+                .all()
+            )
+        # The stop landed in the commit: it was lost with the server, or it had been made durable.
+        assert commit_status(services, xid) == ("committed" if outcome == "durable" else "aborted")
+        assert rows == distinct == row["rows_loaded"] == COMMIT_ROWS  # each row once, none lost
+        assert ingestions == 1
+        assert transitions.count("LOADED") == 1, transitions
+        loads = caplog.text.count(f"ingestion {ingestion_id} loaded {COMMIT_ROWS} rows")
+        # A durable commit is not loaded again (the worker sees LOADED); a lost one is, once.
+        assert loads == (1 if outcome == "durable" else 2), caplog.text
+        assert "LostClaim" not in caplog.text
+        assert row["attempts"] == 1
+        with services.store.read() as tx:
+            assert tx.ingestions.artifacts(ingestion_id)["lineage"]["eventType"] == "COMPLETE"
+        print(f"mid-commit ({outcome}): LOADED {took:.1f} s after the return, attempts {row['attempts']}")
     finally:
         services.close()

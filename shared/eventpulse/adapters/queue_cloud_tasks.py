@@ -5,7 +5,8 @@ The only module that imports ``google.cloud.tasks_v2``. The task name is derived
 second enqueue while the task is pending or being dispatched gets ALREADY_EXISTS, which is success.
 Cloud Tasks keeps a finished task's name taken for an hour: when the duplicate is no longer pending
 (reclaim, review or replay asks for a new delivery), the task is created under a per-minute name,
-``ingest-<id>-r<minute>``, so the delivery happens and a burst of re-enqueues still makes one task.
+``ingest-<id>-r<minute>``, so the delivery happens and a burst of re-enqueues still makes one task;
+when that one has run too, a request in the same minute gets ``ingest-<id>-r<minute>-<random>``.
 
 Auth: an OIDC token for ``task_oidc_service_account`` in production (audience: the handler's origin,
 which Cloud Run accepts); otherwise the ``X-Task-Token`` header. The token never goes into an OIDC task.
@@ -119,8 +120,16 @@ class CloudTasksQueue:
             return
         # The first task finished (or was dropped) within the last hour: deliver again under a new name.
         redelivery = self.task_name(ingestion_id, f"-r{int(time.time() // 60)}")
-        if not self._create(redelivery, ingestion_id):
-            log.info("ingestion %s: redelivery %s already exists", ingestion_id, redelivery)
+        if self._create(redelivery, ingestion_id):
+            return
+        if self._is_pending(redelivery):
+            log.info("ingestion %s: redelivery %s is pending", ingestion_id, redelivery)
+            return
+        # This minute's redelivery ran already (a worker killed twice within a minute, reclaimed twice):
+        # a name of its own, or the request would be dropped until the next minute's reclaim.
+        self._create(
+            self.task_name(ingestion_id, f"-r{int(time.time() // 60)}-{uuid.uuid4().hex[:8]}"), ingestion_id
+        )
 
     def build_task(self, name: str, ingestion_id: uuid.UUID) -> tasks_v2.Task:
         request = tasks_v2.HttpRequest(

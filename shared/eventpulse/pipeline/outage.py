@@ -3,7 +3,8 @@
 Without this, a restart or failover of Postgres left each ingestion in flight PROCESSING until the
 reclaim sweep found its heartbeat stale (two minutes and more). The load transaction that lost its
 connection rolled back with it, so processing the ingestion again under the same claim, as soon as the
-database answers, loads it once.
+database answers, loads it once. The one exception, a connection lost in the COMMIT after the commit
+record was flushed, leaves the ingestion LOADED: the processor looks at the claim first and stops.
 """
 
 from __future__ import annotations

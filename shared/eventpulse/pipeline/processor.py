@@ -119,6 +119,10 @@ def _process_claimed_through_outages(ctx: _Context) -> ProcessResult:
     retries = 0
     while True:
         try:
+            if retries:
+                gone = _no_longer_claimed(ctx)
+                if gone is not None:
+                    return gone
             return _process_claimed(ctx)
         except Exception as exc:
             if retries == OUTAGE_RETRIES or not ctx.services.store.connection_lost(exc):
@@ -132,7 +136,23 @@ def _process_claimed_through_outages(ctx: _Context) -> ProcessResult:
             )
             if not wait_for_store(ctx.services.store, wait):
                 raise  # the claim goes stale, and reclaim takes the ingestion
-            log.info("the database is back: processing ingestion %s again under the same claim", ctx.id)
+            log.info("the database is back: ingestion %s goes on under the same claim", ctx.id)
+
+
+def _no_longer_claimed(ctx: _Context) -> ProcessResult | None:
+    """After an outage: None when the claim is still this worker's, else the ingestion's state.
+
+    The connection may have been lost in the COMMIT after its commit record was flushed: the load is
+    durable, the ingestion past PROCESSING, and processing it again would only redo the load and then
+    fail on the claim. (Or reclaim released the claim meanwhile: its next delivery processes it.)
+    """
+    with ctx.services.store.read() as tx:
+        row = tx.ingestions.get(ctx.id)
+    if row is not None and row["status"] == Status.PROCESSING and row["claimed_by"] == ctx.worker:
+        return None
+    status = Status(row["status"]) if row is not None else None
+    log.info("ingestion %s is %s after the outage: not processed again by %s", ctx.id, status, ctx.worker)
+    return ProcessResult(ctx.id, status, processed=status in LOADED_STATES)
 
 
 def _process_claimed(ctx: _Context) -> ProcessResult:

@@ -323,7 +323,10 @@ class Marts(Protocol):
         ...
 
     def retry_pending(self) -> list[str]:
-        """Create the marts not created yet (their tables now exist?); the names now ``ok``."""
+        """Create the marts not created yet (their tables now exist?); the names now ``ok``.
+
+        A mart another transaction is changing (a load creating its table) is left to that one:
+        never waited for."""
         ...
 
     def catalog(self) -> list[Row]:

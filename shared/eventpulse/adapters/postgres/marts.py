@@ -93,7 +93,19 @@ class PgMarts:
 
     def retry_pending(self) -> list[str]:
         created: list[str] = []
-        waiting = [r for r in self._rows() if r["status"] != "ok"]
+        # A mart row another transaction holds is that one's to retry: a load creating the table the
+        # mart reads, or setting the marts aside for its DDL, retries them before it commits. Waiting
+        # for it would hold a contract's adoption (a new dataset's first registration) until another
+        # dataset's load commits, minutes later.
+        waiting = [
+            dict(r._mapping)
+            for r in self._conn.execute(
+                select(marts)
+                .where(marts.c.status != "ok")
+                .order_by(marts.c.name)
+                .with_for_update(skip_locked=True)
+            )
+        ]
         progress = True
         while waiting and progress:  # one mart may read another: retry until nothing moves
             progress = False
