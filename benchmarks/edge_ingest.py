@@ -10,8 +10,9 @@ settle and reads accept->LOADED latencies and the curated row count from the dat
 the same run: ``psql \\copy`` of the same number of events, as one CSV file, into a table typed
 like the curated one.
 
-Usage: python benchmarks/edge_ingest.py [--users 20] [--duration 60] [--rate 0.55] [--queue rq|inline]
-       [--rq-workers 2] [--worker-nice 10] [--batch 50] [--profile worker|server] [--database-url URL]
+Usage: python benchmarks/edge_ingest.py [--users 20] [--duration 60] [--rate 0.55] [--lockstep]
+       [--queue rq|inline] [--rq-workers 2] [--worker-nice 10] [--batch 50] [--profile worker|server]
+       [--database-url URL]
 Loopback only: every address it talks to is 127.0.0.1. Figures: docs/BENCHMARKS.md#edge-ingest.
 """
 
@@ -294,6 +295,7 @@ def run_locust(args: argparse.Namespace, base: str, devices_file: Path, work: Pa
         "EDGE_BENCH_DEVICES": str(devices_file),
         "EDGE_BENCH_EVENTS": str(args.events),
         "EDGE_BENCH_BATCHES_PER_SECOND": str(args.rate),
+        "EDGE_BENCH_LOCKSTEP": "1" if args.lockstep else "",
     }
     command = [
         str(BIN / "locust"),
@@ -412,6 +414,12 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--events", type=int, default=100, help="events per NDJSON batch")
     parser.add_argument("--rate", type=float, default=0.55, help="batches per second per device")
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="every device sends in the same instant each interval (the worst case), instead of the "
+        "agent's pacing: devices start at random phases and each interval varies by upload_jitter",
+    )
     parser.add_argument("--queue", choices=("rq", "inline"), default="rq", help="EVENTPULSE_QUEUE")
     parser.add_argument("--rq-workers", type=int, default=2, help="eventpulse worker processes (rq)")
     parser.add_argument(

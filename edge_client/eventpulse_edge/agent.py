@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -85,6 +86,7 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         backoff: Backoff | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
         self.spool = spool
@@ -94,6 +96,7 @@ class Agent:
         self.clock = clock
         self.wall = wall
         self.backoff = backoff or Backoff(config.backoff_base_s, config.backoff_cap_s)
+        self.rand = rand
         self.sampling_interval_s = self._saved_sampling_interval() or config.sampling_interval_s
         self.revoked = False
         self.upload_mode = config.upload_mode
@@ -207,7 +210,18 @@ class Agent:
         if now >= self._due["commands"] and self._network_ok():
             self._step("commands", self.run_commands, self.config.commands_interval_s, now)
         if now >= self._due["upload"] and self._network_ok():
-            self._step("upload", self.upload, self.config.upload_interval_s, now)
+            self._step("upload", self.upload, self._upload_interval(), now)
+
+    def _upload_interval(self) -> float:
+        """The wait before the next upload: ``upload_interval_s`` give or take ``upload_jitter`` of it.
+
+        Devices powered up together (a site after a power cut) would otherwise keep uploading in the
+        same instant every interval, for ever: the server sees a fleet-sized burst instead of a
+        steady rate. A uniform draw around the interval lets their phases drift apart; the mean
+        interval, so the rate, stays the configured one.
+        """
+        jitter = self.config.upload_jitter
+        return self.config.upload_interval_s * (1 - jitter + 2 * jitter * self.rand())
 
     def _step(self, name: str, step: Callable[[], object], interval: float, now: float) -> None:
         """Run one due network step and schedule its next run.

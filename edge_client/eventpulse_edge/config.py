@@ -39,6 +39,7 @@ class EdgeConfig:
     simulate: bool = False
     sampling_interval_s: float = 10.0
     upload_interval_s: float = 30.0
+    upload_jitter: float = 0.1
     heartbeat_interval_s: float = 60.0
     commands_interval_s: float = 30.0
     batch_max_events: int = 500
@@ -131,6 +132,8 @@ def _check(config: EdgeConfig) -> None:
     for name in ("sampling_interval_s", "upload_interval_s", "heartbeat_interval_s", "commands_interval_s"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    if not 0 <= config.upload_jitter < 1:
+        raise ConfigError("upload_jitter must be at least 0 and below 1 (a fraction of upload_interval_s)")
     if config.upload_mode not in UPLOAD_MODES:
         raise ConfigError(f"upload_mode must be one of {', '.join(UPLOAD_MODES)}, not {config.upload_mode!r}")
     if config.batch_max_events < 1:

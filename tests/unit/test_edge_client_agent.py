@@ -282,6 +282,7 @@ def _agent(tmp_path: Path, url: str, clock: Clock, **overrides: Any) -> Agent:
         clock=clock,
         backoff=Backoff(2.0, 60.0, rand=lambda: 1.0),
         logs=RecentLines(100),
+        rand=lambda: 0.5,  # uploads exactly every upload_interval_s (no jitter)
     )
     agent.ensure_token()
     return agent
@@ -537,3 +538,24 @@ def test_an_ack_refused_for_good_is_dropped_and_a_retryable_one_is_resent_first(
     assert agent.run_commands() == 0  # the owed ack goes out before anything is fetched
     assert [command_id for command_id, _ in state.acks] == [second, third]
     assert agent._unacked == {} and first not in dict(state.acks)
+
+
+@pytest.mark.parametrize(("draw", "next_upload"), [(0.0, 9.0), (0.5, 10.0), (0.999, 10.998)])
+def test_the_next_upload_is_due_within_the_jitter_around_the_interval(
+    tmp_path: Path, server: Any, draw: float, next_upload: float
+) -> None:
+    """upload_jitter 0.1 of a 10 s interval: the next upload is 9-11 s after one, by the draw."""
+    state, url = server
+    clock = Clock()
+    agent = _agent(tmp_path, url, clock, upload_jitter=0.1, sampling_interval_s=0.5)
+    agent.rand = lambda: draw
+    start = clock.now
+    agent.tick()  # samples, then the first upload at once
+    uploads = state.paths.count("/api/edge/ingest/upload")
+    assert uploads == 1
+    clock.now = start + next_upload - 0.01
+    agent.tick()
+    assert state.paths.count("/api/edge/ingest/upload") == uploads, "uploaded before the jittered interval"
+    clock.now = start + next_upload
+    agent.tick()
+    assert state.paths.count("/api/edge/ingest/upload") == uploads + 1

@@ -73,6 +73,8 @@ def test_config_path_itself_can_come_from_the_environment(tmp_path: Path) -> Non
         ("", {}, "device_id"),
         ('device_id = "x"\nmax_spool_bytes = 10\n', {}, "max_spool_bytes"),
         ('device_id = "x"\nupload_mode = "ftp"\n', {}, "upload_mode"),
+        ('device_id = "x"\nupload_jitter = 1.0\n', {}, "upload_jitter"),
+        ('device_id = "x"\n', {"EVENTPULSE_EDGE_UPLOAD_JITTER": "-0.1"}, "upload_jitter"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_setting(

@@ -49,6 +49,7 @@ def _fresh(tmp_path: Path, url: str, clock: Clock, **overrides: Any) -> Agent:
         clock=clock,
         backoff=Backoff(2.0, 60.0, rand=lambda: 1.0),
         logs=RecentLines(100),
+        rand=lambda: 0.5,  # uploads exactly every upload_interval_s (no jitter)
     )
 
 
