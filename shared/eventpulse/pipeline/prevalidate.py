@@ -84,7 +84,7 @@ def _prepare(services: Services, row: Row) -> list[tuple[Any, Any]]:
         source = RenamedSource.wrap(
             open_source(path, planned.fmt, planned.read_options), job.contract.renames
         )
-        gate = QualityGate(job.contract)
+        gate = QualityGate(job.contract, engine=services.settings.gate_engine)
         binder = DeviceBinder.for_ingestion(row, job.contract)
         trace = DiscardTrace(job.contract)
         preparer = _BatchPreparer(job.decision, job.decision.baseline, gate, trace, None, binder)

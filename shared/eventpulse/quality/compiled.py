@@ -150,6 +150,8 @@ def _row_condition(contract: Contract, exp: Expectation, values: pa.Array) -> pa
         return _between(_comparable(values, kind), *bounds)
     if exp.type == "expect_column_values_to_be_in_set":
         wanted = _value_set(kind, exp.kwargs["value_set"])
+        if pa.types.is_floating(values.type):
+            values = pc.add(values, 0.0)  # -0.0 is 0.0, as in pandas' isin
         return pc.is_in(values, value_set=pa.array(wanted, values.type))
     return _regex_matches(values, str(exp.kwargs["regex"]))
 
@@ -174,7 +176,7 @@ def _map_result(
         "element_count": rows,
         "missing_count": missing_count,
         "unexpected_count": count,
-        "unexpected_percent": 100.0 * count / considered if considered else None,
+        "unexpected_percent": count / considered * 100 if considered else None,  # GX's order
         "partial_unexpected_index_list": _entries(source, columns, values, where[:partial]),
     }
     if every_row:
@@ -521,7 +523,9 @@ def _regex_matches(values: pa.Array, regex: str) -> pa.Array:
 
 def _python_matches(values: pa.Array, pattern: re.Pattern[str], over: tuple[Any, Any] | None) -> pa.Array:
     if over is None:
-        return pa.array([None if v is None else pattern.search(v) is not None for v in values.to_pylist()])
+        return pa.array(
+            [None if v is None else pattern.search(v) is not None for v in values.to_pylist()], pa.bool_()
+        )
     suspect, matched = over
     where = np.flatnonzero(_to_bool_numpy(suspect))
     found = np.asarray(_to_bool_numpy(matched)).copy()
