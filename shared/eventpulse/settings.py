@@ -292,7 +292,8 @@ class Settings:
 
     gate_engine: GateEngine = "compiled"
     """``compiled``: the quality gate evaluates the expectations it can compile with pyarrow, with Great
-    Expectations' verdicts, and the rest with GX; ``gx``: every expectation through GX (quality/compiled.py)."""
+    Expectations' verdicts, and the rest with GX; ``gx``: every expectation through GX
+    (quality/compiled.py)."""
 
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""

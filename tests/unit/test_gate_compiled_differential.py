@@ -155,7 +155,13 @@ TYPES: dict[str, list[dict[str, Any]]] = {
         {"column": "n", "min_value": -150, "max_value": 0},
         {"column": "n", "min_value": 0, "mostly": 0.5},
         {"column": "ts", "min_value": "2020-01-01T00:00:00", "max_value": "2100-01-01T00:00:00"},
-        {"column": "ts", "min_value": "2020-01-01", "strict_min": True, "strict_max": True, "max_value": "2100-01-01"},
+        {
+            "column": "ts",
+            "min_value": "2020-01-01",
+            "strict_min": True,
+            "strict_max": True,
+            "max_value": "2100-01-01",
+        },
         {"column": "d", "min_value": "2020-01-01"},
         {"column": "d", "max_value": "2020-01-01T12:00:00", "strict_max": True},
     ],
@@ -262,11 +268,28 @@ def test_regex_dialect_choice() -> None:
 def test_unsupported_options_run_through_gx() -> None:
     contract = contract_of(
         [
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 0, "row_condition": 'n>0', "condition_parser": "pandas"}},
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "s", "row_condition": "n>0", "condition_parser": "pandas"}},
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {
+                    "column": "x",
+                    "min_value": 0,
+                    "row_condition": "n>0",
+                    "condition_parser": "pandas",
+                },
+            },
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "s", "row_condition": "n>0", "condition_parser": "pandas"},
+            },
             {"type": "expect_column_median_to_be_between", "kwargs": {"column": "x", "min_value": 0}},
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x", "min_value": 5, "max_value": 1}},
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "ts", "min_value": "2020-01-01T00:00:00+02:00"}},
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "x", "min_value": 5, "max_value": 1},
+            },
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "ts", "min_value": "2020-01-01T00:00:00+02:00"},
+            },
             {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "n", "value_set": [1.5]}},
             {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "("}},
         ]

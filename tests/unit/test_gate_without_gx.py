@@ -27,7 +27,9 @@ batch = pa.record_batch({
     "sensor": ["temp", None, None],
     "value": [21.5, None, None],
     "units": ["C", None, None],
-    "ts": pa.array([dt.datetime(2024, 1, 1), dt.datetime(1970, 1, 1), dt.datetime(2024, 1, 2)], pa.timestamp("us")),
+    "ts": pa.array(
+        [dt.datetime(2024, 1, 1), dt.datetime(1970, 1, 1), dt.datetime(2024, 1, 2)], pa.timestamp("us")
+    ),
     "lat": [45.0, 91.0, None],
     "lon": [7.0, 7.0, None],
     "battery_v": [3.7, 3.9, float("nan")],
@@ -43,14 +45,22 @@ print(json.dumps({
     "gx_imported": "great_expectations" in sys.modules,
     "needs_gx": needs_gx(contract),
     "engines": sorted({r["engine"] for r in report["results"]}),
-    "failing": sorted((r["expectation_type"], r["kwargs"].get("column"), r["failing_rows"]) for r in report["results"] if not r["success"]),
+    "failing": sorted(
+        (r["expectation_type"], r["kwargs"].get("column"), r["failing_rows"])
+        for r in report["results"]
+        if not r["success"]
+    ),
 }))
 """
 
 
 def run(contracts_dir: Path) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(contracts_dir)], capture_output=True, text=True, check=False, cwd=ROOT
+        [sys.executable, "-c", SCRIPT, str(contracts_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

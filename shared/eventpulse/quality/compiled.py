@@ -72,8 +72,19 @@ _TABLE_KWARGS: dict[str, frozenset[str]] = {
 COMPILED_TYPES = frozenset({*_ROW_KWARGS, *_COLUMN_KWARGS, *_TABLE_KWARGS})
 
 
+_COMPILES: dict[tuple[str, str, int], bool] = {}
+
+
 def compiles(contract: Contract, index: int) -> bool:
     """True when the expectation at ``index`` is evaluated here rather than by GX."""
+    key = (contract.dataset, contract.version, index)
+    found = _COMPILES.get(key)
+    if found is None:
+        found = _COMPILES[key] = _compiles(contract, index)
+    return found
+
+
+def _compiles(contract: Contract, index: int) -> bool:
     exp = contract.expectations[index]
     allowed = {**_ROW_KWARGS, **_COLUMN_KWARGS, **_TABLE_KWARGS}.get(exp.type)
     if allowed is None or set(exp.kwargs) - allowed:
@@ -126,33 +137,62 @@ def row_outcome(
     column = str(exp.kwargs["column"])
     values = _column(batch, column, contract)
     missing = _missing(values)
+    missing_count = _true_count(missing)
     if exp.type == "expect_column_values_to_not_be_null":
-        unexpected, missing_count = missing, 0
+        unexpected, unexpected_count, missing_count = missing, missing_count, 0
     else:
-        passed = _row_condition(contract, exp, values)
-        unexpected = pc.and_not(pc.invert(missing), pc.fill_null(passed, False))
-        missing_count = _true_count(missing)
+        passed = pc.fill_null(_row_condition(contract, exp, values, index), False)
+        # with no missing value every row is judged: one kernel fewer on the common path
+        unexpected = pc.and_not(pc.invert(missing), passed) if missing_count else pc.invert(passed)
+        unexpected_count = _true_count(unexpected)
     return GxOutcome(
         index=index,
-        success=not _true_count(unexpected),
+        success=not unexpected_count,
         result=_map_result(
-            batch, [column], unexpected, missing_count, partial=partial, every_row=every_row, values=[values]
+            batch,
+            [column],
+            unexpected,
+            missing_count,
+            partial=partial,
+            every_row=every_row,
+            values=[values],
+            count=unexpected_count,
         ),
         exception=None,
     )
 
 
-def _row_condition(contract: Contract, exp: Expectation, values: pa.Array) -> pa.Array:
+_PREPARED: dict[tuple[str, str, int], Any] = {}
+
+
+def _prepared(contract: Contract, exp: Expectation, kind: str | None, index: int) -> Any:
+    """The bounds or value set of a row check, converted once per contract version."""
+    key = (contract.dataset, contract.version, index)
+    if key not in _PREPARED:
+        if exp.type == "expect_column_values_to_be_between":
+            bounds = _bounds(exp, kind)
+            assert bounds is not None  # compiles() checked it
+            _PREPARED[key] = bounds
+        else:
+            wanted = _value_set(str(kind), exp.kwargs["value_set"])
+            _PREPARED[key] = pa.array(wanted, _ARROW_OF[str(kind)])
+    return _PREPARED[key]
+
+
+_ARROW_OF = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64()}
+
+
+def _row_condition(contract: Contract, exp: Expectation, values: pa.Array, index: int) -> pa.Array:
     kind = _declared(contract, str(exp.kwargs["column"]))
     if exp.type == "expect_column_values_to_be_between":
-        bounds = _bounds(exp, kind)
-        assert bounds is not None  # compiles() checked it
-        return _between(_comparable(values, kind), *bounds)
+        return _between(_comparable(values, str(kind)), *_prepared(contract, exp, kind, index))
     if exp.type == "expect_column_values_to_be_in_set":
-        wanted = _value_set(kind, exp.kwargs["value_set"])
+        wanted = _prepared(contract, exp, kind, index)
         if pa.types.is_floating(values.type):
             values = pc.add(values, 0.0)  # -0.0 is 0.0, as in pandas' isin
-        return pc.is_in(values, value_set=pa.array(wanted, values.type))
+        if wanted.type != values.type:
+            wanted = wanted.cast(values.type)
+        return pc.is_in(values, value_set=wanted)
     return _regex_matches(values, str(exp.kwargs["regex"]))
 
 
@@ -165,11 +205,11 @@ def _map_result(
     partial: int,
     every_row: bool,
     values: Sequence[pa.Array],
-    nonmissing: int | None = None,
+    count: int | None = None,
 ) -> dict[str, Any]:
     rows = table.num_rows
-    count = _true_count(unexpected)
-    considered = rows - missing_count if nonmissing is None else nonmissing
+    count = _true_count(unexpected) if count is None else count
+    considered = rows - missing_count
     where = np.flatnonzero(_to_bool_numpy(unexpected)) if count else np.empty(0, dtype=np.int64)
     source = table.column(SOURCE_ROW)
     result: dict[str, Any] = {
@@ -318,33 +358,42 @@ def table_outcome(contract: Contract, index: int, rows: int) -> Any:
 # Shared pieces
 
 
+_ARROW_CHECKS: dict[str, Callable[[pa.DataType], bool]] = {
+    "integer": pa.types.is_integer,
+    "number": pa.types.is_floating,
+    "string": pa.types.is_string,
+    "date": pa.types.is_date32,
+    "datetime": lambda t: pa.types.is_timestamp(t) and t.tz is None,
+    "boolean": pa.types.is_boolean,
+}
+"""The Arrow types the compiled checks expect of each declared type (``schema/cast.py`` makes them)."""
+
+
 def _column(table: pa.RecordBatch | pa.Table, name: str, contract: Contract) -> Any:
     if name not in table.schema.names:
         raise NotCompiled(f"column {name!r} is not in the data")
     values = table.column(name)
     kind = _declared(contract, name)
-    expected = {
-        "integer": pa.types.is_integer,
-        "number": pa.types.is_floating,
-        "string": pa.types.is_string,
-        "date": pa.types.is_date32,
-        "datetime": lambda t: pa.types.is_timestamp(t) and t.tz is None,
-        "boolean": pa.types.is_boolean,
-    }.get(kind)
+    expected = _ARROW_CHECKS.get(kind or "")
     if expected is None or not expected(values.type):
         raise NotCompiled(f"column {name!r} is {values.type}, not the declared {kind}")
     return values
 
 
 def _missing(values: Any) -> Any:
-    nulls = pc.is_null(values)
+    """Null, or NaN in a float column (pandas' isna)."""
     if pa.types.is_floating(values.type):
-        return pc.or_(nulls, pc.fill_null(pc.is_nan(values), False))
-    return nulls
+        nan = pc.is_nan(values)
+        return pc.or_(pc.is_null(values), pc.fill_null(nan, False)) if values.null_count else nan
+    return pc.is_null(values)
 
 
 def _true_count(mask: Any) -> int:
-    return int(pc.sum(pc.cast(mask, pa.int64())).as_py() or 0)
+    if mask is None:
+        return 0
+    if isinstance(mask, pa.ChunkedArray):
+        return sum(_true_count(chunk) for chunk in mask.chunks)
+    return int(mask.true_count) if not mask.null_count else int(pc.sum(mask).as_py() or 0)
 
 
 def _to_bool_numpy(mask: Any) -> np.ndarray:
@@ -404,7 +453,9 @@ def _between(values: Any, low: Any, high: Any, strict_min: bool, strict_max: boo
     def scalar(bound: Any) -> pa.Scalar:
         if isinstance(bound, dt.datetime):
             return pa.scalar(bound, pa.timestamp("us"))
-        return pa.scalar(float(bound) if isinstance(bound, float) or pa.types.is_floating(values.type) else bound)
+        return pa.scalar(
+            float(bound) if isinstance(bound, float) or pa.types.is_floating(values.type) else bound
+        )
 
     checks = []
     if low is not None:
@@ -514,9 +565,11 @@ def _regex_matches(values: pa.Array, regex: str) -> pa.Array:
         matched = pc.match_substring_regex(values, regex)
     except pa.ArrowInvalid:  # RE2 refused the pattern: Python alone
         return _python_matches(values, pattern, None)
-    suspect = pc.or_(pc.invert(pc.string_is_ascii(values)), pc.match_substring(values, "\n"))
-    suspect = pc.fill_null(suspect, False)
-    if not pc.any(suspect).as_py():
+    # values where the two dialects may differ: any character outside ASCII, or a newline
+    suspect = pc.match_substring_regex(values, "[^\\x00-\\x09\\x0b-\\x7f]")
+    if values.null_count:
+        suspect = pc.fill_null(suspect, False)
+    if not suspect.true_count:
         return matched
     return _python_matches(values, pattern, (suspect, matched))
 

@@ -150,7 +150,9 @@ class QualityGate:
         self._compiled_rows = [i for i in by_class["row"] if self.engines[i] == "compiled"]
         self._compiled_columns = [i for i in by_class["columns"] if self.engines[i] == "compiled"]
         self._compiled_counts = [i for i in by_class["table"] if self.engines[i] == "compiled"]
-        by_class = {name: [i for i in indices if self.engines[i] == "gx"] for name, indices in by_class.items()}
+        by_class = {
+            name: [i for i in indices if self.engines[i] == "gx"] for name, indices in by_class.items()
+        }
         self._row_indices = by_class["row"]
         # Uniqueness checks run on their own, so that several small files can share their call.
         self._unique_indices = [i for i in by_class["columns"] if is_unique_by_part(contract, i)]
