@@ -205,6 +205,23 @@ TYPES: dict[str, list[dict[str, Any]]] = {
         {"column": "n", "max_value": 0, "strict_max": True},
         {"column": "n", "min_value": -300, "max_value": 300},
     ],
+    "expect_column_value_lengths_to_be_between": [
+        {"column": "s", "min_value": 1, "max_value": 3},
+        {"column": "s", "min_value": 0, "strict_min": True, "mostly": 0.5},
+        {"column": "s", "max_value": 5, "strict_max": True},
+    ],
+    "expect_column_min_to_be_between": [
+        {"column": "x", "min_value": -90},
+        {"column": "n", "min_value": -150, "max_value": 0, "strict_max": True},
+    ],
+    "expect_column_max_to_be_between": [
+        {"column": "x", "max_value": 90, "strict_max": True},
+        {"column": "n", "min_value": 0, "max_value": 300},
+    ],
+    "expect_column_sum_to_be_between": [
+        {"column": "x", "min_value": 0},
+        {"column": "n", "min_value": -1000, "max_value": 1000, "strict_min": True},
+    ],
     "expect_column_proportion_of_non_null_values_to_be_between": [
         {"column": "x", "min_value": 0.5},
         {"column": "s", "min_value": 0.25, "max_value": 0.75},

@@ -23,8 +23,16 @@ GX's semantics reproduced here, each checked against GX by ``tests/unit/test_gat
 - Uniqueness: every row of a repeated value fails (``duplicated(keep=False)``); the single-column
   check skips missing values, the compound one skips only rows whose every column is missing and
   treats missing values as equal (``0.0`` and ``-0.0`` are one value, as in pandas).
-- Aggregates: the mean is pandas' (the sum of the values with missing ones as 0, divided by the
-  non-missing count); a NaN or empty mean fails; the proportion of non-null values of no rows is 0.
+- Value lengths: Python's ``len`` (code points), as ``astype(str).str.len()``; integer bounds only.
+- Aggregates: the mean and sum are pandas' (the sum of the values with missing ones as 0; the mean
+  divides it by the non-missing count); a NaN or empty mean, min or max fails; an empty sum is 0;
+  the min, max and sum of an integer column with a null are floats (pandas holds it as float64);
+  the proportion of non-null values of no rows is 0.
+
+Not compiled (GX runs them): every other type (``expect_column_values_to_be_of_type``, medians,
+quantiles, ...), ``row_condition`` and any other kwarg not listed in ``_ROW_KWARGS``,
+``_COLUMN_KWARGS`` and ``_TABLE_KWARGS``, and bounds GX refuses or would compare differently (min
+above max, a zoned bound on a naive column, a value set of mixed types).
 """
 
 from __future__ import annotations
@@ -59,11 +67,15 @@ _ROW_KWARGS: dict[str, frozenset[str]] = {
     "expect_column_values_to_be_between": _BETWEEN_KWARGS | {"mostly"},
     "expect_column_values_to_match_regex": frozenset({"column", "regex", "mostly"}),
     "expect_column_values_to_be_in_set": frozenset({"column", "value_set", "mostly"}),
+    "expect_column_value_lengths_to_be_between": _BETWEEN_KWARGS | {"mostly"},
 }
 _COLUMN_KWARGS: dict[str, frozenset[str]] = {
     "expect_column_values_to_be_unique": frozenset({"column", "mostly"}),
     "expect_compound_columns_to_be_unique": frozenset({"column_list", "mostly"}),
     "expect_column_mean_to_be_between": _BETWEEN_KWARGS,
+    "expect_column_min_to_be_between": _BETWEEN_KWARGS,
+    "expect_column_max_to_be_between": _BETWEEN_KWARGS,
+    "expect_column_sum_to_be_between": _BETWEEN_KWARGS,
     "expect_column_proportion_of_non_null_values_to_be_between": _BETWEEN_KWARGS,
 }
 _TABLE_KWARGS: dict[str, frozenset[str]] = {
@@ -107,6 +119,9 @@ def _compiles(contract: Contract, index: int) -> bool:
         return _value_set(kind, exp.kwargs.get("value_set")) is not None
     if exp.type == "expect_column_values_to_be_between":
         return (kind in _NUMERIC or kind in _TEMPORAL) and _bounds(exp, kind) is not None
+    if exp.type == "expect_column_value_lengths_to_be_between":
+        bounds = _bounds(exp, None)
+        return kind == "string" and bounds is not None and all(isinstance(b, int | None) for b in bounds[:2])
     if exp.type in ("expect_column_mean_to_be_between", "expect_column_sum_to_be_between"):
         return kind in _NUMERIC and _bounds(exp, None) is not None
     if exp.type in ("expect_column_min_to_be_between", "expect_column_max_to_be_between"):
@@ -169,7 +184,7 @@ def _prepared(contract: Contract, exp: Expectation, kind: str | None, index: int
     """The bounds or value set of a row check, converted once per contract version."""
     key = (contract.dataset, contract.version, index)
     if key not in _PREPARED:
-        if exp.type == "expect_column_values_to_be_between":
+        if exp.type in ("expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between"):
             bounds = _bounds(exp, kind)
             assert bounds is not None  # compiles() checked it
             _PREPARED[key] = bounds
@@ -186,6 +201,8 @@ def _row_condition(contract: Contract, exp: Expectation, values: pa.Array, index
     kind = _declared(contract, str(exp.kwargs["column"]))
     if exp.type == "expect_column_values_to_be_between":
         return _between(_comparable(values, str(kind)), *_prepared(contract, exp, kind, index))
+    if exp.type == "expect_column_value_lengths_to_be_between":  # Python's len: code points
+        return _between(pc.utf8_length(values), *_prepared(contract, exp, None, index))
     if exp.type == "expect_column_values_to_be_in_set":
         wanted = _prepared(contract, exp, kind, index)
         if pa.types.is_floating(values.type):
@@ -277,19 +294,23 @@ def _aggregate(kind: str, values: pa.ChunkedArray | pa.Array) -> float | int | N
     present = rows - _true_count(missing)
     if kind == "expect_column_proportion_of_non_null_values_to_be_between":
         return present / rows if rows else 0
+    # pandas holds an integer column with a null as float64: its min, max and sum are floats then
+    exact_ints = pa.types.is_integer(values.type) and not values.null_count
+    if kind == "expect_column_sum_to_be_between" and exact_ints:
+        return int(pc.sum(values).as_py() or 0)
     if not present:
-        return None
+        return 0.0 if kind == "expect_column_sum_to_be_between" else None  # pandas: an empty sum is 0
+    if kind in ("expect_column_min_to_be_between", "expect_column_max_to_be_between"):
+        kept = pc.filter(values, pc.invert(missing))
+        found = (pc.min(kept) if kind == "expect_column_min_to_be_between" else pc.max(kept)).as_py()
+        return found if exact_ints else float(found)
     filled = _float_numpy(values, missing)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in pandas
         total = float(filled.sum())
     if kind == "expect_column_mean_to_be_between":
         mean = total / present
         return None if math.isnan(mean) else mean
-    if kind == "expect_column_sum_to_be_between":
-        return None if math.isnan(total) else total
-    kept = pc.filter(values, pc.invert(missing))
-    found = pc.min(kept) if kind == "expect_column_min_to_be_between" else pc.max(kept)
-    return found.as_py()  # type: ignore[no-any-return]
+    return None if math.isnan(total) else total
 
 
 def _float_numpy(values: pa.ChunkedArray | pa.Array, missing: pa.Array) -> np.ndarray:
