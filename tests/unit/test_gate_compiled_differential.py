@@ -205,6 +205,13 @@ TYPES: dict[str, list[dict[str, Any]]] = {
         {"column": "n", "max_value": 0, "strict_max": True},
         {"column": "n", "min_value": -300, "max_value": 300},
     ],
+    "expect_column_pair_values_a_to_be_greater_than_b": [
+        {"column_A": "x", "column_B": "n"},
+        {"column_A": "n", "column_B": "x", "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+        {"column_A": "x", "column_B": "n", "ignore_row_if": "neither", "mostly": 0.5},
+        {"column_A": "ts", "column_B": "d", "or_equal": True, "ignore_row_if": "either_value_is_missing"},
+        {"column_A": "d", "column_B": "ts"},
+    ],
     "expect_column_value_lengths_to_be_between": [
         {"column": "s", "min_value": 1, "max_value": 3},
         {"column": "s", "min_value": 0, "strict_min": True, "mostly": 0.5},

@@ -68,7 +68,11 @@ _ROW_KWARGS: dict[str, frozenset[str]] = {
     "expect_column_values_to_match_regex": frozenset({"column", "regex", "mostly"}),
     "expect_column_values_to_be_in_set": frozenset({"column", "value_set", "mostly"}),
     "expect_column_value_lengths_to_be_between": _BETWEEN_KWARGS | {"mostly"},
+    "expect_column_pair_values_a_to_be_greater_than_b": frozenset(
+        {"column_A", "column_B", "or_equal", "ignore_row_if", "mostly"}
+    ),
 }
+_IGNORE_ROW_IF = ("both_values_are_missing", "either_value_is_missing", "neither")
 _COLUMN_KWARGS: dict[str, frozenset[str]] = {
     "expect_column_values_to_be_unique": frozenset({"column", "mostly"}),
     "expect_compound_columns_to_be_unique": frozenset({"column_list", "mostly"}),
@@ -106,6 +110,17 @@ def _compiles(contract: Contract, index: int) -> bool:
         return False
     if exp.type in _TABLE_KWARGS:
         return _bounds(exp, None) is not None
+    if exp.type == "expect_column_pair_values_a_to_be_greater_than_b":
+        kinds = (
+            _declared(contract, exp.kwargs.get("column_A")),
+            _declared(contract, exp.kwargs.get("column_B")),
+        )
+        comparable = all(k in _NUMERIC for k in kinds) or all(k in _TEMPORAL for k in kinds)
+        return (
+            comparable
+            and isinstance(exp.kwargs.get("or_equal", False), bool | None)
+            and exp.kwargs.get("ignore_row_if", "both_values_are_missing") in _IGNORE_ROW_IF
+        )
     if exp.type == "expect_compound_columns_to_be_unique":
         columns = exp.kwargs.get("column_list")
         return isinstance(columns, list) and bool(columns) and all(_declared(contract, c) for c in columns)
@@ -149,6 +164,8 @@ def row_outcome(
     from eventpulse.quality.gx_runner import GxOutcome
 
     exp = contract.expectations[index]
+    if exp.type == "expect_column_pair_values_a_to_be_greater_than_b":
+        return _pair_outcome(contract, index, batch, partial=partial, every_row=every_row)
     column = str(exp.kwargs["column"])
     values = _column(batch, column, contract)
     missing = _missing(values)
@@ -175,6 +192,43 @@ def row_outcome(
         ),
         exception=None,
     )
+
+
+def _pair_outcome(
+    contract: Contract, index: int, batch: pa.RecordBatch, *, partial: int, every_row: bool
+) -> Any:
+    """A > B (>= with ``or_equal``); ``ignore_row_if`` rows are GX's missing ones, the others judged."""
+    from eventpulse.quality.gx_runner import GxOutcome
+
+    exp = contract.expectations[index]
+    names = [str(exp.kwargs["column_A"]), str(exp.kwargs["column_B"])]
+    a, b = (_column(batch, name, contract) for name in names)
+    missing_a, missing_b = _missing(a), _missing(b)
+    ignore = exp.kwargs.get("ignore_row_if", "both_values_are_missing")
+    ignored = (
+        pc.and_(missing_a, missing_b)
+        if ignore == "both_values_are_missing"
+        else pc.or_(missing_a, missing_b)
+        if ignore == "either_value_is_missing"
+        else None
+    )
+    kinds = [_declared(contract, name) for name in names]
+    left, right = (_comparable(v, str(k)) for v, k in zip((a, b), kinds, strict=True))
+    compare = pc.greater_equal if exp.kwargs.get("or_equal") else pc.greater
+    passed = pc.fill_null(compare(left, right), False)
+    unexpected = pc.invert(passed) if ignored is None else pc.and_not(pc.invert(ignored), passed)
+    count = _true_count(unexpected)
+    result = _map_result(
+        batch,
+        names,
+        unexpected,
+        _true_count(ignored),
+        partial=partial,
+        every_row=every_row,
+        values=[a, b],
+        count=count,
+    )
+    return GxOutcome(index=index, success=not count, result=result, exception=None)
 
 
 _PREPARED: dict[tuple[str, str, int], Any] = {}
