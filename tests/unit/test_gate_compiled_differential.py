@@ -242,7 +242,7 @@ def test_every_compiled_type_has_a_differential_test() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(TYPES))
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(file=files())
 def test_compiled_agrees_with_gx(kind: str, file: tuple[dict[str, list[Any]], int]) -> None:
     data, split = file

@@ -377,15 +377,22 @@ def _unique(
 ) -> tuple[dict[str, Any], int]:
     rows = table.num_rows
     columns = [_column(table, name, contract) for name in names]
-    missings = [_to_bool_numpy(_missing(c)) for c in columns]
+    arrow_missings = [_missing(c) for c in columns]
+    missings = [_to_bool_numpy(m) for m in arrow_missings]
     skipped = np.logical_or.reduce(missings) if skip_any else np.logical_and.reduce(missings)
+    # One int64 code per row: the columns' dictionary indices in mixed radix (null: 0), renumbered by
+    # hashing (not sorting) before the radix could overflow, and once at the end.
     codes = np.zeros(rows, dtype=np.int64)
-    for values, missing in zip(columns, missings, strict=True):
-        encoded = pc.dictionary_encode(_canonical(values, missing))
-        indices = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        codes = codes * (len(encoded.dictionary) + 1) + indices + 1
-        if len(names) > 1:  # keep the combined code small: renumber densely
-            codes = np.unique(codes, return_inverse=True)[1].astype(np.int64)
+    space = 1
+    for values, missing in zip(columns, arrow_missings, strict=True):
+        indices, size = _encoded(_canonical(values, missing))
+        radix = size + 1
+        if space * radix >= 2**62:
+            codes, space = _dense(codes)
+        codes = codes * radix + indices + 1
+        space *= radix
+    if len(names) > 1:
+        codes, space = _dense(codes)
     repeated = np.zeros(rows, dtype=bool)
     kept = ~skipped
     if kept.any():
@@ -405,11 +412,35 @@ def _unique(
     return result, considered
 
 
-def _canonical(values: pa.ChunkedArray | pa.Array, missing: np.ndarray) -> pa.Array:
-    combined = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if pa.types.is_floating(combined.type):
-        combined = pc.add(combined, 0.0)  # -0.0 and 0.0 are one value
-    return pc.if_else(pa.array(missing), pa.scalar(None, combined.type), combined)
+def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Codes renumbered 0..k-1 by a hash pass (first-seen order), and k."""
+    encoded = pc.dictionary_encode(pa.array(codes, pa.int64()))
+    return np.asarray(encoded.indices.to_numpy(), dtype=np.int64), len(encoded.dictionary)
+
+
+def _encoded(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
+    """Dictionary indices (null: -1) of every row, and the dictionary's size.
+
+    On a chunked array the hash pass keeps one dictionary for all chunks (and is several times faster
+    than on the same values combined into one array: no copy of a million strings).
+    """
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        if not encoded.num_chunks:
+            return np.empty(0, dtype=np.int64), 0
+        size = len(encoded.chunks[-1].dictionary)
+        indices: Any = pa.chunked_array([c.indices for c in encoded.chunks], encoded.type.index_type)
+    else:
+        size, indices = len(encoded.dictionary), encoded.indices
+    return np.asarray(indices.fill_null(-1).to_numpy(), dtype=np.int64), size
+
+
+def _canonical(values: pa.ChunkedArray | pa.Array, missing: Any) -> Any:
+    if pa.types.is_floating(values.type):
+        values = pc.add(values, 0.0)  # -0.0 and 0.0 are one value
+    elif not values.null_count:
+        return values  # nothing missing (NaN exists only in floats)
+    return pc.if_else(missing, pa.scalar(None, values.type), values)
 
 
 def _mostly(exp: Expectation, considered: int, unexpected: int) -> bool:
@@ -640,6 +671,8 @@ def _regex_matches(values: pa.Array, regex: str) -> pa.Array:
         matched = pc.match_substring_regex(values, regex)
     except pa.ArrowInvalid:  # RE2 refused the pattern: Python alone
         return _python_matches(values, pattern, None)
+    if _plain_ascii(values):
+        return matched  # no byte outside ASCII and no newline anywhere: RE2's answers are Python's
     # values where the two dialects may differ: any character outside ASCII, or a newline
     suspect = pc.match_substring_regex(values, "[^\\x00-\\x09\\x0b-\\x7f]")
     if values.null_count:
@@ -647,6 +680,17 @@ def _regex_matches(values: pa.Array, regex: str) -> pa.Array:
     if not suspect.true_count:
         return matched
     return _python_matches(values, pattern, (suspect, matched))
+
+
+def _plain_ascii(values: pa.Array) -> bool:
+    """True when the array's character data holds no byte >= 0x80 and no newline (one numpy pass)."""
+    _validity, offsets, data = values.buffers()[:3]
+    if data is None or not len(values):
+        return True
+    bounds = np.frombuffer(offsets, dtype=np.int32, count=2, offset=4 * values.offset)
+    end = np.frombuffer(offsets, dtype=np.int32, count=1, offset=4 * (values.offset + len(values)))
+    raw = np.frombuffer(data, dtype=np.uint8)[int(bounds[0]) : int(end[0])]  # this slice's bytes only
+    return not (raw >= 0x80).any() and not (raw == 0x0A).any()
 
 
 def _python_matches(values: pa.Array, pattern: re.Pattern[str], over: tuple[Any, Any] | None) -> pa.Array:
