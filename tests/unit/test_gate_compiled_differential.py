@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from eventpulse.contracts.loader import parse_contract
 from eventpulse.contracts.model import Contract
-from eventpulse.quality.compiled import COMPILED_TYPES, compiles, re2_agrees
+from eventpulse.quality.compiled import COMPILED_TYPES, compiles, re2_agrees, regex_compiles
 from eventpulse.quality.gate import QualityGate
 
 pytest.importorskip("great_expectations")
@@ -171,10 +171,10 @@ TYPES: dict[str, list[dict[str, Any]]] = {
         {"column": "s", "regex": "\\d"},
         {"column": "s", "regex": "^\\w+$", "mostly": 0.5},
         {"column": "s", "regex": "\\s"},
-        {"column": "s", "regex": "(?i)^A"},
         {"column": "s", "regex": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"},
         {"column": "s", "regex": "a(?=b)|é"},
         {"column": "s", "regex": ""},
+        {"column": "s", "regex": "(a)\\1|\\s$"},
     ],
     "expect_column_values_to_be_in_set": [
         {"column": "s", "value_set": ["reading", "heartbeat", "", "é"]},
@@ -287,6 +287,13 @@ def test_regex_dialect_choice() -> None:
     assert not re2_agrees("(?i)abc")  # flags: Python folds Unicode case
     assert not re2_agrees("a(?=b)")  # lookahead: not RE2
     assert not re2_agrees("(a)\\1")  # back-reference: not RE2
+    assert not re2_agrees("^a{,2}$")  # a repeat in Python, literal text in RE2
+    assert not re2_agrees("[[:alpha:]]")  # a POSIX class in RE2, a set of characters in Python
+    # What the compiled engine takes: RE2-safe patterns, and those pandas always gives to Python
+    assert regex_compiles("^[a-z][a-z0-9_]*$") and regex_compiles("a(?=b)") and regex_compiles("\\s")
+    # What it leaves to GX, where pandas runs RE2 and RE2 reads or refuses them otherwise
+    for pattern in ("(?i)abc", "^a{,2}$", "[[:alpha:]]", "(?x) a", "abc\\Z", "("):
+        assert not regex_compiles(pattern), pattern
 
 
 def test_unsupported_options_run_through_gx() -> None:
@@ -316,10 +323,11 @@ def test_unsupported_options_run_through_gx() -> None:
             },
             {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "n", "value_set": [1.5]}},
             {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "("}},
+            {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "^a{,2}$"}},
         ]
     )
     gate = QualityGate(contract)
-    assert [gate.engines[i] for i in range(2, len(contract.expectations))] == ["gx"] * 7
+    assert [gate.engines[i] for i in range(2, len(contract.expectations))] == ["gx"] * 8
     data = column([1.0, -1.0], "x", 2)
     mixed = gate_report(contract, data, 1, "compiled", one_engine=False)
     assert mixed == gate_report(contract, data, 1, "gx")

@@ -12,11 +12,14 @@ GX's semantics reproduced here, each checked against GX by ``tests/unit/test_gat
   ``not_be_null`` skip them; their percentages are over the non-missing count; ``not_be_null``
   counts them as unexpected over every row. ``mostly``: (non-missing - unexpected) / non-missing
   >= mostly, and a check with nothing to look at succeeds.
-- Regex: GX pandas runs ``Series.str.contains``, that is Python ``re.search`` (``$`` also matches
-  before a final newline, ``\\d`` and ``\\w`` are Unicode, ``\\s`` includes ``\\x1c``-``\\x1f``).
-  A pattern made only of constructs on which RE2 and Python agree for ASCII text runs through
-  pyarrow's RE2 on the ASCII values without a newline; every other value, and every value of any
-  other pattern, is matched with Python ``re.search`` itself.
+- Regex: GX pandas runs ``Series.str.contains``, which in pandas 3 gives Python ``re.search``'s
+  answers where it knows RE2 differs (``$`` also matches before a final newline, ``\\d`` and ``\\w``
+  are Unicode, ``\\s`` includes ``\\x1c``-``\\x1f``; lookaround) and runs RE2 otherwise. Compiled:
+  a pattern made only of constructs on which RE2 and Python agree for ASCII text runs through
+  pyarrow's RE2 on the ASCII values without a newline and Python ``re.search`` on the others; a
+  pattern pandas always gives to Python (lookaround, back-references, ``\\s``) is matched with Python
+  for every value. Any other pattern (inline flags, ``a{,3}``, POSIX classes, ``\\Z``, ...) is left to
+  GX, where pandas' RE2 reads it otherwise than Python would (``regex_compiles``).
 - Between: ``>=``/``<=``, or ``>``/``<`` under ``strict_min``/``strict_max``; ±inf are values like
   any other. On ``date``/``datetime`` columns ISO string bounds are datetimes (as ``gx_runner``
   passes them to GX); a bound with a zone on a naive column is left to GX (which raises).
@@ -129,7 +132,7 @@ def _compiles(contract: Contract, index: int) -> bool:
     if kind is None:
         return False
     if exp.type == "expect_column_values_to_match_regex":
-        return kind == "string" and _python_regex(exp.kwargs.get("regex")) is not None
+        return kind == "string" and regex_compiles(exp.kwargs.get("regex"))
     if exp.type == "expect_column_values_to_be_in_set":
         return _value_set(kind, exp.kwargs.get("value_set")) is not None
     if exp.type == "expect_column_values_to_be_between":
@@ -598,6 +601,9 @@ def _python_regex(regex: Any) -> re.Pattern[str] | None:
         return None  # GX reports the error
 
 
+_RE2_READS_OTHERWISE = ("{,", "[:", "[=", "[.")
+"""Text Python and RE2 parse differently: ``a{,3}`` is a repeat in Python 3.11 and literal text in RE2;
+``[[:alpha:]]`` a POSIX class in RE2 and a set of characters in Python."""
 _SAFE_CATEGORIES = frozenset({"CATEGORY_DIGIT", "CATEGORY_NOT_DIGIT", "CATEGORY_WORD", "CATEGORY_NOT_WORD"})
 _SAFE_AT = frozenset({"AT_BEGINNING", "AT_END", "AT_BOUNDARY", "AT_NON_BOUNDARY"})
 
@@ -610,48 +616,80 @@ def re2_agrees(regex: str) -> bool:
     ``\\s`` is refused (Python's includes ``\\x1c``-``\\x1f``), as is every flag, lookaround and
     back-reference; such patterns are matched with Python alone.
     """
+    parsed = _parsed(regex)
+    return parsed is not None and _safe_items(parsed, python_only=False)
+
+
+def regex_compiles(regex: Any) -> bool:
+    """True when the compiled engine gives GX's answers for this pattern (else GX runs it).
+
+    GX on pandas 3 matches through pandas' ``str.contains``, which itself runs RE2 unless the pattern
+    needs Python (lookaround, back-references, ``\\s``; ``\\w``/``\\d``/``\\b`` on non-ASCII data,
+    ``$`` with a newline present). So: patterns of RE2-safe constructs (``re2_agrees``: RE2 where the
+    dialects agree, Python for the other values), and patterns pandas always sends to Python (Python
+    for every value). Inline flags, ``a{,3}``, POSIX classes and the rest are left to GX: there pandas
+    runs RE2, whose reading differs from Python's or which refuses the pattern.
+    """
+    if not isinstance(regex, str) or _python_regex(regex) is None:
+        return False
+    parsed = _parsed(regex)
+    return parsed is not None and _safe_items(parsed, python_only=True)
+
+
+def _parsed(regex: str) -> list[Any] | None:
     from re import _parser  # type: ignore[attr-defined]
 
+    if any(text in regex for text in _RE2_READS_OTHERWISE):
+        return None
     try:
         parsed = _parser.parse(regex)
     except re.error:
-        return False
+        return None
     if parsed.state.flags & ~re.UNICODE:
-        return False
-    return _safe_items(list(parsed))
+        return None
+    return list(parsed)
 
 
-def _safe_items(items: Sequence[Any]) -> bool:
+_PYTHON_ONLY_CATEGORIES = frozenset({"CATEGORY_SPACE", "CATEGORY_NOT_SPACE"})
+
+
+def _safe_items(items: Sequence[Any], *, python_only: bool) -> bool:
+    """Every construct RE2-safe; with ``python_only``, also those pandas always matches with Python."""
+    categories = _SAFE_CATEGORIES | (_PYTHON_ONLY_CATEGORIES if python_only else frozenset())
     for op, arg in items:
         name = str(op)
         if name in ("LITERAL", "NOT_LITERAL", "ANY"):
             continue
         if name == "IN":
-            if not all(str(o) in ("LITERAL", "RANGE", "NEGATE") or _safe_category(o, a) for o, a in arg):
+            if not all(
+                str(o) in ("LITERAL", "RANGE", "NEGATE") or (str(o) == "CATEGORY" and str(a) in categories)
+                for o, a in arg
+            ):
                 return False
         elif name == "CATEGORY":
-            if str(arg) not in _SAFE_CATEGORIES:
+            if str(arg) not in categories:
                 return False
+        elif python_only and name in ("ASSERT", "ASSERT_NOT"):
+            if not _safe_items(list(arg[1]), python_only=True):
+                return False
+        elif python_only and name == "GROUPREF":
+            continue
         elif name == "AT":
             if str(arg) not in _SAFE_AT:
                 return False
         elif name in ("MAX_REPEAT", "MIN_REPEAT"):
-            if not _safe_items(list(arg[2])):
+            if not _safe_items(list(arg[2]), python_only=python_only):
                 return False
         elif name == "SUBPATTERN":
             _group, add_flags, del_flags, body = arg
-            if add_flags or del_flags or not _safe_items(list(body)):
+            if add_flags or del_flags or not _safe_items(list(body), python_only=python_only):
                 return False
         elif name == "BRANCH":
-            if not all(_safe_items(list(b)) for b in arg[1]):
+            if not all(_safe_items(list(b), python_only=python_only) for b in arg[1]):
                 return False
         else:
             return False
     return True
-
-
-def _safe_category(op: Any, arg: Any) -> bool:
-    return str(op) == "CATEGORY" and str(arg) in _SAFE_CATEGORIES
 
 
 _REGEX_CACHE: dict[str, tuple[re.Pattern[str], bool]] = {}
