@@ -7,6 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from eventpulse.contracts.loader import load_contract
+from eventpulse.quality.gate import QualityGate
+from eventpulse.settings import Settings, SettingsError
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -91,3 +97,15 @@ def test_a_suite_with_one_uncompiled_expectation_imports_gx(tmp_path: Path) -> N
     assert found["gx_imported"] is True
     assert found["needs_gx"] is True
     assert found["engines"] == ["compiled", "gx"]
+
+
+def test_the_engine_setting_is_read_and_checked() -> None:
+    assert Settings.from_mapping({}).gate_engine == "compiled"
+    assert Settings.from_mapping({"EVENTPULSE_GATE_ENGINE": "gx"}).gate_engine == "gx"
+    with pytest.raises(SettingsError, match="EVENTPULSE_GATE_ENGINE must be compiled or gx"):
+        Settings.from_mapping({"EVENTPULSE_GATE_ENGINE": "fast"})
+    contract = load_contract(ROOT / "contracts", "parcels")
+    assert set(QualityGate(contract, engine="gx").engines.values()) == {"gx"}
+    assert set(QualityGate(contract).engines.values()) == {"compiled"}
+    with pytest.raises(ValueError, match="unknown gate engine"):
+        QualityGate(contract, engine="fast")
