@@ -46,10 +46,14 @@ batch = pa.record_batch({
     "_source_row": pa.array([1, 2, 3], pa.int64()),
 })
 gate.feed(batch)
+empty = QualityGate(contract)
+empty.feed(batch.slice(0, 0))
+empty_report = empty.finish().to_dict()
 report = gate.finish().to_dict()
 print(json.dumps({
     "gx_imported": "great_expectations" in sys.modules,
     "needs_gx": needs_gx(contract),
+    "empty_failing": sorted(r["expectation_type"] for r in empty_report["results"] if not r["success"]),
     "engines": sorted({r["engine"] for r in report["results"]}),
     "failing": sorted(
         (r["expectation_type"], r["kwargs"].get("column"), r["failing_rows"])
@@ -77,6 +81,11 @@ def test_edge_telemetry_is_gated_without_importing_gx() -> None:
     assert found["gx_imported"] is False
     assert found["needs_gx"] is False
     assert found["engines"] == ["compiled"]
+    # an empty file too: its mean has nothing to average and it has no row
+    assert found["empty_failing"] == [
+        "expect_column_mean_to_be_between",
+        "expect_table_row_count_to_be_between",
+    ]
     assert found["failing"] == [
         ["expect_column_values_to_be_between", "lat", [2]],
         ["expect_column_values_to_be_between", "rssi_dbm", [2]],

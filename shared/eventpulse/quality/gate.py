@@ -374,7 +374,14 @@ class QualityGate:
         return self._to_results(outcomes)
 
     def _kept_table(self) -> pa.Table:
+        from eventpulse.schema.cast import ARROW_TYPES
+
         arrays = {name: pa.chunked_array(chunks) for name, chunks in self._kept.items() if chunks}
+        if not self._rows:  # no row at all (an empty file): empty columns of the declared types
+            for name in self._kept:
+                declared = self.contract.schema.get(name)
+                if name not in arrays and declared is not None and declared.type in ARROW_TYPES:
+                    arrays[name] = pa.chunked_array([], ARROW_TYPES[declared.type])
         if SOURCE_ROW not in arrays:
             arrays[SOURCE_ROW] = pa.chunked_array([], pa.int64())
         return pa.table(arrays)
