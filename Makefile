@@ -70,6 +70,10 @@ demo-data: $(STAMP) ## Write the generated demo files (every dataset, case and f
 bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
 
+.PHONY: bench-gate
+bench-gate: $(STAMP) ## Benchmark: the quality gate (compiled engine) on edge_telemetry, 1M rows and 1,000 small files, vs hand-written pyarrow and GX
+	$(BIN)/python benchmarks/bench_gate.py
+
 .PHONY: bench-edge
 bench-edge: $(STAMP) ## Benchmark: 20 devices, locust, 60 s of edge uploads on loopback; accept->LOADED, psql \copy anchor
 	$(BIN)/python benchmarks/edge_ingest.py

@@ -18,6 +18,7 @@ from eventpulse.logs.setup import LOG_FORMATS, LOG_LEVELS, LogFormat
 Mode = Literal["local", "cloud"]
 QueueKind = Literal["inline", "rq", "cloud_tasks"]
 LandingKind = Literal["filesystem", "gcs"]
+GateEngine = Literal["compiled", "gx"]
 DeviceRegistryKind = Literal["postgres", "firestore"]
 TokenRole = Literal["viewer", "operator", "admin"]
 """What a bearer token may do; the policy per route is ``eventpulse.api.roles``."""
@@ -294,6 +295,11 @@ class Settings:
     media_url_expires_seconds: int = 900
     """How long a media PUT or read URL (and a device's signed data-upload URL) stays valid."""
 
+    gate_engine: GateEngine = "compiled"
+    """``compiled``: the quality gate evaluates the expectations it can compile with pyarrow, with Great
+    Expectations' verdicts, and the rest with GX; ``gx``: every expectation through GX
+    (quality/compiled.py)."""
+
     log_format: LogFormat = "auto"
     """``json`` (Cloud Logging's structured lines), ``text``, or ``auto``: text on a terminal, else JSON."""
 
@@ -408,6 +414,8 @@ class Settings:
             raise SettingsError(f"{PREFIX}LANDING must be filesystem or gcs, not {self.landing!r}")
         if self.landing == "gcs" and not self.gcs_bucket:
             raise SettingsError(f"{PREFIX}GCS_BUCKET must be set when {PREFIX}LANDING=gcs")
+        if self.gate_engine not in ("compiled", "gx"):
+            raise SettingsError(f"{PREFIX}GATE_ENGINE must be compiled or gx, not {self.gate_engine!r}")
         if self.log_format not in LOG_FORMATS:
             raise SettingsError(f"{PREFIX}LOG_FORMAT must be auto, json or text, not {self.log_format!r}")
         if self.log_level.upper() not in LOG_LEVELS:

@@ -1,7 +1,9 @@
 """Several small ingestions of one dataset in one pass (pipeline/prevalidate.py, quality/coalesce.py).
 
 Their row checks share one Great Expectations call; each ingestion must still end in its own state
-with its own quality report, lineage and audit, exactly as when processed alone.
+with its own quality report, lineage and audit, exactly as when processed alone. The joining is for
+the checks that run through GX: these tests run the gate with ``gate_engine="gx"``; with the
+compiled engine (the default) the edge suite makes no GX call at all (the last test).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from eventpulse.adapters.queue_inline import InlineQueue
@@ -20,6 +23,12 @@ from eventpulse.pipeline.prevalidate import process_batch
 from eventpulse.quality import coalesce
 from eventpulse.states import Status
 from tests.helpers import artifacts
+
+
+@pytest.fixture(autouse=True)
+def _gx_engine(request: pytest.FixtureRequest, services: Any) -> None:
+    if "compiled" not in request.node.name:
+        services.settings = services.settings.with_overrides(gate_engine="gx")
 
 
 class _HeldQueue:
@@ -226,3 +235,24 @@ def test_the_inline_pool_hands_waiting_deliveries_over_in_batches():
     queue.close()
     assert [i for batch in seen for i in batch] == ids  # each once, in order
     assert all(1 <= len(batch) <= 3 for batch in seen)
+
+
+def test_compiled_engine_batch_makes_no_gx_call_and_gives_the_gx_report(services: Any):
+    held = _HeldQueue()
+    services.queue = held
+    body = _batch("dev-c", rows=30, event_type="bogus")
+    ids = [_register(services, "dev-c", "c.ndjson", body)]
+    ids += [_register(services, f"dev-{n}", f"c{n}.ndjson", _batch(f"dev-{n}", rows=30)) for n in range(2)]
+    before = coalesce.coalesce_stats()
+
+    results = process_batch(services, ids)
+
+    assert [r.status for r in results] == [Status.FAILED_QUALITY, Status.LOADED, Status.LOADED]
+    assert coalesce.coalesce_stats() == before  # nothing went through GX, so nothing was joined
+    report = artifacts(services, ids[0])["quality"]
+    assert {r["engine"] for r in report["results"]} == {"compiled"}
+    failed = [r for r in report["results"] if not r["success"]]
+    assert [(r["expectation_type"], r["unexpected_count"], r["unexpected_percent"]) for r in failed] == [
+        ("expect_column_values_to_be_in_set", 30, 100.0)
+    ]
+    assert failed[0]["failing_rows"][:3] == [1, 2, 3]

@@ -3143,7 +3143,10 @@ export interface components {
             options: {
                 [key: string]: unknown;
             };
-            /** Quality */
+            /**
+             * Quality
+             * @description the quality report: passed, rows_evaluated, critical_failures, warnings, results (one per expectation: expectation_type, kwargs, severity, success, observed_value, unexpected_count, unexpected_percent, failing_rows, sample_values, exception, and engine: compiled, gx or eventpulse; reports written before the compiled engine have no engine: gx)
+             */
             quality: {
                 [key: string]: unknown;
             } | null;

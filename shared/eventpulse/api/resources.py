@@ -83,7 +83,12 @@ class Ingestion(Row):
 
 
 class IngestionDetail(Ingestion):
-    quality: dict[str, Any] | None
+    quality: dict[str, Any] | None = Field(
+        description="the quality report: passed, rows_evaluated, critical_failures, warnings, results "
+        "(one per expectation: expectation_type, kwargs, severity, success, observed_value, "
+        "unexpected_count, unexpected_percent, failing_rows, sample_values, exception, and engine: "
+        "compiled, gx or eventpulse; reports written before the compiled engine have no engine: gx)"
+    )
     drift: dict[str, Any] | None
     lineage: dict[str, Any] | None
     artifacts: dict[str, Any]

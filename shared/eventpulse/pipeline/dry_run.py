@@ -154,17 +154,18 @@ def _would(services: Services, contract: Contract, known: TableSchema, row: Row)
         limits=ReadLimits.from_settings(services.settings),
     )
     settler = DriftSettler(known, contract)
+    engine = services.settings.gate_engine
     with services.landing.local_path(str(row["raw_key"])) as path:
         source = open_source(path, fmt, read_options)
         header = settler.settle_header(source.columns)
         if header is not None:
             return _drift_outcome(header)
         plan = decide_drift(known, known, contract.drift_policy)
-        settled, report, preparer, gate = _pass(source, contract, plan, settler)
+        settled, report, preparer, gate = _pass(source, contract, plan, settler, engine)
         if settled.decision.outcome != "accept":
             return _drift_outcome(settled)
         if not follows_plan(settled.decision, plan):  # read again under the decided plan, as processing does
-            _, report, preparer, gate = _pass(source, contract, settled.decision, None)
+            _, report, preparer, gate = _pass(source, contract, settled.decision, None, engine)
     assert report is not None and preparer is not None and gate is not None
     passed = report.passed
     held = len(gate.held_rows()) if passed else 0
@@ -183,11 +184,15 @@ def _would(services: Services, contract: Contract, known: TableSchema, row: Row)
 
 
 def _pass(
-    source: TabularSource, contract: Contract, decision: DriftDecision, settler: DriftSettler | None
+    source: TabularSource,
+    contract: Contract,
+    decision: DriftDecision,
+    settler: DriftSettler | None,
+    engine: str = "compiled",
 ) -> tuple[Settled, QualityReport | None, _BatchPreparer | None, QualityGate | None]:
     """One read of the file: gate every batch under ``decision``; with ``settler``, infer and decide."""
     inferrer = SchemaInferrer.for_format(source.format)
-    gate = QualityGate(contract)
+    gate = QualityGate(contract, engine=engine)
     preparer = _BatchPreparer(decision, decision.baseline, gate, DiscardTrace(contract))
     for batch in source.batches():
         inferrer.feed(batch)
@@ -230,6 +235,7 @@ def _expectation(result: dict[str, Any]) -> dict[str, Any]:
         "unexpected_count": result["unexpected_count"],
         "unexpected_percent": result["unexpected_percent"],
         "failing_rows": result["failing_rows"],
+        "engine": result.get("engine", "gx"),
     }
 
 

@@ -338,7 +338,9 @@ def load_curated(
             _ensure_not_rejected(with_header_evidence(settler.settle_header(source.columns), watch, source))
         ensure_curated_table(tx, dataset_row, target, contract)
         replaying = held_rows_replayed(job.row)
-        gate = QualityGate(contract, held_rows_only=replaying is not None)
+        gate = QualityGate(
+            contract, held_rows_only=replaying is not None, engine=job.services.settings.gate_engine
+        )
         only = pa.array(replaying.source_rows, pa.int64()) if replaying else None
         binder = DeviceBinder.for_ingestion(job.row, contract)
         preparer = _BatchPreparer(job.decision, target, gate, DiscardTrace(contract), only, binder)

@@ -9,6 +9,9 @@ will, and validates the row checks of all of them in one joined call (``quality/
 outside any lock; then each ingestion is processed exactly as alone (claim, drift, gate, load,
 state, report, lineage, audit), and its gate recalls the answer for its identical frame.
 
+Only checks that run through GX are joined: under the compiled engine (``EVENTPULSE_GATE_ENGINE``,
+``quality/compiled.py``) a contract whose every expectation compiles is not read ahead at all.
+
 Nothing here writes or decides anything: a file whose prepared rows differ inside the load (the
 plan changed meanwhile) is simply validated again there, and any error here is left for the load
 to meet and record.
@@ -27,7 +30,7 @@ from eventpulse.pipeline.holding import DiscardTrace, held_rows_replayed
 from eventpulse.pipeline.loading import DeviceBinder, _BatchPreparer
 from eventpulse.pipeline.processor import ProcessResult, default_worker_id, plan_load, process_ingestion
 from eventpulse.quality.coalesce import remember_many
-from eventpulse.quality.gate import QualityGate
+from eventpulse.quality.gate import QualityGate, needs_gx
 from eventpulse.states import CLAIMABLE, Status
 
 if TYPE_CHECKING:
@@ -76,15 +79,15 @@ def _prepare(services: Services, row: Row) -> list[tuple[Any, Any]]:
         return []  # a replay of held rows prepares a selection: leave it to the load
     planned = plan_load(services, row, default_worker_id())
     job = planned.job
-    if not job.contract.expectations:
-        return []
+    if not needs_gx(job.contract, services.settings.gate_engine):
+        return []  # no check of this contract runs through GX (quality/compiled.py): nothing to join
     with services.landing.local_path(str(row["raw_key"])) as path:
         if path.stat().st_size > SMALL_FILE_BYTES:
             return []
         source = RenamedSource.wrap(
             open_source(path, planned.fmt, planned.read_options), job.contract.renames
         )
-        gate = QualityGate(job.contract)
+        gate = QualityGate(job.contract, engine=services.settings.gate_engine)
         binder = DeviceBinder.for_ingestion(row, job.contract)
         trace = DiscardTrace(job.contract)
         preparer = _BatchPreparer(job.decision, job.decision.baseline, gate, trace, None, binder)

@@ -275,7 +275,7 @@ def _process(ctx: _Context, beat: Heartbeat) -> ProcessResult:
     contract, fmt, read_options = planned_load.contract, planned_load.fmt, planned_load.read_options
     settler, job = planned_load.settler, planned_load.job
     if contract.expectations:
-        warm_up_quality_engine()
+        warm_up_quality_engine(contract, ctx.services.settings.gate_engine)
     with ctx.services.landing.local_path(str(ctx.row["raw_key"])) as path:
         # A confirmed rename reads the file's column as the known one (contract ``renames``).
         source = RenamedSource.wrap(open_source(path, fmt, read_options), contract.renames)

@@ -5,6 +5,11 @@ Memory stays bounded by the batch size plus the columns that ``columns`` expecta
 ``columns`` expectations run once at the end on only the columns they name (plus ``_source_row``);
 ``table`` expectations run at the end on a one-column frame (row count) or an empty frame (names).
 Failing rows are always source row numbers, read from the batch's ``_source_row`` column.
+
+Engines: with ``engine="compiled"`` (the default, ``EVENTPULSE_GATE_ENGINE``) every expectation that
+``quality/compiled.py`` compiles is evaluated there with pyarrow, with GX's verdicts; the others run
+through GX exactly as before. Each result says which engine ran it. A suite that compiles fully never
+imports Great Expectations.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pyarrow as pa
 
 from eventpulse.contracts.expectation_types import TABLE_ROW_COUNT_TYPES
 from eventpulse.contracts.model import Contract, Expectation, Severity
+from eventpulse.quality import compiled
 from eventpulse.quality.coalesce import is_unique_by_part, recall, recall_row_count
 
 SOURCE_ROW = "_source_row"
@@ -39,6 +45,9 @@ class ExpectationResult:
     sample_values: list[Any]
     exception: str | None = None
     """The error GX raised while evaluating (the expectation then fails)."""
+    engine: str = "gx"
+    """Which engine judged it: ``compiled`` (pyarrow, quality/compiled.py), ``gx`` (Great Expectations),
+    or ``eventpulse`` (the cast check, which is EventPulse's own)."""
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = _jsonable(asdict(self))
@@ -79,11 +88,23 @@ class _RowTally:
     """All failing source rows, kept only for expectations that quarantine (ints: bounded memory)."""
 
 
-def warm_up() -> None:
-    """Start loading Great Expectations in the background (see gx_runner.warm_up_in_background)."""
+def warm_up(contract: Contract | None = None, engine: str = "compiled") -> None:
+    """Start loading Great Expectations in the background (see gx_runner.warm_up_in_background).
+
+    Nothing to do when every expectation of ``contract`` compiles: GX will not be needed.
+    """
+    if contract is not None and not needs_gx(contract, engine):
+        return
     from eventpulse.quality.gx_runner import warm_up_in_background
 
     warm_up_in_background()
+
+
+def needs_gx(contract: Contract, engine: str = "compiled") -> bool:
+    """True when some expectation of ``contract`` runs through Great Expectations under ``engine``."""
+    if engine == "gx":
+        return bool(contract.expectations)
+    return not all(compiled.compiles(contract, i) for i in range(len(contract.expectations)))
 
 
 DEFAULT_CHUNK_ROWS = 500_000
@@ -100,14 +121,16 @@ class QualityGate:
         max_failing_rows: int = 20,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         held_rows_only: bool = False,
+        engine: str = "compiled",
     ):
         """``held_rows_only``: the rows are a replay of held rows, not a file (docs/CONTRACTS.md).
 
         Then only ``row`` expectations run (the file-wide ones judged the original file), and a
         quarantine expectation holds its failing rows back without failing: ``mostly`` judged the file.
+        ``engine``: ``compiled`` or ``gx`` (see the module docstring).
         """
-        from eventpulse.quality.gx_runner import GxRunner
-
+        if engine not in compiled.ENGINES:
+            raise ValueError(f"unknown gate engine {engine!r}: use one of {', '.join(compiled.ENGINES)}")
         self.contract = contract
         self.held_rows_only = held_rows_only
         self.max_failing_rows = max_failing_rows
@@ -119,6 +142,17 @@ class QualityGate:
         by_class = _indices_by_class(contract.expectations)
         if held_rows_only:
             by_class["columns"], by_class["table"] = [], []
+        self.engines: dict[int, str] = {
+            i: "compiled" if engine == "compiled" and compiled.compiles(contract, i) else "gx"
+            for indices in by_class.values()
+            for i in indices
+        }
+        self._compiled_rows = [i for i in by_class["row"] if self.engines[i] == "compiled"]
+        self._compiled_columns = [i for i in by_class["columns"] if self.engines[i] == "compiled"]
+        self._compiled_counts = [i for i in by_class["table"] if self.engines[i] == "compiled"]
+        by_class = {
+            name: [i for i in indices if self.engines[i] == "gx"] for name, indices in by_class.items()
+        }
         self._row_indices = by_class["row"]
         # Uniqueness checks run on their own, so that several small files can share their call.
         self._unique_indices = [i for i in by_class["columns"] if is_unique_by_part(contract, i)]
@@ -127,9 +161,9 @@ class QualityGate:
             i for i in by_class["table"] if contract.expectations[i].type in TABLE_ROW_COUNT_TYPES
         ]
         self._names_indices = [i for i in by_class["table"] if i not in self._count_indices]
-        self._detail_runners: dict[tuple[int, ...], Any] = {}
+        self._detail_runners: dict[tuple[tuple[int, ...], bool], Any] = {}
         self._runners = {
-            name: GxRunner(contract, indices, partial_count=max_failing_rows, with_rows=name != "row")
+            name: _gx_runner(contract, indices, partial_count=max_failing_rows, with_rows=name != "row")
             for name, indices in (
                 ("row", self._row_indices),
                 ("unique", self._unique_indices),
@@ -141,11 +175,13 @@ class QualityGate:
         self._row_columns = _columns_of(contract, self._row_indices)
         self._unique_columns = _columns_of(contract, self._unique_indices)
         self._aggregate_columns = _columns_of(contract, self._column_indices)
-        self._kept_columns = _columns_of(contract, [*self._unique_indices, *self._column_indices])
+        self._kept_columns = _columns_of(
+            contract, [*self._unique_indices, *self._column_indices, *self._compiled_columns]
+        )
         self._kept: dict[str, list[pa.Array]] = {name: [] for name in [*self._kept_columns, SOURCE_ROW]}
-        self._tallies = {i: _RowTally() for i in self._row_indices}
+        self._tallies = {i: _RowTally() for i in [*self._row_indices, *self._compiled_rows]}
         self._quarantine_indices = frozenset(
-            i for i in self._row_indices if contract.expectations[i].quarantines
+            i for i in [*self._row_indices, *self._compiled_rows] if contract.expectations[i].quarantines
         )
         self._cast_failures: dict[str, _RowTally] = {}
         self._observed_columns: list[str] = []
@@ -161,6 +197,8 @@ class QualityGate:
         self._rows += batch.num_rows
         if batch.num_rows == 0:
             return
+        for index in self._compiled_rows:
+            self._merge(self._tallies[index], self._compiled_row(index, batch))
         if self._row_indices:
             present = [c for c in [*self._row_columns, SOURCE_ROW] if c in batch.schema.names]
             self._pending.append(batch.select(present))
@@ -170,6 +208,17 @@ class QualityGate:
         for name in self._kept:
             if name in batch.schema.names:
                 self._kept[name].append(batch.column(name))
+
+    def _compiled_row(self, index: int, batch: pa.RecordBatch) -> Any:
+        every_row = index in self._quarantine_indices
+        try:
+            return compiled.row_outcome(
+                self.contract, index, batch, partial=self.max_failing_rows, every_row=every_row
+            )
+        except compiled.NotCompiled:  # this batch lacks the column or has another type: GX judges it
+            frame = _to_frame(batch, _columns_of(self.contract, [index]))
+            runner = self._detail_runner((index,), every_row=every_row)
+            return runner.validate(frame)[0]
 
     def _validate_pending(self) -> None:
         if not self._pending:
@@ -213,11 +262,12 @@ class QualityGate:
     def _detail_runner(self, indices: tuple[int, ...], *, every_row: bool) -> Any:
         from eventpulse.quality.gx_runner import GxRunner
 
-        if indices not in self._detail_runners:
-            self._detail_runners[indices] = GxRunner(
+        key = (indices, every_row)
+        if key not in self._detail_runners:
+            self._detail_runners[key] = GxRunner(
                 self.contract, indices, partial_count=self.max_failing_rows, every_row=every_row
             )
-        return self._detail_runners[indices]
+        return self._detail_runners[key]
 
     def held_rows(self) -> dict[int, list[int]]:
         """Source row -> indices of the quarantine expectations it failed (call after ``finish``).
@@ -243,9 +293,13 @@ class QualityGate:
     def finish(self) -> QualityReport:
         """Run the end-of-stream checks and return the report; passed = no failing critical result."""
         self._validate_pending()
-        results: dict[int, ExpectationResult] = {i: self._row_result(i) for i in self._row_indices}
+        rows = [*self._row_indices, *self._compiled_rows]
+        results: dict[int, ExpectationResult] = {i: self._row_result(i) for i in rows}
         results.update(self._finish_columns())
         results.update(self._finish_table())
+        results.update(self._finish_compiled())
+        for index, result in results.items():
+            result.engine = self.engines[index]
         ordered = [results[i] for i in sorted(results)] + self._cast_results()
         critical = sum(1 for r in ordered if r.severity == "critical" and not r.success)
         return QualityReport(
@@ -302,6 +356,35 @@ class QualityGate:
         if self._column_indices:
             out.update(self._outcomes_to_results("columns", self._kept_frame(self._aggregate_columns)))
         return out
+
+    def _finish_compiled(self) -> dict[int, ExpectationResult]:
+        outcomes = [compiled.table_outcome(self.contract, i, self._rows) for i in self._compiled_counts]
+        if self._compiled_columns:
+            table = self._kept_table()
+            for index in self._compiled_columns:
+                try:
+                    outcome = compiled.column_outcome(
+                        self.contract, index, table, partial=self.max_failing_rows
+                    )
+                except compiled.NotCompiled:  # a column never arrived or has another type: GX judges
+                    columns = _columns_of(self.contract, [index])
+                    runner = self._detail_runner((index,), every_row=False)
+                    outcome = runner.validate(self._kept_frame(columns))[0]
+                outcomes.append(outcome)
+        return self._to_results(outcomes)
+
+    def _kept_table(self) -> pa.Table:
+        from eventpulse.schema.cast import ARROW_TYPES
+
+        arrays = {name: pa.chunked_array(chunks) for name, chunks in self._kept.items() if chunks}
+        if not self._rows:  # no row at all (an empty file): empty columns of the declared types
+            for name in self._kept:
+                declared = self.contract.schema.get(name)
+                if name not in arrays and declared is not None and declared.type in ARROW_TYPES:
+                    arrays[name] = pa.chunked_array([], ARROW_TYPES[declared.type])
+        if SOURCE_ROW not in arrays:
+            arrays[SOURCE_ROW] = pa.chunked_array([], pa.int64())
+        return pa.table(arrays)
 
     def _kept_frame(self, columns: Sequence[str]) -> Any:
         arrays = {
@@ -363,9 +446,19 @@ class QualityGate:
                     unexpected_percent=100.0 * tally.unexpected / self._rows if self._rows else None,
                     failing_rows=tally.failing_rows,
                     sample_values=tally.samples,
+                    engine="eventpulse",
                 )
             )
         return out
+
+
+def _gx_runner(contract: Contract, indices: Sequence[int], **options: Any) -> Any:
+    """A GxRunner for ``indices``; None when there are none (so that GX is not imported for nothing)."""
+    if not indices:
+        return None
+    from eventpulse.quality.gx_runner import GxRunner
+
+    return GxRunner(contract, indices, **options)
 
 
 def _indices_by_class(expectations: Sequence[Expectation]) -> dict[str, list[int]]:

@@ -263,6 +263,7 @@ interface ExpectationResult {
   success?: boolean;
   unexpected_count?: number;
   failing_rows?: unknown[];
+  engine?: string;
   [key: string]: unknown;
 }
 
@@ -279,6 +280,7 @@ function Quality({ report }: { report: Record<string, unknown> | null | undefine
               <th>column</th>
               <th>result</th>
               <th>failing rows</th>
+              <th title="compiled: pyarrow with Great Expectations' verdicts; gx: Great Expectations">engine</th>
             </tr>
           </thead>
           <tbody>
@@ -292,6 +294,7 @@ function Quality({ report }: { report: Record<string, unknown> | null | undefine
                 <td class="mono small">
                   {num(r.unexpected_count)} {r.failing_rows ? JSON.stringify(r.failing_rows).slice(0, 300) : ""}
                 </td>
+                <td class="small">{r.engine ?? "gx"}</td>
               </tr>
             ))}
           </tbody>
