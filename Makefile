@@ -67,7 +67,11 @@ demo-data: $(STAMP) ## Write the generated demo files (every dataset, case and f
 	$(BIN)/eventpulse demo generate --out data/demo
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
+bench: $(STAMP) ## Benchmarks: run them all (or BENCH="ingest upsert ..."), then every ratio beside its target (benchmarks/out/)
+	$(BIN)/python benchmarks/run.py $(BENCH)
+
+.PHONY: bench-ingest
+bench-ingest: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
 
 .PHONY: bench-gate
