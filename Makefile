@@ -74,6 +74,10 @@ bench: $(STAMP) ## Benchmarks: run them all (or BENCH="ingest upsert ..."), then
 bench-ingest: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
 
+.PHONY: bench-small
+bench-small: $(STAMP) ## Benchmark: 1,000 device files of 100 rows processed back to back by a warm worker (ms per file), psql \copy per file
+	$(BIN)/python benchmarks/bench_small_files.py
+
 .PHONY: bench-gate
 bench-gate: $(STAMP) ## Benchmark: the quality gate (compiled engine) on edge_telemetry, 1M rows and 1,000 small files, vs hand-written pyarrow and GX
 	$(BIN)/python benchmarks/bench_gate.py

@@ -100,6 +100,12 @@ def _edge(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def _small_files(result: dict[str, Any]) -> list[Figure]:
+    return [
+        Figure("1,000 files of 100 rows, processing per file", result["per_file_ms"], 50.0, "ms"),
+    ]
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "ingest",
@@ -120,6 +126,14 @@ BENCHES: tuple[Bench, ...] = (
         "gate-",
         "the compiled quality gate, 1M rows and 1,000 small files",
         _gate,
+    ),
+    Bench(
+        "small",
+        "bench_small_files.py",
+        (),
+        "small-files-",
+        "1,000 device files of 100 rows processed back to back by a warm worker",
+        _small_files,
     ),
     Bench(
         "edge",

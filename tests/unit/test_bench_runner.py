@@ -78,3 +78,9 @@ def test_a_benchmark_that_writes_nothing_is_reported_not_run(
     figures, error, written = runner.run_one(bench)
     assert figures == [] and written is None
     assert error == "wrote no benchmarks/out/quiet-*.json"
+
+
+def test_the_small_files_figure_is_the_per_file_time_against_50_ms() -> None:
+    small = runner.BENCHES[[b.name for b in runner.BENCHES].index("small")]
+    (figure,) = small.extract({"per_file_ms": 43.8, "target_per_file_ms": 50.0})
+    assert (figure.value, figure.at_most, figure.unit, figure.met) == (43.8, 50.0, "ms", True)
