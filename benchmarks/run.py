@@ -106,6 +106,14 @@ def _small_files(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def _scale(result: dict[str, Any]) -> list[Figure]:
+    copies = result["copies"]
+    return [
+        Figure(f"{copies}M-row CSV, peak RSS", result["peak_rss_mb"], 1024.0, "MB"),
+        Figure(f"{copies}M-row CSV, time / ({copies} x time at 1M)", result["time_vs_linear"], 1.10),
+    ]
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "ingest",
@@ -127,6 +135,7 @@ BENCHES: tuple[Bench, ...] = (
         "the compiled quality gate, 1M rows and 1,000 small files",
         _gate,
     ),
+    Bench("scale", "bench_scale.py", (), "scale-", "the parcels CSV at 1M and 10M rows, one-shot", _scale),
     Bench(
         "small",
         "bench_small_files.py",

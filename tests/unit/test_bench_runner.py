@@ -84,3 +84,9 @@ def test_the_small_files_figure_is_the_per_file_time_against_50_ms() -> None:
     small = runner.BENCHES[[b.name for b in runner.BENCHES].index("small")]
     (figure,) = small.extract({"per_file_ms": 43.8, "target_per_file_ms": 50.0})
     assert (figure.value, figure.at_most, figure.unit, figure.met) == (43.8, 50.0, "ms", True)
+
+
+def test_the_scale_figures_are_peak_rss_and_time_against_linear() -> None:
+    scale = runner.BENCHES[[b.name for b in runner.BENCHES].index("scale")]
+    figures = scale.extract({"copies": 10, "peak_rss_mb": 1792.0, "time_vs_linear": 1.131})
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(1792.0, 1024.0, False), (1.131, 1.1, False)]
