@@ -60,6 +60,7 @@ RAW_LINES = [
     '"text"',
     '{"id": ',
     '{"id": 1} {"id": 2}',
+    '{"id":\n1} {"id": 2}',  # two lines, two objects, neither line one object
     '{"id": -0}',
     '{"id": 12345678901234567890}',
     '{"id": -NaN}',
@@ -95,7 +96,11 @@ def ndjson_files(draw: Any) -> bytes:
     end = draw(st.sampled_from(["\n", "\r\n"]))
     text = end.join(lines) + draw(st.sampled_from(["", end]))
     bom = "\ufeff" if draw(st.integers(0, 9)) == 0 else ""
-    return (bom + text).encode("utf-8", "surrogatepass")
+    data = (bom + text).encode("utf-8")
+    if data and draw(st.integers(0, 9)) == 0:  # a byte that is not UTF-8, or a UTF-8-encoded surrogate
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\xff", b"\xed\xa0\x80", b"\xc3"])) + data[at:]
+    return data
 
 
 def read_all(path: Path, options: ReadOptions, *, columnar: bool) -> tuple[Any, ...]:
@@ -164,6 +169,10 @@ def test_blocks_split_a_large_file_at_line_ends_and_batches_keep_their_size(tmp_
         '{"id": 2.5}\n{"id": -0}',  # in a float column: Python's 0.0 (from int 0), Arrow's -0.0
         '{"id": NaN}',
         '{"id": 1} {"id": 2}',  # two objects on a line: the record reader refuses it
+        '{"id":\n1} {"id": 2}',  # as many objects as lines, but not one per line
+        '{"id": 2}\r{"id": 3}',  # a lone CR ends a line for Python, is a blank for Arrow
+        "  \n",  # a line of spaces is blank for Python
+        '{"id": 1, "id": 2}',  # Python keeps the last value
     ],
 )
 def test_features_the_columnar_path_cannot_reproduce_fall_back(tmp_path, line: str) -> None:
@@ -181,3 +190,13 @@ def test_a_non_utf8_file_is_read_record_by_record(tmp_path) -> None:
     source = JsonSource.open(path, ReadOptions(), ndjson=True)
     assert not source.columnar and source.encoding == "cp1252"
     assert next(iter(source.batches())).to_pylist() == [{"name": "café"}]
+
+
+def test_bad_utf8_past_the_encoding_sample_fails_like_the_record_reader(tmp_path) -> None:
+    path = tmp_path / "f.ndjson"
+    good = b"".join(b'{"id": %d, "name": "caf\xc3\xa9"}\n' % i for i in range(40_000))
+    assert len(good) > 1 << 20  # detect_encoding samples the first MiB: it sees UTF-8
+    path.write_bytes(good + b'{"id": 1, "name": "\xff"}\n')
+    expected = read_all(path, ReadOptions(), columnar=False)
+    assert expected[0] == "read error" and "is not valid JSON" in expected[1]
+    assert read_all(path, ReadOptions(), columnar=True) == expected
