@@ -62,8 +62,12 @@ class JsonSource:
     batch_rows: int
     format: FileFormat = "json"
     limits: ReadLimits = ReadLimits()
-    columnar: bool = False
-    """Read by pyarrow.json (``json_arrow``); False: record by record with Python's json."""
+    spill: json_arrow.Spill | None = None
+    """The blocks pyarrow.json parsed in the first pass (``json_arrow``); None: record by record."""
+
+    @property
+    def columnar(self) -> bool:
+        return self.spill is not None
 
     @classmethod
     def open_json(cls, path: Path, options: ReadOptions) -> JsonSource:
@@ -81,12 +85,12 @@ class JsonSource:
         label = options.label(path)
         encoding = detect_encoding(path, label, options.encoding)
         kinds: dict[str, set[str]] | None = None
+        spill: json_arrow.Spill | None = None
         if ndjson and columnar:
             try:
-                kinds = json_arrow.scan_kinds(path, encoding, options.limits.json_max_record_bytes)
+                kinds, spill = json_arrow.scan(path, encoding, options.limits.json_max_record_bytes)
             except json_arrow.NotFast:
                 kinds = None
-        fast = kinds is not None
         if kinds is None:
             kinds = {}
             for record in _records(path, encoding, ndjson, label, options.limits):
@@ -97,13 +101,13 @@ class JsonSource:
         fmt: FileFormat = "ndjson" if ndjson else "json"
         columns = normalize_column_names(original)
         return cls(
-            path, label, encoding, original, columns, types, options.batch_rows, fmt, options.limits, fast
+            path, label, encoding, original, columns, types, options.batch_rows, fmt, options.limits, spill
         )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         schema = pa.schema(list(zip(self.columns, self.types, strict=True)))
-        if self.columnar:
-            yield from self._columnar_batches(schema)
+        if self.spill is not None:
+            yield from self._columnar_batches(self.spill, schema)
             return
         rows: list[dict[str, Any]] = []
         yielded = False
@@ -116,10 +120,10 @@ class JsonSource:
         if rows or not yielded:
             yield self._batch(rows, schema)
 
-    def _columnar_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _columnar_batches(self, spill: json_arrow.Spill, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """The same batches as the record reader's: ``batch_rows`` rows each, the last one shorter."""
         by_key = pa.schema(list(zip(self.original_columns, self.types, strict=True)))
-        tables = json_arrow.read_tables(self.path, self.encoding, self.limits.json_max_record_bytes, by_key)
+        tables = json_arrow.read_tables(spill, by_key)
         pending: list[pa.RecordBatch] = []
         held = 0
         yielded = False
