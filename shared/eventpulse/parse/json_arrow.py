@@ -66,8 +66,8 @@ def scan(path: Path, encoding: str | None, max_record_chars: int) -> tuple[dict[
     kinds: dict[str, set[str]] = {}
     risky: set[str] = set()
     spill = Spill(tempfile.TemporaryFile(prefix="eventpulse-ndjson-"))
-    for block in iter_blocks(path, encoding, max_record_chars):
-        table = _parse_block(block, kinds)
+    for block, lines in iter_blocks(path, encoding, max_record_chars):
+        table = _parse_block(block, lines, kinds)
         for name in table.schema.names:
             kinds.setdefault(name, set()).add(_kind_of(table.schema.field(name).type))
         risky.update(_risky_keys(table))
@@ -98,8 +98,9 @@ def read_tables(spill: Spill, schema: pa.Schema) -> Iterator[pa.Table]:
         yield pa.Table.from_arrays(columns, schema=schema)
 
 
-def iter_blocks(path: Path, encoding: str | None, max_record_chars: int) -> Iterator[bytes]:
-    """UTF-8 blocks of whole lines, one JSON object per line, blank lines dropped, "\\n" line ends."""
+def iter_blocks(path: Path, encoding: str | None, max_record_chars: int) -> Iterator[tuple[bytes, int]]:
+    """UTF-8 blocks of whole lines and their line count: one JSON object per line, blank lines
+    dropped, "\\n" line ends."""
     if encoding not in (None, "utf-8"):
         raise NotFast(f"encoding {encoding}")  # Python decodes it; Arrow reads UTF-8 only
     # Every line of a block is at most two chunks long: within the record limit by construction.
@@ -122,7 +123,7 @@ def iter_blocks(path: Path, encoding: str | None, max_record_chars: int) -> Iter
             yield _ensure_one_object_per_line(head + b"\n")
 
 
-def _ensure_one_object_per_line(block: bytes) -> bytes:
+def _ensure_one_object_per_line(block: bytes) -> tuple[bytes, int]:
     """``block`` with "\\n" line ends and no blank line, or NotFast unless each line is ``{...}``.
 
     Arrow reads several objects on one line, an object across lines and a lone "\\r" as blanks; the
@@ -143,26 +144,26 @@ def _ensure_one_object_per_line(block: bytes) -> bytes:
         block.startswith(b"{") and block.endswith(b"}\n") and block.count(b"}\n{") == lines - 1
     ):
         raise NotFast("a line that is not exactly one {...}")
-    return block
+    return block, lines
 
 
-def _parse_block(block: bytes, kinds: dict[str, set[str]]) -> pa.Table:
+def _parse_block(block: bytes, lines: int, kinds: dict[str, set[str]]) -> pa.Table:
     """One block, keys known to hold strings read as strings; a new key Arrow reads as timestamps
     (it infers them from strings) is read again as a string: the record reader keeps the text."""
     if not block:
         return pa.table({})
     _ensure_utf8(block)
     text_keys = [k for k, held in kinds.items() if "str" in held]
-    table = _parse(block, text_keys)
+    table = _parse(block, lines, text_keys)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     if stamped:
         order = table.schema.names
-        table = _parse(block, text_keys + stamped)
+        table = _parse(block, lines, text_keys + stamped)
         table = table.select(order)  # the order of first appearance, not the explicit schema's
     return table
 
 
-def _parse(block: bytes, text_keys: list[str]) -> pa.Table:
+def _parse(block: bytes, lines: int, text_keys: list[str]) -> pa.Table:
     schema = pa.schema([(k, pa.string()) for k in text_keys])
     try:
         table = pajson.read_json(
@@ -172,7 +173,7 @@ def _parse(block: bytes, text_keys: list[str]) -> pa.Table:
         )
     except pa.ArrowInvalid as exc:  # a type change, a duplicate key, bad syntax: the slow path decides
         raise NotFast(str(exc)) from exc
-    if table.num_rows != block.count(b"\n"):
+    if table.num_rows != lines:
         raise NotFast("not one object per line")
     return table
 
