@@ -204,3 +204,13 @@ def test_bad_utf8_past_the_encoding_sample_fails_like_the_record_reader(tmp_path
     expected = read_all(path, ReadOptions(), columnar=False)
     assert expected[0] == "read error" and "is not valid JSON" in expected[1]
     assert read_all(path, ReadOptions(), columnar=True) == expected
+
+
+@pytest.mark.parametrize("opening", [b'{"a":', b"["])
+def test_deep_nesting_never_reaches_pyarrow(tmp_path, opening: bytes) -> None:
+    # pyarrow.json recurses once per level and crashes the process (SIGSEGV) at about 20,000.
+    closing = b"}" if opening.startswith(b"{") else b"]"
+    path = tmp_path / "deep.ndjson"
+    path.write_bytes(b'{"a":' + opening * 50_000 + b"1" + closing * 50_000 + b"}\n")
+    result = read_all(path, ReadOptions(), columnar=True)
+    assert result[0] == "read error" and "nested too deeply" in result[1]

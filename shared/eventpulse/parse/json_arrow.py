@@ -28,6 +28,11 @@ BLOCK_BYTES = 4 << 20
 _ARROW_BLOCK = 1 << 20
 """pyarrow.json's own blocks inside one of ours: its threads parse them side by side."""
 
+MAX_EXTRA_BRACKETS = 1_000
+"""Opening brackets in a block beyond one per line: no line can nest deeper than this (pyarrow.json
+survives 5,000 levels, crashes the process at 20,000). Nested values fall back anyway; brackets
+inside strings count too, a harmless false alarm past this many."""
+
 EXACT_INT = 2**53
 """Past this an integer has no exact float64: Python's pyarrow refuses it in a float column."""
 
@@ -144,6 +149,8 @@ def _ensure_one_object_per_line(block: bytes) -> tuple[bytes, int]:
         block.startswith(b"{") and block.endswith(b"}\n") and block.count(b"}\n{") == lines - 1
     ):
         raise NotFast("a line that is not exactly one {...}")
+    if block.count(b"{") + block.count(b"[") - lines > MAX_EXTRA_BRACKETS:
+        raise NotFast("deep nesting")  # pyarrow.json recurses per level: 20,000 levels crash it
     return block, lines
 
 
