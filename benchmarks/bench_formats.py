@@ -101,7 +101,9 @@ def print_table(result: dict[str, Any]) -> None:
             print(line.format(label, f"{step['seconds']:.2f}", f"{step['rows']:,}", rss))
     for key in ("ratio_cold", "ratio_server"):
         if key in result:
-            print(f"{key} (NDJSON eventpulse / mean CSV copy) = {result[key]:.2f}  (target <= {TARGET_RATIO})")
+            print(
+                f"{key} (NDJSON eventpulse / mean CSV copy) = {result[key]:.2f}  (target <= {TARGET_RATIO})"
+            )
     print(f"load average at the start: {result['load_average']}")
 
 
@@ -125,8 +127,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "machine": describe_machine(psql, args.database_url),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "file": {"csv_mb": round(csv_file.stat().st_size / 1e6, 1), "ndjson_mb": round(ndjson.stat().st_size / 1e6, 1),
-                 "rows": args.rows},  # fmt: skip
+        "file": {
+            "csv_mb": round(csv_file.stat().st_size / 1e6, 1),
+            "ndjson_mb": round(ndjson.stat().st_size / 1e6, 1),
+            "rows": args.rows,
+        },  # fmt: skip
         "ndjson_generation_seconds": None if generated is None else round(generated, 2),
         "target_ratio": TARGET_RATIO,
     }

@@ -37,9 +37,10 @@ values = st.recursive(
     ),
     max_leaves=4,
 )
-# Strings that look like a risky number are false alarms the fast path accepts falling back on.
-plain_text = st.text().filter(lambda s: not any(w in s for w in ("NaN", "Infinity", "-0")))
-plain_values = st.one_of(st.none(), st.booleans(), st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9), plain_text)
+plain_text = st.text()
+plain_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**9), 10**9), st.floats(-1e9, 1e9), st.text()
+)
 records = st.dictionaries(st.sampled_from(KEYS), values, max_size=5)
 mixed_records = st.dictionaries(st.sampled_from(KEYS), plain_values, min_size=1, max_size=5)
 # -0.0, a negative subnormal and |x| >= 2**53 are false alarms (json_arrow._risky_keys).
@@ -137,7 +138,9 @@ def compare(data: bytes, batch_rows: int, limit: int, folder: Path | None = None
     batch_rows=st.sampled_from([1, 2, 3, 100_000]),
     limit=st.sampled_from([16 * 1024**2, 64, 300]),
 )
-def test_columnar_ndjson_reads_exactly_like_the_record_reader(data: bytes, batch_rows: int, limit: int) -> None:
+def test_columnar_ndjson_reads_exactly_like_the_record_reader(
+    data: bytes, batch_rows: int, limit: int
+) -> None:
     compare(data, batch_rows, limit)
 
 

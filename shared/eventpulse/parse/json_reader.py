@@ -78,9 +78,7 @@ class JsonSource:
         return cls.open(path, options, ndjson=True)
 
     @classmethod
-    def open(
-        cls, path: Path, options: ReadOptions, *, ndjson: bool, columnar: bool = True
-    ) -> JsonSource:
+    def open(cls, path: Path, options: ReadOptions, *, ndjson: bool, columnar: bool = True) -> JsonSource:
         """``columnar=False`` forces the record-by-record reader (the reference the tests compare)."""
         label = options.label(path)
         encoding = detect_encoding(path, label, options.encoding)
