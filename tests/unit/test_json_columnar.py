@@ -163,6 +163,10 @@ def test_blocks_split_a_large_file_at_line_ends_and_batches_keep_their_size(tmp_
     assert source is not None and source.columnar
     assert source.original_columns == ["id", "v", "s", "t", "extra"]
     assert [b.num_rows for b in source.batches()] == [300] * 6 + [200]
+    # The processor reads a source again after a drift decision; evidence reads a first batch.
+    first, second = source.batches(), source.batches()
+    pairs = list(zip(first, second, strict=True))
+    assert all(a.equals(b) for a, b in pairs) and sum(a.num_rows for a, _ in pairs) == 2_000
 
 
 @pytest.mark.parametrize(

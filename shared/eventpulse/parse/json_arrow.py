@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,13 +55,17 @@ class Spill:
         with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
             writer.write_table(table)
         data = sink.getvalue()
-        self.segments.append((self.file.tell(), data.size))
+        end = self.segments[-1][0] + self.segments[-1][1] if self.segments else 0
+        self.file.seek(end)
+        self.segments.append((end, data.size))
         self.file.write(data)
 
     def tables(self) -> Iterator[pa.Table]:
         self.file.flush()
         for offset, size in self.segments:
-            yield pa.ipc.open_stream(pa.py_buffer(os.pread(self.file.fileno(), size, offset))).read_all()
+            self.file.seek(offset)  # seek and read together: two iterations may interleave
+            data = self.file.read(size)
+            yield pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
 def scan(path: Path, encoding: str | None, max_record_chars: int) -> tuple[dict[str, set[str]], Spill]:
