@@ -10,8 +10,8 @@ sends a file there is listed in docs/SCHEMA_DRIFT.md ("Reading files").
 from __future__ import annotations
 
 import codecs
-import io
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +74,28 @@ def scan(path: Path, encoding: str | None, max_record_chars: int) -> tuple[dict[
     kinds: dict[str, set[str]] = {}
     risky: set[str] = set()
     spill = Spill(tempfile.TemporaryFile(prefix="eventpulse-ndjson-"))
-    for block, lines in iter_blocks(path, encoding, max_record_chars):
-        table = _parse_block(block, lines, kinds)
+
+    def absorb(table: pa.Table, non_finite: bool) -> None:
         for name in table.schema.names:
             kinds.setdefault(name, set()).add(_kind_of(table.schema.field(name).type))
-        risky.update(_risky_keys(table))
+        risky.update(_risky_keys(table, non_finite))
         spill.write(table)
+
+    # pyarrow parses a block (without the GIL) while this thread checks the next one: on two cores
+    # that hides the byte scans. A key first seen as text in the block before is not yet in
+    # ``text_keys``; if Arrow then infers timestamps from it, _parse_block reads it again as text.
+    with ThreadPoolExecutor(1, thread_name_prefix="eventpulse-ndjson") as pool:
+        parsing: tuple[Future[pa.Table], bool] | None = None
+        for block, lines in iter_blocks(path, encoding, max_record_chars):
+            text_keys = [k for k, held in kinds.items() if "str" in held]
+            # NaN and Infinity are the only literals that parse to a non-finite double.
+            non_finite = b"NaN" in block or b"Infinity" in block
+            following = (pool.submit(_parse_block, block, lines, text_keys), non_finite)
+            if parsing is not None:
+                absorb(parsing[0].result(), parsing[1])
+            parsing = following
+        if parsing is not None:
+            absorb(parsing[0].result(), parsing[1])
     for key, held in kinds.items():
         if len(held - {"null", "int", "float"}) > 1 or (held & {"int", "float"} and held & {"bool", "str"}):
             # Kinds that change between blocks make the column JSON text: 1 -> "1", true -> "true".
@@ -113,20 +129,22 @@ def iter_blocks(path: Path, encoding: str | None, max_record_chars: int) -> Iter
         raise NotFast(f"encoding {encoding}")  # Python decodes it; Arrow reads UTF-8 only
     # Every line of a block is at most two chunks long: within the record limit by construction.
     chunk_bytes = min(BLOCK_BYTES, max_record_chars // 2)
-    if chunk_bytes < 1:
-        raise NotFast("a record limit under 2 characters")
+    if chunk_bytes < 16:
+        raise NotFast("a record limit under 32 characters")
     with path.open("rb") as fh:
         head = fh.read(len(codecs.BOM_UTF8))
         if head == codecs.BOM_UTF8:
             head = b""  # utf-8-sig, as the record reader decodes it
         while chunk := fh.read(chunk_bytes):
-            data = head + chunk
-            cut = data.rfind(b"\n") + 1
-            head = data[cut:]
-            if len(head) > chunk_bytes:
-                raise NotFast("a line longer than a block")
-            if cut:
-                yield _ensure_one_object_per_line(data[:cut])
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                head += chunk
+                if len(head) > chunk_bytes:
+                    raise NotFast("a line longer than a block")
+                continue
+            block = head + chunk[:cut] if head else chunk[:cut] if cut < len(chunk) else chunk
+            head = chunk[cut:]
+            yield _ensure_one_object_per_line(block)
         if head:
             yield _ensure_one_object_per_line(head + b"\n")
 
@@ -152,18 +170,18 @@ def _ensure_one_object_per_line(block: bytes) -> tuple[bytes, int]:
         block.startswith(b"{") and block.endswith(b"}\n") and block.count(b"}\n{") == lines - 1
     ):
         raise NotFast("a line that is not exactly one {...}")
-    if block.count(b"{") + block.count(b"[") - lines > MAX_EXTRA_BRACKETS:
+    brackets = block.count(b"{") + (block.count(b"[") if b"[" in block else 0)
+    if brackets - lines > MAX_EXTRA_BRACKETS:
         raise NotFast("deep nesting")  # pyarrow.json recurses per level: 20,000 levels crash it
+    _ensure_utf8(block)
     return block, lines
 
 
-def _parse_block(block: bytes, lines: int, kinds: dict[str, set[str]]) -> pa.Table:
-    """One block, keys known to hold strings read as strings; a new key Arrow reads as timestamps
-    (it infers them from strings) is read again as a string: the record reader keeps the text."""
+def _parse_block(block: bytes, lines: int, text_keys: list[str]) -> pa.Table:
+    """One block, ``text_keys`` read as strings; a key Arrow reads as timestamps (it infers them
+    from strings) is read again as a string: the record reader keeps the text."""
     if not block:
         return pa.table({})
-    _ensure_utf8(block)
-    text_keys = [k for k, held in kinds.items() if "str" in held]
     table = _parse(block, lines, text_keys)
     stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     if stamped:
@@ -177,7 +195,7 @@ def _parse(block: bytes, lines: int, text_keys: list[str]) -> pa.Table:
     schema = pa.schema([(k, pa.string()) for k in text_keys])
     try:
         table = pajson.read_json(
-            io.BytesIO(block),
+            pa.BufferReader(block),
             read_options=pajson.ReadOptions(use_threads=True, block_size=_ARROW_BLOCK),
             parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
         )
@@ -197,27 +215,27 @@ def _ensure_utf8(block: bytes) -> None:
         raise NotFast("invalid UTF-8") from exc
 
 
-def _risky_keys(table: pa.Table) -> list[str]:
+def _risky_keys(table: pa.Table, non_finite: bool) -> list[str]:
     """Keys whose values Python reads differently from Arrow should the key end up a float64 column.
 
     An integer past 2**53 (Python's pyarrow refuses it as a float; past 2**63 Python keeps it as JSON
     text, Arrow reads a double), "-0" (Python's int 0, Arrow's -0.0), NaN and Infinity (Arrow also
-    reads "-NaN"). A double that is only alike (-0.0, 1e300) is a harmless false alarm.
+    reads "-NaN"; ``non_finite``: the block holds one of those words). A double that is only alike
+    (-0.0, 1e300) is a harmless false alarm.
     """
     risky = []
     for name, column in zip(table.schema.names, table.columns, strict=True):
-        if pa.types.is_int64(column.type):
-            low, high = pc.min_max(column).values()
-            if low.is_valid and max(-low.as_py(), high.as_py()) > EXACT_INT:
-                risky.append(name)
-        elif pa.types.is_float64(column.type) and column.null_count < len(column):
-            inverse = pc.divide(1.0, column)  # -inf exactly for -0.0 (and a negative subnormal)
-            if (
-                pc.any(pc.is_nan(column)).as_py()
-                or pc.max(pc.abs(column)).as_py() >= EXACT_INT  # also true of inf
-                or pc.any(pc.equal(inverse, float("-inf"))).as_py()
-            ):
-                risky.append(name)
+        numeric = pa.types.is_int64(column.type) or pa.types.is_float64(column.type)
+        if not numeric or column.null_count == len(column):
+            continue
+        low, high = (v.as_py() for v in pc.min_max(column).values())  # NaN is skipped
+        if max(-low, high) >= EXACT_INT:  # also true of inf; 2**53 itself is exact, a harmless alarm
+            risky.append(name)
+        elif pa.types.is_float64(column.type) and (
+            (non_finite and pc.any(pc.is_nan(column)).as_py())
+            or (low <= 0 <= high and pc.any(pc.equal(pc.divide(1.0, column), float("-inf"))).as_py())
+        ):  # 1 / -0.0 is -inf (so is 1 / a negative subnormal)
+            risky.append(name)
     return risky
 
 
