@@ -67,8 +67,20 @@ demo-data: $(STAMP) ## Write the generated demo files (every dataset, case and f
 	$(BIN)/eventpulse demo generate --out data/demo
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
+bench: $(STAMP) ## Benchmarks: run them all (or BENCH="ingest upsert ..."), then every ratio beside its target (benchmarks/out/)
+	$(BIN)/python benchmarks/run.py $(BENCH)
+
+.PHONY: bench-ingest
+bench-ingest: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
+
+.PHONY: bench-scale
+bench-scale: $(STAMP) ## Benchmark: the parcels CSV at 1M and 10M rows (about 2 GB), one-shot ingest: peak RSS and time against linear, psql \copy anchors
+	$(BIN)/python benchmarks/bench_scale.py
+
+.PHONY: bench-small
+bench-small: $(STAMP) ## Benchmark: 1,000 device files of 100 rows processed back to back by a warm worker (ms per file), psql \copy per file
+	$(BIN)/python benchmarks/bench_small_files.py
 
 .PHONY: bench-gate
 bench-gate: $(STAMP) ## Benchmark: the quality gate (compiled engine) on edge_telemetry, 1M rows and 1,000 small files, vs hand-written pyarrow and GX

@@ -79,11 +79,30 @@ def test_what_one_user_creates_as_the_owner_role_another_can_alter(
             engine.dispose()
 
 
+@pytest.fixture
+def unmigrated_url(database_url: str, roles: dict[str, str]) -> Iterator[str]:
+    """A database of its own that no migration has touched (the session's is migrated by other
+    tests, as the superuser), where the owner role may create in the public schema."""
+    name = f"eventpulse_role_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    fresh = create_engine(url, isolation_level="AUTOCOMMIT")
+    with fresh.connect() as conn:
+        conn.execute(text(f'GRANT CREATE, USAGE ON SCHEMA public TO "{roles["owner"]}"'))
+    fresh.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def test_the_migration_as_one_user_leaves_a_schema_every_member_can_use(
-    database_url: str, roles: dict[str, str]
+    unmigrated_url: str, roles: dict[str, str]
 ) -> None:
-    migrator = build_engine(url_as(database_url, roles["job"]), role=roles["owner"])
-    service = build_engine(url_as(database_url, roles["api"]), role=roles["owner"])
+    migrator = build_engine(url_as(unmigrated_url, roles["job"]), role=roles["owner"])
+    service = build_engine(url_as(unmigrated_url, roles["api"]), role=roles["owner"])
     try:
         PostgresStore(migrator).migrate()
         PostgresStore(service).migrate()  # a second run as another member: nothing to do, no error

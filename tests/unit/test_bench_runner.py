@@ -1,0 +1,98 @@
+"""``benchmarks/run.py`` (``make bench``): it knows every benchmark, and reads what each one writes."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+
+def load(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))  # the benchmarks import each other by module name
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+runner = load("run")
+
+
+def test_every_benchmark_it_runs_exists_and_every_name_is_unique() -> None:
+    names = [b.name for b in runner.BENCHES]
+    assert len(names) == len(set(names))
+    for bench in runner.BENCHES:
+        assert (BENCHMARKS / bench.script).is_file(), bench.script
+
+
+def test_an_unknown_name_is_refused_naming_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        runner.main(["ingest", "nope"])
+    assert exit_.value.code == 2
+    assert "unknown benchmark(s) nope" in capsys.readouterr().err
+
+
+def test_a_figure_over_its_target_is_missed_and_one_at_it_is_met() -> None:
+    assert runner.Figure("x", 1.5, 1.5).met
+    assert not runner.Figure("x", 1.51, 1.5).met
+
+
+def test_the_upsert_figures_come_from_what_bench_upsert_writes(tmp_path: Path) -> None:
+    upsert = load("bench_upsert")
+    file = tmp_path / "f.csv"
+    file.write_text("a\n1\n")
+    runs = [
+        {"anchor_copy": 1.0, "anchor_copy_after": 1.0, "replay_1pct_changed": {"seconds": s1},
+         "replay_all_changed": {"seconds": s2}}
+        for s1, s2 in ((1.1, 2.0), (1.3, 3.0), (1.2, 2.6))
+    ]  # fmt: skip
+    result = upsert.summarise(
+        argparse.Namespace(rows=2), file, None, runs, ["replay_1pct_changed", "replay_all_changed"]
+    )
+    figures = runner.BENCHES[[b.name for b in runner.BENCHES].index("upsert")].extract(result)
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(1.2, 1.2, True), (2.6, 2.5, False)]
+
+
+def test_a_benchmark_that_writes_nothing_is_reported_not_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    script = tmp_path / "quiet.py"
+    script.write_text("print('ran, wrote nothing')\n")
+    monkeypatch.setattr(runner, "HERE", tmp_path)
+    monkeypatch.setattr(runner, "OUT", tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    bench = runner.Bench("quiet", "quiet.py", (), "quiet-", "nothing", lambda _: [])
+    figures, error, written = runner.run_one(bench)
+    assert figures == [] and written is None
+    assert error == "wrote no benchmarks/out/quiet-*.json"
+
+
+def test_the_small_files_figure_is_the_per_file_time_against_50_ms() -> None:
+    small = runner.BENCHES[[b.name for b in runner.BENCHES].index("small")]
+    (figure,) = small.extract({"per_file_ms": 43.8, "target_per_file_ms": 50.0})
+    assert (figure.value, figure.at_most, figure.unit, figure.met) == (43.8, 50.0, "ms", True)
+
+
+def test_the_scale_figures_are_peak_rss_and_time_against_linear() -> None:
+    scale = runner.BENCHES[[b.name for b in runner.BENCHES].index("scale")]
+    figures = scale.extract({"copies": 10, "peak_rss_mb": 1792.0, "time_vs_linear": 1.131})
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(1792.0, 1024.0, False), (1.131, 1.1, False)]
+
+
+def test_the_formats_figures_are_both_ndjson_ratios_against_their_target() -> None:
+    figures = runner._formats({"ratio_cold": 3.21, "ratio_server": 3.10, "target_ratio": 2.5})
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(3.21, 2.5, False), (3.10, 2.5, False)]
+    assert len(runner._formats({"ratio_cold": 2.0, "target_ratio": 2.5})) == 1  # --skip-server
