@@ -142,6 +142,10 @@ bench-dashboard: $(STAMP) web ## Benchmark: dashboard bundle sizes (gzip) and In
 bench-drift: $(STAMP) ## Benchmark: how soon a rejected 1M-row type change ends, vs the load of a valid file
 	$(BIN)/python benchmarks/bench_drift_reject.py
 
+.PHONY: bench-formats
+bench-formats: $(STAMP) ## Benchmark: 1M parcels records as NDJSON end to end (cold CLI and warm server) vs psql \copy of the same CSV; the JSON reader alone, columnar vs record by record
+	$(BIN)/python benchmarks/bench_formats.py
+
 .PHONY: bench-upsert
 bench-upsert: $(STAMP) ## Benchmark: replays into a loaded 1M-row table (unchanged, 1% and all rows changed) vs psql \copy
 	$(BIN)/python benchmarks/bench_upsert.py --compare-unconditional

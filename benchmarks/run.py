@@ -114,6 +114,22 @@ def _scale(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def _formats(result: dict[str, Any]) -> list[Figure]:
+    target = float(result["target_ratio"])
+    figures = [
+        Figure(
+            "1M NDJSON records, one-shot `eventpulse ingest` / psql \\copy of the CSV",
+            result["ratio_cold"],
+            target,
+        )
+    ]
+    if "ratio_server" in result:
+        figures.append(
+            Figure("1M NDJSON records, warm server / psql \\copy of the CSV", result["ratio_server"], target)
+        )
+    return figures
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "ingest",
@@ -143,6 +159,14 @@ BENCHES: tuple[Bench, ...] = (
         "small-files-",
         "1,000 device files of 100 rows processed back to back by a warm worker",
         _small_files,
+    ),
+    Bench(
+        "formats",
+        "bench_formats.py",
+        ("--skip-records",),
+        "formats-",
+        "1M parcels records as NDJSON end to end, one-shot and warm, vs psql \\copy of the CSV",
+        _formats,
     ),
     Bench(
         "edge",

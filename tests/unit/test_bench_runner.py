@@ -90,3 +90,9 @@ def test_the_scale_figures_are_peak_rss_and_time_against_linear() -> None:
     scale = runner.BENCHES[[b.name for b in runner.BENCHES].index("scale")]
     figures = scale.extract({"copies": 10, "peak_rss_mb": 1792.0, "time_vs_linear": 1.131})
     assert [(f.value, f.at_most, f.met) for f in figures] == [(1792.0, 1024.0, False), (1.131, 1.1, False)]
+
+
+def test_the_formats_figures_are_both_ndjson_ratios_against_their_target() -> None:
+    figures = runner._formats({"ratio_cold": 3.21, "ratio_server": 3.10, "target_ratio": 2.5})
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(3.21, 2.5, False), (3.10, 2.5, False)]
+    assert len(runner._formats({"ratio_cold": 2.0, "target_ratio": 2.5})) == 1  # --skip-server

@@ -1,4 +1,8 @@
-"""JSON arrays and NDJSON: objects read one by one, nested values kept as JSON text."""
+"""JSON arrays and NDJSON: typed columns per key, nested values kept as JSON text.
+
+NDJSON goes through pyarrow.json block by block (``json_arrow``) when that gives exactly the
+record-by-record result; every other file, and every JSON array, is read one object at a time.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from eventpulse.errors import ReadError
+from eventpulse.parse import json_arrow
 from eventpulse.parse.encoding import detect_encoding
 from eventpulse.parse.formats import FileFormat
 from eventpulse.parse.jsonstream import RecordTooLarge, iter_json_array, iter_ndjson, nested_too_deeply
@@ -43,9 +48,10 @@ _ARROW_FOR_KINDS: dict[frozenset[str], pa.DataType] = {
 
 @dataclass
 class JsonSource:
-    """A JSON array of objects or NDJSON. pyarrow.json is not used: it rejects a key whose type
-    changes between rows and turns nested objects into structs. Instead a first pass collects the
-    keys and JSON value kinds (bounded memory), a second builds typed batches."""
+    """A JSON array of objects or NDJSON. A first pass collects the keys and JSON value kinds
+    (bounded memory), a second builds typed batches. For NDJSON both passes try pyarrow.json first;
+    on its own pyarrow rejects a key whose type changes between rows and turns nested objects into
+    structs, so a file with such a feature (``json_arrow.NotFast``) is read record by record."""
 
     path: Path
     label: str
@@ -56,6 +62,12 @@ class JsonSource:
     batch_rows: int
     format: FileFormat = "json"
     limits: ReadLimits = ReadLimits()
+    spill: json_arrow.Spill | None = None
+    """The blocks pyarrow.json parsed in the first pass (``json_arrow``); None: record by record."""
+
+    @property
+    def columnar(self) -> bool:
+        return self.spill is not None
 
     @classmethod
     def open_json(cls, path: Path, options: ReadOptions) -> JsonSource:
@@ -66,21 +78,35 @@ class JsonSource:
         return cls.open(path, options, ndjson=True)
 
     @classmethod
-    def open(cls, path: Path, options: ReadOptions, *, ndjson: bool) -> JsonSource:
+    def open(cls, path: Path, options: ReadOptions, *, ndjson: bool, columnar: bool = True) -> JsonSource:
+        """``columnar=False`` forces the record-by-record reader (the reference the tests compare)."""
         label = options.label(path)
         encoding = detect_encoding(path, label, options.encoding)
-        kinds: dict[str, set[str]] = {}
-        for record in _records(path, encoding, ndjson, label, options.limits):
-            for key, value in record.items():
-                kinds.setdefault(key, set()).add(_kind(value))
+        kinds: dict[str, set[str]] | None = None
+        spill: json_arrow.Spill | None = None
+        if ndjson and columnar:
+            try:
+                kinds, spill = json_arrow.scan(path, encoding, options.limits.json_max_record_bytes)
+            except json_arrow.NotFast:
+                kinds = None
+        if kinds is None:
+            kinds = {}
+            for record in _records(path, encoding, ndjson, label, options.limits):
+                for key, value in record.items():
+                    kinds.setdefault(key, set()).add(_kind(value))
         original = list(kinds)
         types = [_ARROW_FOR_KINDS.get(frozenset(k - {"null"}), pa.string()) for k in kinds.values()]
         fmt: FileFormat = "ndjson" if ndjson else "json"
         columns = normalize_column_names(original)
-        return cls(path, label, encoding, original, columns, types, options.batch_rows, fmt, options.limits)
+        return cls(
+            path, label, encoding, original, columns, types, options.batch_rows, fmt, options.limits, spill
+        )
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         schema = pa.schema(list(zip(self.columns, self.types, strict=True)))
+        if self.spill is not None:
+            yield from self._columnar_batches(self.spill, schema)
+            return
         rows: list[dict[str, Any]] = []
         yielded = False
         for record in _records(self.path, self.encoding, self.format == "ndjson", self.label, self.limits):
@@ -91,6 +117,26 @@ class JsonSource:
                 rows = []
         if rows or not yielded:
             yield self._batch(rows, schema)
+
+    def _columnar_batches(self, spill: json_arrow.Spill, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """The same batches as the record reader's: ``batch_rows`` rows each, the last one shorter."""
+        by_key = pa.schema(list(zip(self.original_columns, self.types, strict=True)))
+        tables = json_arrow.read_tables(spill, by_key)
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        yielded = False
+        for table in tables:
+            for piece in table.rename_columns(self.columns).to_batches():
+                pending.append(piece)
+                held += piece.num_rows
+            while held >= self.batch_rows:
+                merged = pa.concat_batches(pending) if len(pending) > 1 else pending[0]
+                yielded = True
+                yield merged.slice(0, self.batch_rows)
+                pending, held = [merged.slice(self.batch_rows)], held - self.batch_rows
+        if held or not yielded:
+            pieces = [p for p in pending if p.num_rows] or [pa.RecordBatch.from_pylist([], schema=schema)]
+            yield pa.concat_batches(pieces) if len(pieces) > 1 else pieces[0]
 
     def _batch(self, rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
         arrays = []
