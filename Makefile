@@ -74,6 +74,10 @@ bench: $(STAMP) ## Benchmarks: run them all (or BENCH="ingest upsert ..."), then
 bench-ingest: $(STAMP) ## Benchmark: 1M-row parcels CSV, psql \copy anchor vs eventpulse end to end
 	$(BIN)/python benchmarks/bench_ingest.py
 
+.PHONY: bench-dlt
+bench-dlt: $(STAMP) ## Benchmark: the 1M-row parcels CSV merged on parcel_id by dlt (its own venv; default and parquet/ADBC) vs eventpulse and psql \copy
+	$(BIN)/python benchmarks/bench_dlt.py
+
 .PHONY: bench-gate
 bench-gate: $(STAMP) ## Benchmark: the quality gate (compiled engine) on edge_telemetry, 1M rows and 1,000 small files, vs hand-written pyarrow and GX
 	$(BIN)/python benchmarks/bench_gate.py

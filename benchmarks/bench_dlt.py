@@ -1,4 +1,4 @@
-"""dlt anchor: the same 1M-row parcels CSV merged on ``parcel_id`` into the same Postgres, by dlt and by EventPulse.
+"""dlt anchor: the 1M-row parcels CSV merged on ``parcel_id`` into Postgres, by dlt and by EventPulse.
 
 In one run, each on a fresh database: ``psql \\copy`` (the floor, before and after), the one-shot
 ``eventpulse ingest`` process and the warm ``eventpulse serve`` (as bench_ingest.py measures them),
@@ -80,7 +80,10 @@ def ensure_venv() -> dict[str, Any]:
             raise BenchError(f"pip could not install {REQUIREMENTS.name}: {done.stderr.strip()[-2000:]}")
         stamp.write_text(digest)
         seconds = round(time.perf_counter() - started, 1)
-    show = "import dlt, pyarrow, adbc_driver_postgresql as a; print(dlt.__version__, pyarrow.__version__, a.__version__)"
+    show = (
+        "import dlt, pyarrow, adbc_driver_postgresql as a;"
+        " print(dlt.__version__, pyarrow.__version__, a.__version__)"
+    )
     versions = subprocess.run([str(venv_python()), "-c", show], capture_output=True, text=True, check=True)
     dlt_version, pyarrow_version, adbc_version = versions.stdout.split()
     return {
@@ -94,7 +97,9 @@ def ensure_venv() -> dict[str, Any]:
 
 
 def fresh_database(psql: str, admin_url: str) -> None:
-    run_psql(psql, admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
+    run_psql(
+        psql, admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}"
+    )
 
 
 def measure_dlt(mode: str, psql: str, admin_url: str, file: Path, rows: int) -> dict[str, Any]:
@@ -119,13 +124,26 @@ def measure_dlt(mode: str, psql: str, admin_url: str, file: Path, rows: int) -> 
         raise BenchError(f"the dlt {mode} load exited {child.returncode}; its output is above")
     reported = json.loads(found[-1].removeprefix("DLT_RESULT "))
     adbc = [(int(n), name) for n, name in ADBC_LINE.findall(output)]
-    count = int(run_psql(psql, with_database(admin_url, BENCH_DB), f"SELECT count(*) FROM {reported['table']}"))
+    count = int(
+        run_psql(psql, with_database(admin_url, BENCH_DB), f"SELECT count(*) FROM {reported['table']}")
+    )
     if count != rows:
         raise BenchError(f"dlt {mode} left {count:,} rows in {reported['table']}, expected {rows:,}")
+    schema, table = reported["table"].split(".")
+    columns = run_psql(
+        psql,
+        with_database(admin_url, BENCH_DB),
+        "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)"
+        f" FROM information_schema.columns WHERE table_schema = '{schema}' AND table_name = '{table}'",
+        "SELECT string_agg(indexdef, '; ') FROM pg_indexes"
+        f" WHERE schemaname = '{schema}' AND tablename = '{table}'",
+    ).splitlines()
     return {
         "seconds": round(seconds, 3),
         "rows": count,
         "peak_rss_mb": round(peak / 2**20, 1),
+        "columns": columns[0] if columns else "",
+        "indexes": columns[1] if len(columns) > 1 else "",
         "load_job_formats": reported["load_job_formats"],
         "adbc_rows_copied": sum(n for n, _ in adbc),
         "adbc_jobs": len(adbc),

@@ -41,8 +41,7 @@ def rows_as_arrow(path: str) -> Iterator[Any]:
     import pyarrow.csv as pacsv
 
     reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
-    for batch in reader:
-        yield batch
+    yield from reader
 
 
 def credentials(url: str) -> str:

@@ -100,6 +100,22 @@ def _edge(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def _dlt(result: dict[str, Any]) -> list[Figure]:
+    ratios, targets = result["ratios"], result["targets"]
+    return [
+        Figure(
+            "1M-row CSV merge, one-shot eventpulse / dlt default",
+            ratios["eventpulse_cold_vs_dlt_default"],
+            targets["eventpulse_cold_vs_dlt_default_at_most"],
+        ),
+        Figure(
+            "1M-row CSV merge, one-shot eventpulse / dlt parquet+ADBC",
+            ratios["eventpulse_cold_vs_dlt_fastest"],
+            targets["eventpulse_cold_vs_dlt_fastest_at_most"],
+        ),
+    ]
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "ingest",
@@ -120,6 +136,14 @@ BENCHES: tuple[Bench, ...] = (
         "gate-",
         "the compiled quality gate, 1M rows and 1,000 small files",
         _gate,
+    ),
+    Bench(
+        "dlt",
+        "bench_dlt.py",
+        (),
+        "dlt-",
+        "the same 1M-row CSV merged by dlt (default, parquet/ADBC) and by eventpulse",
+        _dlt,
     ),
     Bench(
         "edge",

@@ -78,3 +78,33 @@ def test_a_benchmark_that_writes_nothing_is_reported_not_run(
     figures, error, written = runner.run_one(bench)
     assert figures == [] and written is None
     assert error == "wrote no benchmarks/out/quiet-*.json"
+
+
+def test_the_dlt_figures_come_from_what_bench_dlt_writes() -> None:
+    dlt = load("bench_dlt")
+    steps = {
+        "anchor_copy": {"seconds": 4.0},
+        "eventpulse": {"seconds": 10.0},
+        "eventpulse_server": {"seconds": 7.0},
+        "dlt_default": {"seconds": 40.0},
+        "dlt_fastest": {"seconds": 9.0},
+        "anchor_copy_after": {"seconds": 6.0},
+    }
+    result = dlt.summarise(steps)
+    assert result["copy_seconds_mean"] == 5.0
+    assert result["ratios"]["dlt_default_vs_eventpulse_cold"] == 4.0
+    assert result["ratios"]["dlt_fastest_vs_copy"] == 1.8
+    figures = runner.BENCHES[[b.name for b in runner.BENCHES].index("dlt")].extract(result)
+    # 10 s against 40 s is 4x faster than the default (met); against 9 s it is slower (missed).
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(0.25, 0.333, True), (1.111, 1.0, False)]
+
+
+def test_bench_dlt_names_the_path_dlt_took_from_its_own_load_jobs() -> None:
+    dlt = load("bench_dlt")
+    adbc = {"load_job_formats": ["parquet", "sql"], "adbc_rows_copied": 100}
+    assert dlt.path_taken(adbc, 100).startswith("parquet through ADBC")
+    # Parquet files that ADBC did not copy in full are not the ADBC path.
+    assert dlt.path_taken({**adbc, "adbc_rows_copied": 0}, 100) == "parquet"
+    assert dlt.path_taken({"load_job_formats": ["insert_values", "sql"], "adbc_rows_copied": 0}, 100) == (
+        "insert_values"
+    )
