@@ -130,25 +130,30 @@ def measure_dlt(mode: str, psql: str, admin_url: str, file: Path, rows: int) -> 
     if count != rows:
         raise BenchError(f"dlt {mode} left {count:,} rows in {reported['table']}, expected {rows:,}")
     schema, table = reported["table"].split(".")
-    columns = run_psql(
-        psql,
-        with_database(admin_url, BENCH_DB),
-        "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)"
-        f" FROM information_schema.columns WHERE table_schema = '{schema}' AND table_name = '{table}'",
-        "SELECT string_agg(indexdef, '; ') FROM pg_indexes"
-        f" WHERE schemaname = '{schema}' AND tablename = '{table}'",
-    ).splitlines()
     return {
         "seconds": round(seconds, 3),
         "rows": count,
         "peak_rss_mb": round(peak / 2**20, 1),
-        "columns": columns[0] if columns else "",
-        "indexes": columns[1] if len(columns) > 1 else "",
+        **describe_table(psql, admin_url, schema, table),
         "load_job_formats": reported["load_job_formats"],
         "adbc_rows_copied": sum(n for n, _ in adbc),
         "adbc_jobs": len(adbc),
         "normalized_rows": reported["normalized_rows"],
     }
+
+
+def describe_table(psql: str, admin_url: str, schema: str, table: str) -> dict[str, str]:
+    """The column types and the indexes of a loaded table: what each tool actually built."""
+    where = f"table_schema = '{schema}' AND table_name = '{table}'"
+    lines = run_psql(
+        psql,
+        with_database(admin_url, BENCH_DB),
+        "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position)"
+        f" FROM information_schema.columns WHERE {where}",
+        "SELECT coalesce(string_agg(indexdef, '; '), 'none') FROM pg_indexes"
+        f" WHERE schemaname = '{schema}' AND tablename = '{table}'",
+    ).splitlines()
+    return {"columns": lines[0], "indexes": lines[1]}
 
 
 def _poll_peak_rss(child: subprocess.Popen[bytes], timeout: float) -> int:
@@ -231,6 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             steps["eventpulse"] = measure_eventpulse(psql, args.database_url, file, args.rows)
             fresh_database(psql, args.database_url)
             steps["eventpulse_server"] = measure_warm_server(psql, args.database_url, file, args.rows)
+            head["eventpulse_table"] = describe_table(psql, args.database_url, "public", "curated_parcels")
         for mode in MODES:
             fresh_database(psql, args.database_url)
             step = measure_dlt(mode, psql, args.database_url, file, args.rows)
