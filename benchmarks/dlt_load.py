@@ -7,9 +7,10 @@ Usage: python dlt_load.py {default,fastest} FILE POSTGRES_URL PIPELINES_DIR
 
 - ``default``: a resource yielding the rows as dicts (``csv.DictReader``), dlt's default loader file
   format for Postgres (``insert_values``).
-- ``fastest``: a resource yielding pyarrow tables read from the CSV in blocks (``pyarrow.csv``), with
-  ``loader_file_format="parquet"``; dlt loads parquet into Postgres through ADBC (``adbc_ingest``,
-  binary COPY) when ``adbc-driver-postgresql`` is installed.
+- ``fastest``: a resource yielding pyarrow tables read from the CSV in blocks (``pyarrow.csv``; the
+  code columns read as text, everything else inferred), with ``loader_file_format="parquet"``; dlt
+  loads parquet into Postgres through ADBC (``adbc_ingest``, binary COPY) when
+  ``adbc-driver-postgresql`` is installed.
 
 It prints one JSON line, prefixed ``DLT_RESULT ``, with the file formats of the load jobs dlt ran (the
 evidence of which path it took) and the rows dlt reports as normalized.
@@ -37,10 +38,20 @@ def rows_as_dicts(path: str) -> Iterator[dict[str, Any]]:
         yield from csv.DictReader(fh)
 
 
+CODES = ("zip", "doc_number", "book", "page")
+"""Codes that look like numbers: read as text, as the parcels contract types them. pyarrow would infer
+``int64`` and turn the New Jersey zip ``07316`` into ``7316``."""
+
+
 def rows_as_arrow(path: str) -> Iterator[Any]:
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES))
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in CODES}),
+    )
     yield from reader
 
 
