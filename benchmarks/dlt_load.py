@@ -3,7 +3,7 @@
 It runs in the benchmark's own dlt virtual environment (benchmarks/requirements-dlt.txt), never in
 the project's, and imports nothing of EventPulse. Timed from outside as a whole process.
 
-Usage: python dlt_load.py {default,fastest} FILE POSTGRES_URL PIPELINES_DIR
+Usage: python dlt_load.py {default,fastest,csv} FILE POSTGRES_URL PIPELINES_DIR
 
 - ``default``: a resource yielding the rows as dicts (``csv.DictReader``), dlt's default loader file
   format for Postgres (``insert_values``).
@@ -11,6 +11,8 @@ Usage: python dlt_load.py {default,fastest} FILE POSTGRES_URL PIPELINES_DIR
   code columns read as text, everything else inferred), with ``loader_file_format="parquet"``; dlt
   loads parquet into Postgres through ADBC (``adbc_ingest``, binary COPY) when
   ``adbc-driver-postgresql`` is installed.
+- ``csv``: the same pyarrow tables with ``loader_file_format="csv"``, which dlt loads with ``COPY``: its
+  other bulk path into Postgres, measured to know which of the two is the faster here.
 
 It prints one JSON line, prefixed ``DLT_RESULT ``, with the file formats of the load jobs dlt ran (the
 evidence of which path it took) and the rows dlt reports as normalized.
@@ -75,9 +77,14 @@ def main(argv: list[str]) -> int:
         dataset_name=DATASET,
         pipelines_dir=pipelines_dir,
     )
-    options: dict[str, Any] = {} if mode == "default" else {"loader_file_format": "parquet"}
+    formats = {
+        "default": {},
+        "fastest": {"loader_file_format": "parquet"},
+        "csv": {"loader_file_format": "csv"},
+    }
+    options: dict[str, Any] = formats[mode]
     info = pipeline.run(resource, **options)
-    formats = sorted(
+    ran = sorted(
         {
             job.job_file_info.file_format
             for package in info.load_packages
@@ -91,7 +98,7 @@ def main(argv: list[str]) -> int:
     result = {
         "dlt_version": dlt.__version__,
         "mode": mode,
-        "load_job_formats": formats,
+        "load_job_formats": ran,
         "failed_jobs": failed,
         "normalized_rows": row_counts.get(TABLE),
         "table": f"{DATASET}.{TABLE}",

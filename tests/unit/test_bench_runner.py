@@ -108,3 +108,6 @@ def test_bench_dlt_names_the_path_dlt_took_from_its_own_load_jobs() -> None:
     assert dlt.path_taken({"load_job_formats": ["insert_values", "sql"], "adbc_rows_copied": 0}, 100) == (
         "insert_values"
     )
+    assert (
+        dlt.path_taken({"load_job_formats": ["csv", "sql"], "adbc_rows_copied": 0}, 100) == "csv through COPY"
+    )
