@@ -196,16 +196,21 @@ def summarise(steps: dict[str, Any]) -> dict[str, Any]:
             if name in seconds:
                 ratios[f"dlt_{mode}_vs_eventpulse_{key}"] = round(dlt / seconds[name], 2)
                 ratios[f"eventpulse_{key}_vs_dlt_{mode}"] = round(seconds[name] / dlt, 3)
+    # dlt's fastest is whichever of its bulk paths (parquet/ADBC, csv COPY) was the faster in this run.
+    bulk = {m: seconds[f"dlt_{m}"] for m in ("fastest", "csv") if f"dlt_{m}" in seconds}
+    best = min(bulk, key=bulk.__getitem__)
     for name, key in (("eventpulse", "cold"), ("eventpulse_server", "server")):
         if name in seconds:
             ratios[f"eventpulse_{key}_vs_copy"] = round(seconds[name] / copy, 2)
+            ratios[f"eventpulse_{key}_vs_dlt_best"] = round(seconds[name] / bulk[best], 3)
     return {
         **steps,
         "copy_seconds_mean": round(copy, 3),
+        "dlt_best": f"dlt_{best}",
         "ratios": ratios,
         "targets": {
             "eventpulse_cold_vs_dlt_default_at_most": round(TARGET_DEFAULT, 3),
-            "eventpulse_cold_vs_dlt_fastest_at_most": TARGET_FASTEST,
+            "eventpulse_cold_vs_dlt_best_at_most": TARGET_FASTEST,
         },
     }
 
