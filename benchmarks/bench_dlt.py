@@ -3,7 +3,7 @@
 In one run, each on a fresh database: ``psql \\copy`` (the floor, before and after), the one-shot
 ``eventpulse ingest`` process and the warm ``eventpulse serve`` (as bench_ingest.py measures them),
 then dlt twice, each as a whole process (benchmarks/dlt_load.py) in a virtual environment of its own
-made once from benchmarks/requirements-dlt.txt under benchmarks/out/dlt-venv:
+made once from the hashed lock requirements-dlt.txt under benchmarks/out/dlt-venv:
 
 - ``dlt_default``: a resource yielding ``csv.DictReader`` dicts, dlt's default file format
   (``insert_values`` for Postgres), ``write_disposition="merge"``, ``primary_key="parcel_id"``;
@@ -53,7 +53,8 @@ from bench_ingest import (
 from eventpulse.demo.generator import MAX_ROWS
 
 HERE = Path(__file__).resolve().parent
-REQUIREMENTS = HERE / "requirements-dlt.txt"
+REQUIREMENTS = HERE.parent / "requirements-dlt.txt"
+"""The hashed lock of requirements-dlt.in (`make lock`): every package of the dlt venv, pinned."""
 LOADER = HERE / "dlt_load.py"
 VENV = OUT / "dlt-venv"
 MODES = ("default", "fastest", "csv")
@@ -69,7 +70,7 @@ def venv_python() -> Path:
 
 
 def ensure_venv() -> dict[str, Any]:
-    """The dlt virtual environment, made (or remade) when requirements-dlt.txt changed; what it holds."""
+    """The dlt virtual environment, made (or remade) when the lock changed; the versions it holds."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
     stamp = VENV / "requirements.sha256"
     seconds = None
@@ -77,7 +78,9 @@ def ensure_venv() -> dict[str, Any]:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
         pip = [str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        done = subprocess.run([*pip, "-r", str(REQUIREMENTS)], capture_output=True, text=True)
+        done = subprocess.run(
+            [*pip, "--require-hashes", "-r", str(REQUIREMENTS)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise BenchError(f"pip could not install {REQUIREMENTS.name}: {done.stderr.strip()[-2000:]}")
         stamp.write_text(digest)

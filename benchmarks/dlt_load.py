@@ -1,6 +1,6 @@
 """One dlt load of a parcels CSV into Postgres with a merge on ``parcel_id``: run by bench_dlt.py.
 
-It runs in the benchmark's own dlt virtual environment (benchmarks/requirements-dlt.txt), never in
+It runs in the benchmark's own dlt virtual environment (requirements-dlt.txt), never in
 the project's, and imports nothing of EventPulse. Timed from outside as a whole process.
 
 Usage: python dlt_load.py {default,fastest,csv} FILE POSTGRES_URL PIPELINES_DIR
