@@ -5,7 +5,7 @@ them one after the other (never two at once: they would time each other), reads 
 one wrote, and prints one table of figures against the issue targets. The table and the figures are
 also written to ``benchmarks/out/bench-<UTC time>.json``.
 
-    python benchmarks/run.py                      # every benchmark (about 30 minutes)
+    python benchmarks/run.py                      # every benchmark (about 35 minutes)
     python benchmarks/run.py ingest upsert        # just these
     python benchmarks/run.py --list               # names, what each measures, the targets it checks
 
