@@ -81,6 +81,9 @@ bench-scale: $(STAMP) ## Benchmark: the parcels CSV at 1M and 10M rows (about 2 
 .PHONY: bench-small
 bench-small: $(STAMP) ## Benchmark: 1,000 device files of 100 rows processed back to back by a warm worker (ms per file), psql \copy per file
 	$(BIN)/python benchmarks/bench_small_files.py
+.PHONY: bench-dlt
+bench-dlt: $(STAMP) ## Benchmark: the 1M-row parcels CSV merged on parcel_id by dlt (its own venv; default and parquet/ADBC) vs eventpulse and psql \copy
+	$(BIN)/python benchmarks/bench_dlt.py
 
 .PHONY: bench-gate
 bench-gate: $(STAMP) ## Benchmark: the quality gate (compiled engine) on edge_telemetry, 1M rows and 1,000 small files, vs hand-written pyarrow and GX

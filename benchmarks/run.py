@@ -5,7 +5,7 @@ them one after the other (never two at once: they would time each other), reads 
 one wrote, and prints one table of figures against the issue targets. The table and the figures are
 also written to ``benchmarks/out/bench-<UTC time>.json``.
 
-    python benchmarks/run.py                      # every benchmark (about 30 minutes)
+    python benchmarks/run.py                      # every benchmark (about 35 minutes)
     python benchmarks/run.py ingest upsert        # just these
     python benchmarks/run.py --list               # names, what each measures, the targets it checks
 
@@ -130,6 +130,23 @@ def _formats(result: dict[str, Any]) -> list[Figure]:
     return figures
 
 
+def _dlt(result: dict[str, Any]) -> list[Figure]:
+    ratios, targets = result["ratios"], result["targets"]
+    return [
+        Figure(
+            "1M-row CSV merge, one-shot eventpulse / dlt default",
+            ratios["eventpulse_cold_vs_dlt_default"],
+            targets["eventpulse_cold_vs_dlt_default_at_most"],
+        ),
+        # dlt's fastest: the faster of its parquet/ADBC and csv COPY paths in the same run.
+        Figure(
+            f"1M-row CSV merge, one-shot eventpulse / {result['dlt_best'].replace('_', ' ')}",
+            ratios["eventpulse_cold_vs_dlt_best"],
+            targets["eventpulse_cold_vs_dlt_best_at_most"],
+        ),
+    ]
+
+
 BENCHES: tuple[Bench, ...] = (
     Bench(
         "ingest",
@@ -167,6 +184,14 @@ BENCHES: tuple[Bench, ...] = (
         "formats-",
         "1M parcels records as NDJSON end to end, one-shot and warm, vs psql \\copy of the CSV",
         _formats,
+    ),
+    Bench(
+        "dlt",
+        "bench_dlt.py",
+        (),
+        "dlt-",
+        "the same 1M-row CSV merged by dlt (default, parquet/ADBC) and by eventpulse",
+        _dlt,
     ),
     Bench(
         "edge",

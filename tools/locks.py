@@ -8,6 +8,8 @@
 ``-c requirements.txt``: one complete, hashed file for a developer's or CI's virtualenv whose runtime
 part is exactly the runtime lock. ``requirements-checkov.txt`` locks ``requirements-checkov.in`` on its
 own: checkov runs in ``.venv-checkov`` (`make checkov`), since its pins clash with the project's.
+``requirements-dlt.txt`` locks ``requirements-dlt.in`` on its own: dlt is what `make bench-dlt`
+measures EventPulse against, in ``benchmarks/out/dlt-venv``, never part of the project.
 Each lock's first line records the sha256 of the inputs it was compiled from; ``check`` recomputes
 it, so editing a ``.in`` file without ``make lock`` fails lint.
 uv keeps the versions already in a lock unless the inputs force a change (``--upgrade-package NAME``
@@ -62,6 +64,8 @@ LOCKS = (
     LockSpec("requirements-dev.txt", "requirements-dev.in", constraints=("requirements.txt",)),
     # checkov's own pins clash with the project's, so it gets its own lock and venv (`make checkov`)
     LockSpec("requirements-checkov.txt", "requirements-checkov.in"),
+    # dlt, the anchor `make bench-dlt` measures, in the benchmark's own venv (benchmarks/out/dlt-venv)
+    LockSpec("requirements-dlt.txt", "requirements-dlt.in"),
 )
 RUNTIME, DEV = LOCKS[0], LOCKS[1]
 

@@ -96,3 +96,45 @@ def test_the_formats_figures_are_both_ndjson_ratios_against_their_target() -> No
     figures = runner._formats({"ratio_cold": 3.21, "ratio_server": 3.10, "target_ratio": 2.5})
     assert [(f.value, f.at_most, f.met) for f in figures] == [(3.21, 2.5, False), (3.10, 2.5, False)]
     assert len(runner._formats({"ratio_cold": 2.0, "target_ratio": 2.5})) == 1  # --skip-server
+
+
+def test_the_dlt_figures_come_from_what_bench_dlt_writes() -> None:
+    dlt = load("bench_dlt")
+    steps = {
+        "anchor_copy": {"seconds": 4.0},
+        "eventpulse": {"seconds": 10.0},
+        "eventpulse_server": {"seconds": 7.0},
+        "dlt_default": {"seconds": 40.0},
+        "dlt_fastest": {"seconds": 9.0},
+        "dlt_csv": {"seconds": 12.0},
+        "anchor_copy_after": {"seconds": 6.0},
+    }
+    result = dlt.summarise(steps)
+    assert result["copy_seconds_mean"] == 5.0
+    assert result["ratios"]["dlt_default_vs_eventpulse_cold"] == 4.0
+    assert result["ratios"]["dlt_fastest_vs_copy"] == 1.8
+    assert result["dlt_best"] == "dlt_fastest"
+    extract = runner.BENCHES[[b.name for b in runner.BENCHES].index("dlt")].extract
+    # 10 s against 40 s is 4x faster than the default (met); against 9 s it is slower (missed).
+    assert [(f.value, f.at_most, f.met) for f in extract(result)] == [
+        (0.25, 0.333, True),
+        (1.111, 1.0, False),
+    ]
+    # When csv COPY is dlt's faster bulk path, "faster than dlt's fastest" is measured against it.
+    csv_faster = dlt.summarise({**steps, "dlt_csv": {"seconds": 8.0}})
+    figures = extract(csv_faster)
+    assert (figures[1].value, figures[1].met) == (1.25, False) and figures[1].name.endswith("dlt csv")
+
+
+def test_bench_dlt_names_the_path_dlt_took_from_its_own_load_jobs() -> None:
+    dlt = load("bench_dlt")
+    adbc = {"load_job_formats": ["parquet", "sql"], "adbc_rows_copied": 100}
+    assert dlt.path_taken(adbc, 100).startswith("parquet through ADBC")
+    # Parquet files that ADBC did not copy in full are not the ADBC path.
+    assert dlt.path_taken({**adbc, "adbc_rows_copied": 0}, 100) == "parquet"
+    assert dlt.path_taken({"load_job_formats": ["insert_values", "sql"], "adbc_rows_copied": 0}, 100) == (
+        "insert_values"
+    )
+    assert (
+        dlt.path_taken({"load_job_formats": ["csv", "sql"], "adbc_rows_copied": 0}, 100) == "csv through COPY"
+    )
