@@ -46,6 +46,7 @@ from bench_ingest import (
     measure_anchor,
     measure_eventpulse,
     measure_warm_server,
+    print_steps,
     run_psql,
     with_database,
 )
@@ -261,9 +262,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    line = "{:<46} {:>9} {:>11} {:>12}"
-    print()
-    print(line.format("step", "seconds", "rows", "peak RSS MB"))
     labels = {
         "anchor_copy": "psql \\copy, typed table + PK",
         "eventpulse": "eventpulse ingest --wait (one-shot process)",
@@ -273,11 +271,7 @@ def print_table(result: dict[str, Any]) -> None:
         "dlt_csv": "dlt arrow -> csv files, COPY, merge",
         "anchor_copy_after": "psql \\copy again, after the runs",
     }
-    for key, label in labels.items():
-        if key in result:
-            step = result[key]
-            rss = f"{step['peak_rss_mb']:.0f}" if "peak_rss_mb" in step else "-"
-            print(line.format(label, f"{step['seconds']:.2f}", f"{step['rows']:,}", rss))
+    print_steps(result, labels, width=46)
     for mode in (m for m in MODES if f"dlt_{m}" in result):
         print(f"dlt {mode} path: {result[f'dlt_{mode}']['path']}")
     for name, value in result["ratios"].items():

@@ -27,6 +27,7 @@ from bench_ingest import (
     measure_anchor,
     measure_eventpulse,
     measure_warm_server,
+    print_steps,
     run_psql,
 )
 
@@ -83,9 +84,6 @@ def measure_reader(file: Path, *, columnar: bool) -> dict[str, Any]:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    line = "{:<46} {:>9} {:>11} {:>12}"
-    print()
-    print(line.format("step", "seconds", "rows", "peak RSS MB"))
     labels = {
         "anchor_copy": "psql \\copy of the CSV, typed table + PK",
         "ndjson_cold": "eventpulse ingest --wait, NDJSON (cold)",
@@ -94,11 +92,7 @@ def print_table(result: dict[str, Any]) -> None:
         "reader_columnar": "JsonSource alone, pyarrow.json path",
         "reader_records": "JsonSource alone, record by record",
     }
-    for key, label in labels.items():
-        if key in result:
-            step = result[key]
-            rss = f"{step['peak_rss_mb']:.0f}" if "peak_rss_mb" in step else "-"
-            print(line.format(label, f"{step['seconds']:.2f}", f"{step['rows']:,}", rss))
+    print_steps(result, labels, width=46)
     for key in ("ratio_cold", "ratio_server"):
         if key in result:
             print(

@@ -252,21 +252,26 @@ def describe_machine(psql: str, admin_url: str) -> dict[str, Any]:
     }
 
 
-def print_table(result: dict[str, Any]) -> None:
-    line = "{:<40} {:>9} {:>11} {:>12}"
+def print_steps(result: dict[str, Any], labels: dict[str, str], width: int = 40) -> None:
+    """One line per timed step of ``result`` that ``labels`` names: seconds, rows, peak RSS."""
+    line = f"{{:<{width}}} {{:>9}} {{:>11}} {{:>12}}"
     print()
     print(line.format("step", "seconds", "rows", "peak RSS MB"))
+    for key, label in labels.items():
+        if key in result:
+            step = result[key]
+            rss = f"{step['peak_rss_mb']:.0f}" if "peak_rss_mb" in step else "-"
+            print(line.format(label, f"{step['seconds']:.2f}", f"{step['rows']:,}", rss))
+
+
+def print_table(result: dict[str, Any]) -> None:
     labels = {
         "anchor_copy": "psql \\copy, typed table + PK",
         "anchor_copy_after": "psql \\copy again, after the runs",
         "eventpulse": "eventpulse ingest --wait (cold process)",
         "eventpulse_server": "eventpulse serve: upload -> LOADED",
     }
-    for key, label in labels.items():
-        if key in result:
-            step = result[key]
-            rss = f"{step['peak_rss_mb']:.0f}" if "peak_rss_mb" in step else "-"
-            print(line.format(label, f"{step['seconds']:.2f}", f"{step['rows']:,}", rss))
+    print_steps(result, labels)
     for key in ("ratio_cold", "ratio_server"):
         if key in result:
             print(f"{key} (eventpulse / mean copy) = {result[key]:.2f}")
