@@ -54,6 +54,18 @@ def private_postgres() -> Iterator[tuple[str, Callable[[float], None]]]:
     shutil.rmtree(pgdata, ignore_errors=True)
 
 
+def restart_settings(url: str, tmp_path: Path, contracts_dir: Path) -> Settings:
+    """Local settings on the private server, with a 1 s heartbeat so a stale claim shows quickly."""
+    return Settings(
+        mode="local",
+        data_dir=tmp_path / "data",
+        database_url=url,
+        contracts_dir=contracts_dir,
+        auth_disabled=True,
+        heartbeat_seconds=1,
+    )
+
+
 def status_of(services: Any, ingestion_id: Any) -> dict[str, Any] | None:
     try:
         with services.store.read() as tx:
@@ -90,15 +102,7 @@ def test_a_restart_mid_load_loads_the_file_once_within_seconds_of_the_return(
     private_postgres, tmp_path: Path, contracts_dir: Path, stage: str
 ) -> None:
     url, restart = private_postgres
-    settings = Settings(
-        mode="local",
-        data_dir=tmp_path / "data",
-        database_url=url,
-        contracts_dir=contracts_dir,
-        auth_disabled=True,
-        heartbeat_seconds=1,
-    )
-    services = build_services(settings)
+    services = build_services(restart_settings(url, tmp_path, contracts_dir))
     try:
         before = 0
         if stage == "merge":  # a table with rows: the next load goes through staging and the upsert
@@ -229,15 +233,7 @@ def test_a_restart_mid_commit_ends_loaded_once_whether_or_not_the_commit_was_dur
     private_postgres, tmp_path: Path, contracts_dir: Path, outcome: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url, restart = private_postgres
-    settings = Settings(
-        mode="local",
-        data_dir=tmp_path / "data",
-        database_url=url,
-        contracts_dir=contracts_dir,
-        auth_disabled=True,
-        heartbeat_seconds=1,
-    )
-    services = build_services(settings)
+    services = build_services(restart_settings(url, tmp_path, contracts_dir))
     try:
         arm_commit_fault(url, outcome)
         path = write_case("edge_telemetry", "baseline", "csv", tmp_path / "gen", rows=COMMIT_ROWS, seed=5)
