@@ -43,6 +43,7 @@ from bench_ingest import (
     describe_machine,
     ensure_file,
     ensure_psql,
+    fresh_database,
     measure_anchor,
     measure_eventpulse,
     measure_warm_server,
@@ -100,12 +101,6 @@ def ensure_venv() -> dict[str, Any]:
         "pyarrow": pyarrow_version,
         "adbc_driver_postgresql": adbc_version,
     }
-
-
-def fresh_database(psql: str, admin_url: str) -> None:
-    run_psql(
-        psql, admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}"
-    )
 
 
 def measure_dlt(mode: str, psql: str, admin_url: str, file: Path, rows: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from bench_ingest import (
     describe_machine,
     ensure_file,
     ensure_psql,
+    fresh_database,
     measure_anchor,
     measure_eventpulse,
     measure_warm_server,
@@ -133,13 +134,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["reader_columnar"] = measure_reader(ndjson, columnar=True)
         if not args.skip_records:
             result["reader_records"] = measure_reader(ndjson, columnar=False)
-    fresh_database = (f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
-    run_psql(psql, args.database_url, *fresh_database)
+    fresh_database(psql, args.database_url)
     try:
         result["anchor_copy"] = measure_anchor(psql, args.database_url, csv_file)
         result["ndjson_cold"] = measure_eventpulse(psql, args.database_url, ndjson, args.rows)
         if not args.skip_server:
-            run_psql(psql, args.database_url, *fresh_database)
+            fresh_database(psql, args.database_url)
             result["ndjson_server"] = measure_warm_server(psql, args.database_url, ndjson, args.rows)
         result["anchor_copy_after"] = measure_anchor(psql, args.database_url, csv_file)
         copy = (result["anchor_copy"]["seconds"] + result["anchor_copy_after"]["seconds"]) / 2

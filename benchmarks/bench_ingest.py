@@ -69,6 +69,13 @@ def run_psql(psql: str, url: str, *commands: str) -> str:
     return done.stdout.strip()
 
 
+def fresh_database(psql: str, admin_url: str) -> None:
+    """Drop and create the scratch database ``BENCH_DB``: every step of a benchmark starts empty."""
+    run_psql(
+        psql, admin_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}"
+    )
+
+
 def ensure_file(rows: int) -> tuple[Path, float | None]:
     """The cached parcels baseline CSV of ``rows`` rows, and the seconds it took if generated now."""
     path = OUT / f"parcels_{rows}.csv"
@@ -296,13 +303,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "file": {"path": str(file), "rows": args.rows, "mb": round(file.stat().st_size / 1e6, 1)},
         "generation_seconds": None if generation_seconds is None else round(generation_seconds, 2),
     }
-    fresh_database = (f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
-    run_psql(psql, args.database_url, *fresh_database)
+    fresh_database(psql, args.database_url)
     try:
         result["anchor_copy"] = measure_anchor(psql, args.database_url, file)
         if not args.skip_eventpulse:
             result["eventpulse"] = measure_eventpulse(psql, args.database_url, file, args.rows)
-            run_psql(psql, args.database_url, *fresh_database)
+            fresh_database(psql, args.database_url)
             result["eventpulse_server"] = measure_warm_server(psql, args.database_url, file, args.rows)
             result["anchor_copy_after"] = measure_anchor(psql, args.database_url, file)
             copy = (result["anchor_copy"]["seconds"] + result["anchor_copy_after"]["seconds"]) / 2

@@ -28,6 +28,7 @@ from bench_ingest import (
     describe_machine,
     ensure_file,
     ensure_psql,
+    fresh_database,
     measure_anchor,
     measure_eventpulse,
     run_psql,
@@ -66,7 +67,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     psql = ensure_psql()
     base, _ = ensure_file(BASE_ROWS)
     big, built = ensure_copies(base, args.copies)
-    fresh = (f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
     result: dict[str, Any] = {
         "machine": describe_machine(psql, args.database_url),
         "copies": args.copies,
@@ -75,9 +75,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     try:
         for label, file, rows in (("1M", base, BASE_ROWS), (f"{args.copies}M", big, BASE_ROWS * args.copies)):
-            run_psql(psql, args.database_url, *fresh)
+            fresh_database(psql, args.database_url)
             anchor = measure_anchor(psql, args.database_url, file)
-            run_psql(psql, args.database_url, *fresh)
+            fresh_database(psql, args.database_url)
             loaded = measure_eventpulse(psql, args.database_url, file, rows)
             result["sizes"][label] = {
                 "rows": rows,
