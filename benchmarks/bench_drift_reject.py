@@ -28,6 +28,7 @@ from bench_ingest import (
     ensure_psql,
     eventpulse_command,
     free_port,
+    fresh_database,
     http,
     run_psql,
     wait_until,
@@ -207,8 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "loadavg_before": [round(x, 2) for x in os.getloadavg()],
     }
-    fresh_database = (f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", f"CREATE DATABASE {BENCH_DB}")
-    run_psql(psql, args.database_url, *fresh_database)
+    fresh_database(psql, args.database_url)
     try:
         result.update(measure(args.database_url, psql, files, args.rows))
     finally:
