@@ -28,7 +28,9 @@ import psutil
 from eventpulse.demo.generator import MAX_ROWS, write_case
 
 OUT = Path(__file__).resolve().parent / "out"
-BENCH_DB = "eventpulse_bench"
+BENCH_DB = os.environ.get("EVENTPULSE_BENCH_DB", "eventpulse_bench")
+"""The scratch database the ingest-family benchmarks drop and recreate (``EVENTPULSE_BENCH_DB`` names
+another one, so two benchmark runs on one server never drop each other's)."""
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # Typed like the curated table is expected to be; the primary key is part of the anchor's cost.
