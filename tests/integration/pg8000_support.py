@@ -2,7 +2,8 @@
 
 ``database = private_database(NAME)`` and ``conn = connection()`` at a module's top give it the
 fixtures ``database`` (created for the module, dropped after it) and ``conn`` (rolled back after each
-test).
+test). The database has no metadata tables, only the functions curated tables' lineage columns
+default to (migration 0011 creates them in a real deployment).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import pg8000
 import pytest
+
+from eventpulse.curate.ddl import LINEAGE_FUNCTIONS_SQL
 
 PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
 
@@ -29,6 +32,10 @@ def private_database(name: str) -> Callable[..., Any]:
         try:
             admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             admin.run(f"CREATE DATABASE {name}")
+            fresh = connect(name, autocommit=True)
+            for sql in LINEAGE_FUNCTIONS_SQL:
+                fresh.run(sql)
+            fresh.close()
             yield name
             admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         finally:

@@ -51,10 +51,40 @@ the curated table needs no lineage bytes per row. current_setting() raises when 
 can never be written without its lineage."""
 
 
+LINEAGE_FUNCTION_TYPES = ("uuid", "timestamptz", "text")
+"""The types of the per-load lineage columns, each read from its setting by ``eventpulse_lineage_<type>``."""
+
+LINEAGE_FUNCTIONS_SQL = tuple(
+    f"CREATE OR REPLACE FUNCTION eventpulse_lineage_{pg_type}(setting text) RETURNS {pg_type} "
+    "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$ "
+    "DECLARE value text := current_setting(setting, true); BEGIN "
+    "IF value IS NULL OR value = '' THEN RAISE EXCEPTION USING ERRCODE = '22023', "
+    "MESSAGE = format('lineage setting %s is not set: curated rows are written by an EventPulse load', "
+    "setting); END IF; "
+    f"RETURN CAST(value AS {pg_type}); END $$"
+    for pg_type in LINEAGE_FUNCTION_TYPES
+)
+"""The functions the lineage columns default to (created by migration 0011).
+
+They read a transaction setting, which is not immutable; they are declared IMMUTABLE so that the
+planner calls them once per statement, when it plans a ``COPY`` into the table (its column defaults
+go through constant folding), instead of once per row: a direct COPY of 1M rows otherwise parses the
+same uuid and timestamp a million times (measured in docs/BENCHMARKS.md). This is safe because a
+default is only planned by the statement that uses it, in the load's transaction after ``SET LOCAL``:
+EventPulse's own INSERTs into curated tables name every lineage column, and no prepared statement of
+ours relies on these defaults. An unset setting raises, at planning, so a row can never be written
+without its lineage; so does an empty one (what a connection keeps after an earlier transaction's
+``SET LOCAL``, which ``current_setting`` alone would have returned as '' to the text columns)."""
+
+
 def lineage_default(column: str, pg_type: str) -> str:
     """The DEFAULT clause of a per-load lineage column ('' for _source_row, which rows carry)."""
     setting = LINEAGE_SETTINGS.get(column)
-    return f" DEFAULT CAST(current_setting({quote_literal(setting)}) AS {pg_type})" if setting else ""
+    if not setting:
+        return ""
+    if pg_type not in LINEAGE_FUNCTION_TYPES:
+        raise ValueError(f"no lineage function reads a {pg_type} setting")
+    return f" DEFAULT eventpulse_lineage_{pg_type}({quote_literal(setting)})"
 
 
 # format_type() spells some types differently from PG_TYPES; used to compare introspected types.
