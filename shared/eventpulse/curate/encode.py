@@ -9,6 +9,7 @@ does not matter.
 from __future__ import annotations
 
 import re
+import struct
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
@@ -96,12 +97,31 @@ def _cast_column(name: str, logical: LogicalType, array: pa.Array) -> pa.Array:
         array = array if array.type == target else array.cast(target)
     except pa.ArrowInvalid as exc:
         raise ValueError(f"column {name!r}: cannot load {array.type} as {target}: {exc}") from exc
-    if pa.types.is_string(target) and pc.any(pc.match_substring(array, "\x00")).as_py():
+    if pa.types.is_string(target) and _has_nul(array):
         raise BadData(
             f"column {name!r} contains a NUL character, which Postgres text cannot store",
             hint="clean the source file or strip NUL characters in the reader",
         )
     return array
+
+
+def _has_nul(array: pa.Array) -> bool:
+    """Whether some value of a string array holds a NUL: one byte search over the values' bytes.
+
+    The bytes from the first value's offset to the last one's are exactly the (sliced) array's
+    values, a null or empty value adding none; ``match_substring`` took 0.3-0.6 s per million rows.
+    """
+    if len(array) == 0 or array.null_count == len(array):
+        return False
+    data = array.buffers()[2]
+    if data is None:
+        return False
+    width = "q" if pa.types.is_large_string(array.type) else "i"
+    first = struct.calcsize(width) * array.offset
+    start = struct.unpack_from(f"<{width}", array.buffers()[1], first)[0]
+    end = struct.unpack_from(f"<{width}", array.buffers()[1], first + struct.calcsize(width) * len(array))[0]
+    found: int = data[start:end].to_pybytes().find(b"\x00")
+    return found >= 0
 
 
 def csv_chunks(batch: pa.RecordBatch) -> Iterator[bytes]:
