@@ -12,9 +12,10 @@ import pytest
 
 from eventpulse.adapters.postgres.curated import PgCuratedLoad
 from eventpulse.curate.ddl import plan_table_changes
+from eventpulse.errors import LoadRefused
 from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, TableSchema
-from tests.integration.pg8000_support import connection, private_database
+from tests.integration.pg8000_support import connect, connection, private_database
 
 DATABASE = "eventpulse_upsert_test"
 
@@ -33,6 +34,14 @@ LINEAGE = "_ingestion_id::text, _loaded_at, _source_sha256, _source_row, _contra
 
 database = private_database(DATABASE)
 conn = connection()
+PLANS = ("on_conflict", "update")
+
+
+@pytest.fixture(autouse=True, params=PLANS)
+def plan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs under each merge plan: they must write the same rows."""
+    monkeypatch.setattr(PgCuratedLoad, "forced_plan", request.param)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -256,3 +265,103 @@ def test_an_older_narrower_file_equal_after_conversion_is_unchanged(conn):
 
     assert stats == LoadStats(rows_staged=2, inserted=0, updated=1, unchanged=1)
     assert _select(conn, table, "id, v, n") == [[1, "42", 3.0], [2, "8", 4.0]]
+
+
+def _mixed_replay(n: int) -> dict[str, list]:
+    """``_rows_of(n)`` with a third of the rows changed (NULLs both ways included) and 10 new keys."""
+    rows = _rows_of(n)
+    for i in range(0, n, 3):
+        rows["price"][i] = None if i % 2 else -float(i)
+        rows["name"][i] = None if i % 4 == 0 else f"renamed {i}"
+    for column, values in _rows_of(n + 10).items():
+        rows[column].extend(values[n:])
+    return rows
+
+
+def _table_like(conn: pg8000.Connection) -> str:
+    name = f"curated_p_{uuid.uuid4().hex[:10]}"
+    for sql in plan_table_changes(name, SCHEMA, ["id"], None):
+        conn.run(sql)
+    return name
+
+
+def test_both_plans_leave_the_same_table_row_for_row_lineage_included(conn):
+    first, replay = _lineage(), _lineage(sha="ee" * 32, contract="v3")
+    results = {}
+    for plan in PLANS:
+        table = _table_like(conn)
+        _load(conn, table, _batch(_rows_of(600)), first)
+        load = PgCuratedLoad(conn, table, SCHEMA, ["id"], replay, keys_verified_unique=True)
+        load.forced_plan = plan  # type: ignore[misc]
+        load.start()
+        load.write(_batch(_mixed_replay(600)))
+        results[plan] = (load.finish(), _select(conn, table, f"id, {', '.join(DATA)}, {LINEAGE}"))
+        assert load.plan == plan
+
+    (stats, rows), (other_stats, other_rows) = results.values()
+    assert stats == other_stats == LoadStats(rows_staged=610, inserted=10, updated=200, unchanged=400)
+    assert _rows_equal(rows, other_rows)
+    # Changed and new rows carry the replay's lineage, the others the first load's.
+    by_id = {r[0]: r[5] for r in rows}
+    assert {i for i, ingestion in by_id.items() if ingestion == replay.ingestion_id} == {
+        *range(0, 600, 3),
+        *range(600, 610),
+    }
+    assert {by_id[i] for i in range(1, 600, 3)} == {first.ingestion_id}
+
+
+def test_a_sample_of_the_staged_rows_picks_the_plan(conn, monkeypatch):
+    monkeypatch.setattr(PgCuratedLoad, "forced_plan", None)
+    picked = {}
+    for label, every in (("few", 100), ("most", 1)):
+        table = _table_like(conn)
+        _load(conn, table, _batch(_rows_of(5000)), _lineage())
+        rows = _rows_of(5000)
+        for i in range(0, 5000, every):
+            rows["price"][i] = -1.0 - i
+        load = PgCuratedLoad(conn, table, SCHEMA, ["id"], _lineage(), keys_verified_unique=True)
+        load.start()
+        load.write(_batch(rows))
+        stats = load.finish()
+        assert stats.updated == 5000 // every
+        picked[label] = load.plan
+    assert picked == {"few": "on_conflict", "most": "update"}
+
+
+def test_a_failure_inside_the_merge_leaves_the_table_as_before(conn, table):
+    _load(conn, table, _batch(_rows_of(50)), _lineage())
+    conn.commit()
+    before = _select(conn, table, f"id, xmin::text, {', '.join(DATA)}, {LINEAGE}")
+    # New keys only fail once the merge inserts them: after the plan's update of the changed rows.
+    conn.run(f'ALTER TABLE "{table}" ADD CONSTRAINT few_keys CHECK (id < 50)')
+    conn.commit()
+    replay = _mixed_replay(50)
+
+    with pytest.raises(LoadRefused, match="breaks a constraint"):
+        _load(conn, table, _batch(replay), _lineage())
+    conn.rollback()
+
+    assert _rows_equal(_select(conn, table, f"id, xmin::text, {', '.join(DATA)}, {LINEAGE}"), before)
+
+
+def test_a_concurrent_reader_sees_the_old_rows_until_commit_then_all_the_new_ones(conn, database, table):
+    _load(conn, table, _batch(_rows_of(300)), _lineage())
+    conn.commit()
+    reader = connect(database, autocommit=True)
+    try:
+        old = _select(reader, table, f"id, {', '.join(DATA)}")
+        replay = _lineage()
+        stats = _load(conn, table, _batch(_mixed_replay(300)), replay)  # merged, not committed
+        assert stats.updated == 100
+
+        # Not blocked by the load's lock, and not half of it: the rows as they were.
+        assert _rows_equal(_select(reader, table, f"id, {', '.join(DATA)}"), old)
+        conn.commit()
+
+        after = reader.run(
+            f'SELECT count(*), count(*) FILTER (WHERE _ingestion_id = CAST(:i AS uuid)) FROM "{table}"',
+            i=replay.ingestion_id,
+        )
+        assert [list(r) for r in after] == [[310, 110]]
+    finally:
+        reader.close()

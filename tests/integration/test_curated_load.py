@@ -272,7 +272,8 @@ def _backend_query(admin, pid: int) -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["COPY ", "WITH merged"])
+# "INSERT INTO": the merge's second statement; its UPDATE has already rewritten both seed rows by then.
+@pytest.mark.parametrize("phase", ["COPY ", "INSERT INTO"])
 def test_sigkill_mid_load_leaves_nothing_and_a_rerun_succeeds(database, table, phase):
     setup = connect(database)
     _apply(setup, table, CRASH_SCHEMA, ["id"], None)

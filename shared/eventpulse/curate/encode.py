@@ -9,6 +9,7 @@ does not matter.
 from __future__ import annotations
 
 import re
+import struct
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
@@ -96,7 +97,7 @@ def _cast_column(name: str, logical: LogicalType, array: pa.Array) -> pa.Array:
         array = array if array.type == target else array.cast(target)
     except pa.ArrowInvalid as exc:
         raise ValueError(f"column {name!r}: cannot load {array.type} as {target}: {exc}") from exc
-    if pa.types.is_string(target) and pc.any(pc.match_substring(array, "\x00")).as_py():
+    if pa.types.is_string(target) and _has_nul(array):
         raise BadData(
             f"column {name!r} contains a NUL character, which Postgres text cannot store",
             hint="clean the source file or strip NUL characters in the reader",
@@ -104,9 +105,43 @@ def _cast_column(name: str, logical: LogicalType, array: pa.Array) -> pa.Array:
     return array
 
 
+def _has_nul(array: pa.Array) -> bool:
+    """Whether some value of a string array holds a NUL: one byte search over the values' bytes.
+
+    The bytes from the first value's offset to the last one's are exactly the (sliced) array's
+    values, a null or empty value adding none; ``match_substring`` took 0.3-0.6 s per million rows.
+    """
+    if len(array) == 0 or array.null_count == len(array):
+        return False
+    data = array.buffers()[2]
+    if data is None:
+        return False
+    width = "q" if pa.types.is_large_string(array.type) else "i"
+    first = struct.calcsize(width) * array.offset
+    start = struct.unpack_from(f"<{width}", array.buffers()[1], first)[0]
+    end = struct.unpack_from(f"<{width}", array.buffers()[1], first + struct.calcsize(width) * len(array))[0]
+    found: int = data[start:end].to_pybytes().find(b"\x00")
+    return found >= 0
+
+
 def csv_chunks(batch: pa.RecordBatch) -> Iterator[bytes]:
+    batch = _utc_as_text(batch)
     options = pacsv.WriteOptions(include_header=False)
     for offset in range(0, batch.num_rows, COPY_CHUNK_ROWS):
         sink = pa.BufferOutputStream()
         pacsv.write_csv(batch.slice(offset, COPY_CHUNK_ROWS), sink, options)
         yield sink.getvalue().to_pybytes()
+
+
+def _utc_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """UTC timestamps as the text the CSV writer would give them, ``…Z`` included, built vectorised.
+
+    The CSV writer formats a zoned timestamp through the time-zone database value by value: 2.3-2.9 s
+    per million values, more than the rest of the batch together; a naive cast to text is 0.17 s.
+    """
+    arrays = list(batch.columns)
+    for i, array in enumerate(arrays):
+        if pa.types.is_timestamp(array.type) and array.type.tz is not None:
+            naive = array.cast(pa.timestamp(array.type.unit))  # the same instant in UTC, no zone
+            arrays[i] = pc.binary_join_element_wise(naive.cast(pa.string()), "Z", "")
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
