@@ -1,6 +1,8 @@
 """The streaming quality gate: feed typed record batches, get one QualityReport at the end.
 
-Memory stays bounded by the batch size plus the columns that ``columns`` expectations need:
+Memory stays bounded by the batch size plus what ``columns`` expectations need: under the compiled
+engine, uniqueness keeps an 8-byte hash per row and proportion-of-non-null two counters
+(``quality/bounded.py``, key columns spilled to disk); the other ones keep their columns:
 ``row`` expectations run through GX on each batch and their counts and failing rows are merged;
 ``columns`` expectations run once at the end on only the columns they name (plus ``_source_row``);
 ``table`` expectations run at the end on a one-column frame (row count) or an empty frame (names).
