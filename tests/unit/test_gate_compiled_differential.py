@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from eventpulse.contracts.loader import parse_contract
 from eventpulse.contracts.model import Contract
+from eventpulse.quality import bounded
 from eventpulse.quality.compiled import COMPILED_TYPES, compiles, re2_agrees, regex_compiles
 from eventpulse.quality.gate import QualityGate
 
@@ -332,3 +334,20 @@ def test_unsupported_options_run_through_gx() -> None:
     mixed = gate_report(contract, data, 1, "compiled", one_engine=False)
     assert mixed == gate_report(contract, data, 1, "gx")
     assert len(mixed) == len(contract.expectations)
+
+
+UNIQUE_KINDS = ["expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"]
+
+
+@pytest.mark.parametrize("kind", UNIQUE_KINDS)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@given(file=files())
+def test_uniqueness_agrees_with_gx_when_hashes_collide(
+    kind: str, file: tuple[dict[str, list[Any]], int]
+) -> None:
+    """A weak key hash (4 values) makes distinct keys collide: the exact re-check must still agree."""
+    data, split = file
+    weak = bounded.hash_values
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bounded, "hash_values", lambda values: weak(values) % np.uint64(4))
+        assert_engines_agree(suite(kind, TYPES[kind]), data, split)

@@ -338,8 +338,17 @@ def column_outcome(contract: Contract, index: int, table: pa.Table, *, partial: 
         return GxOutcome(index, _mostly(exp, considered, result["unexpected_count"]), result, None)
     column = str(exp.kwargs["column"])
     values = _column(table, column, contract)
-    observed = _aggregate(exp.type, values)
-    bounds = _bounds(exp, None)
+    return bounded_aggregate_outcome(contract, index, _aggregate(exp.type, values))
+
+
+def bounded_aggregate_outcome(contract: Contract, index: int, observed: float | int | None) -> Any:
+    """The GxOutcome of the aggregate check at ``index`` once its ``observed`` value is known.
+
+    ``quality/bounded.py`` computes the proportion of non-null values from running counts.
+    """
+    from eventpulse.quality.gx_runner import GxOutcome
+
+    bounds = _bounds(contract.expectations[index], None)
     assert bounds is not None
     ok = observed is not None and bool(_between(pa.array([observed], pa.float64()), *bounds)[0].as_py())
     return GxOutcome(index, ok, {"observed_value": observed}, None)

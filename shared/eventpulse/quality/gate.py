@@ -1,6 +1,8 @@
 """The streaming quality gate: feed typed record batches, get one QualityReport at the end.
 
-Memory stays bounded by the batch size plus the columns that ``columns`` expectations need:
+Memory stays bounded by the batch size plus what ``columns`` expectations need: under the compiled
+engine, uniqueness keeps an 8-byte hash per row and proportion-of-non-null two counters
+(``quality/bounded.py``, key columns spilled to disk); the other ones keep their columns:
 ``row`` expectations run through GX on each batch and their counts and failing rows are merged;
 ``columns`` expectations run once at the end on only the columns they name (plus ``_source_row``);
 ``table`` expectations run at the end on a one-column frame (row count) or an empty frame (names).
@@ -15,6 +17,7 @@ imports Great Expectations.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,7 +26,7 @@ import pyarrow as pa
 
 from eventpulse.contracts.expectation_types import TABLE_ROW_COUNT_TYPES
 from eventpulse.contracts.model import Contract, Expectation, Severity
-from eventpulse.quality import compiled
+from eventpulse.quality import bounded, compiled
 from eventpulse.quality.coalesce import is_unique_by_part, recall, recall_row_count
 
 SOURCE_ROW = "_source_row"
@@ -122,12 +125,16 @@ class QualityGate:
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
         held_rows_only: bool = False,
         engine: str = "compiled",
+        hasher: bounded.Hasher | None = None,
+        spill_dir: str | os.PathLike[str] | None = None,
     ):
         """``held_rows_only``: the rows are a replay of held rows, not a file (docs/CONTRACTS.md).
 
         Then only ``row`` expectations run (the file-wide ones judged the original file), and a
         quarantine expectation holds its failing rows back without failing: ``mostly`` judged the file.
         ``engine``: ``compiled`` or ``gx`` (see the module docstring).
+        ``hasher`` and ``spill_dir``: the key hash and the directory of the spill file of the bounded
+        whole-file checks (``quality/bounded.py``; defaults: its 64-bit hash, the system temp directory).
         """
         if engine not in compiled.ENGINES:
             raise ValueError(f"unknown gate engine {engine!r}: use one of {', '.join(compiled.ENGINES)}")
@@ -149,6 +156,15 @@ class QualityGate:
         }
         self._compiled_rows = [i for i in by_class["row"] if self.engines[i] == "compiled"]
         self._compiled_columns = [i for i in by_class["columns"] if self.engines[i] == "compiled"]
+        # Uniqueness and proportion-of-non-null checks keep a hash per row and counters, not columns.
+        bounded_indices = [
+            i for i in self._compiled_columns if contract.expectations[i].type in bounded.BOUNDED_TYPES
+        ]
+        self._bounded = (
+            bounded.BoundedChecks(contract, bounded_indices, hasher=hasher, spill_dir=spill_dir)
+            if bounded_indices
+            else None
+        )
         self._compiled_counts = [i for i in by_class["table"] if self.engines[i] == "compiled"]
         by_class = {
             name: [i for i in indices if self.engines[i] == "gx"] for name, indices in by_class.items()
@@ -175,10 +191,11 @@ class QualityGate:
         self._row_columns = _columns_of(contract, self._row_indices)
         self._unique_columns = _columns_of(contract, self._unique_indices)
         self._aggregate_columns = _columns_of(contract, self._column_indices)
-        self._kept_columns = _columns_of(
-            contract, [*self._unique_indices, *self._column_indices, *self._compiled_columns]
+        held = [i for i in self._compiled_columns if i not in bounded_indices]
+        self._kept_columns = _columns_of(contract, [*self._unique_indices, *self._column_indices, *held])
+        self._kept: dict[str, list[pa.Array]] = (
+            {name: [] for name in [*self._kept_columns, SOURCE_ROW]} if self._kept_columns else {}
         )
-        self._kept: dict[str, list[pa.Array]] = {name: [] for name in [*self._kept_columns, SOURCE_ROW]}
         self._tallies = {i: _RowTally() for i in [*self._row_indices, *self._compiled_rows]}
         self._quarantine_indices = frozenset(
             i for i in [*self._row_indices, *self._compiled_rows] if contract.expectations[i].quarantines
@@ -205,9 +222,28 @@ class QualityGate:
             self._pending_rows += batch.num_rows
             if self._pending_rows >= self.chunk_rows:
                 self._validate_pending()
+        if self._bounded is not None:
+            try:
+                self._bounded.feed(batch)
+            except compiled.NotCompiled:  # keep the columns in memory as before (see bounded.py)
+                self._keep_bounded_columns()
         for name in self._kept:
             if name in batch.schema.names:
                 self._kept[name].append(batch.column(name))
+
+    def _keep_bounded_columns(self) -> None:
+        """Stop bounding: the spilled batches become kept columns, and the next batches are kept."""
+        checks, self._bounded = self._bounded, None
+        assert checks is not None
+        new = [name for name in [*checks.columns, SOURCE_ROW] if name not in self._kept]
+        for name in new:
+            self._kept[name] = []
+        if checks.rows:
+            for spilled in checks.drain():
+                for name in new:
+                    if name in spilled.schema.names:
+                        self._kept[name].append(spilled.column(name))
+        checks.close()
 
     def _compiled_row(self, index: int, batch: pa.RecordBatch) -> Any:
         every_row = index in self._quarantine_indices
@@ -292,6 +328,8 @@ class QualityGate:
 
     def finish(self) -> QualityReport:
         """Run the end-of-stream checks and return the report; passed = no failing critical result."""
+        if self._bounded is not None and not self._bounded.rows:  # no row: judged as before (empty)
+            self._keep_bounded_columns()
         self._validate_pending()
         rows = [*self._row_indices, *self._compiled_rows]
         results: dict[int, ExpectationResult] = {i: self._row_result(i) for i in rows}
@@ -359,9 +397,16 @@ class QualityGate:
 
     def _finish_compiled(self) -> dict[int, ExpectationResult]:
         outcomes = [compiled.table_outcome(self.contract, i, self._rows) for i in self._compiled_counts]
-        if self._compiled_columns:
+        bounded_indices: list[int] = []
+        if self._bounded is not None:
+            bounded_indices = self._bounded.indices
+            outcomes.extend(self._bounded.outcomes(partial=self.max_failing_rows))
+            self._bounded = None
+        if any(i not in bounded_indices for i in self._compiled_columns):
             table = self._kept_table()
             for index in self._compiled_columns:
+                if index in bounded_indices:
+                    continue
                 try:
                     outcome = compiled.column_outcome(
                         self.contract, index, table, partial=self.max_failing_rows
