@@ -114,7 +114,13 @@ def _scale(result: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def _part(result: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The ``fmt`` result of ``bench_formats.py``: the whole file, or its part of a ``--format all`` run."""
+    return result[fmt] if result.get("format") == "all" else result
+
+
 def _formats(result: dict[str, Any]) -> list[Figure]:
+    result = _part(result, "ndjson")
     target = float(result["target_ratio"])
     figures = [
         Figure(
@@ -128,6 +134,41 @@ def _formats(result: dict[str, Any]) -> list[Figure]:
             Figure("1M NDJSON records, warm server / psql \\copy of the CSV", result["ratio_server"], target)
         )
     return figures
+
+
+def _xlsx(result: dict[str, Any]) -> list[Figure]:
+    result = _part(result, "xlsx")
+    rows, ratios = result["file"]["rows"], result["ratios"]
+    target = float(result["targets"]["xlsx_vs_fastexcel_at_most"])
+    label = f"{rows // 1000}k-row XLSX"
+    # The one-shot process against fastexcel's whole process (start and imports in both); the warm
+    # server, whose imports are done, against fastexcel's read alone.
+    figures = [
+        Figure(
+            f"{label}, one-shot `eventpulse ingest` / fastexcel process",
+            ratios["cold_vs_fastexcel_process"],
+            target,
+        )
+    ]
+    if "server_vs_fastexcel_read" in ratios:
+        figures.append(
+            Figure(f"{label}, warm server / fastexcel bare read", ratios["server_vs_fastexcel_read"], target)
+        )
+    return figures
+
+
+def _parquet(result: dict[str, Any]) -> list[Figure]:
+    result = _part(result, "parquet")
+    rows, ratios = result["file"]["rows"], result["ratios"]
+    target = float(result["targets"]["parquet_vs_csv_at_most"])
+    label = f"{rows // 1_000_000}M-row Parquet" if rows >= 1_000_000 else f"{rows:,}-row Parquet"
+    return [
+        Figure(
+            f"{label}, {name} / the CSV's (same run, both / \\copy)", ratios[f"parquet_vs_csv_{mode}"], target
+        )
+        for mode, name in (("cold", "one-shot"), ("server", "warm server"))
+        if f"parquet_vs_csv_{mode}" in ratios
+    ]
 
 
 def _dlt(result: dict[str, Any]) -> list[Figure]:
@@ -184,6 +225,22 @@ BENCHES: tuple[Bench, ...] = (
         "formats-",
         "1M parcels records as NDJSON end to end, one-shot and warm, vs psql \\copy of the CSV",
         _formats,
+    ),
+    Bench(
+        "xlsx",
+        "bench_formats.py",
+        ("--format", "xlsx"),
+        "formats-xlsx-",
+        "100k parcels rows as XLSX end to end, one-shot and warm, vs fastexcel's bare read",
+        _xlsx,
+    ),
+    Bench(
+        "parquet",
+        "bench_formats.py",
+        ("--format", "parquet"),
+        "formats-parquet-",
+        "1M parcels rows as Parquet and as CSV end to end in one run, one-shot and warm",
+        _parquet,
     ),
     Bench(
         "dlt",

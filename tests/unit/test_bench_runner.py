@@ -138,3 +138,78 @@ def test_bench_dlt_names_the_path_dlt_took_from_its_own_load_jobs() -> None:
     assert (
         dlt.path_taken({"load_job_formats": ["csv", "sql"], "adbc_rows_copied": 0}, 100) == "csv through COPY"
     )
+
+
+def test_the_xlsx_figures_come_from_what_bench_formats_writes() -> None:
+    formats = load("bench_formats")
+    steps = {
+        "file": {"rows": 100_000},
+        "targets": {"xlsx_vs_fastexcel_at_most": 2.0},
+        "fastexcel": {"seconds": 1.0, "process_seconds": 1.5},
+        "fastexcel_after": {"seconds": 1.2, "process_seconds": 1.7},
+        "anchor_copy": {"seconds": 0.4},
+        "anchor_copy_after": {"seconds": 0.6},
+        "xlsx_cold": {"seconds": 4.8},
+        "xlsx_server": {"seconds": 2.2},
+    }
+    ratios = formats.summarise_xlsx(steps)
+    # The one-shot process against fastexcel's whole process (mean 1.6 s), the server against its read
+    # alone (mean 1.1 s); both also against the mean \copy (0.5 s).
+    assert ratios == {
+        "cold_vs_fastexcel_process": 3.0,
+        "cold_vs_fastexcel_read": 4.36,
+        "cold_vs_copy": 9.6,
+        "server_vs_fastexcel_read": 2.0,
+        "server_vs_copy": 4.4,
+    }
+    figures = runner._xlsx({**steps, "ratios": ratios})
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(3.0, 2.0, False), (2.0, 2.0, True)]
+    assert figures[0].name.startswith("100k-row XLSX, one-shot")
+    no_server = {k: v for k, v in steps.items() if k != "xlsx_server"}
+    assert len(runner._xlsx({**no_server, "ratios": formats.summarise_xlsx(no_server)})) == 1
+
+
+def test_the_parquet_figure_is_its_ratio_over_the_csvs_in_the_same_run() -> None:
+    formats = load("bench_formats")
+    steps = {
+        "file": {"rows": 1_000_000},
+        "targets": {"parquet_vs_csv_at_most": 1.3},
+        "anchor_copy": {"seconds": 4.0},
+        "anchor_copy_after": {"seconds": 6.0},
+        "csv_cold": {"seconds": 20.0},
+        "parquet_cold": {"seconds": 28.0},
+        "csv_server": {"seconds": 10.0},
+        "parquet_server": {"seconds": 12.0},
+    }
+    ratios = formats.summarise_parquet(steps)
+    assert ratios == {
+        "csv_cold_vs_copy": 4.0,
+        "parquet_cold_vs_copy": 5.6,
+        "parquet_vs_csv_cold": 1.4,
+        "csv_server_vs_copy": 2.0,
+        "parquet_server_vs_copy": 2.4,
+        "parquet_vs_csv_server": 1.2,
+    }
+    figures = runner._parquet({**steps, "ratios": ratios})
+    assert [(f.value, f.at_most, f.met) for f in figures] == [(1.4, 1.3, False), (1.2, 1.3, True)]
+    assert figures[0].name.startswith("1M-row Parquet, one-shot")
+
+
+def test_a_format_all_run_gives_each_format_its_own_figures() -> None:
+    ndjson = {"format": "ndjson", "ratio_cold": 3.0, "target_ratio": 2.5}
+    xlsx = {"format": "xlsx", "file": {"rows": 100_000}, "targets": {"xlsx_vs_fastexcel_at_most": 2.0},
+            "ratios": {"cold_vs_fastexcel_process": 2.5}}  # fmt: skip
+    parquet = {"format": "parquet", "file": {"rows": 1_000_000}, "targets": {"parquet_vs_csv_at_most": 1.3},
+               "ratios": {"parquet_vs_csv_cold": 0.9}}  # fmt: skip
+    result = {"format": "all", "ndjson": ndjson, "xlsx": xlsx, "parquet": parquet}
+    assert [f.value for f in runner._formats(result)] == [3.0]
+    assert [f.value for f in runner._xlsx(result)] == [2.5]
+    assert [f.value for f in runner._parquet(result)] == [0.9]
+
+
+def test_bench_formats_refuses_a_format_it_does_not_know(capsys: pytest.CaptureFixture[str]) -> None:
+    formats = load("bench_formats")
+    with pytest.raises(SystemExit):
+        formats.build_parser().parse_args(["--format", "csv"])
+    assert "invalid choice: 'csv'" in capsys.readouterr().err
+    assert formats.build_parser().parse_args([]).format == "ndjson"  # make bench-formats: NDJSON, as before
