@@ -8,7 +8,6 @@ must still refuse the row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,14 +16,14 @@ import pyarrow as pa
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 
 from eventpulse.adapters.postgres.curated import PgCuratedLoad
 from eventpulse.adapters.postgres.migrate import MIGRATIONS_DIR, upgrade
 from eventpulse.curate.ddl import plan_table_changes
 from eventpulse.ports import LineageValues
 from eventpulse.schema.model import Column, TableSchema
+from tests.integration.migration_support import empty_database_engine
 
 SCHEMA = TableSchema.of([Column("id", "integer", False), Column("name", "string")])
 
@@ -42,18 +41,7 @@ CREATE TABLE curated_old (
 """
 
 
-@pytest.fixture
-def engine(postgres_admin_url: str) -> Iterator[Engine]:
-    name = f"eventpulse_migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(make_url(postgres_admin_url).set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+engine = empty_database_engine()
 
 
 def _raw(engine: Engine) -> pg8000.Connection:

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 
-import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from eventpulse.adapters.postgres.migrate import upgrade
+from tests.integration.migration_support import empty_database_engine
 
-
-@pytest.fixture
-def engine(postgres_admin_url: str) -> Iterator[Engine]:
-    """An empty database of its own, so migrations run from the start."""
-    name = f"eventpulse_migrate_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(make_url(postgres_admin_url).set(database=name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+engine = empty_database_engine()
 
 
 QUALITY = {
