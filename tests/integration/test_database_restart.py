@@ -75,22 +75,24 @@ def status_of(services: Any, ingestion_id: Any) -> dict[str, Any] | None:
 
 
 STAGES = {
-    "copy": "COPY %",  # the first load of a dataset: COPY straight into the curated table
-    "merge": "WITH merged AS (INSERT INTO %",  # a later load: the upsert from its staging table
+    "copy": ("COPY %",),  # the first load of a dataset: COPY straight into the curated table
+    # A later load merges from its staging table, by the plan its sample picks: the upsert, or
+    # UPDATE … FROM followed by INSERT of the new keys.
+    "merge": ("WITH merged AS (INSERT INTO %", "UPDATE %curated_% FROM %", "INSERT INTO %curated_% SELECT %"),
 }
-"""The statement a stage runs, as a pg_stat_activity LIKE pattern."""
+"""The statements a stage runs, as pg_stat_activity LIKE patterns (any of them)."""
 
 
-def running(services: Any, pattern: str) -> bool:
+def running(services: Any, patterns: tuple[str, ...]) -> bool:
     try:
         with services.store.engine.connect() as conn:
             return bool(
                 conn.execute(
                     text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE state = 'active' AND query LIKE :pattern AND pid <> pg_backend_pid()"
+                        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                        "AND query LIKE ANY(CAST(:patterns AS text[])) AND pid <> pg_backend_pid()"
                     ),
-                    {"pattern": pattern},
+                    {"patterns": list(patterns)},
                 ).scalar()
             )
     except Exception:
