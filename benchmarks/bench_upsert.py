@@ -81,6 +81,9 @@ class UpdatePlanLoad(PgCuratedLoad):
 class UnconditionalLoad(OnConflictLoad):
     """The merge as it was before change-only upserts: every existing key is rewritten."""
 
+    def _fetch_known_hashes(self) -> Any:
+        return None  # every row staged, as then
+
     def _changed_condition(self, compared: Any) -> str:
         return ""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from eventpulse.curate.ddl import LINEAGE_COLUMN_NAMES, PG_TYPES, curated_table_name
+from eventpulse.curate.ddl import PG_TYPES, RESERVED_COLUMN_NAMES, curated_table_name
 from eventpulse.schema.model import LogicalType
 
 KEY = "id"
@@ -80,7 +80,7 @@ def table_columns(services: Any, dataset: str) -> dict[str, str] | None:
         return None
     pg_names = {"timestamp with time zone": "timestamptz"}
     return {
-        r.attname: pg_names.get(r.pg_type, r.pg_type) for r in rows if r.attname not in LINEAGE_COLUMN_NAMES
+        r.attname: pg_names.get(r.pg_type, r.pg_type) for r in rows if r.attname not in RESERVED_COLUMN_NAMES
     }
 
 

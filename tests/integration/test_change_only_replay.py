@@ -28,6 +28,7 @@ def test_replaying_a_loaded_file_rewrites_no_row_and_says_so(services: Any, tmp_
     assert row["rows_loaded"] == 6
     counts = {k: load[k] for k in ("rows_staged", "inserted", "updated", "unchanged")}
     assert counts == {"rows_staged": 6, "inserted": 0, "updated": 0, "unchanged": 6}
+    assert load["skipped"] == 6  # their row hashes were in the table: no row reached the merge
     # Every row still carries the lineage of the load that wrote it.
     assert curated_count(services, TELEMETRY_DATASET, ingestion_id=replayed["id"]) == 0
     assert curated_count(services, TELEMETRY_DATASET, ingestion_id=first_id) >= 6

@@ -87,7 +87,7 @@ def test_first_load_inserts_and_reload_updates_counting_each(conn, table):
         _batch(SIMPLE, {"id": [2, 3, 4, 5], "name": ["B", "C", "d", "e"], "qty": [20, 30, 40, 50]}),
         lineage=_lineage(second_id),
     )
-    assert second.to_dict() == {"rows_staged": 4, "inserted": 2, "updated": 2, "unchanged": 0}
+    assert second.to_dict() == {"rows_staged": 4, "inserted": 2, "updated": 2, "unchanged": 0, "skipped": 0}
     rows = _rows(conn, f'SELECT id, name, qty, _ingestion_id::text, _source_row FROM "{table}" ORDER BY id')
     assert [r[:3] for r in rows] == [[1, "a", 1], [2, "B", 20], [3, "C", 30], [4, "d", 40], [5, "e", 50]]
     assert [r[3] == second_id for r in rows] == [False, True, True, True, True]

@@ -28,7 +28,7 @@ from eventpulse.api.resources import (
 )
 from eventpulse.api.roles import VIEWER
 from eventpulse.contracts.registry import known_datasets
-from eventpulse.curate.ddl import LINEAGE_COLUMN_NAMES, curated_table_name
+from eventpulse.curate.ddl import RESERVED_COLUMN_NAMES, curated_table_name
 from eventpulse.errors import NotFound
 from eventpulse.schema.naming import ensure_dataset_name
 
@@ -111,7 +111,7 @@ def curated_sample(path: DatasetPath, query: SampleQuery) -> Response:
         page = tx.curated.preview(
             table, order_by=order, limit=query.limit, offset=query.offset, where=where, descending=not where
         )
-    described = [{"name": c, "type": t, "lineage": c in LINEAGE_COLUMN_NAMES} for c, t in columns.items()]
+    described = [{"name": c, "type": t, "lineage": c in RESERVED_COLUMN_NAMES} for c, t in columns.items()]
     described.sort(key=lambda c: bool(c["lineage"]))
     body = page_body(page.items, page.total, query.limit, query.offset)
     return jsonify({"dataset": name, "table": table, "columns": described, **body})

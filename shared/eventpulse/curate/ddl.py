@@ -40,6 +40,15 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 
 LINEAGE_COLUMN_NAMES: frozenset[str] = frozenset(name for name, _ in LINEAGE_COLUMNS)
 
+ROW_HASH_COLUMN = ("_row_hash", "uuid")
+"""The content hash of the row as the load that last wrote it wrote it (``curate/row_hash.py``),
+appended after the lineage columns; NULL for rows loaded before migration 0012 or of types it does
+not cover. A replay skips the rows whose hash the table holds."""
+ROW_HASH = ROW_HASH_COLUMN[0]
+
+RESERVED_COLUMN_NAMES: frozenset[str] = LINEAGE_COLUMN_NAMES | {ROW_HASH}
+"""Columns EventPulse writes into every curated table: a file's column may not take these names."""
+
 LINEAGE_SETTINGS: dict[str, str] = {
     "_ingestion_id": "eventpulse.ingestion_id",
     "_loaded_at": "eventpulse.loaded_at",
@@ -243,7 +252,7 @@ def reconcile_recorded(
 def _ensure_column_names(target: TableSchema, primary_key: Sequence[str]) -> None:
     for col in target:
         quote_ident(col.name)  # raises on empty, NUL or over-long names
-        if col.name in LINEAGE_COLUMN_NAMES:
+        if col.name in RESERVED_COLUMN_NAMES:
             raise ValueError(f"column {col.name!r} clashes with a lineage column; rename it in the source")
     if len(set(primary_key)) != len(primary_key):
         raise ValueError(f"primary key {list(primary_key)!r} repeats a column")
@@ -261,6 +270,7 @@ def _build_create(table: str, target: TableSchema, primary_key: Sequence[str]) -
         f"{quote_ident(name)} {pg_type} NOT NULL{lineage_default(name, pg_type)}"
         for name, pg_type in LINEAGE_COLUMNS
     ]
+    lines.append(f"{quote_ident(ROW_HASH)} {ROW_HASH_COLUMN[1]}")
     if primary_key:
         lines.append("PRIMARY KEY (" + ", ".join(quote_ident(k) for k in primary_key) + ")")
     return f"CREATE TABLE {quote_ident(table)} (\n  " + ",\n  ".join(lines) + "\n)"

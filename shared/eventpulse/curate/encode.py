@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from eventpulse.curate.ddl import LINEAGE_COLUMN_NAMES, quote_ident
+from eventpulse.curate.ddl import RESERVED_COLUMN_NAMES, quote_ident
 from eventpulse.errors import BadData
 from eventpulse.ports import LineageValues
 from eventpulse.schema.model import LogicalType, TableSchema
@@ -42,7 +42,7 @@ def ensure_lineage(lineage: LineageValues) -> None:
 def ensure_loadable(schema: TableSchema, primary_key: Sequence[str]) -> None:
     for col in schema:
         quote_ident(col.name)
-        if col.name in LINEAGE_COLUMN_NAMES:
+        if col.name in RESERVED_COLUMN_NAMES:
             raise ValueError(f"column {col.name!r} clashes with a lineage column")
     for key in primary_key:
         if schema.get(key) is None:

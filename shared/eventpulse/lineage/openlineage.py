@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from eventpulse import __version__
-from eventpulse.curate.ddl import LINEAGE_COLUMNS, PG_TYPES
+from eventpulse.curate.ddl import LINEAGE_COLUMNS, PG_TYPES, ROW_HASH_COLUMN
 from eventpulse.schema.model import TableSchema
 
 PRODUCER = f"https://github.com/eventpulse/eventpulse/tree/v{__version__}"
@@ -53,6 +53,7 @@ _LINEAGE_DESCRIPTIONS = {
     "_source_sha256": "sha256 of the raw file the row came from",
     "_source_row": "1-based row number of the row in that raw file",
     "_contract_version": "content hash of the contract the row was validated against",
+    "_row_hash": "128-bit hash of the row's key and data as last written (a replay skips equal rows)",
 }
 
 
@@ -191,7 +192,8 @@ def _build_output(
     if schema is not None:
         fields = [{"name": c.name, "type": PG_TYPES[c.type]} for c in schema]
         fields += [
-            {"name": n, "type": t, "description": _LINEAGE_DESCRIPTIONS[n]} for n, t in LINEAGE_COLUMNS
+            {"name": n, "type": t, "description": _LINEAGE_DESCRIPTIONS[n]}
+            for n, t in (*LINEAGE_COLUMNS, ROW_HASH_COLUMN)
         ]
         facets["schema"] = _facet("schema", fields=fields)
         facets["columnLineage"] = _facet("columnLineage", fields=_column_lineage(schema.names, source))
@@ -216,7 +218,7 @@ def _column_lineage(names: Sequence[str], source: Mapping[str, Any]) -> dict[str
         }
         for name in names
     }
-    for name, _ in LINEAGE_COLUMNS:
+    for name, _ in (*LINEAGE_COLUMNS, ROW_HASH_COLUMN):
         # Set by the ingestion itself, not derived from any input column.
         fields[name] = {"inputFields": [], "transformationDescription": _LINEAGE_DESCRIPTIONS[name]}
     return fields

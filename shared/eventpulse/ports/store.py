@@ -469,6 +469,8 @@ class LoadStats:
     """Rows that existed under their key and whose data changed (rewritten with this load's lineage)."""
     unchanged: int = 0
     """Rows that existed with the same data: not rewritten, they keep the lineage of their last change."""
+    skipped: int = 0
+    """Of the unchanged rows, those whose row hash the table held: never sent to Postgres at all."""
 
     def to_dict(self) -> dict[str, int]:
         return {
@@ -476,6 +478,7 @@ class LoadStats:
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "skipped": self.skipped,
         }
 
 

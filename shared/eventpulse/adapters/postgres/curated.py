@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import numpy as np
 import pyarrow as pa
 from sqlalchemy import Connection
 
@@ -31,6 +32,13 @@ from eventpulse.curate.ddl import (
     quote_literal,
 )
 from eventpulse.curate.encode import SOURCE_ROW, csv_chunks, ensure_lineage, ensure_loadable, prepare_batch
+from eventpulse.curate.row_hash import (
+    ROW_HASH,
+    KnownHashes,
+    Unhashable,
+    as_uuid_text,
+    row_hashes,
+)
 from eventpulse.errors import TerminalError
 from eventpulse.ports import LineageValues, LoadStats, Page
 from eventpulse.schema.model import TableSchema
@@ -50,6 +58,10 @@ UPDATE_PLAN_SHARE = 0.5
 """From this sampled share of changed rows on, the merge is ``UPDATE … FROM`` + ``INSERT``, not
 ``INSERT … ON CONFLICT`` (the two crossed between a third and all of the rows changed, on 200k rows)."""
 MergePlan = Literal["on_conflict", "update"]
+
+PREDIFF_MAX_ROWS = 20_000_000
+"""Largest table whose row hashes a load fetches to skip the unchanged rows of its file (16 bytes a
+row, 320 MB at most; a larger table is merged without skipping, as before the hash)."""
 
 _NUMERIC_PG_TYPES = frozenset(
     normalize_pg_type(t) for t in ("smallint", "integer", "bigint", "real", "double precision", "numeric")
@@ -235,6 +247,11 @@ class PgCuratedLoad:
         self._direct = False
         self._target_types: dict[str, str] = {}
         self._copy: CopyStream | None = None
+        self._hashing = False  # the table has _row_hash: each row is written with its hash
+        self._known: KnownHashes | None = None  # the table's hashes: rows found there are skipped
+        self._rows_sent = 0
+        self._rows_in_stage = 0
+        self._skipped: list[np.ndarray] = []  # _source_row of the rows skipped as unchanged
 
     def start(self) -> None:
         """Pick the load path and open one COPY that streams every batch in the background.
@@ -252,7 +269,10 @@ class PgCuratedLoad:
         log.info(
             "loading %s %s", self._table, "straight into the table" if self._direct else "through staging"
         )
-        names = [*self._schema.names, SOURCE_ROW]
+        self._hashing = ROW_HASH in self._target_types
+        if self._hashing and not self._direct and self._primary_key and self._keys_verified_unique:
+            self._known = self._fetch_known_hashes()
+        names = [*self._schema.names, SOURCE_ROW, *([ROW_HASH] if self._hashing else [])]
         columns = ", ".join(quote_ident(n) for n in names)
         if self._direct:
             self._set_lineage_settings()
@@ -260,6 +280,8 @@ class PgCuratedLoad:
         else:
             cols = [f"{quote_ident(c.name)} {PG_TYPES[c.type]}" for c in self._schema]
             cols.append(f"{quote_ident(SOURCE_ROW)} bigint NOT NULL")
+            if self._hashing:
+                cols.append(f"{quote_ident(ROW_HASH)} uuid")
             into = quote_ident(self._stage)
             self._execute(f"CREATE TEMP TABLE {into} ({', '.join(cols)}) ON COMMIT DROP")
         self._copy = CopyStream(
@@ -276,13 +298,62 @@ class PgCuratedLoad:
         assert self._copy is not None
         try:
             batch = prepare_batch(batch, self._schema)
+            rows = batch.num_rows
+            if self._hashing:
+                batch = self._with_row_hashes(batch)
             with load_refusals(self._table):  # Postgres refused an earlier chunk of the COPY
                 for chunk in csv_chunks(batch):
                     self._copy.send(chunk)
         except BaseException:
             self.abort()  # a half-sent file must not stay open on the connection
             raise
-        self._rows_staged += batch.num_rows
+        self._rows_staged += rows
+        self._rows_sent += batch.num_rows
+
+    def _with_row_hashes(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``batch`` with its ``_row_hash`` column, less the rows the table already holds alike."""
+        hashed = [n for n in self._schema.names if n not in self._absent]
+        try:
+            h1, h2 = row_hashes(batch, hashed)
+        except Unhashable as exc:
+            log.info("no row hashes for %s: %s", self._table, exc)
+            self._known = None
+            return batch.append_column(ROW_HASH, pa.nulls(batch.num_rows, pa.string()))
+        batch = batch.append_column(ROW_HASH, as_uuid_text(h1, h2))
+        if self._known is None:
+            return batch
+        held = self._known.contains(h1, h2)
+        if not held.any():
+            return batch
+        source_rows = batch.column(SOURCE_ROW).to_numpy(zero_copy_only=False)
+        self._skipped.append(np.asarray(source_rows[held], dtype=np.int64))
+        return batch.filter(pa.array(~held))
+
+    def _fetch_known_hashes(self) -> KnownHashes | None:
+        """The table's row hashes, or None when it holds too many rows to keep them in memory.
+
+        The 16 bytes of each hash come concatenated, one ``bytea`` per value of their first byte (256
+        values of 1/256 of the table each): a row per hash costs pg8000 a Python message per row (3 s
+        per million rows, measured), one ``bytea`` would hold the whole table in one message.
+        """
+        table = quote_ident(self._table)
+        estimate = self._fetch_one(
+            f"SELECT reltuples FROM pg_class WHERE oid = CAST({quote_literal(table)} AS regclass)"
+        )[0]
+        if float(estimate) > PREDIFF_MAX_ROWS:
+            log.info("%s holds about %.0f rows: the merge compares every row", self._table, estimate)
+            return None
+        raw = f"uuid_send({quote_ident(ROW_HASH)})"
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(
+                f"SELECT string_agg({raw}, ''::bytea) FROM {table} "
+                f"WHERE {quote_ident(ROW_HASH)} IS NOT NULL GROUP BY get_byte({raw}, 0)"
+            )
+            parts = [bytes(row[0]) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+        return KnownHashes.from_uuid_bytes(b"".join(parts))
 
     def abort(self) -> None:
         """Stop the COPY after a failure elsewhere; the caller then rolls back."""
@@ -303,29 +374,40 @@ class PgCuratedLoad:
         self._ensure_state("started")
         assert self._copy is not None
         copied = self._copy.close()
-        if copied != self._rows_staged:
-            raise RuntimeError(f"COPY stored {copied} rows of the {self._rows_staged} rows sent")
+        if copied != self._rows_sent:
+            raise RuntimeError(f"COPY stored {copied} rows of the {self._rows_sent} rows sent")
+        skipped = np.concatenate(self._skipped) if self._skipped else np.empty(0, dtype=np.int64)
         if exclude_rows:
-            self._rows_staged -= self._exclude(exclude_rows)
-        unchanged = 0
+            held_back = np.asarray(list(exclude_rows), dtype=np.int64)
+            skipped_held = int(np.isin(skipped, held_back).sum())
+            self._rows_staged -= self._exclude(exclude_rows) + skipped_held
+            skipped = skipped[~np.isin(skipped, held_back)]
+        staged = self._rows_in_stage = self._rows_staged - len(skipped)
+        unchanged = len(skipped)
         if self._direct:
             inserted, updated = self._rows_staged, 0
         else:
-            if not self._primary_key or self._is_target_empty():
+            if not staged:
+                inserted, updated = 0, 0  # every row was in the table as it is
+            elif not self._primary_key or self._is_target_empty():
                 inserted, updated = self._execute(self._build_insert(self._target_types)), 0
             else:
                 inserted, updated = self._upsert()
-                unchanged = self._count_merged_keys() - inserted - updated
+                unchanged += self._count_merged_keys(staged) - inserted - updated
             self._execute(f"DROP TABLE {quote_ident(self._stage)}")
         self._state = "finished"
         return LoadStats(
-            rows_staged=self._rows_staged, inserted=inserted, updated=updated, unchanged=unchanged
+            rows_staged=self._rows_staged,
+            inserted=inserted,
+            updated=updated,
+            unchanged=unchanged,
+            skipped=len(skipped),
         )
 
-    def _count_merged_keys(self) -> int:
+    def _count_merged_keys(self, staged: int) -> int:
         """How many rows the merge read: the staged rows, or their distinct keys when not verified."""
         if self._keys_verified_unique:
-            return self._rows_staged
+            return staged
         return int(self._fetch_one(f"SELECT count(*) FROM {self._source_relation()}")[0])
 
     def _exclude(self, source_rows: Sequence[int]) -> int:
@@ -391,8 +473,9 @@ class PgCuratedLoad:
         """
         keys = set(self._primary_key)
         kept = keys | self._absent
-        updates = [n for n in [*self._schema.names, *LINEAGE_COLUMN_NAMES] if n not in kept]
-        compared = [n for n in updates if n not in LINEAGE_COLUMN_NAMES]
+        written = [*self._schema.names, *LINEAGE_COLUMN_NAMES, *([ROW_HASH] if self._hashing else [])]
+        updates = [n for n in written if n not in kept]
+        compared = [n for n in updates if n not in LINEAGE_COLUMN_NAMES and n != ROW_HASH]
         self._ensure_target_columns(self._target_types)  # before the filters read the target's types
         self.plan = self.forced_plan or self._choose_plan(compared)
         log.info("merging into %s by %s", self._table, self.plan)
@@ -418,9 +501,9 @@ class PgCuratedLoad:
         row changed. The sample: ``PLAN_SAMPLE_ROWS`` staged rows (``TABLESAMPLE SYSTEM``, whole
         pages anywhere in the file), each looked up by key in the table (an index probe).
         """
-        if not compared or self._rows_staged == 0:
+        if not compared or self._rows_in_stage == 0:
             return "on_conflict"
-        percent = min(100.0, 100.0 * PLAN_SAMPLE_ROWS / self._rows_staged)
+        percent = min(100.0, 100.0 * PLAN_SAMPLE_ROWS / self._rows_in_stage)
         sampled, changed = self._fetch_one(
             f"SELECT count(*), count(*) FILTER (WHERE {self._skip_unchanged(compared)}) "
             f"FROM {quote_ident(self._stage)} AS s TABLESAMPLE SYSTEM ({percent:.6f})"
@@ -523,6 +606,9 @@ class PgCuratedLoad:
         ]
         names = [*self._schema.names, "_ingestion_id", "_loaded_at", "_source_sha256", SOURCE_ROW]
         names.append("_contract_version")
+        if self._hashing:
+            names.append(ROW_HASH)
+            values.append(f"s.{quote_ident(ROW_HASH)}")
         return names, values
 
     def _source_relation(self) -> str:
