@@ -292,7 +292,8 @@ def test_a_curated_load_commits_with_the_transaction_or_not_at_all(store: Metada
     with store.transaction() as tx:
         load = tx.curated.start_load(table, SCHEMA, ["id"], lineage, keys_verified_unique=True)
         load.write(_batch(["c", "d"]))
-        assert load.finish().to_dict() == {"rows_staged": 2, "inserted": 1, "updated": 1, "unchanged": 0, "skipped": 0}
+        done = load.finish().to_dict()
+        assert done == {"rows_staged": 2, "inserted": 1, "updated": 1, "unchanged": 0, "skipped": 0}
         tx.curated.apply([f'DROP TABLE "{table}"'])
 
 
@@ -314,7 +315,8 @@ def test_a_column_the_file_lacks_keeps_its_value_in_updated_rows(store: Metadata
         )
         load.write(nulls)
         # "b" carries nothing but its key: nothing to change, so the row is not rewritten
-        assert load.finish().to_dict() == {"rows_staged": 2, "inserted": 1, "updated": 0, "unchanged": 1, "skipped": 0}
+        done = load.finish().to_dict()
+        assert done == {"rows_staged": 2, "inserted": 1, "updated": 0, "unchanged": 1, "skipped": 0}
     with store.transaction() as tx:
         page = tx.curated.preview(table, order_by=["id"], limit=10)
         columns = tx.curated.columns(table)
