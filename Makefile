@@ -150,8 +150,8 @@ bench-formats: $(STAMP) ## Benchmark: 1M NDJSON records vs psql \copy of the CSV
 	$(BIN)/python benchmarks/bench_formats.py --format $(or $(FORMAT),ndjson)
 
 .PHONY: bench-upsert
-bench-upsert: $(STAMP) ## Benchmark: replays into a loaded 1M-row table (unchanged, 1% and all rows changed) vs psql \copy
-	$(BIN)/python benchmarks/bench_upsert.py --compare-unconditional
+bench-upsert: $(STAMP) ## Benchmark: replays into a loaded 1M-row table (unchanged, 1% and all rows changed; load step and whole one-shot ingest) vs psql \copy
+	$(BIN)/python benchmarks/bench_upsert.py --compare-unconditional --end-to-end
 
 .PHONY: lock
 lock: $(STAMP) ## Re-lock requirements.txt and requirements-dev.txt (uv, with hashes) from the .in files

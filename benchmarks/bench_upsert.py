@@ -7,11 +7,13 @@ See benchmarks/README.md for what is measured and how to read the result.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +33,10 @@ from bench_ingest import (
     BenchError,
     ensure_file,
     ensure_psql,
+    eventpulse_command,
+    fresh_database,
     run_psql,
+    run_with_peak_rss,
     with_database,
 )
 
@@ -185,6 +190,64 @@ def measure_anchor(psql: str, url: str, file: Path) -> float:
     return seconds
 
 
+def changed_csv(file: Path, every: int) -> Path:
+    """``file`` with ``sale_price`` changed in every ``every``-th row, as ``with_changes`` changes it
+    (written once beside it, not timed); every other field is kept as it was."""
+    out = OUT / f"{file.stem}_changed_every_{every}.csv"
+    if out.exists():
+        return out
+    with file.open(newline="") as src, out.open("w", newline="") as dst:
+        rows = csv.reader(src)
+        header = next(rows)
+        price = header.index("sale_price")
+        writer = csv.writer(dst, lineterminator="\n")
+        writer.writerow(header)
+        for i, row in enumerate(rows):
+            if i % every == 0:
+                row[price] = repr(float(row[price] or 0.0) + 1.0)
+            writer.writerow(row)
+    return out
+
+
+def one_shot_ingest(env: dict[str, str], file: Path) -> float:
+    args = [*eventpulse_command(), "ingest", str(file), "--dataset", "parcels", "--wait", "--local"]
+    code, seconds, _ = run_with_peak_rss(args, env, timeout=3600)
+    if code != 0:
+        raise BenchError(f"`{' '.join(args)}` exited {code} (0 means LOADED); see its output above")
+    return seconds
+
+
+def measure_end_to_end(psql: str, admin_url: str, file: Path, replay: Path, rows: int) -> dict[str, Any]:
+    """The whole replay as a user runs it: ``eventpulse ingest`` of the changed file, one-shot, into
+    the dataset that already holds the original file (loaded first, not timed); fresh database."""
+    fresh_database(psql, admin_url)
+    bench_url = with_database(admin_url, BENCH_DB)
+    with tempfile.TemporaryDirectory(prefix="eventpulse-bench-") as data_dir:
+        env = {
+            **os.environ,
+            "DATABASE_URL": with_database(admin_url, BENCH_DB, scheme="postgresql+pg8000"),
+            "EVENTPULSE_DATA_DIR": data_dir,
+            "EVENTPULSE_AUTH_DISABLED": "true",
+        }
+        first = one_shot_ingest(env, file)
+        run_psql(psql, bench_url, "VACUUM ANALYZE curated_parcels")
+        seconds = one_shot_ingest(env, replay)
+    sql = (
+        "SELECT body ->> 'updated', body ->> 'skipped' FROM ingestion_artifacts "
+        "WHERE kind = 'load' ORDER BY created_at DESC LIMIT 1"
+    )
+    updated, skipped = run_psql(psql, bench_url, sql).split("|")
+    count = int(run_psql(psql, bench_url, "SELECT count(*) FROM curated_parcels"))
+    if count != rows:
+        raise BenchError(f"curated_parcels holds {count:,} rows after the replay, expected {rows:,}")
+    return {
+        "seconds": round(seconds, 3),
+        "first_load": round(first, 3),
+        "updated": int(updated),
+        "skipped": int(skipped),
+    }
+
+
 def check(result: dict[str, Any], rows: int, updated: int) -> None:
     got = (result["inserted"], result["updated"], result["unchanged"])
     if got != (0, updated, rows - updated):
@@ -216,6 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ("on_conflict_plan_all_changed", every_row, args.rows, OnConflictLoad),
             ("before_all_changed", every_row, args.rows, UnconditionalLoad),
         ]
+    end_to_end = [("ingest_1pct_changed", 100), ("ingest_all_changed", 1)] if args.end_to_end else []
     runs: list[dict[str, Any]] = []
     try:
         for repeat in range(args.repeat):
@@ -227,13 +291,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 check(result, args.rows, updated)
                 record[name] = result
                 print(f"run {repeat + 1} {name}: {result}", file=sys.stderr)
+            for name, every in end_to_end:
+                done = measure_end_to_end(psql, args.database_url, file, changed_csv(file, every), args.rows)
+                expected = changed_1pct if every == 100 else args.rows
+                if done["updated"] != expected:
+                    raise BenchError(f"{name}: {done['updated']:,} rows updated, expected {expected:,}")
+                record[name] = done
+                print(f"run {repeat + 1} {name}: {done}", file=sys.stderr)
             record["anchor_copy_after"] = round(measure_anchor(psql, url, file), 3)
             record["loadavg_after"] = loadavg()
             print(f"run {repeat + 1}: load average {record['loadavg_before']} -> {record['loadavg_after']}")
             runs.append(record)
     finally:
         run_psql(psql, args.database_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-    result = summarise(args, file, generated, runs, [s[0] for s in scenarios])
+    result = summarise(args, file, generated, runs, [s[0] for s in scenarios] + [e[0] for e in end_to_end])
     result["machine"]["postgres"] = run_psql(psql, args.database_url, "SHOW server_version")
     result["machine"]["cpu"] = cpu_model()
     return result
@@ -295,6 +366,11 @@ def main() -> int:
         "--compare-unconditional",
         action="store_true",
         help="also time the merge plan not chosen, and the old merge that rewrites every key",
+    )
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="also time whole replays: one-shot `eventpulse ingest` of each changed file",
     )
     args = parser.parse_args()
     try:
