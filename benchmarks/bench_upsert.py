@@ -41,7 +41,7 @@ from bench_ingest import (
 )
 
 from eventpulse.adapters.postgres.curated import PgCuratedLoad
-from eventpulse.curate.ddl import LINEAGE_FUNCTIONS_SQL, plan_table_changes
+from eventpulse.curate.ddl import LINEAGE_FUNCTIONS_SQL, ROW_HASH_TRIGGER_FUNCTION_SQL, plan_table_changes
 from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, LogicalType, TableSchema
 
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     changed_1pct = pc.sum(pc.equal(pc.remainder(pa.array(range(args.rows)), 100), 0)).as_py()
     run_psql(psql, args.database_url, f"DROP DATABASE IF EXISTS {BENCH_DB}", f"CREATE DATABASE {BENCH_DB}")
     url = with_database(args.database_url, BENCH_DB)
-    run_psql(psql, url, *LINEAGE_FUNCTIONS_SQL)  # what migration 0011 creates: the lineage defaults
+    run_psql(psql, url, *LINEAGE_FUNCTIONS_SQL, ROW_HASH_TRIGGER_FUNCTION_SQL)  # what migrations 0011-12 make
     scenarios: list[tuple[str, pa.Table, int, type[PgCuratedLoad]]] = [
         ("replay_unchanged", base, 0, PgCuratedLoad),
         ("replay_1pct_changed", one_percent, changed_1pct, PgCuratedLoad),

@@ -3,7 +3,7 @@
 ``database = private_database(NAME)`` and ``conn = connection()`` at a module's top give it the
 fixtures ``database`` (created for the module, dropped after it) and ``conn`` (rolled back after each
 test). The database has no metadata tables, only the functions curated tables' lineage columns
-default to (migration 0011 creates them in a real deployment).
+default to and the row-hash trigger function (migrations 0011 and 0012 create them in a real deployment).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pg8000
 import pytest
 
-from eventpulse.curate.ddl import LINEAGE_FUNCTIONS_SQL
+from eventpulse.curate.ddl import LINEAGE_FUNCTIONS_SQL, ROW_HASH_TRIGGER_FUNCTION_SQL
 
 PG = {"user": "postgres", "host": "127.0.0.1", "port": 5432}
 
@@ -33,7 +33,7 @@ def private_database(name: str) -> Callable[..., Any]:
             admin.run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             admin.run(f"CREATE DATABASE {name}")
             fresh = connect(name, autocommit=True)
-            for sql in LINEAGE_FUNCTIONS_SQL:
+            for sql in (*LINEAGE_FUNCTIONS_SQL, ROW_HASH_TRIGGER_FUNCTION_SQL):
                 fresh.run(sql)
             fresh.close()
             yield name

@@ -174,9 +174,9 @@ def test_replay_range_replays_each_original_once_with_progress(services, tmp_pat
 def test_replay_range_counts_a_replay_that_ended_failed_exception_as_failed(services, tmp_path: Path) -> None:
     good = _loaded(services, tmp_path, seed=1, rows=4)
     with services.store.engine.begin() as conn:  # an operator's constraint that the replayed rows break
-        # An edit since the load, so the replay rewrites the rows (an unchanged row is not written);
-        # its row hash is cleared, as docs/LINEAGE.md says to, or the replay would skip the rows.
-        conn.execute(text(f"UPDATE curated_{DATASET} SET message = 'edited by hand', _row_hash = NULL"))
+        # An edit since the load, so the replay rewrites the rows (an unchanged row is not written;
+        # the edit clears the rows' hashes, so the replay compares them instead of skipping them).
+        conn.execute(text(f"UPDATE curated_{DATASET} SET message = 'edited by hand'"))
         conn.execute(
             text(
                 f"ALTER TABLE curated_{DATASET} ADD CONSTRAINT no_updates "

@@ -95,17 +95,34 @@ def test_rows_without_a_hash_are_compared_by_the_merge_and_keep_their_versions(c
     assert sum(h is None for h in stored_hashes(conn, table).values()) == 50
 
 
-def test_a_row_edited_by_hand_is_restored_once_its_hash_is_cleared(conn, table):
+def test_a_row_edited_by_hand_loses_its_hash_so_a_replay_restores_it(conn, table):
     load(conn, table, _rows_of(20))
-    conn.run(f"UPDATE \"{table}\" SET name = 'edited' WHERE id = 3")
+    before = stored_hashes(conn, table)
+    conn.run(f"UPDATE \"{table}\" SET name = 'edited' WHERE id = 3")  # outside EventPulse
 
-    kept, _ = load(conn, table, _rows_of(20))  # the hash still says "as loaded": skipped
-    assert kept.skipped == 20 and _select(conn, table, "name")[3] == ["edited"]
-
-    conn.run(f'UPDATE "{table}" SET _row_hash = NULL WHERE id = 3')  # what docs/LINEAGE.md says
+    hashes = stored_hashes(conn, table)
+    assert hashes[3] is None and {k: v for k, v in hashes.items() if k != 3} == {
+        k: v for k, v in before.items() if k != 3
+    }
     restored, _ = load(conn, table, _rows_of(20))
     assert (restored.updated, restored.skipped) == (1, 19)
     assert _select(conn, table, "name")[3] == [_rows_of(20)["name"][3]]
+    assert stored_hashes(conn, table) == before  # the replay wrote the row's hash back
+
+
+def test_the_loads_own_updates_keep_the_new_hashes(conn, table):
+    """The trigger runs only for an UPDATE that leaves the hash as it was: a load's never does."""
+    load(conn, table, _rows_of(50))
+    every = _rows_of(50)
+    every["price"] = [-1.0] * 50
+    for plan in ("on_conflict", "update"):
+        loader = PgCuratedLoad(conn, table, SCHEMA, ["id"], _lineage(), keys_verified_unique=True)
+        loader.forced_plan = plan  # type: ignore[misc]
+        loader.start()
+        loader.write(_batch(every))
+        assert loader.finish().updated == 50
+        assert stored_hashes(conn, table) == expected_hashes(every)
+        every["price"] = [-2.0] * 50
 
 
 def test_held_back_rows_among_the_skipped_ones_are_not_counted(conn, table):

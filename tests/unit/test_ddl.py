@@ -51,8 +51,12 @@ def test_quote_ident_refuses_empty_nul_and_overlong_names(bad):
 
 
 def test_create_has_typed_columns_lineage_columns_and_primary_key():
-    [sql] = plan_table_changes("curated_t", BASE, ["id"], None)
+    [sql, trigger] = plan_table_changes("curated_t", BASE, ["id"], None)
     assert sql.startswith('CREATE TABLE "curated_t"')
+    assert '"_row_hash" uuid,' in sql  # nullable: rows of types the hash does not cover have none
+    assert trigger.startswith(
+        'CREATE OR REPLACE TRIGGER eventpulse_row_hash_edited BEFORE UPDATE ON "curated_t"'
+    )
     assert '"id" bigint NOT NULL' in sql
     assert '"amount" bigint,' in sql
     for name, pg_type in LINEAGE_COLUMNS:
@@ -61,7 +65,7 @@ def test_create_has_typed_columns_lineage_columns_and_primary_key():
 
 
 def test_create_without_primary_key_has_no_key():
-    [sql] = plan_table_changes("t", BASE, [], None)
+    [sql, _] = plan_table_changes("t", BASE, [], None)
     assert "PRIMARY KEY" not in sql
 
 

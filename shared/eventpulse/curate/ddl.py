@@ -49,6 +49,29 @@ ROW_HASH = ROW_HASH_COLUMN[0]
 RESERVED_COLUMN_NAMES: frozenset[str] = LINEAGE_COLUMN_NAMES | {ROW_HASH}
 """Columns EventPulse writes into every curated table: a file's column may not take these names."""
 
+ROW_HASH_TRIGGER_FUNCTION_SQL = (
+    "CREATE OR REPLACE FUNCTION eventpulse_row_hash_edited() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    f"BEGIN NEW.{ROW_HASH} := NULL; RETURN NEW; END $$"
+)
+"""The trigger function that forgets the row hash of a row changed outside EventPulse (migration 0012)."""
+
+
+def row_hash_trigger(relation: str) -> str:
+    """The trigger of a curated table (``relation``: its quoted name) that clears ``_row_hash`` when
+    an UPDATE keeps it as it was.
+
+    A load that rewrites a row writes its new hash with it (the data changed, so the hash did), so
+    the trigger's function never runs for EventPulse's own writes: only the ``WHEN`` test is paid, per
+    updated row. An UPDATE from elsewhere (SQL by hand) leaves the hash alone, so the trigger clears
+    it, and the next replay compares that row column by column instead of skipping it.
+    """
+    return (
+        f"CREATE OR REPLACE TRIGGER eventpulse_row_hash_edited BEFORE UPDATE ON {relation} "
+        f"FOR EACH ROW WHEN (NEW.{ROW_HASH} IS NOT NULL AND NEW.{ROW_HASH} = OLD.{ROW_HASH}) "
+        "EXECUTE FUNCTION eventpulse_row_hash_edited()"
+    )
+
+
 LINEAGE_SETTINGS: dict[str, str] = {
     "_ingestion_id": "eventpulse.ingestion_id",
     "_loaded_at": "eventpulse.loaded_at",
@@ -191,14 +214,15 @@ def plan_table_changes(
         current: the table's schema as last planned, or None when the table does not exist yet.
 
     Returns:
-        A CREATE TABLE, or at most one ALTER TABLE whose actions share a single table rewrite.
+        A CREATE TABLE and the trigger guarding its row hashes (``row_hash_trigger``), or at most one
+        ALTER TABLE whose actions share a single table rewrite.
 
     Columns are never dropped or renamed and NOT NULL is never added to an existing column. A target
     column of type ``null`` keeps the existing column's type. Narrowing raises ``ValueError``.
     """
     _ensure_column_names(target, primary_key)
     if current is None:
-        return [_build_create(table, target, primary_key)]
+        return [_build_create(table, target, primary_key), row_hash_trigger(quote_ident(table))]
     actions = _plan_alter_actions(target, primary_key, current)
     if not actions:
         return []

@@ -11,9 +11,9 @@ then compares columns as before, so the hash only ever skips work, never decides
   changed value (about 1 in 1.8e19 per changed row).
 - **Unequal hashes prove nothing.** Values that Arrow tells apart but Postgres stores alike (NaN
   payloads) are staged and left alone by the merge's comparison, as without the hash.
-- **Outside writes are not seen.** A row edited by hand keeps its hash, so a replay of the old file
-  would not restore it; ``UPDATE … SET _row_hash = NULL`` on such rows makes the next load compare
-  them (docs/LINEAGE.md).
+- **Outside writes clear the hash.** An UPDATE that leaves ``_row_hash`` as it was (an edit by
+  hand: a load always writes a changed row's new hash) has it set to NULL by the table's trigger
+  (``ddl.row_hash_trigger``), so the next replay compares that row and restores it (docs/LINEAGE.md).
 """
 
 from __future__ import annotations

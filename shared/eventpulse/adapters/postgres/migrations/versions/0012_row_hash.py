@@ -3,13 +3,17 @@
 A load writes each row's hash beside it; a replay or backfill fetches the table's hashes and stages
 only the rows of its file that are not there. Existing rows get NULL (adding a nullable column without
 a default rewrites nothing): they are compared by the merge as before, and get their hash when a load
-changes them. A curated table is recognised by its lineage columns.
+changes them. Each table also gets the trigger that clears the hash of a row updated from outside
+EventPulse (``eventpulse.curate.ddl.row_hash_trigger``). A curated table is recognised by its lineage
+columns.
 
 Revision ID: 0012
 Revises: 0011
 """
 
 from alembic import op
+
+from eventpulse.curate.ddl import ROW_HASH_TRIGGER_FUNCTION_SQL, row_hash_trigger
 
 revision = "0012"
 down_revision = "0011"
@@ -27,17 +31,26 @@ WHERE c.relkind IN ('r', 'p') AND c.relnamespace = CAST(current_schema() AS regn
 """
 
 
-def _each_curated_table(action: str) -> str:
+def _each_curated_table(statement: str) -> str:
+    """``statement`` (``%1$s``: the table) run for every curated table."""
     return (
         "DO $$ DECLARE r record; BEGIN "
-        f"FOR r IN {_CURATED_TABLES} LOOP EXECUTE format('ALTER TABLE %s {action}', r.tbl); END LOOP; "
+        f"FOR r IN {_CURATED_TABLES} LOOP EXECUTE format({_literal(statement)}, r.tbl); END LOOP; "
         "END $$"
     )
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def upgrade() -> None:
-    op.execute(_each_curated_table("ADD COLUMN IF NOT EXISTS _row_hash uuid"))
+    op.execute(ROW_HASH_TRIGGER_FUNCTION_SQL)
+    op.execute(_each_curated_table("ALTER TABLE %1$s ADD COLUMN IF NOT EXISTS _row_hash uuid"))
+    op.execute(_each_curated_table(row_hash_trigger("%1$s")))
 
 
 def downgrade() -> None:
-    op.execute(_each_curated_table("DROP COLUMN IF EXISTS _row_hash"))
+    op.execute(_each_curated_table("DROP TRIGGER IF EXISTS eventpulse_row_hash_edited ON %1$s"))
+    op.execute(_each_curated_table("ALTER TABLE %1$s DROP COLUMN IF EXISTS _row_hash"))
+    op.execute("DROP FUNCTION IF EXISTS eventpulse_row_hash_edited()")
