@@ -97,7 +97,7 @@ class CellExtent:
     def feed(self, data: bytes) -> None:
         """Scan ``data``; a tag cut at the chunk's end waits for the next chunk."""
         end = data.rfind(b">") + 1  # the carry holds no ">": the body ends in data, if anywhere
-        head, tail = (self._carry, memoryview(data)[:end]) if end else (b"", memoryview(b""))
+        head = self._carry if end else b""
         carry = data[end:] if end else self._carry + data
         if len(carry) > MAX_CARRY:  # text without tags: keep only an unfinished tag, if any
             start = carry.rfind(b"<")
@@ -105,19 +105,19 @@ class CellExtent:
             if len(carry) > MAX_CARRY:
                 raise ValueError(f"an XML tag longer than {MAX_CARRY:,} bytes")
         self._carry = carry
-        self._scan(head, tail)
+        self._scan(head, data, end)
 
     def finish(self) -> None:
-        self._scan(self._carry, b"")
+        self._scan(self._carry, b"", 0)
         self._carry = b""
 
-    def _scan(self, head: bytes, tail: bytes | memoryview) -> None:
-        """Scans the body ``head + tail``, given in two parts so that it is copied once, not twice."""
-        if not head and not tail:
+    def _scan(self, head: bytes, data: bytes, end: int) -> None:
+        """Scans the body ``head + data[:end]``, given in parts so that it is copied once, not twice."""
+        if not head and not end:
             return
-        plain = self._plain.measure(head, tail)
+        plain = self._plain.measure(head, data, end)
         if plain is None:
-            self._scan_by_regex(head + tail)
+            self._scan_by_regex(head + data[:end])
             return
         self.cells += plain.cells
         self.max_row = max(self.max_row, plain.max_row)

@@ -17,6 +17,7 @@ most BATCH tags at a time (about 5 MiB with the temporaries), whatever the chunk
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +33,6 @@ _CELL_HEAD = int.from_bytes(b'c r="', "little")
 _ROW_HEAD = int.from_bytes(b'row r="', "little")
 _ROW_NAME = int.from_bytes(b"row", "little")
 _QUOTE, _ZERO, _LT, _COLON = b'"0<:'
-_POSITIONS = np.arange(_REFERENCE)
 
 Bytes = npt.NDArray[np.uint8]
 
@@ -63,63 +63,60 @@ class PlainScanner:
 
     def __init__(self) -> None:
         self._text = np.zeros(0, np.uint8)
-        self._open = np.zeros(0, np.bool_)
-        self._named = np.zeros(0, np.bool_)
+        self._named = np.zeros(0, np.bool_)  # the byte after is b, c, r or s
+        self._marked = np.zeros(0, np.bool_)  # a colon, then a "<", before such a byte
 
-    def measure(self, head: bytes, tail: bytes | memoryview) -> PlainExtent | None:
-        """The cells of ``head + tail`` when every cell and row tag in it is plain, else None."""
-        size = self._load(head, tail)
-        if size < 2 or self._may_be_prefixed(size):
+    def measure(self, head: bytes, data: bytes, end: int) -> PlainExtent | None:
+        """The cells of ``head + data[:end]`` when every cell and row tag in it is plain, else None."""
+        size = self._load(head, memoryview(data)[:end])
+        if size < 2:
             return None if size else PlainExtent()
-        return self._measure_loaded(size)
+        text, named, marked = self._text, self._named[: size - 1], self._marked[: size - 1]
+        # b, c, r and s are the bytes x with x | 0x11 == 0x73: one comparison finds <c and <row both.
+        np.equal(np.bitwise_or(text[1:size], 0x11, out=named.view(np.uint8)), 0x73, out=named)
+        np.logical_and(np.equal(text[: size - 1], _COLON, out=marked), named, out=marked)
+        if marked.any() and _is_prefixed_at(text, np.flatnonzero(marked)):
+            return None
+        np.logical_and(np.equal(text[: size - 1], _LT, out=marked), named, out=marked)
+        return _measure_tags(text, np.flatnonzero(marked))
 
-    def _load(self, head: bytes, tail: bytes | memoryview) -> int:
+    def _load(self, head: bytes, tail: memoryview) -> int:
         """Copies ``head + tail`` into the text buffer, WINDOW zeros after it (they match nothing)."""
         size = len(head) + len(tail)
         if len(self._text) < size + WINDOW:
             capacity = 1 << (size + WINDOW - 1).bit_length()
             self._text = np.zeros(capacity, np.uint8)
-            self._open, self._named = np.zeros(capacity, np.bool_), np.zeros(capacity, np.bool_)
+            self._named, self._marked = np.zeros(capacity, np.bool_), np.zeros(capacity, np.bool_)
         self._text[: len(head)] = np.frombuffer(head, np.uint8)
         self._text[len(head) : size] = np.frombuffer(tail, np.uint8)
         self._text[size : size + WINDOW] = 0
         return size
 
-    def _measure_loaded(self, size: int) -> PlainExtent | None:
-        text = self._text
-        opened, named = self._open[: size - 1], self._named[: size - 1]
-        np.equal(text[: size - 1], _LT, out=opened)
-        # b, c, r and s are the bytes x with x | 0x11 == 0x73: one comparison finds <c and <row both.
-        as_bytes = named.view(np.uint8)
-        np.equal(np.bitwise_or(text[1:size], 0x11, out=as_bytes), 0x73, out=named)
-        tags = np.flatnonzero(np.logical_and(opened, named, out=opened))
-        windows = np.ndarray((size,), dtype=f"V{WINDOW}", buffer=text, strides=(1,))
-        total = PlainExtent()
-        for start in range(0, len(tags), BATCH):
-            gathered = windows[tags[start : start + BATCH] + 1].view(np.uint8).reshape(-1, WINDOW)
-            part = _measure_tags(gathered)
-            if part is None:
-                return None
-            total = total.add(part)
-        return total
 
-    def _may_be_prefixed(self, size: int) -> bool:
-        """Whether the text holds ``:c`` or ``:row``, as ``xlsx_extent._is_prefixed`` asks."""
-        colons = np.equal(self._text[:size], _COLON, out=self._open[:size])
-        if not colons.any():
-            return False
-        after = np.flatnonzero(colons) + 1
-        raw = self._text
-        return bool(
-            (raw[after] == ord("c")).any()
-            or ((raw[after] == ord("r")) & (raw[after + 1] == ord("o")) & (raw[after + 2] == ord("w"))).any()
-        )
+def _is_prefixed_at(text: Bytes, colons: npt.NDArray[np.intp]) -> bool:
+    """Whether a colon at ``colons`` starts ``:c`` or ``:row``, as ``xlsx_extent._is_prefixed`` asks."""
+    after = colons + 1
+    return bool(
+        (text[after] == ord("c")).any()
+        or ((text[after] == ord("r")) & (text[after + 1] == ord("o")) & (text[after + 2] == ord("w"))).any()
+    )
 
 
-def _measure_tags(windows: Bytes) -> PlainExtent | None:
-    """The cells and the largest references of the tags whose windows (the bytes after ``<``) these are."""
-    head = windows.view("<u8")[:, 0]
-    cells = windows[:, 0] == ord("c")  # every <c: a cell, or a <col>, <cfRule>... that is not plain
+def _measure_tags(text: Bytes, tags: npt.NDArray[np.intp]) -> PlainExtent | None:
+    """The cells and the largest references of the tags opening at ``tags``, BATCH at a time."""
+    total = PlainExtent()
+    for start in range(0, len(tags), BATCH):
+        part = _measure_batch(text, tags[start : start + BATCH])
+        if part is None:
+            return None
+        total = total.add(part)
+    return total
+
+
+def _measure_batch(text: Bytes, tags: npt.NDArray[np.intp]) -> PlainExtent | None:
+    """The cells and the largest references of the tags that open at ``tags`` (``<`` positions)."""
+    head = _windows(text, 8, "<u8")[tags + 1]  # the 8 bytes after "<"
+    cells = (head & 0xFF) == ord("c")  # every <c: a cell, or a <col>, <cfRule>... that is not plain
     references = (head & 0xFF_FFFF_FFFF) == _CELL_HEAD
     row_tags = (head & 0xFF_FFFF) == _ROW_NAME
     row_references = (head & 0xFF_FFFF_FFFF_FFFF) == _ROW_HEAD
@@ -128,39 +125,64 @@ def _measure_tags(windows: Bytes) -> PlainExtent | None:
         row_references
     ):
         return None
-    found = _largest_references(windows[references, 5 : 5 + _REFERENCE], (1, _MAX_LETTERS))
-    rows = _largest_references(windows[row_references, 7 : 7 + _REFERENCE], (0, 0))
+    refs = _windows(text, _REFERENCE, f"V{_REFERENCE}")
+    found = _largest_references(_lines(refs[tags[references] + len(b'<c r="')]), _CELL_SHAPES)
+    rows = _largest_references(_lines(refs[tags[row_references] + len(b'<row r="')]), _ROW_SHAPES)
     if found is None or rows is None:
         return None
     return PlainExtent(count, max(found[1], rows[1]), found[0])
 
 
-def _largest_references(refs: Bytes, letters_allowed: tuple[int, int]) -> tuple[int, int] | None:
-    """The largest column and row named in ``refs`` (one reference and its quote per line), or None."""
+def _windows(text: Bytes, width: int, dtype: str) -> npt.NDArray[Any]:
+    """A view of ``text`` whose item i is the ``width`` bytes from i on (they overlap: no copy)."""
+    return np.ndarray((len(text) - width + 1,), dtype=dtype, buffer=text, strides=(1,))
+
+
+def _lines(windows: npt.NDArray[Any]) -> Bytes:
+    return windows.view(np.uint8).reshape(-1, windows.dtype.itemsize)
+
+
+def _largest_references(refs: Bytes, shapes: npt.NDArray[np.bool_]) -> tuple[int, int] | None:
+    """The largest column and row named in ``refs`` (one reference and its quote per line), or None.
+
+    ``shapes[16 * letters + end]`` says which counts of leading capitals and digits are plain.
+    """
     if not len(refs):
         return 0, 0
-    upper = (refs - ord("A")) < 26  # uint8 arithmetic wraps: only A-Z are below 26
-    digit = (refs - ord("0")) < 10
+    upper = np.subtract(refs, ord("A"))  # uint8 arithmetic wraps: only A-Z are below 26
+    upper = np.less(upper, 26, out=upper.view(np.bool_))
     letters = np.argmin(upper, axis=1)  # leading capitals (a line of 16 gives 0: refused below)
-    end = np.argmin(digit | (_POSITIONS < letters[:, None]), axis=1)  # then the digits
-    digits = end - letters
-    lines = np.arange(len(refs))
+    digit = np.subtract(refs, ord("0"))
+    digit = np.less(digit, 10, out=digit.view(np.bool_))
+    for n in range(_MAX_LETTERS):  # the digits run from the letters on: count the letters in it
+        np.logical_or(digit[:, n], letters > n, out=digit[:, n])  # (more letters: not plain anyway)
+    end = np.argmin(digit, axis=1)
+    flat, starts = refs.reshape(-1), np.arange(0, refs.size, _REFERENCE)
     plain = (
-        (letters >= letters_allowed[0])
-        & (letters <= letters_allowed[1])
-        & (digits >= 1)
-        & (digits <= _MAX_DIGITS)
-        & (refs[lines, end] == _QUOTE)
-        & (refs[lines, letters] != _ZERO)
+        shapes[letters * _REFERENCE + end]
+        & (flat[starts + end] == _QUOTE)
+        & (flat[starts + letters] != _ZERO)
     )
     if not plain.all():
         return None
     high, low = refs.view(">u8").T
-    letter_bits, digit_bits = 8 * letters.astype(np.uint64), 8 * digits.astype(np.uint64)
+    letter_bits, digit_bits = 8 * letters.astype(np.uint64), 8 * (end - letters).astype(np.uint64)
     column_keys = high >> (64 - letter_bits)  # the letters, right-aligned
     row_keys = ((high << letter_bits) | (low >> (64 - letter_bits))) >> (64 - digit_bits)
     column = _key_bytes(column_keys)
     return (column_number(column) if column else 0), int(_key_bytes(row_keys))
+
+
+def _shapes(letters: range) -> npt.NDArray[np.bool_]:
+    """The plain (letters, end of digits) pairs, as a table indexed by ``16 * letters + end``."""
+    table = np.zeros(_REFERENCE * _REFERENCE, np.bool_)
+    for n in letters:
+        table[_REFERENCE * n + n + 1 : _REFERENCE * n + n + _MAX_DIGITS + 1] = True
+    return table
+
+
+_CELL_SHAPES = _shapes(range(1, _MAX_LETTERS + 1))
+_ROW_SHAPES = _shapes(range(1))
 
 
 def _key_bytes(keys: npt.NDArray[np.uint64]) -> bytes:
