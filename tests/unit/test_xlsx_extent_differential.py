@@ -149,7 +149,7 @@ def _whole_text_box(xml: bytes) -> tuple[int, int]:
     return max(rows, default=0), max((column_number(c) for c, _ in refs), default=0)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_any_sheet_cut_anywhere_gets_the_regex_scans_box(data: st.DataObject) -> None:
     xml = data.draw(sheets())
@@ -172,7 +172,7 @@ FAR_CELLS = [
 ]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 599), st.sampled_from(FAR_CELLS), st.lists(st.integers(1, 60_000), max_size=6))
 def test_a_far_cell_hidden_in_a_plain_sheet_is_found_wherever_the_chunks_end(
     row: int, far: bytes, cuts: list[int]
@@ -187,7 +187,7 @@ def test_a_far_cell_hidden_in_a_plain_sheet_is_found_wherever_the_chunks_end(
         assert (new[5], new[6]) == _whole_text_box(xml)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_sheets_whose_cells_all_carry_r_get_the_whole_text_box(data: st.DataObject) -> None:
     xml = data.draw(sheets(noise=False))
