@@ -4,16 +4,24 @@ calamine (under fastexcel) allocates the sheet as a dense grid from its first to
 300-byte sheet holding ``A1`` and ``ZZ1000000`` asks for 22 GB. The grid's size is what bounds the
 decode's memory, so this scan measures it: rows × columns of the bounding box of every cell.
 
-Fast path (Excel, openpyxl, xlsxwriter write ``<c r="A1" ...>`` inside ``<row r="1" ...>``): the
-row numbers of ``<row>`` tags are read, and one regex search per chunk looks for a cell beyond the
+Three paths, each chunk taking the first that fits. Plain chunks (Excel, openpyxl and xlsxwriter
+write ``<c r="A1" ...>`` inside ``<row r="1" ...>``, references in capitals) are read vectorized,
+every reference at once (``xlsx_plain``). A chunk that is not quite plain but still spells every
+tag ``<c r="`` and ``<row r="`` (lower-case references, a ``$``, long names) takes the regex fast
+path: the row numbers of ``<row>`` tags are read, and one regex search looks for a cell beyond the
 box known so far (a wider column, or a row below the last ``<row>``); only a chunk with such a cell
 is read cell by cell. Other spellings (prefixed tags, ``r`` not first, cells without ``r``) take the
 slow path: every cell's reference is read, and a cell without one counts as the next in its row.
+The three give the same box wherever more than one applies (tests/unit/test_xlsx_extent_differential.py).
 """
 
 from __future__ import annotations
 
 import re
+
+from eventpulse.parse.xlsx_plain import PlainScanner, column_number
+
+__all__ = ["MAX_CARRY", "CellExtent", "column_letters", "column_number"]
 
 MAX_CARRY = 1024**2
 """Longest unfinished tag carried to the next chunk; longer is no spreadsheet (a cell holds 32,767 chars)."""
@@ -25,14 +33,6 @@ _ANY_CELL = re.compile(_TAG + rb'c\s[^>]*?(?<=\s)r="\$?([A-Za-z]+)\$?([0-9]+)"')
 _ANY_ROW = re.compile(_TAG + rb'row\s[^>]*?(?<=\s)r="([0-9]+)"')
 _CELL_TAG = re.compile(_TAG + rb"c[\s>/]")
 _ROW_TAG = re.compile(_TAG + rb"row[\s>/]")
-
-
-def column_number(letters: bytes) -> int:
-    """``A`` → 1, ``Z`` → 26, ``AA`` → 27 (case-insensitive)."""
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ch - 64
-    return n
 
 
 def column_letters(n: int) -> str:
@@ -78,6 +78,7 @@ class CellExtent:
         self.implicit_columns = 0  # most cells without r in one row
         self.cells = 0
         self._carry = b""
+        self._plain = PlainScanner()
         self._beyond: re.Pattern[bytes] | None = None
         self._beyond_box = (-1, -1)
 
@@ -95,24 +96,34 @@ class CellExtent:
 
     def feed(self, data: bytes) -> None:
         """Scan ``data``; a tag cut at the chunk's end waits for the next chunk."""
-        text = self._carry + data
-        cut = text.rfind(b">") + 1
-        body, carry = text[:cut], text[cut:]
+        end = data.rfind(b">") + 1  # the carry holds no ">": the body ends in data, if anywhere
+        head = self._carry if end else b""
+        carry = data[end:] if end else self._carry + data
         if len(carry) > MAX_CARRY:  # text without tags: keep only an unfinished tag, if any
             start = carry.rfind(b"<")
             carry = carry[start:] if start >= 0 else b""
             if len(carry) > MAX_CARRY:
                 raise ValueError(f"an XML tag longer than {MAX_CARRY:,} bytes")
         self._carry = carry
-        self._scan(body)
+        self._scan(head, data, end)
 
     def finish(self) -> None:
-        self._scan(self._carry)
+        self._scan(self._carry, b"", 0)
         self._carry = b""
 
-    def _scan(self, body: bytes) -> None:
-        if not body:
+    def _scan(self, head: bytes, data: bytes, end: int) -> None:
+        """Scans the body ``head + data[:end]``, given in parts so that it is copied once, not twice."""
+        if not head and not end:
             return
+        plain = self._plain.measure(head, data, end)
+        if plain is None:
+            self._scan_by_regex(head + data[:end])
+            return
+        self.cells += plain.cells
+        self.max_row = max(self.max_row, plain.max_row)
+        self.max_column = max(self.max_column, plain.max_column)
+
+    def _scan_by_regex(self, body: bytes) -> None:
         # Upper bounds: "<c" also counts <col>, <cfRule>...; a chunk holding those takes the slow path.
         cell_tags = body.count(b"<c")
         rows = _FAST_ROW.findall(body)

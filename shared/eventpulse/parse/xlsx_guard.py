@@ -5,7 +5,8 @@ full, so a small .xlsx can ask for gigabytes. Before decoding, the zip directory
 count, declared sizes, compression ratio: nothing inflated), then each XML part is inflated as a
 stream, never held whole: its real size is counted (a directory may lie), its prolog is parsed for a
 DTD (custom entities, "billion laughs": refused at once) and a sheet's cell grid is measured
-(``xlsx_extent``). Memory: one 1 MiB chunk at a time; time: bounded by the expanded-size limit.
+(``xlsx_extent``). Memory: one 1 MiB chunk at a time, plus the scan's buffers (a few MiB);
+time: bounded by the expanded-size limit (about 0.25 s for a 70 MB sheet, of which zlib is half).
 """
 
 from __future__ import annotations
