@@ -34,7 +34,6 @@ from bench_ingest import (
     ensure_file,
     ensure_psql,
     eventpulse_command,
-    fresh_database,
     run_psql,
     run_with_peak_rss,
     with_database,
@@ -46,6 +45,8 @@ from eventpulse.ports import LineageValues, LoadStats
 from eventpulse.schema.model import Column, LogicalType, TableSchema
 
 TABLE = "curated_parcels"
+E2E_DB = f"{BENCH_DB}_e2e"
+"""The scratch database of the whole-replay runs (the platform's own: migrations, marts)."""
 KEY = ["parcel_id"]
 _TYPES: dict[str, LogicalType] = {
     "lat": "number",
@@ -220,12 +221,12 @@ def one_shot_ingest(env: dict[str, str], file: Path) -> float:
 def measure_end_to_end(psql: str, admin_url: str, file: Path, replay: Path, rows: int) -> dict[str, Any]:
     """The whole replay as a user runs it: ``eventpulse ingest`` of the changed file, one-shot, into
     the dataset that already holds the original file (loaded first, not timed); fresh database."""
-    fresh_database(psql, admin_url)
-    bench_url = with_database(admin_url, BENCH_DB)
+    run_psql(psql, admin_url, f"DROP DATABASE IF EXISTS {E2E_DB} WITH (FORCE)", f"CREATE DATABASE {E2E_DB}")
+    bench_url = with_database(admin_url, E2E_DB)
     with tempfile.TemporaryDirectory(prefix="eventpulse-bench-") as data_dir:
         env = {
             **os.environ,
-            "DATABASE_URL": with_database(admin_url, BENCH_DB, scheme="postgresql+pg8000"),
+            "DATABASE_URL": with_database(admin_url, E2E_DB, scheme="postgresql+pg8000"),
             "EVENTPULSE_DATA_DIR": data_dir,
             "EVENTPULSE_AUTH_DISABLED": "true",
         }
@@ -304,6 +305,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             runs.append(record)
     finally:
         run_psql(psql, args.database_url, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        run_psql(psql, args.database_url, f"DROP DATABASE IF EXISTS {E2E_DB} WITH (FORCE)")
     result = summarise(args, file, generated, runs, [s[0] for s in scenarios] + [e[0] for e in end_to_end])
     result["machine"]["postgres"] = run_psql(psql, args.database_url, "SHOW server_version")
     result["machine"]["cpu"] = cpu_model()
