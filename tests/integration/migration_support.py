@@ -11,8 +11,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+
+from eventpulse.adapters.postgres.migrate import MIGRATIONS_DIR
 
 
 def empty_database_engine() -> Callable[..., Any]:
@@ -30,3 +34,13 @@ def empty_database_engine() -> Callable[..., Any]:
         admin.dispose()
 
     return engine
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Run the real migrations down to ``revision`` on ``engine``'s database."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+        conn.commit()

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pg8000
 import pyarrow as pa
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
 
 from eventpulse.adapters.postgres.curated import PgCuratedLoad
-from eventpulse.adapters.postgres.migrate import MIGRATIONS_DIR, upgrade
+from eventpulse.adapters.postgres.migrate import upgrade
 from eventpulse.curate.ddl import plan_table_changes
 from eventpulse.ports import LineageValues
 from eventpulse.schema.model import Column, TableSchema
-from tests.integration.migration_support import empty_database_engine
+from tests.integration.migration_support import downgrade, empty_database_engine
 
 SCHEMA = TableSchema.of([Column("id", "integer", False), Column("name", "string")])
 
@@ -133,12 +130,7 @@ def test_downgrade_restores_the_per_row_defaults(engine) -> None:
     upgrade(engine)
     assert _defaults(engine, "curated_old") != before
 
-    config = Config()
-    config.set_main_option("script_location", str(Path(MIGRATIONS_DIR)))
-    with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0010")
-        conn.commit()
+    downgrade(engine, "0010")
 
     assert _defaults(engine, "curated_old") == before
     with engine.connect() as conn:

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pg8000
 import pyarrow as pa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, text
 
 from eventpulse.adapters.postgres.curated import PgCuratedLoad
-from eventpulse.adapters.postgres.migrate import MIGRATIONS_DIR, upgrade
+from eventpulse.adapters.postgres.migrate import upgrade
 from eventpulse.ports import LineageValues
 from eventpulse.schema.model import Column, TableSchema
-from tests.integration.migration_support import empty_database_engine
+from tests.integration.migration_support import downgrade, empty_database_engine
 
 SCHEMA = TableSchema.of([Column("id", "integer", False), Column("name", "string")])
 
@@ -92,12 +89,7 @@ def test_upgrade_adds_the_hash_to_curated_tables_only_and_loads_fill_it(engine) 
         conn.execute(text("UPDATE curated_old SET name = 'by hand' WHERE id = 2"))
         assert conn.execute(text("SELECT count(_row_hash) FROM curated_old")).scalar() == 0
 
-    config = Config()
-    config.set_main_option("script_location", str(Path(MIGRATIONS_DIR)))
-    with engine.connect() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0011")
-        conn.commit()
+    downgrade(engine, "0011")
     assert "_row_hash" not in _columns(engine, "curated_old")
     with engine.connect() as conn:
         left = conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'eventpulse_row_hash_edited'"))

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from eventpulse.curate.ddl import ROW_HASH
 from eventpulse.quality.bounded import hash_values
+from eventpulse.quality.bounded import mix64 as _mix
 from eventpulse.quality.compiled import NotCompiled
 
 __all__ = ["ROW_HASH", "ROW_HASH_BYTES", "KnownHashes", "Unhashable", "as_uuid_text", "row_hashes"]
@@ -35,8 +36,6 @@ ROW_HASH_BYTES = 16
 
 _G1 = np.uint64(0x9E3779B97F4A7C15)
 _G2 = np.uint64(0xC2B2AE3D27D4EB4F)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 _MISSING = np.uint64(0x5851F42D4C957F2D)
 """The part of a missing value (any real value's part may equal it: a 64-bit collision at worst)."""
 _HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
@@ -44,15 +43,6 @@ _HEX = np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2")
 
 class Unhashable(Exception):
     """A column type the row hash does not cover: the load then writes no hashes (NULL)."""
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer (a bijection of uint64)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return np.asarray(x ^ (x >> np.uint64(31)), dtype=np.uint64)
 
 
 def _seeds(columns: Sequence[tuple[str, pa.DataType]]) -> tuple[np.uint64, np.uint64]:

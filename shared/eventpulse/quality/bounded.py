@@ -66,7 +66,7 @@ _MISSING_PART = np.uint64(0x5851F42D4C957F2D)
 """The hash of a missing value inside a compound key (missing values are equal there, as in pandas)."""
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+def mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64's finalizer: a bijection of uint64, so distinct 64-bit values never collide."""
     x = x ^ (x >> np.uint64(30))
     x = x * _M1
@@ -88,7 +88,7 @@ def hash_values(values: pa.Array) -> np.ndarray:
     if pa.types.is_floating(kind):
         values = pc.add(pc.cast(values, pa.float64()), 0.0)  # -0.0 and 0.0 are one value
         bits = np.asarray(values.fill_null(0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
-        return _mix(bits.view(np.uint64))
+        return mix64(bits.view(np.uint64))
     if pa.types.is_boolean(kind):
         values = pc.cast(values, pa.int64())
     elif pa.types.is_temporal(kind) and kind.bit_width in (32, 64):  # dates, times, timestamps
@@ -96,7 +96,7 @@ def hash_values(values: pa.Array) -> np.ndarray:
     elif not pa.types.is_integer(kind):
         raise compiled.NotCompiled(f"no hash for values of type {kind}")
     ints = np.asarray(pc.cast(values, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return _mix(ints.view(np.uint64))
+    return mix64(ints.view(np.uint64))
 
 
 def _hash_bytes(values: pa.Array) -> np.ndarray:
@@ -125,10 +125,10 @@ def _hash_bytes(values: pa.Array) -> np.ndarray:
         if short.any():
             shift = (remaining[short] * 8).astype(np.uint64)
             word[short] &= (np.uint64(1) << shift) - np.uint64(1)
-        hashes[active] = _mix(hashes[active] ^ word) + _GOLDEN
+        hashes[active] = mix64(hashes[active] ^ word) + _GOLDEN
         active = active[~short]
         step += 8
-    return _mix(hashes)
+    return mix64(hashes)
 
 
 class UniqueTracker:
@@ -152,7 +152,7 @@ class UniqueTracker:
                 raise ValueError(f"the hasher gave {len(part)} hashes for {len(values)} values")
             if len(columns) > 1:
                 part = np.where(missing, _MISSING_PART, part)
-            combined = part if combined is None else _mix(combined * _GOLDEN + part)
+            combined = part if combined is None else mix64(combined * _GOLDEN + part)
         assert combined is not None
         combined = np.where(combined == _SKIPPED, np.uint64(1), combined)
         combined[skipped] = _SKIPPED
