@@ -168,3 +168,27 @@ def test_the_table_hashes_are_read_back_exactly(conn, table):
     h1, h2 = row_hashes(prepare_batch(_batch(rows), SCHEMA), SCHEMA.names)
     assert known.contains(h1, h2).all()
     assert not known.contains(h1 ^ np.uint64(1), h2).any()
+
+
+def test_a_small_file_into_a_large_table_is_merged_without_fetching_the_hashes(conn, table):
+    load(conn, table, _rows_of(3000))
+    conn.run(f'ANALYZE "{table}"')
+    small = {c: v[:20] for c, v in _rows_of(3000).items()}  # 20 rows, under 1/20 of the table
+    small["price"][0] = -5.0
+
+    stats, loader = load(conn, table, small)
+
+    assert stats.skipped == 0 and sent(loader) == 20  # staged whole: the merge compares them
+    assert (stats.updated, stats.unchanged) == (1, 19)
+    assert stored_hashes(conn, table)[0] == expected_hashes(small)[0]  # and the changed row's hash follows
+
+    large = {c: v[:500] for c, v in _rows_of(3000).items()}  # 500 rows: worth the fetch
+    stats, loader = load(conn, table, large)
+    assert stats.skipped == 499 and sent(loader) == 1  # row 0 differs from the table again
+
+
+def test_a_load_without_any_batch_stages_nothing(conn, table):
+    load(conn, table, _rows_of(10))
+    loader = PgCuratedLoad(conn, table, SCHEMA, ["id"], _lineage(), keys_verified_unique=True)
+    loader.start()
+    assert loader.finish() == LoadStats(rows_staged=0, inserted=0, updated=0, unchanged=0)

@@ -59,6 +59,12 @@ UPDATE_PLAN_SHARE = 0.5
 ``INSERT … ON CONFLICT`` (the two crossed between a third and all of the rows changed, on 200k rows)."""
 MergePlan = Literal["on_conflict", "update"]
 
+PREDIFF_TABLE_SHARE = 20
+"""A load fetches the table's row hashes only when its first batch holds at least 1/20 of the
+table's rows (``_worth_fetching_hashes``)."""
+PREDIFF_ROW_BYTES = 200
+"""Heap bytes a curated row is taken to use when Postgres has no row estimate yet (a wide row makes
+the estimate high, so the fetch is skipped rather than wasted)."""
 PREDIFF_MAX_ROWS = 20_000_000
 """Largest table whose row hashes a load fetches to skip the unchanged rows of its file (16 bytes a
 row, 320 MB at most; a larger table is merged without skipping, as before the hash)."""
@@ -247,6 +253,7 @@ class PgCuratedLoad:
         self._direct = False
         self._target_types: dict[str, str] = {}
         self._copy: CopyStream | None = None
+        self._copy_sql = ("", 0)
         self._hashing = False  # the table has _row_hash: each row is written with its hash
         self._known: KnownHashes | None = None  # the table's hashes: rows found there are skipped
         self._rows_sent = 0
@@ -270,8 +277,7 @@ class PgCuratedLoad:
             "loading %s %s", self._table, "straight into the table" if self._direct else "through staging"
         )
         self._hashing = ROW_HASH in self._target_types
-        if self._hashing and not self._direct and self._primary_key and self._keys_verified_unique:
-            self._known = self._fetch_known_hashes()
+        may_skip = self._hashing and not self._direct and self._primary_key and self._keys_verified_unique
         names = [*self._schema.names, SOURCE_ROW, *([ROW_HASH] if self._hashing else [])]
         columns = ", ".join(quote_ident(n) for n in names)
         if self._direct:
@@ -284,10 +290,40 @@ class PgCuratedLoad:
                 cols.append(f"{quote_ident(ROW_HASH)} uuid")
             into = quote_ident(self._stage)
             self._execute(f"CREATE TEMP TABLE {into} ({', '.join(cols)}) ON COMMIT DROP")
-        self._copy = CopyStream(
-            self._conn, f"COPY {into} ({columns}) FROM STDIN WITH (FORMAT csv)", len(names)
-        )
+        self._copy_sql = (f"COPY {into} ({columns}) FROM STDIN WITH (FORMAT csv)", len(names))
+        if not may_skip:
+            self._open_copy()
+        # else the COPY opens at the first batch, once its size says whether to fetch the hashes
         self._state = "started"
+
+    def _open_copy(self, first_batch: pa.RecordBatch | None = None) -> CopyStream:
+        """The COPY, opened once; before it takes the connection, the table's hashes if worth it."""
+        if self._copy is None:
+            if first_batch is not None and self._worth_fetching_hashes(first_batch):
+                self._known = self._fetch_known_hashes()
+            sql, columns = self._copy_sql
+            self._copy = CopyStream(self._conn, sql, columns)
+        return self._copy
+
+    def _worth_fetching_hashes(self, first_batch: pa.RecordBatch) -> bool:
+        """Whether skipping this file's unchanged rows can repay fetching every hash of the table.
+
+        Fetching costs about 0.65 s per million rows of the table, skipping saves about 6 s per
+        million rows of the file (staging and merge, measured in docs/BENCHMARKS.md): so the first
+        batch (a lower bound of the file) must hold at least ``1 / PREDIFF_TABLE_SHARE`` of the
+        table's rows. The table's rows are Postgres's estimate (``reltuples``), or, before its first
+        ANALYZE, its heap size over ``PREDIFF_ROW_BYTES``. A small file (an edge device's hundred
+        readings) into a large table is merged without the fetch.
+        """
+        relation = f"CAST({quote_literal(quote_ident(self._table))} AS regclass)"
+        estimate, heap_bytes = self._fetch_one(
+            f"SELECT reltuples, pg_relation_size({relation}) FROM pg_class WHERE oid = {relation}"
+        )
+        rows = float(estimate) if float(estimate) >= 0 else int(heap_bytes) / PREDIFF_ROW_BYTES
+        if rows > PREDIFF_MAX_ROWS:
+            log.info("%s holds about %.0f rows: the merge compares every row", self._table, rows)
+            return False
+        return bool(first_batch.num_rows * PREDIFF_TABLE_SHARE >= rows)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Queue one batch (columns ``schema.names`` then int64 ``_source_row``) for the COPY.
@@ -295,7 +331,7 @@ class PgCuratedLoad:
         Returns once the batch is serialised; Postgres parses it while the caller reads the next one.
         """
         self._ensure_state("started")
-        assert self._copy is not None
+        copy = self._open_copy(batch)
         try:
             batch = prepare_batch(batch, self._schema)
             rows = batch.num_rows
@@ -303,7 +339,7 @@ class PgCuratedLoad:
                 batch = self._with_row_hashes(batch)
             with load_refusals(self._table):  # Postgres refused an earlier chunk of the COPY
                 for chunk in csv_chunks(batch):
-                    self._copy.send(chunk)
+                    copy.send(chunk)
         except BaseException:
             self.abort()  # a half-sent file must not stay open on the connection
             raise
@@ -330,19 +366,13 @@ class PgCuratedLoad:
         return batch.filter(pa.array(~held))
 
     def _fetch_known_hashes(self) -> KnownHashes | None:
-        """The table's row hashes, or None when it holds too many rows to keep them in memory.
+        """The table's row hashes (None: not fetched, as for a table too large to hold them).
 
         The 16 bytes of each hash come concatenated, one ``bytea`` per value of their first byte (256
         values of 1/256 of the table each): a row per hash costs pg8000 a Python message per row (3 s
         per million rows, measured), one ``bytea`` would hold the whole table in one message.
         """
         table = quote_ident(self._table)
-        estimate = self._fetch_one(
-            f"SELECT reltuples FROM pg_class WHERE oid = CAST({quote_literal(table)} AS regclass)"
-        )[0]
-        if float(estimate) > PREDIFF_MAX_ROWS:
-            log.info("%s holds about %.0f rows: the merge compares every row", self._table, estimate)
-            return None
         raw = f"uuid_send({quote_ident(ROW_HASH)})"
         cursor = self._conn.cursor()
         try:
@@ -357,8 +387,9 @@ class PgCuratedLoad:
 
     def abort(self) -> None:
         """Stop the COPY after a failure elsewhere; the caller then rolls back."""
-        if self._state == "started" and self._copy is not None:
-            self._copy.abort()
+        if self._state == "started":
+            if self._copy is not None:
+                self._copy.abort()
             self._state = "aborted"
 
     def finish(self, *, exclude_rows: Sequence[int] = ()) -> LoadStats:
@@ -372,8 +403,7 @@ class PgCuratedLoad:
 
     def _finish(self, exclude_rows: Sequence[int]) -> LoadStats:
         self._ensure_state("started")
-        assert self._copy is not None
-        copied = self._copy.close()
+        copied = self._open_copy().close()
         if copied != self._rows_sent:
             raise RuntimeError(f"COPY stored {copied} rows of the {self._rows_sent} rows sent")
         skipped = np.concatenate(self._skipped) if self._skipped else np.empty(0, dtype=np.int64)
