@@ -146,12 +146,13 @@ def _lineage() -> LineageValues:
 
 def timed_load(url: str, schema: TableSchema, data: pa.Table, loader: type[PgCuratedLoad]) -> dict[str, Any]:
     """One load in one transaction, commit included: what a replay ingestion's load step costs."""
+    batches = data.combine_chunks().to_batches(max_chunksize=BATCH_ROWS)  # the pipeline's batch size
     conn = pg8000.dbapi.connect(**url_params(url))
     try:
         started = time.perf_counter()
         load = with_merge_timer(loader)(conn, TABLE, schema, KEY, _lineage(), keys_verified_unique=True)
         load.start()
-        for batch in data.to_batches(max_chunksize=BATCH_ROWS):
+        for batch in batches:
             load.write(batch)
         stats: LoadStats = load.finish()
         conn.commit()
