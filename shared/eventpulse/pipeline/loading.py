@@ -358,6 +358,7 @@ def load_curated(
             # a replay runs no uniqueness check: the last of repeated keys wins, as in an upsert
             keys_verified_unique=keys_verified_unique(contract) and replaying is None,
             absent=frozenset(target.names) - set(source.columns),
+            source_bytes=int(job.row["size_bytes"]),
         )
         started = time.perf_counter()
         try:

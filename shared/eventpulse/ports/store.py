@@ -547,8 +547,12 @@ class CuratedTables(Protocol):
         *,
         keys_verified_unique: bool,
         absent: frozenset[str] = frozenset(),
+        source_bytes: int | None = None,
     ) -> CuratedLoad:
         """Begin loading ``table``; rows become visible only when the transaction commits.
+
+        ``source_bytes``, the raw file's size, tells a large file from a small one before its rows
+        arrive (whether skipping unchanged rows by their hash is worth fetching the table's hashes).
 
         ``absent`` names the schema's columns the file does not carry: a row the load inserts gets
         NULL there, a row it updates keeps the value it had (the file says nothing about them).

@@ -60,8 +60,8 @@ UPDATE_PLAN_SHARE = 0.5
 MergePlan = Literal["on_conflict", "update"]
 
 PREDIFF_TABLE_SHARE = 20
-"""A load fetches the table's row hashes only when its first batch holds at least 1/20 of the
-table's rows (``_worth_fetching_hashes``)."""
+"""A load fetches the table's row hashes only when its file is at least 1/20 of the table
+(``_worth_fetching_hashes``)."""
 PREDIFF_ROW_BYTES = 200
 """Heap bytes a curated row is taken to use when Postgres has no row estimate yet (a wide row makes
 the estimate high, so the fetch is skipped rather than wasted)."""
@@ -202,6 +202,7 @@ class PgCuratedTables:
         *,
         keys_verified_unique: bool,
         absent: frozenset[str] = frozenset(),
+        source_bytes: int | None = None,
     ) -> PgCuratedLoad:
         load = PgCuratedLoad(
             self._conn.connection.driver_connection,
@@ -211,6 +212,7 @@ class PgCuratedTables:
             lineage,
             keys_verified_unique=keys_verified_unique,
             absent=absent,
+            source_bytes=source_bytes,
         )
         with load_refusals(table):
             load.start()
@@ -235,6 +237,7 @@ class PgCuratedLoad:
         *,
         keys_verified_unique: bool,
         absent: frozenset[str] = frozenset(),
+        source_bytes: int | None = None,
     ) -> None:
         ensure_loadable(schema, primary_key)
         ensure_lineage(lineage)
@@ -247,6 +250,7 @@ class PgCuratedLoad:
         self._lineage = lineage
         self._keys_verified_unique = keys_verified_unique
         self._absent = absent
+        self._source_bytes = source_bytes
         self._stage = f"eventpulse_stage_{uuid.uuid4().hex[:16]}"
         self._state = "new"
         self._rows_staged = 0
@@ -309,11 +313,12 @@ class PgCuratedLoad:
         """Whether skipping this file's unchanged rows can repay fetching every hash of the table.
 
         Fetching costs about 0.65 s per million rows of the table, skipping saves about 6 s per
-        million rows of the file (staging and merge, measured in docs/BENCHMARKS.md): so the first
-        batch (a lower bound of the file) must hold at least ``1 / PREDIFF_TABLE_SHARE`` of the
-        table's rows. The table's rows are Postgres's estimate (``reltuples``), or, before its first
-        ANALYZE, its heap size over ``PREDIFF_ROW_BYTES``. A small file (an edge device's hundred
-        readings) into a large table is merged without the fetch.
+        million rows of the file (staging and merge, measured in docs/BENCHMARKS.md): so the file
+        must be at least ``1 / PREDIFF_TABLE_SHARE`` of the table. Compared: the raw file's bytes
+        with the table's heap bytes when the caller gave the file's size, else the first batch's
+        rows (a lower bound of the file's) with Postgres's row estimate (``reltuples``; before the
+        table's first ANALYZE, its heap bytes over ``PREDIFF_ROW_BYTES``). A small file (an edge
+        device's hundred readings) into a large table is merged without the fetch.
         """
         relation = f"CAST({quote_literal(quote_ident(self._table))} AS regclass)"
         estimate, heap_bytes = self._fetch_one(
@@ -323,6 +328,8 @@ class PgCuratedLoad:
         if rows > PREDIFF_MAX_ROWS:
             log.info("%s holds about %.0f rows: the merge compares every row", self._table, rows)
             return False
+        if self._source_bytes is not None:
+            return self._source_bytes * PREDIFF_TABLE_SHARE >= int(heap_bytes)
         return bool(first_batch.num_rows * PREDIFF_TABLE_SHARE >= rows)
 
     def write(self, batch: pa.RecordBatch) -> None:
