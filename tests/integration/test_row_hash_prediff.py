@@ -194,12 +194,13 @@ def test_a_load_without_any_batch_stages_nothing(conn, table):
     assert loader.finish() == LoadStats(rows_staged=0, inserted=0, updated=0, unchanged=0)
 
 
-def test_the_files_size_when_known_decides_the_fetch(conn, table):
+def test_the_files_size_when_known_decides_the_fetch(conn, table, monkeypatch):
     """The pipeline passes the raw file's size: its first batch may be a small part of a large file."""
     load(conn, table, _rows_of(3000))
     heap = conn.run(f"SELECT pg_relation_size('\"{table}\"')")[0][0]
     few = {c: v[:10] for c, v in _rows_of(3000).items()}
     outcomes = {}
+    monkeypatch.setattr(curated, "PREDIFF_MIN_BYTES", 0)  # this table is far smaller than a real one
     for label, size in (("small file", heap // 40), ("large file", heap // 10)):
         loader = PgCuratedLoad(
             conn, table, SCHEMA, ["id"], _lineage(), keys_verified_unique=True, source_bytes=size
@@ -208,3 +209,19 @@ def test_the_files_size_when_known_decides_the_fetch(conn, table):
         loader.write(_batch(few))  # the same 10-row first batch either way
         outcomes[label] = loader.finish().skipped
     assert outcomes == {"small file": 0, "large file": 10}
+
+
+def test_a_file_under_a_megabyte_never_fetches(conn, table):
+    load(conn, table, _rows_of(30))
+    loader = PgCuratedLoad(
+        conn,
+        table,
+        SCHEMA,
+        ["id"],
+        _lineage(),
+        keys_verified_unique=True,
+        source_bytes=curated.PREDIFF_MIN_BYTES - 1,
+    )
+    loader.start()
+    loader.write(_batch(_rows_of(30)))
+    assert loader.finish().skipped == 0

@@ -62,6 +62,8 @@ MergePlan = Literal["on_conflict", "update"]
 PREDIFF_TABLE_SHARE = 20
 """A load fetches the table's row hashes only when its file is at least 1/20 of the table
 (``_worth_fetching_hashes``)."""
+PREDIFF_MIN_BYTES = 1024**2
+"""A file smaller than this never fetches the table's hashes (an edge device's batch of readings)."""
 PREDIFF_ROW_BYTES = 200
 """Heap bytes a curated row is taken to use when Postgres has no row estimate yet (a wide row makes
 the estimate high, so the fetch is skipped rather than wasted)."""
@@ -320,6 +322,8 @@ class PgCuratedLoad:
         table's first ANALYZE, its heap bytes over ``PREDIFF_ROW_BYTES``). A small file (an edge
         device's hundred readings) into a large table is merged without the fetch.
         """
+        if self._source_bytes is not None and self._source_bytes < PREDIFF_MIN_BYTES:
+            return False  # at most 1/20 of a table small enough to merge fast anyway: no query
         relation = f"CAST({quote_literal(quote_ident(self._table))} AS regclass)"
         estimate, heap_bytes = self._fetch_one(
             f"SELECT reltuples, pg_relation_size({relation}) FROM pg_class WHERE oid = {relation}"
