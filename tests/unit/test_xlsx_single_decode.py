@@ -49,7 +49,7 @@ def read(path: Path, options: ReadOptions) -> tuple[int, list[str], list[str], l
 def both_paths(path: Path, options: ReadOptions, monkeypatch: pytest.MonkeyPatch) -> tuple:
     fast = read(path, options)
     with monkeypatch.context() as patched:
-        patched.setattr(xlsx_reader, "_decode_with_first_row_header", lambda *_: None)
+        patched.setattr(xlsx_reader, "_decode_with_first_row_header", lambda *_: (None, None))
         probed = read(path, options)
     return fast, probed
 
@@ -86,6 +86,23 @@ def test_a_first_row_header_is_decoded_once(tmp_path, monkeypatch):
     assert calls == [0]
 
 
+def test_a_first_row_header_the_names_cannot_tell_is_still_decoded_once(tmp_path, monkeypatch):
+    path = write_book(tmp_path / "blank.xlsx", [["id", None, "price"], *DATA])
+    calls = decodes(monkeypatch)
+    source = open_source(path, "xlsx", ReadOptions())
+    list(source.batches())
+    assert calls == [0]  # the text probe (n_rows) found row 0: the speculative decode serves it
+    assert source.original_columns == ["id", "", "price"]
+
+
+def test_a_header_below_title_rows_is_decoded_under_it(tmp_path, monkeypatch):
+    path = write_book(tmp_path / "titled.xlsx", [["Report of May"], [None], ["id", "name", "price"], *DATA])
+    calls = decodes(monkeypatch)
+    source = open_source(path, "xlsx", ReadOptions())
+    list(source.batches())
+    assert calls == [0, 2]  # the speculation, then the sheet under the header found
+
+
 @pytest.mark.parametrize(
     ("name", "rows"),
     [
@@ -104,7 +121,7 @@ def test_headers_the_names_cannot_tell_take_the_probe(tmp_path, monkeypatch, nam
         fast = read(path, options)
     except Exception as exc:  # a repeated name is refused: both paths must refuse it alike
         with monkeypatch.context() as patched, pytest.raises(type(exc)) as probed:
-            patched.setattr(xlsx_reader, "_decode_with_first_row_header", lambda *_: None)
+            patched.setattr(xlsx_reader, "_decode_with_first_row_header", lambda *_: (None, None))
             read(path, options)
         assert str(probed.value) == str(exc)
         return
@@ -149,7 +166,7 @@ def test_both_paths_read_any_small_sheet_alike(tmp_path, monkeypatch, rows, expe
     for speculate in (True, False):
         with monkeypatch.context() as patched:
             if not speculate:
-                patched.setattr(xlsx_reader, "_decode_with_first_row_header", lambda *_: None)
+                patched.setattr(xlsx_reader, "_decode_with_first_row_header", lambda *_: (None, None))
             try:
                 outcomes.append(read(path, options))
             except Exception as exc:  # the same refusal, with the same message

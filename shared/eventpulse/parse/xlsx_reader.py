@@ -74,9 +74,8 @@ class XlsxSource:
                 hint="choose one of the available sheets",
                 details={"sheets": names},
             )
-        speculated = _decode_with_first_row_header(reader, sheet, options)
-        if speculated is not None:
-            header, decoded = speculated
+        header, decoded = _decode_with_first_row_header(reader, sheet, options)
+        if header is not None:
             return cls._build(path, label, sheet, names, header, options, 0, decoded)
         with _read_errors(path, label):
             probe = reader.load_sheet(sheet, header_row=None, n_rows=HEADER_PROBE_ROWS, dtypes="string")
@@ -86,7 +85,10 @@ class XlsxSource:
         rows = [list(row.values()) for row in probed.to_pylist()]
         header_row = find_header_row(rows, options.expected_columns)
         original = [str(v) if v is not None else "" for v in rows[header_row]]
-        return cls._build(path, label, sheet, names, original, options, header_row, None)
+        # The speculative decode is the one batches() would make when the header is the first row
+        # after all (a header with an empty, date, boolean or repeated cell): no second decode then.
+        reused = decoded if header_row == 0 else None
+        return cls._build(path, label, sheet, names, original, options, header_row, reused)
 
     @classmethod
     def _build(
@@ -139,29 +141,29 @@ class XlsxSource:
 
 def _decode_with_first_row_header(
     reader: ExcelReader, sheet: str | int, options: ReadOptions
-) -> tuple[list[str], pa.RecordBatch] | None:
+) -> tuple[list[str] | None, pa.RecordBatch | None]:
     """The header and the typed sheet in one decode, when the header is the sheet's first row.
 
     Most workbooks have their header there, so the sheet is decoded as such and the header probe
-    (``find_header_row``) reads its first rows from that decode. None when the probe finds the
-    header lower, or the header's cells cannot be told from fastexcel's column names: the caller
-    then probes the rows as text and decodes again under the header it finds.
+    (``find_header_row``) reads its first rows from that decode. The header is None when the probe
+    finds it lower, or when its cells cannot be told from fastexcel's column names: the caller then
+    probes the rows as text, and decodes again only if the header it finds is not the first row.
     """
     import fastexcel
 
     try:
         typed = reader.load_sheet(sheet, header_row=0, schema_sample_rows=None)
         if not typed.width:
-            return None
+            return None, None
         decoded = typed.to_arrow()
     except fastexcel.FastExcelError:
-        return None  # the text probe and the decode under its header report what is wrong
+        return None, None  # the text probe and the decode under its header report what is wrong
     header = _header_cells(typed.available_columns())
     if header is None:
-        return None
+        return None, decoded
     top: list[list[str | None]] = [list(header), *_as_text(decoded.slice(0, HEADER_PROBE_ROWS - 1))]
     if find_header_row(top, options.expected_columns) != 0:
-        return None
+        return None, decoded
     return header, decoded
 
 
