@@ -46,8 +46,10 @@ appended after the lineage columns; NULL for rows loaded before migration 0012 o
 not cover. A replay skips the rows whose hash the table holds."""
 ROW_HASH = ROW_HASH_COLUMN[0]
 
-RESERVED_COLUMN_NAMES: frozenset[str] = LINEAGE_COLUMN_NAMES | {ROW_HASH}
-"""Columns EventPulse writes into every curated table: a file's column may not take these names."""
+RESERVED_COLUMNS: tuple[tuple[str, str], ...] = (*LINEAGE_COLUMNS, ROW_HASH_COLUMN)
+"""Columns EventPulse writes into every curated table after the data columns, with their types."""
+RESERVED_COLUMN_NAMES: frozenset[str] = frozenset(name for name, _ in RESERVED_COLUMNS)
+"""A file's column may not take these names."""
 
 ROW_HASH_TRIGGER_FUNCTION_SQL = (
     "CREATE OR REPLACE FUNCTION eventpulse_row_hash_edited() RETURNS trigger LANGUAGE plpgsql AS $$ "

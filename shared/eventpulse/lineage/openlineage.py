@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from eventpulse import __version__
-from eventpulse.curate.ddl import LINEAGE_COLUMNS, PG_TYPES, ROW_HASH_COLUMN
+from eventpulse.curate.ddl import PG_TYPES, RESERVED_COLUMNS
 from eventpulse.schema.model import TableSchema
 
 PRODUCER = f"https://github.com/eventpulse/eventpulse/tree/v{__version__}"
@@ -192,8 +192,7 @@ def _build_output(
     if schema is not None:
         fields = [{"name": c.name, "type": PG_TYPES[c.type]} for c in schema]
         fields += [
-            {"name": n, "type": t, "description": _LINEAGE_DESCRIPTIONS[n]}
-            for n, t in (*LINEAGE_COLUMNS, ROW_HASH_COLUMN)
+            {"name": n, "type": t, "description": _LINEAGE_DESCRIPTIONS[n]} for n, t in RESERVED_COLUMNS
         ]
         facets["schema"] = _facet("schema", fields=fields)
         facets["columnLineage"] = _facet("columnLineage", fields=_column_lineage(schema.names, source))
@@ -218,7 +217,7 @@ def _column_lineage(names: Sequence[str], source: Mapping[str, Any]) -> dict[str
         }
         for name in names
     }
-    for name, _ in (*LINEAGE_COLUMNS, ROW_HASH_COLUMN):
+    for name, _ in RESERVED_COLUMNS:
         # Set by the ingestion itself, not derived from any input column.
         fields[name] = {"inputFields": [], "transformationDescription": _LINEAGE_DESCRIPTIONS[name]}
     return fields

@@ -26,6 +26,7 @@ from eventpulse.curate.ddl import (
     LINEAGE_COLUMN_NAMES,
     LINEAGE_SETTINGS,
     PG_TYPES,
+    ROW_HASH_COLUMN,
     build_conversion,
     normalize_pg_type,
     quote_ident,
@@ -293,7 +294,7 @@ class PgCuratedLoad:
             cols = [f"{quote_ident(c.name)} {PG_TYPES[c.type]}" for c in self._schema]
             cols.append(f"{quote_ident(SOURCE_ROW)} bigint NOT NULL")
             if self._hashing:
-                cols.append(f"{quote_ident(ROW_HASH)} uuid")
+                cols.append(f"{quote_ident(ROW_HASH)} {ROW_HASH_COLUMN[1]}")
             into = quote_ident(self._stage)
             self._execute(f"CREATE TEMP TABLE {into} ({', '.join(cols)}) ON COMMIT DROP")
         self._copy_sql = (f"COPY {into} ({columns}) FROM STDIN WITH (FORMAT csv)", len(names))
