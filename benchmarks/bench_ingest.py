@@ -133,20 +133,33 @@ def run_with_peak_rss(args: list[str], env: dict[str, str], timeout: float) -> t
     return child.returncode, seconds, peak / 2**20
 
 
-def measure_eventpulse(psql: str, admin_url: str, file: Path, rows: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="eventpulse-bench-") as data_dir:
-        env = {
-            **os.environ,
-            "DATABASE_URL": with_database(admin_url, BENCH_DB, scheme="postgresql+pg8000"),
-            "EVENTPULSE_DATA_DIR": data_dir,
-            "EVENTPULSE_AUTH_DISABLED": "true",
-        }
-        args = [*eventpulse_command(), "ingest", str(file), "--dataset", "parcels", "--wait", "--local"]
-        code, seconds, peak_mb = run_with_peak_rss(args, env, timeout=3600)
-    # ru_maxrss is the largest single child so far (kB on Linux): a cross-check of the polled figure.
-    child_max_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def ingest_env(admin_url: str, database: str, data_dir: str) -> dict[str, str]:
+    """The environment of a one-shot ``eventpulse ingest`` on ``database`` with its own data dir."""
+    return {
+        **os.environ,
+        "DATABASE_URL": with_database(admin_url, database, scheme="postgresql+pg8000"),
+        "EVENTPULSE_DATA_DIR": data_dir,
+        "EVENTPULSE_AUTH_DISABLED": "true",
+    }
+
+
+def one_shot_ingest(env: dict[str, str], file: Path) -> tuple[float, float]:
+    """``eventpulse ingest FILE --wait`` in a process of its own: (seconds, peak RSS MB).
+
+    Raises BenchError unless the ingestion ended LOADED.
+    """
+    args = [*eventpulse_command(), "ingest", str(file), "--dataset", "parcels", "--wait", "--local"]
+    code, seconds, peak_mb = run_with_peak_rss(args, env, timeout=3600)
     if code != 0:
         raise BenchError(f"`{' '.join(args)}` exited {code} (0 means LOADED); see its output above")
+    return seconds, peak_mb
+
+
+def measure_eventpulse(psql: str, admin_url: str, file: Path, rows: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="eventpulse-bench-") as data_dir:
+        seconds, peak_mb = one_shot_ingest(ingest_env(admin_url, BENCH_DB, data_dir), file)
+    # ru_maxrss is the largest single child so far (kB on Linux): a cross-check of the polled figure.
+    child_max_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     count = int(run_psql(psql, with_database(admin_url, BENCH_DB), "SELECT count(*) FROM curated_parcels"))
     if count != rows:
         raise BenchError(f"curated_parcels holds {count:,} rows after the ingestion, expected {rows:,}")

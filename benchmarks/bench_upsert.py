@@ -33,9 +33,9 @@ from bench_ingest import (
     BenchError,
     ensure_file,
     ensure_psql,
-    eventpulse_command,
+    ingest_env,
+    one_shot_ingest,
     run_psql,
-    run_with_peak_rss,
     with_database,
 )
 
@@ -211,29 +211,16 @@ def changed_csv(file: Path, every: int) -> Path:
     return out
 
 
-def one_shot_ingest(env: dict[str, str], file: Path) -> float:
-    args = [*eventpulse_command(), "ingest", str(file), "--dataset", "parcels", "--wait", "--local"]
-    code, seconds, _ = run_with_peak_rss(args, env, timeout=3600)
-    if code != 0:
-        raise BenchError(f"`{' '.join(args)}` exited {code} (0 means LOADED); see its output above")
-    return seconds
-
-
 def measure_end_to_end(psql: str, admin_url: str, file: Path, replay: Path, rows: int) -> dict[str, Any]:
     """The whole replay as a user runs it: ``eventpulse ingest`` of the changed file, one-shot, into
     the dataset that already holds the original file (loaded first, not timed); fresh database."""
     run_psql(psql, admin_url, f"DROP DATABASE IF EXISTS {E2E_DB} WITH (FORCE)", f"CREATE DATABASE {E2E_DB}")
     bench_url = with_database(admin_url, E2E_DB)
     with tempfile.TemporaryDirectory(prefix="eventpulse-bench-") as data_dir:
-        env = {
-            **os.environ,
-            "DATABASE_URL": with_database(admin_url, E2E_DB, scheme="postgresql+pg8000"),
-            "EVENTPULSE_DATA_DIR": data_dir,
-            "EVENTPULSE_AUTH_DISABLED": "true",
-        }
-        first = one_shot_ingest(env, file)
+        env = ingest_env(admin_url, E2E_DB, data_dir)
+        first, _ = one_shot_ingest(env, file)
         run_psql(psql, bench_url, "VACUUM ANALYZE curated_parcels")
-        seconds = one_shot_ingest(env, replay)
+        seconds, _ = one_shot_ingest(env, replay)
     sql = (
         "SELECT body ->> 'updated', body ->> 'skipped' FROM ingestion_artifacts "
         "WHERE kind = 'load' ORDER BY created_at DESC LIMIT 1"
